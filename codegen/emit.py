@@ -1,0 +1,275 @@
+"""From a scheduled graph to the text of a Python module.
+
+The pipeline is: order the nodes (topological, in the order the user built
+them), decide which values get a name and which are inlined into their single
+user, print each named value as one statement with a comment saying where it
+came from, then wrap the statements in a function and a module.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect as pyinspect
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import symgraph
+from symgraph import kernels
+from symgraph.graph import Constant, Node, Parameter, topo_sort
+from symgraph.ops import BroadcastTo, Count, Embed, Reshape, StopGradient
+from symgraph.shapes import format_shape
+
+from .naming import Namer, identifier
+from .printer import Code, NumPyPrinter
+
+INLINE_LIMIT = 44  # longest expression folded into its single user's line
+COMMENT_COLUMN = 44  # comments start here (or one space after longer code)
+SMALL_ARRAY = 64  # array constants up to this size are written as literals
+
+# Inputs that an op reads only for their shape: never worth inlining.
+_SHAPE_ONLY = {Reshape: (1,), BroadcastTo: (1,), Embed: (1,), Count: (0,)}
+_VIEWS = ("transpose", "reshape", "broadcast_to", "expand_dims", "squeeze", "getitem", "stop_gradient")
+
+
+def _root(node: Node) -> Node:
+    """The array a view of ``node`` may share memory with."""
+    while node.op.name in _VIEWS:
+        node = node.inputs[0]
+    return node
+
+
+@dataclass
+class Program:
+    """Everything needed to print one generated function."""
+
+    name: str
+    inputs: list[Node]
+    outputs: list[Node]
+    updates: list[tuple[Node, Node]]  # (state leaf, new value)
+    params: list[Node] = field(default_factory=list)  # leaves passed as keyword arguments
+
+
+def _shape_text(shape) -> str:
+    return format_shape(tuple(identifier(d) if isinstance(d, str) else d for d in shape))
+
+
+class Emitter:
+    """Prints a :class:`Program` as module source with one function."""
+
+    def __init__(self, program: Program, printer: NumPyPrinter | None = None, header: str = ""):
+        self.p = program
+        self.printer = printer or NumPyPrinter()
+        self.header = header
+        self.namer = Namer(reserved={program.name, *(n for n in dir(kernels) if n.startswith("_"))})
+        self.names: dict[int, str] = {}  # node id -> variable (or would-be variable) name
+        self.codes: dict[int, Code] = {}
+        self.constants: list[str] = []  # module-level constant definitions
+        self.lines: list[tuple[str, str, str]] = []  # (section, statement, comment)
+
+    # -- names -------------------------------------------------------------------
+    def name_of(self, node: Node) -> str:
+        key = id(node)
+        if key not in self.names:
+            if node.name:
+                self.names[key] = self.namer.unique(node.name)
+            elif node.about is not None:
+                kind, primal = node.about
+                prefix = "grad" if kind == "grad" else "tan"
+                self.names[key] = self.namer.unique(f"{prefix}_{self.name_of(primal)}")
+            elif isinstance(node.op, Constant):
+                self.names[key] = self.namer.numbered("const")
+            else:
+                self.names[key] = self.namer.numbered(identifier(node.op.name))
+        return self.names[key]
+
+    def describe(self, node: Node, depth: int = 0) -> str:
+        """The node as ``op(arg, ...)`` over variable names, for comments."""
+        key = id(node)
+        code = self.codes.get(key)
+        if depth > 0 and (key in self.named or (code is not None and code.literal)):
+            return self.names[key] if key in self.named else code.text
+        if not node.inputs:
+            if code is not None:
+                return code.text
+            return identifier(node.name) if node.name else node.op.name
+        if depth >= 3:
+            return "..."
+        args = ", ".join(self.describe(i, depth + 1) for i in node.inputs)
+        return f"{identifier(node.op.name)}({args})"
+
+    def comment(self, node: Node) -> str:
+        origin = node.origin
+        if origin is None:
+            what = self.describe(node)
+            return f"node {self.names[id(node)]}: {what}" if node.name else what
+        kind = origin[0]
+        if kind == "vjp":
+            _, primal, index = origin
+            wrt = "" if index is None else f" wrt {self.describe(primal.inputs[index], 1)}"
+            return f"vjp of {self.describe(primal)}{wrt}"
+        if kind == "jvp":
+            return f"jvp of {self.describe(origin[1])}"
+        if kind == "sum":
+            return f"adjoint of {self.describe(origin[1], 1)}: sum of {origin[2]} contributions"
+        if kind == "unbroadcast":
+            _, like, shape = origin
+            return f"un-broadcast {self.describe(like, 1)} {_shape_text(like.shape)} <- {_shape_text(shape)}"
+        return self.describe(node)
+
+    # -- scheduling ----------------------------------------------------------------
+    def _plan(self):
+        p = self.p
+        roots = p.outputs + [v for _, v in p.updates]
+        self.order = topo_sort(roots + [s for s, _ in p.updates])
+        uses: Counter = Counter()
+        shape_refs: set[int] = set()
+        for node in self.order:
+            for pos, x in enumerate(node.inputs):
+                uses[id(x)] += 1
+                if pos in _SHAPE_ONLY.get(type(node.op), ()):
+                    shape_refs.add(id(x))
+        for node in roots:
+            uses[id(node)] += 2  # outputs and new values always get a name
+        self.uses, self.shape_refs = uses, shape_refs
+        self.named: set[int] = set()
+
+    def _inline(self, node: Node, code: Code) -> bool:
+        return (
+            self.uses[id(node)] == 1
+            and not node.name
+            and node.about is None
+            and id(node) not in self.shape_refs
+            and len(code.text) <= INLINE_LIMIT
+            and not isinstance(node.op, StopGradient)
+        )
+
+    def _constant(self, node: Node) -> Code:
+        value = node.op.value
+        if value.ndim == 0:
+            return self.printer.literal(value, node.op.weak)
+        name = self.name_of(node)
+        dtype = self.printer.dtype(value.dtype)
+        if value.size <= SMALL_ARRAY and (value.dtype.kind != "f" or np.isfinite(value).all()):
+            body = f"{self.printer.module}.array({value.tolist()!r}, dtype={dtype})"
+        else:
+            data = base64.b64encode(np.ascontiguousarray(value).tobytes()).decode()
+            body = (f"{self.printer.module}.frombuffer(base64.b64decode({data!r}), "
+                    f"dtype={np.dtype(value.dtype).str!r}).reshape({value.shape})")
+        self.constants.append(f"{name} = {body}  # {format_shape(value.shape)} {value.dtype}")
+        self.named.add(id(node))
+        return Code(name)
+
+    def _statements(self):
+        p = self.p
+        for leaf in p.inputs + p.params:
+            self.codes[id(leaf)] = Code(self.name_of(leaf))
+            self.named.add(id(leaf))
+        section = "forward"
+        for node in self.order:
+            if id(node) in self.codes:
+                continue
+            if isinstance(node.op, Constant):
+                self.codes[id(node)] = self._constant(node)
+                continue
+            if not node.inputs:
+                raise AssertionError(f"leaf {node!r} is neither an input nor a parameter")
+            code = self.printer.print(node, [self.codes[id(i)] for i in node.inputs])
+            self.name_of(node)  # fix its name now, in program order
+            if self._inline(node, code):
+                self.codes[id(node)] = code
+                continue
+            if node.origin is not None:
+                section = "backward"
+            self.named.add(id(node))
+            self.lines.append((section, f"{self.names[id(node)]} = {code.text}", self.comment(node)))
+            self.codes[id(node)] = Code(self.names[id(node)])
+
+    def _finish(self) -> tuple[list[str], list[str]]:
+        """Statements that apply the updates, and the names the function returns."""
+        p = self.p
+        updated = {id(s) for s, _ in p.updates}
+        tail = []
+        returns = []
+        for out in p.outputs:
+            name = self.codes[id(out)].text
+            if id(_root(out)) in updated:  # would see the update: return a snapshot
+                snap = self.namer.unique(f"{name}_out")
+                tail.append((f"{snap} = {self.printer.obj(self.codes[id(out)], out)}.copy()", "value before the updates"))
+                name = snap
+            returns.append(name)
+        assigns = []
+        for state, value in p.updates:
+            text = self.codes[id(value)].text
+            if id(_root(value)) in updated:
+                snap = self.namer.unique(f"new_{self.names[id(state)]}")
+                tail.append((f"{snap} = {self.printer.obj(self.codes[id(value)], value)}.copy()", "read before any write"))
+                text = snap
+            assigns.append((f"{self.names[id(state)]}[...] = {text}", f"update {self.names[id(state)]}"))
+        return tail + assigns, returns
+
+    # -- the module --------------------------------------------------------------
+    def source(self) -> str:
+        self._plan()
+        self._statements()
+        tail, returns = self._finish()
+        p = self.p
+        body = []
+        width = min(COMMENT_COLUMN, max((len(s) for _, s, _ in self.lines), default=0) + 2)
+        section = None
+        for sec, stmt, comment in self.lines:
+            if sec != section:
+                body.append(f"# {sec}")
+                section = sec
+            body.append(f"{stmt:<{width}}# {comment}" if len(stmt) < width else f"{stmt}  # {comment}")
+        if tail:
+            body.append("# updates, applied together after every value above is computed")
+            body.extend(f"{s}  # {c}" for s, c in tail)
+        body.append(f"return {', '.join(returns)}" if returns else "return None")
+
+        args = [self.names[id(i)] for i in p.inputs]
+        kwargs = [self.names[id(q)] for q in p.params]
+        signature = ", ".join(args + (["*"] + kwargs if kwargs else []))
+        doc = self._docstring()
+        helpers = [pyinspect.getsource(getattr(kernels, h)).rstrip() for h in sorted(self.printer.helpers)]
+        imports = ["import numpy as np"] + (["import base64"] if any("base64" in c for c in self.constants) else [])
+
+        out = [f'"""{self.header}"""' if self.header else None, "", *imports, "", f'__all__ = ["{p.name}"]']
+        if self.constants:
+            out += ["", *self.constants]
+        for h in helpers:
+            out += ["", "", h]
+        out += ["", "", f"def {p.name}({signature}):", *(("    " + line).rstrip() for line in doc), *("    " + b for b in body)]
+        return "\n".join(x for x in out if x is not None).lstrip("\n") + "\n"
+
+    def _docstring(self) -> list[str]:
+        p = self.p
+
+        def entry(node):
+            return f"{self.names[id(node)]}: {_shape_text(node.shape)} {node.dtype}"
+
+        lines = ['"""Generated by symgraph.', ""]
+        if p.inputs:
+            lines.append("Inputs: " + "; ".join(entry(n) for n in p.inputs) + ".")
+        if p.params:
+            lines.append("Parameters and state (keyword): " + "; ".join(entry(n) for n in p.params) + ".")
+        if p.outputs:
+            lines.append("Returns: " + "; ".join(entry(n) for n in p.outputs) + ".")
+        if p.updates:
+            lines.append("Updates in place: " + ", ".join(self.names[id(s)] for s, _ in p.updates) + ".")
+        lines.append('"""')
+        return lines
+
+
+def module_header(program: Program, mode: str, simplify_report) -> str:
+    lines = [f"Generated by symgraph {symgraph.__version__}: {program.name}. Do not edit; regenerate instead."]
+    lines.append(f"differentiation: {mode}")
+    if simplify_report is not None:
+        lines.append(f"{simplify_report}")
+    lines.append("Needs only NumPy.")
+    return "\n".join(lines) + "\n"
+
+
+def parameters_read(order: list[Node]) -> list[Node]:
+    return [n for n in order if isinstance(n.op, Parameter)]

@@ -1,0 +1,180 @@
+"""``codegen.compile``: a graph becomes a callable backed by a generated module."""
+
+from __future__ import annotations
+
+import builtins
+import linecache
+import os
+import tempfile
+import types
+
+import numpy as np
+
+import symgraph
+from symgraph.graph import Node, Parameter, Placeholder, topo_sort
+from symgraph.shapes import format_shape
+
+from .emit import Emitter, Program, module_header, parameters_read
+from .naming import identifier
+from .printer import NumPyPrinter
+
+BACKENDS = ("numpy", "cupy")
+
+
+class CompiledFunction:
+    """A compiled graph: call it with the inputs, read ``.source``, ``.save(path)`` it.
+
+    Calling validates every input (shape, dtype, named-dimension consistency),
+    reads each parameter's ``.value``, runs the generated function and applies
+    the updates in place.
+    """
+
+    def __init__(self, inputs, outputs, single, updates, params, param_names, source, fn_name):
+        self.inputs = inputs
+        self.outputs = outputs
+        self.updates = updates
+        self.params = params
+        self.source = source
+        self.name = fn_name
+        self._single = single
+        filename = f"<symgraph {fn_name} {id(self):x}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # readable tracebacks
+        module = types.ModuleType(f"symgraph_generated_{fn_name}")
+        exec(builtins.compile(source, filename, "exec"), module.__dict__)  # source printed by our own printer
+        self._fn = getattr(module, fn_name)
+        self._kwarg_names = param_names
+
+    def __repr__(self):
+        ins = ", ".join(p.name for p in self.inputs)
+        return f"<CompiledFunction {self.name}({ins})>"
+
+    def save(self, path) -> str:
+        """Write the generated module (standalone: it needs only NumPy) to ``path``; returns the path."""
+        path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(self.source)
+        os.replace(tmp, path)
+        return path
+
+    def _check(self, leaf: Node, value, dims: dict) -> np.ndarray:
+        name = leaf.name
+        array = np.asarray(value)
+        if array.ndim != leaf.ndim:
+            raise ValueError(f"{self.name}: input {name!r} expects shape {format_shape(leaf.shape)}, "
+                             f"got an array of shape {array.shape} ({array.ndim} dimensions instead of {leaf.ndim})")
+        for axis, (want, got) in enumerate(zip(leaf.shape, array.shape)):
+            if isinstance(want, int) and want != got:
+                raise ValueError(f"{self.name}: input {name!r} expects shape {format_shape(leaf.shape)}, "
+                                 f"got {array.shape}: axis {axis} has length {got}, expected {want}")
+            if isinstance(want, str):
+                seen = dims.setdefault(want, (got, name))
+                if seen[0] != got:
+                    raise ValueError(f"{self.name}: dimension {want!r} is {seen[0]} in input {seen[1]!r} "
+                                     f"but {got} in input {name!r} (shape {array.shape})")
+        if array.dtype != leaf.dtype:
+            array = self._cast(leaf, array)
+        return array
+
+    def _cast(self, leaf: Node, array: np.ndarray) -> np.ndarray:
+        want, got = leaf.dtype, array.dtype
+        if np.can_cast(got, want, "same_kind") or (want.kind == "f" and got.kind in "biu"):
+            return array.astype(want)
+        if want.kind in "iu" and got.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
+            return array.astype(want)
+        if want.kind in "iu" and got.kind == "b":
+            return array.astype(want)
+        raise ValueError(f"{self.name}: input {leaf.name!r} expects {want} data, got {got} "
+                         f"that cannot be converted safely")
+
+    def __call__(self, *args):
+        if len(args) != len(self.inputs):
+            names = ", ".join(repr(p.name) for p in self.inputs)
+            raise TypeError(f"{self.name}() takes {len(self.inputs)} input(s) ({names}), got {len(args)}")
+        dims: dict = {}
+        arrays = [self._check(leaf, a, dims) for leaf, a in zip(self.inputs, args)]
+        kwargs = {k: p.op.value for k, p in zip(self._kwarg_names, self.params)}
+        result = self._fn(*arrays, **kwargs)
+        if self._single:
+            return _as_array(result, self.outputs[0])
+        if not self.outputs:
+            return []
+        result = result if len(self.outputs) > 1 else (result,)
+        return [_as_array(r, o) for r, o in zip(result, self.outputs)]
+
+
+def _as_array(value, node: Node):
+    if isinstance(value, np.ndarray):
+        return value
+    return np.asarray(value, dtype=node.dtype)
+
+
+def _validate(inputs, outputs, updates):
+    for i, p in enumerate(inputs):
+        if not isinstance(p, Node) or type(p.op) is not Placeholder:
+            raise TypeError(f"compile: inputs[{i}] must be a placeholder, got {p!r:.80}")
+    if len({id(p) for p in inputs}) != len(inputs):
+        raise ValueError("compile: the same placeholder appears twice in inputs")
+    for i, o in enumerate(outputs):
+        if not isinstance(o, Node):
+            raise TypeError(f"compile: outputs[{i}] must be a graph node, got {type(o).__name__}")
+    pairs = []
+    for state, value in (updates or {}).items():
+        if not isinstance(state, Node) or not isinstance(state.op, Parameter):
+            raise TypeError(f"compile: updates keys must be parameters or state leaves, got {state!r:.80}")
+        value = symgraph.as_node(value, like=state)
+        if value.shape != state.shape:
+            raise ValueError(f"compile: the update of {state.name!r} has shape {format_shape(value.shape)}, "
+                             f"but the parameter's shape is {format_shape(state.shape)}")
+        if not np.can_cast(value.dtype, state.dtype, "same_kind"):
+            raise ValueError(f"compile: the update of {state.name!r} has dtype {value.dtype}, "
+                             f"which cannot be stored in a {state.dtype} parameter")
+        if value.dtype != state.dtype:
+            value = symgraph.cast(value, state.dtype)
+        pairs.append((state, value))
+    known = {id(p) for p in inputs}
+    for node in topo_sort(list(outputs) + [v for _, v in pairs]):
+        if type(node.op) is Placeholder and id(node) not in known:
+            raise ValueError(f"compile: the outputs depend on placeholder {node.name!r}, which is not in inputs")
+    return pairs
+
+
+def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: bool = True, name: str | None = None):  # noqa: A001
+    """Compile graph nodes into a callable backed by generated NumPy source.
+
+    ``inputs``: placeholders, called positionally in that order. ``outputs``:
+    a node or a list (the call returns a value or a list to match).
+    ``updates``: {parameter: new value node}, applied together, in place,
+    after the outputs are computed. ``name``: the generated function's name.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"compile: backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "cupy":
+        raise NotImplementedError("compile: the CuPy backend is not built yet; use backend='numpy'")
+    inputs = [inputs] if isinstance(inputs, Node) else list(inputs)
+    single = isinstance(outputs, Node)
+    outputs = [outputs] if single else list(outputs)
+    pairs = _validate(inputs, outputs, updates)
+    report = None
+    if simplify:
+        everything, report = symgraph.simplify(outputs + [v for _, v in pairs], report=True)
+        outputs, values = everything[: len(outputs)], everything[len(outputs) :]
+        pairs = [(s, v) for (s, _), v in zip(pairs, values)]
+    fn_name = identifier(name or ("train_step" if pairs else "compute"))
+    order = topo_sort(outputs + [v for _, v in pairs] + [s for s, _ in pairs])
+    params = parameters_read(order)
+    program = Program(fn_name, inputs, outputs, pairs, params)
+    kinds = {n.origin[0] for n in order if n.origin is not None}
+    mode = " and ".join(m for m, k in (("forward", "jvp"), ("reverse", "vjp")) if k in kinds) or "none"
+    emitter = Emitter(program, NumPyPrinter(), module_header(program, mode, report))
+    source = emitter.source()
+    param_names = [emitter.names[id(p)] for p in params]
+    return CompiledFunction(inputs, outputs, single, pairs, params, param_names, source, fn_name)
+
+
+def evaluate(outputs, feed: dict | None = None):
+    """Compile and run once: ``feed`` maps placeholders to arrays."""
+    feed = feed or {}
+    f = compile(list(feed), outputs)
+    return f(*feed.values())

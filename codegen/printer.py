@@ -1,0 +1,243 @@
+"""Printers: one ``_print_<Op>`` method per op class, turning a node into an expression.
+
+A printed expression is a :class:`Code`: its text and the precedence of its
+outermost operator, so operands are parenthesized only where Python needs it.
+The printer also collects the :mod:`symgraph.kernels` helpers the code calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from symgraph.ops import scalar
+from symgraph.ops.shape import index_expr
+
+ATOM, POWER, UNARY, TERM, SUM, COMPARE = 16, 14, 13, 12, 11, 6
+# The same levels in SymPy's precedence scale (sympy.printing.precedence.PRECEDENCE).
+_SYMPY_LEVEL = {POWER: 60, UNARY: 50, TERM: 50, SUM: 40, COMPARE: 35}
+
+
+@dataclass(frozen=True)
+class Code:
+    text: str
+    prec: int = ATOM
+    literal: bool = False  # a Python number: has no array methods
+
+
+def _index_text(index) -> str:
+    """``[:, 0]``-style text for a normalized index, dropping trailing full slices."""
+    parts = list(index_expr(index))
+    while parts and parts[-1] == slice(None):
+        parts.pop()
+    out = []
+    for p in parts:
+        if isinstance(p, int):
+            out.append(str(p))
+        else:
+            text = ":".join("" if v is None else str(v) for v in (p.start, p.stop))
+            out.append(text + ("" if p.step is None else f":{p.step}"))
+    return ", ".join(out) or "..."
+
+
+def _axis_text(axes, ndim: int) -> str:
+    pos = [a + ndim for a in axes]
+    return str(pos[0]) if len(pos) == 1 else str(tuple(pos))
+
+
+class NumPyPrinter:
+    """Prints nodes as NumPy expressions; ``module`` is the array module's name."""
+
+    module = "np"
+
+    def __init__(self):
+        self.helpers: set[str] = set()
+
+    # -- helpers -----------------------------------------------------------------
+    def print(self, node, args: list[Code]) -> Code:
+        method = getattr(self, f"_print_{type(node.op).__name__}", None)
+        if method is None:
+            raise NotImplementedError(f"{type(self).__name__} cannot print op {node.op.name}")
+        return method(node, *args)
+
+    def dtype(self, dtype) -> str:
+        dtype = np.dtype(dtype)
+        return f"{self.module}.bool_" if dtype.kind == "b" else f"{self.module}.{dtype.name}"
+
+    def wrap(self, code: Code, prec: int) -> str:
+        return code.text if code.prec >= prec else f"({code.text})"
+
+    def obj(self, code: Code, node=None) -> str:
+        """Text for ``code`` used before ``.method`` or ``[index]``."""
+        if code.literal:
+            return f"{self.dtype(node.dtype if node is not None else np.float64)}({code.text})"
+        return self.wrap(code, ATOM)
+
+    def call(self, fn: str, *args: str) -> Code:
+        return Code(f"{fn}({', '.join(args)})")
+
+    def helper(self, name: str, *args: str) -> Code:
+        self.helpers.add(name)
+        return self.call(name, *args)
+
+    def binary(self, a: Code, op: str, b: Code, prec: int, right_assoc: bool = False) -> Code:
+        left = self.wrap(a, prec + 1 if right_assoc else prec)
+        right = self.wrap(b, prec if right_assoc else prec + 1)
+        return Code(f"{left} {op} {right}", prec)
+
+    def literal(self, value: np.ndarray, weak: bool) -> Code:
+        """A scalar constant: a Python literal when weak, else a typed NumPy scalar."""
+        v = value[()]
+        if value.dtype.kind == "b":
+            return Code(str(bool(v)))
+        if value.dtype.kind == "f" and not np.isfinite(v):
+            text = f"{self.module}.nan" if np.isnan(v) else f"{self.module}.inf"
+            text = "-" + text if v < 0 else text
+        else:
+            text = str(v) if value.dtype.kind == "f" else str(int(v))
+        if not weak:
+            return Code(f"{self.dtype(value.dtype)}({text})")
+        return Code(text, UNARY if text.startswith("-") else ATOM, literal=True)
+
+    # -- leaves ------------------------------------------------------------------
+    def _print_Placeholder(self, node):
+        raise AssertionError("leaves print as their variable names")
+
+    _print_Parameter = _print_Constant = _print_Placeholder
+
+    # -- arithmetic --------------------------------------------------------------
+    def _print_Add(self, node, a, b):
+        return self.binary(a, "+", b, SUM)
+
+    def _print_Subtract(self, node, a, b):
+        return self.binary(a, "-", b, SUM)
+
+    def _print_Multiply(self, node, a, b):
+        return self.binary(a, "*", b, TERM)
+
+    def _print_Divide(self, node, a, b):
+        return self.binary(a, "/", b, TERM)
+
+    def _print_Power(self, node, a, b):
+        return self.binary(a, "**", b, POWER, right_assoc=True)
+
+    def _print_Negative(self, node, a):
+        return Code(f"-{self.wrap(a, UNARY)}", UNARY)
+
+    def _print_MatMul(self, node, a, b):
+        return self.binary(a, "@", b, TERM)
+
+    def _print_Maximum(self, node, a, b):
+        return self.call(f"{self.module}.maximum", a.text, b.text)
+
+    def _print_Minimum(self, node, a, b):
+        return self.call(f"{self.module}.minimum", a.text, b.text)
+
+    def _compare(self, node, a, b):
+        return self.binary(a, node.op.symbol, b, COMPARE)
+
+    _print_Less = _print_LessEqual = _print_Greater = _print_GreaterEqual = _compare
+    _print_Equal = _print_NotEqual = _compare
+
+    def _print_Where(self, node, c, a, b):
+        return self.call(f"{self.module}.where", c.text, a.text, b.text)
+
+    def _print_Cast(self, node, x):
+        return Code(f"{self.obj(x, node.inputs[0])}.astype({self.dtype(node.dtype)})")
+
+    def _print_StopGradient(self, node, x):
+        return x
+
+    def _print_Elementwise(self, node, *args):
+        symbols = node.op.symbols
+        names = {s: a.text for s, a in zip(symbols, args)}
+        levels = {s: _SYMPY_LEVEL[a.prec] for s, a in zip(symbols, args) if a.prec < ATOM}
+        self.helpers |= scalar.helpers_used(node.op.expr)
+        text = scalar.numpy_code(node.op.expr, names, self.module, levels)
+        expr = node.op.expr
+        prec = ATOM if (expr.is_Function or expr.is_Symbol) else SUM if expr.is_Add else TERM if expr.is_Mul else UNARY
+        return Code(text, prec)
+
+    # -- shapes ------------------------------------------------------------------
+    def _print_Transpose(self, node, x):
+        ndim = node.ndim
+        if ndim == 2 and node.op.axes == (1, 0):
+            return Code(f"{self.obj(x, node)}.T")
+        if node.op.axes == (1, 0):
+            return self.call(f"{self.module}.swapaxes", x.text, "-1", "-2")
+        return self.call(f"{self.module}.transpose", x.text, str(node.op.full_axes(ndim)))
+
+    def _print_Reshape(self, node, x, like=None):
+        shape = f"{like.text}.shape" if node.op.shape is None else str(node.op.shape)
+        return Code(f"{self.obj(x, node)}.reshape({shape})")
+
+    def _print_BroadcastTo(self, node, x, like=None):
+        shape = f"{self.obj(like)}.shape" if node.op.shape is None else str(node.op.shape)
+        return self.call(f"{self.module}.broadcast_to", x.text, shape)
+
+    def _print_ExpandDims(self, node, x):
+        first = min(node.op.axes)
+        parts = ["None" if a in node.op.axes else ":" for a in range(first, 0)]
+        return Code(f"{self.obj(x, node)}[..., {', '.join(parts)}]")
+
+    def _print_Squeeze(self, node, x):
+        first = min(node.op.axes)
+        parts = ["0" if a in node.op.axes else ":" for a in range(first, 0)]
+        return Code(f"{self.obj(x, node)}[..., {', '.join(parts)}]")
+
+    def _print_GetItem(self, node, x):
+        return Code(f"{self.obj(x, node)}[{_index_text(node.op.index)}]")
+
+    def _print_Embed(self, node, values, like):
+        index = f"{self.module}.s_[{_index_text(node.op.index)}]"
+        return self.helper("_embed", values.text, f"{self.obj(like)}.shape", index)
+
+    def _print_Concatenate(self, node, *xs):
+        items = ", ".join(x.text for x in xs)
+        return self.call(f"{self.module}.concatenate", f"[{items}]", f"axis={node.op.axis + node.ndim}")
+
+    # -- reductions --------------------------------------------------------------
+    def _reduce(self, node, x, method: str, helper: bool = False):
+        op, ndim = node.op, node.inputs[0].ndim
+        args = [] if len(op.axes) == ndim and not helper else [f"axis={_axis_text(op.axes, ndim)}"]
+        if op.keepdims:
+            args.append("keepdims=True")
+        if helper:
+            return self.helper(method, x.text, *args)
+        return Code(f"{self.obj(x, node)}.{method}({', '.join(args)})")
+
+    def _print_Sum(self, node, x):
+        return self._reduce(node, x, "sum")
+
+    def _print_Mean(self, node, x):
+        return self._reduce(node, x, "mean")
+
+    def _print_Max(self, node, x):
+        return self._reduce(node, x, "max")
+
+    def _print_LogSumExp(self, node, x):
+        return self._reduce(node, x, "_logsumexp", helper=True)
+
+    def _print_Softmax(self, node, x):
+        return self.helper("_softmax", x.text, f"axis={node.op.axis}")
+
+    def _print_LogSoftmax(self, node, x):
+        return self.helper("_log_softmax", x.text, f"axis={node.op.axis}")
+
+    def _print_Count(self, node, x):
+        ndim = node.inputs[0].ndim
+        if len(node.op.axes) == ndim:
+            return Code(f"{self.obj(x)}.size")
+        dims = [f"{self.obj(x)}.shape[{a + ndim}]" for a in node.op.axes]
+        return Code(" * ".join(dims), TERM if len(dims) > 1 else ATOM)
+
+    # -- labels ------------------------------------------------------------------
+    def _print_OneHot(self, node, labels):
+        return self.helper("_one_hot", labels.text, str(node.op.num_classes), self.dtype(node.dtype))
+
+    def _print_Pick(self, node, x, labels):
+        return self.helper("_pick", x.text, labels.text)
+
+    def _print_Unpick(self, node, values, labels):
+        return self.helper("_unpick", values.text, labels.text, str(node.op.num_classes))

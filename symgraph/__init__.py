@@ -1,0 +1,31 @@
+"""symgraph: a symbol-to-symbol differentiation compiler for NumPy.
+
+Declare a network as a static graph, ask for its gradient (or Jacobian-vector
+products) as new graph nodes, and compile them with :mod:`codegen` into a
+readable NumPy module. See DESIGN.md and the README for the whole story.
+"""
+
+from .autodiff import grad, jvp, vjp
+from .errors import DTypeError, ShapeError
+from .graph import Graph, Node, Op, as_node, constant, current_graph, fresh_graph, parameter, placeholder, topo_sort
+from .inspect import count_ops, dprint, to_dot, to_networkx
+from .ops import (
+    abs, binary_cross_entropy, broadcast_to, cast, concatenate, cos, elementwise, equal, exp, expand_dims,
+    hard_tanh, leaky_relu, log, log_softmax, logsumexp, matmul, max, maximum, mean, minimum, mse, not_equal,
+    one_hot, relu, reshape, sigmoid, sin, softmax, softmax_cross_entropy, softplus, sqrt, square, squeeze,
+    step, stop_gradient, sum, tanh, transpose, where,
+)
+from .simplify import SimplifyReport, simplify
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DTypeError", "Graph", "Node", "Op", "ShapeError", "SimplifyReport", "abs", "as_node",
+    "binary_cross_entropy", "broadcast_to", "cast", "concatenate", "constant", "cos", "count_ops",
+    "current_graph", "dprint", "elementwise", "equal", "exp", "expand_dims", "fresh_graph", "grad",
+    "hard_tanh", "jvp", "leaky_relu", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum",
+    "mean", "minimum", "mse", "not_equal", "one_hot", "parameter", "placeholder", "relu", "reshape",
+    "sigmoid", "simplify", "sin", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
+    "squeeze", "step", "stop_gradient", "sum", "tanh", "to_dot", "to_networkx", "topo_sort", "transpose",
+    "vjp", "where",
+]

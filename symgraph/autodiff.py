@@ -1,0 +1,197 @@
+"""Symbol-to-symbol differentiation: reverse mode (vjp, grad) and forward mode (jvp).
+
+Both are one short loop over the nodes that lie between ``wrt`` and the
+outputs, calling each op's rule. The rules return graph nodes, so the result
+is an ordinary graph that can be simplified, printed, compiled, or
+differentiated again. ``None`` is the symbolic zero: no zero array is ever
+built for a path that does not contribute.
+"""
+
+from __future__ import annotations
+
+from .errors import DTypeError, ShapeError, user_location
+from .graph import Node, as_node, current_graph, topo_sort
+from .ops.arith import add, cast
+from .ops.reduce import reduce_sum
+from .ops.shape import broadcast_like, zeros_like
+from .shapes import broadcast_axes, format_shape
+
+
+def _as_list(nodes, what: str) -> tuple[list[Node], bool]:
+    single = isinstance(nodes, Node)
+    items = [nodes] if single else list(nodes)
+    for n in items:
+        if not isinstance(n, Node):
+            raise TypeError(f"{what}: expected graph nodes, got {type(n).__name__} {n!r:.60}")
+    return items, single
+
+
+def _check_differentiable(wrt: list[Node], what: str):
+    for w in wrt:
+        if w.dtype.kind != "f":
+            label = f" {w.name!r}" if w.name else ""
+            raise DTypeError(f"{what}: cannot differentiate with respect to {w.op.name}{label} of dtype {w.dtype}; "
+                             "integer and boolean tensors (such as labels) are not differentiable")
+
+
+def _between(outputs: list[Node], wrt: list[Node]) -> list[Node]:
+    """Nodes that depend on some ``wrt`` and that some output depends on, in topological order."""
+    order = topo_sort(outputs)
+    wrt_ids = {id(w) for w in wrt}
+    reached: set[int] = set()
+    for node in order:
+        if id(node) in wrt_ids or (
+            node.op.differentiable and any(id(i) in reached and i.dtype.kind == "f" for i in node.inputs)
+        ):
+            reached.add(id(node))
+    return [n for n in order if id(n) in reached]
+
+
+def sum_to_shape(ct: Node, like: Node) -> Node:
+    """Undo broadcasting: sum a cotangent over the axes that broadcasting ``like`` created.
+
+    This is the one place where broadcasting is undone; it also casts the
+    cotangent to ``like``'s dtype.
+    """
+    if ct.shape != like.shape:
+        lead, stretched = broadcast_axes(like.shape, ct.shape)
+        with current_graph().origin(("unbroadcast", like, ct.shape)):
+            if stretched:
+                ct = reduce_sum(ct, axis=stretched, keepdims=True)
+            if lead:
+                ct = reduce_sum(ct, axis=lead)
+    return ct if ct.dtype == like.dtype else cast(ct, like.dtype)
+
+
+def _or_zeros(node: Node | None, like: Node) -> Node:
+    return zeros_like(like) if node is None else node
+
+
+def _label(node: Node, kind: str, primal: Node, first_serial: int):
+    """Record that ``node`` (if built by this call) is the adjoint/tangent of ``primal``."""
+    if node.serial >= first_serial and node.about is None and node.inputs:
+        node.about = (kind, primal)
+
+
+def vjp(outputs, wrt, cotangents) -> list[Node]:
+    """Reverse mode: the cotangents pulled back through the outputs to each ``wrt``.
+
+    Lists in, lists out. Returns, for each ``wrt``, the node
+    ``sum_k cotangents[k] . d outputs[k] / d wrt`` (zeros when none depend on it).
+    """
+    outputs, _ = _as_list(outputs, "vjp")
+    wrt, _ = _as_list(wrt, "vjp")
+    cots = [as_node(c, like=o) for c, o in zip(list(cotangents), outputs)]
+    if len(cots) != len(outputs):
+        raise ValueError(f"vjp: {len(outputs)} output(s) but {len(cots)} cotangent(s)")
+    for o, c in zip(outputs, cots):
+        if len(c.shape) != len(o.shape) or any(
+            isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(c.shape, o.shape)
+        ):
+            raise ShapeError(f"vjp: cotangent shape {format_shape(c.shape)} does not match output shape "
+                             f"{format_shape(o.shape)} at {user_location()}")
+    _check_differentiable(wrt, "vjp")
+    grads = _reverse(outputs, wrt, cots)
+    return [_or_zeros(grads.get(id(w)), w) for w in wrt]
+
+
+def _reverse(outputs, wrt, cots) -> dict[int, Node]:
+    graph = current_graph()
+    first_serial = next(graph._serial)
+    between = _between(outputs, wrt)
+    inside = {id(n) for n in between}
+    wrt_ids = {id(w) for w in wrt}
+    contributions: dict[int, list[Node]] = {}
+    for o, c in zip(outputs, cots):
+        if id(o) in inside:
+            contributions.setdefault(id(o), []).append(sum_to_shape(c, o))
+    grads: dict[int, Node] = {}
+    for node in reversed(between):
+        parts = contributions.pop(id(node), None)
+        if not parts:
+            continue
+        with graph.origin(("sum", node, len(parts))):
+            g = parts[0]
+            for p in parts[1:]:
+                g = add(g, p)
+        _label(g, "grad", node, first_serial)
+        grads[id(node)] = g
+        if not node.inputs or (id(node) in wrt_ids and not any(id(i) in inside for i in node.inputs)):
+            continue
+        info = ("vjp", node, None)
+        with graph.origin(info):
+            cts = node.op.vjp(node, g)
+        for i, (x, ct) in enumerate(zip(node.inputs, cts)):
+            if ct is None or id(x) not in inside or x.dtype.kind != "f":
+                continue
+            if ct.origin is info:
+                ct.origin = ("vjp", node, i)
+            contributions.setdefault(id(x), []).append(sum_to_shape(ct, x))
+    return grads
+
+
+def grad(cost, wrt, disconnected: str = "raise"):
+    """The gradient of a scalar ``cost`` with respect to ``wrt`` (a node or a list), as new nodes.
+
+    ``disconnected`` says what to return for a ``wrt`` the cost does not depend
+    on: ``"raise"`` (a ValueError naming it), ``"zero"`` (zeros of its shape)
+    or ``"none"`` (None). A ``wrt`` reached only through ``stop_gradient`` or
+    comparisons is connected and gets zeros.
+    """
+    if disconnected not in ("raise", "zero", "none"):
+        raise ValueError(f"grad: disconnected must be 'raise', 'zero' or 'none', got {disconnected!r}")
+    if not isinstance(cost, Node):
+        raise TypeError(f"grad: cost must be a graph node, got {type(cost).__name__}")
+    if cost.shape != ():
+        raise ValueError(f"grad: the cost must be a scalar node, but its shape is {format_shape(cost.shape)}; "
+                         "reduce it first (for example with .sum() or .mean()), or use sg.vjp")
+    wrt_list, single = _as_list(wrt, "grad")
+    _check_differentiable(wrt_list, "grad")
+    grads = _reverse([cost], wrt_list, [as_node(1.0, like=cost)])
+    connected = {id(n) for n in topo_sort([cost])}
+    results = []
+    for w in wrt_list:
+        g = grads.get(id(w))
+        if g is None and id(w) not in connected:
+            if disconnected == "raise":
+                label = f"{w.op.name} {w.name!r}" if w.name else f"{w.op.name} node {format_shape(w.shape)}"
+                raise ValueError(f"grad: the cost does not depend on {label}; "
+                                 "pass disconnected='zero' or 'none' to allow this")
+            g = zeros_like(w) if disconnected == "zero" else None
+        elif g is None:
+            g = zeros_like(w)
+        results.append(g)
+    return results[0] if single else results
+
+
+def jvp(outputs, wrt, tangents) -> list[Node]:
+    """Forward mode: the tangents pushed forward from each ``wrt`` to the outputs.
+
+    Lists in, lists out. Returns, for each output, the node
+    ``sum_k d output / d wrt[k] . tangents[k]`` (zeros when it depends on none).
+    """
+    outputs, _ = _as_list(outputs, "jvp")
+    wrt, _ = _as_list(wrt, "jvp")
+    tans = [as_node(t, like=w) for t, w in zip(list(tangents), wrt)]
+    if len(tans) != len(wrt):
+        raise ValueError(f"jvp: {len(wrt)} input(s) but {len(tans)} tangent(s)")
+    _check_differentiable(wrt, "jvp")
+    graph = current_graph()
+    first_serial = next(graph._serial)
+    tangent: dict[int, Node] = {id(w): broadcast_like(t, w) for w, t in zip(wrt, tans)}
+    for node in _between(outputs, wrt):
+        if id(node) in tangent:
+            continue
+        ts = [tangent.get(id(i)) if i.dtype.kind == "f" else None for i in node.inputs]
+        if all(t is None for t in ts):
+            continue
+        with graph.origin(("jvp", node)):
+            t = node.op.jvp(node, ts)
+            if t is not None and t.shape != node.shape:
+                t = broadcast_like(t, node)
+            if t is not None and t.dtype != node.dtype:
+                t = cast(t, node.dtype)
+        if t is not None:
+            _label(t, "tangent", node, first_serial)
+            tangent[id(node)] = t
+    return [_or_zeros(tangent.get(id(o)), o) for o in outputs]

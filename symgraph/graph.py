@@ -1,0 +1,494 @@
+"""The graph IR: immutable, hash-consed nodes and the leaves that feed them.
+
+A :class:`Node` is an op applied to input nodes, with a static shape and dtype
+inferred when it is built. Op nodes are interned in a :class:`Graph`: building
+the same op on the same inputs twice returns the same node, so common
+subexpressions are shared for free. Leaves (placeholders, parameters) are
+always distinct objects. ``==`` and ``hash`` keep Python identity semantics,
+so nodes can be dictionary keys.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import weakref
+
+import numpy as np
+
+from .errors import DTypeError, ShapeError, user_location
+from .shapes import Shape, check_shape, format_shape
+
+
+class Graph:
+    """The intern table for op nodes, plus the provenance of nodes being built.
+
+    One instance is current at a time (see :func:`current_graph`); tests can
+    start from a fresh one with :func:`fresh_graph`.
+    """
+
+    def __init__(self):
+        self._nodes: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self._serial = itertools.count()
+        self._origin: list = []
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    @contextlib.contextmanager
+    def origin(self, info):
+        """Nodes first created inside this block record ``info`` as their origin."""
+        self._origin.append(info)
+        try:
+            yield
+        finally:
+            self._origin.pop()
+
+    def intern(self, op: Op, inputs: tuple) -> Node:
+        key = (op, inputs)
+        node = self._nodes.get(key)
+        if node is None:
+            shape, dtype = op.infer(*inputs)
+            origin = self._origin[-1] if self._origin else None
+            node = Node(op, inputs, shape, dtype, next(self._serial), origin)
+            self._nodes[key] = node
+        return node
+
+    def leaf(self, op: Op, shape: Shape, dtype) -> Node:
+        return Node(op, (), shape, np.dtype(dtype), next(self._serial), None)
+
+
+_current: list[Graph] = []
+
+
+def current_graph() -> Graph:
+    if not _current:
+        _current.append(Graph())
+    return _current[-1]
+
+
+@contextlib.contextmanager
+def fresh_graph():
+    """Build nodes in a new, empty intern table for the duration of the block."""
+    _current.append(Graph())
+    try:
+        yield _current[-1]
+    finally:
+        _current.pop()
+
+
+class Node:
+    """One value in the graph: ``op(*inputs)`` with a static shape and dtype.
+
+    ``origin`` records where a node came from when the differentiator built it
+    (for example ``("vjp", primal, 1)``) and ``about`` which value it is the
+    adjoint or tangent of; the code generator prints them as the line's comment
+    and the variable's name. ``name`` is a display name only: it does not take part in
+    identity, so naming a shared node names it everywhere.
+    """
+
+    __slots__ = ("op", "inputs", "shape", "dtype", "serial", "origin", "about", "_name", "__weakref__")
+    __array_priority__ = 1000  # make ndarray <op> Node defer to Node's reflected operators
+    __array_ufunc__ = None
+
+    def __init__(self, op, inputs, shape, dtype, serial, origin):
+        self.op = op
+        self.inputs = inputs
+        self.shape = shape
+        self.dtype = dtype
+        self.serial = serial
+        self.origin = origin
+        self.about = None  # ("grad", primal) or ("tangent", primal) once the differentiator says so
+        self._name = getattr(op, "leaf_name", None)
+
+    # -- identity and display -------------------------------------------------
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self is other
+
+    def __ne__(self, other):
+        return self is not other
+
+    def __bool__(self):
+        raise TypeError(
+            "the truth value of a symgraph node is not known until the graph runs; "
+            "use sg.where for a data-dependent choice, and `is` to compare node identity"
+        )
+
+    @property
+    def name(self) -> str | None:
+        return self._name
+
+    def named(self, name: str) -> Node:
+        """Give this node a display name (used by dprint and in generated code); returns it."""
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a node name must be a non-empty str, got {name!r}")
+        self._name = name
+        return self
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.inputs and not isinstance(self.op, Constant)
+
+    @property
+    def value(self):
+        """The array held by a parameter or constant."""
+        if not hasattr(self.op, "value"):
+            raise AttributeError(f"{self.op.name} node {self.name or ''} holds no value; feed it when calling")
+        return self.op.value
+
+    @value.setter
+    def value(self, array):
+        if not isinstance(self.op, Parameter):
+            raise AttributeError(f"only a parameter's value can be assigned, not a {self.op.name}'s")
+        self.op.assign(array)
+
+    def __repr__(self):
+        label = f" {self.name!r}" if self.name else ""
+        return f"<Node {self.op.name}{label} {format_shape(self.shape)} {self.dtype}>"
+
+    # -- operators build nodes (the builders live in symgraph.ops) ---------------
+    def __add__(self, other):
+        return _ops().add(self, other)
+
+    def __radd__(self, other):
+        return _ops().add(other, self)
+
+    def __sub__(self, other):
+        return _ops().subtract(self, other)
+
+    def __rsub__(self, other):
+        return _ops().subtract(other, self)
+
+    def __mul__(self, other):
+        return _ops().multiply(self, other)
+
+    def __rmul__(self, other):
+        return _ops().multiply(other, self)
+
+    def __truediv__(self, other):
+        return _ops().divide(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops().divide(other, self)
+
+    def __pow__(self, other):
+        return _ops().power(self, other)
+
+    def __rpow__(self, other):
+        return _ops().power(other, self)
+
+    def __matmul__(self, other):
+        return _ops().matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops().matmul(other, self)
+
+    def __neg__(self):
+        return _ops().negative(self)
+
+    def __pos__(self):
+        return self
+
+    def __lt__(self, other):
+        return _ops().less(self, other)
+
+    def __le__(self, other):
+        return _ops().less_equal(self, other)
+
+    def __gt__(self, other):
+        return _ops().greater(self, other)
+
+    def __ge__(self, other):
+        return _ops().greater_equal(self, other)
+
+    def __getitem__(self, index):
+        return _ops().getitem(self, index)
+
+    @property
+    def T(self):
+        return _ops().transpose(self)
+
+    def sum(self, axis=None, keepdims=False):
+        return _ops().sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return _ops().mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return _ops().max(self, axis, keepdims)
+
+    def reshape(self, *shape):
+        return _ops().reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def astype(self, dtype):
+        return _ops().cast(self, dtype)
+
+
+def _ops():
+    from . import ops
+
+    return ops
+
+
+class Op:
+    """Base class of every op: attributes, shape/dtype rule, semantics, derivatives.
+
+    Subclasses set ``name`` and ``params`` (the attribute names that, with the
+    class, make up the op's identity) and implement, side by side:
+
+    - ``infer(*inputs) -> (shape, dtype)``: the static rule; raise through
+      :meth:`shape_error` / :meth:`dtype_error`;
+    - ``compute(*arrays)``: the forward semantics in NumPy (the reference the
+      code generator is tested against, and what constant folding runs);
+    - ``vjp(node, cot)``: one cotangent node (or ``None`` for zero) per input;
+    - ``jvp(node, tangents)``: the output tangent node from input tangents
+      (``None`` entries are zero); return ``None`` for a zero tangent;
+    - ``flops(node, sizes)``: an estimate of the floating-point operations.
+
+    Rules build graph nodes with the same public builders user code calls.
+    """
+
+    name = "op"
+    params: tuple[str, ...] = ()
+    linear = False  # True when the op is linear in every differentiable input
+    differentiable = True  # False: no input ever receives a gradient (comparisons, one_hot, ...)
+
+    def _key(self):
+        return (type(self),) + tuple(getattr(self, p) for p in self.params)
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            return self.name == other
+        return isinstance(other, Op) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self):
+        attrs = ", ".join(f"{p}={getattr(self, p)!r}" for p in self.params)
+        return f"{self.name}({attrs})" if attrs else self.name
+
+    def __str__(self):
+        return self.name
+
+    def attrs(self) -> dict:
+        return {p: getattr(self, p) for p in self.params}
+
+    # -- errors that point at the user's own line -------------------------------
+    def shape_error(self, inputs, detail: str) -> ShapeError:
+        shapes = ", ".join(format_shape(i.shape) for i in inputs)
+        return ShapeError(f"{self.name}: {detail} (operand shapes {shapes}) at {user_location()}")
+
+    def dtype_error(self, inputs, detail: str) -> DTypeError:
+        dtypes = ", ".join(str(i.dtype) for i in inputs)
+        return DTypeError(f"{self.name}: {detail} (operand dtypes {dtypes}) at {user_location()}")
+
+    # -- rules (subclasses override) --------------------------------------------
+    def infer(self, *inputs):
+        raise NotImplementedError
+
+    def compute(self, *arrays):
+        raise NotImplementedError
+
+    def vjp(self, node, cot):
+        raise NotImplementedError(f"{self.name} has no vjp rule")
+
+    def jvp(self, node, tangents):
+        raise NotImplementedError(f"{self.name} has no jvp rule")
+
+    def flops(self, node, sizes) -> int:
+        from .shapes import numel
+
+        return numel(node.shape, sizes)
+
+
+# -- leaves -------------------------------------------------------------------
+class Placeholder(Op):
+    """An input fed at call time."""
+
+    name = "placeholder"
+
+    def __init__(self, leaf_name: str):
+        self.leaf_name = leaf_name
+
+    def _key(self):
+        return (id(self),)  # every leaf is distinct, even when two share a name
+
+    def vjp(self, node, cot):
+        return ()
+
+    def jvp(self, node, tangents):
+        return None
+
+    def flops(self, node, sizes):
+        return 0
+
+
+class Parameter(Placeholder):
+    """A trainable leaf that owns its NumPy array (``.value``)."""
+
+    name = "parameter"
+
+    def __init__(self, leaf_name: str, value: np.ndarray, trainable: bool = True):
+        super().__init__(leaf_name)
+        self.value = value
+        self.trainable = trainable
+
+    def assign(self, array):
+        array = np.asarray(array)
+        if array.shape != self.value.shape:
+            raise ValueError(
+                f"parameter {self.leaf_name!r}: cannot assign a value of shape {array.shape}; "
+                f"its shape is {self.value.shape}"
+            )
+        if not np.can_cast(array.dtype, self.value.dtype, "same_kind"):
+            raise DTypeError(f"parameter {self.leaf_name!r}: cannot assign {array.dtype} data to a {self.value.dtype} parameter")
+        self.value = np.array(array, dtype=self.value.dtype, copy=True)
+
+
+class Constant(Op):
+    """A fixed array baked into the graph. ``weak`` marks a Python number whose
+    dtype was taken from the operand it meets (NumPy's NEP 50 rule)."""
+
+    name = "constant"
+    params = ("weak",)
+
+    def __init__(self, value: np.ndarray, weak: bool = False, leaf_name: str | None = None):
+        self.value = value
+        self.value.flags.writeable = False
+        self.weak = weak
+        self.leaf_name = leaf_name
+
+    def _key(self):
+        v = self.value
+        return (Constant, v.dtype.str, v.shape, v.tobytes(), self.weak, self.leaf_name)
+
+    def infer(self):
+        return self.value.shape, self.value.dtype
+
+    def compute(self):
+        return self.value
+
+    def vjp(self, node, cot):
+        return ()
+
+    def jvp(self, node, tangents):
+        return None
+
+    def flops(self, node, sizes):
+        return 0
+
+
+_FLOAT_KINDS = "f"
+
+
+def _check_dtype(dtype, what: str) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"{what}: unknown dtype {dtype!r}") from None
+    if dt.kind not in "biuf":
+        raise DTypeError(f"{what}: dtype {dt} is not supported (use bool, integer or float dtypes)")
+    return dt
+
+
+def placeholder(name: str, shape, dtype="float64") -> Node:
+    """An input of the graph, fed positionally when a compiled function is called.
+
+    ``shape`` entries are ``int``, ``str`` (a named dimension) or ``None``.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"placeholder: name must be a non-empty str, got {name!r}")
+    shape = check_shape(shape, f"placeholder {name!r}")
+    return current_graph().leaf(Placeholder(name), shape, _check_dtype(dtype, f"placeholder {name!r}"))
+
+
+def parameter(name: str, value=None, shape=None, init=None, dtype="float64", trainable: bool = True) -> Node:
+    """A trainable leaf owning a NumPy array: give ``value``, or ``shape`` and ``init``."""
+    what = f"parameter {name!r}"
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"parameter: name must be a non-empty str, got {name!r}")
+    dt = _check_dtype(dtype, what)
+    if value is not None:
+        if init is not None:
+            raise ValueError(f"{what}: give either value or init, not both")
+        array = np.array(value, dtype=dt, copy=True)
+        if shape is not None and tuple(shape) != array.shape:
+            raise ValueError(f"{what}: shape {tuple(shape)} does not match the value's shape {array.shape}")
+    else:
+        if shape is None or init is None:
+            raise ValueError(f"{what}: give value=..., or shape=... together with init=...")
+        shape = check_shape(shape, what)
+        if not all(isinstance(d, int) for d in shape):
+            raise ValueError(f"{what}: a parameter's shape must be all ints, got {shape!r}")
+        array = np.asarray(init(shape), dtype=dt)
+        if array.shape != shape:
+            raise ValueError(f"{what}: init returned shape {array.shape}, expected {shape}")
+        array = np.array(array, copy=True)
+    return current_graph().leaf(Parameter(name, array, trainable), array.shape, array.dtype)
+
+
+def constant(value, name: str | None = None, dtype=None) -> Node:
+    """A fixed array (or number) in the graph. Equal constants are the same node."""
+    if isinstance(value, Node):
+        raise TypeError("constant: value is already a graph node")
+    array = np.array(value, dtype=dtype, copy=True)
+    if array.dtype.kind not in "biuf":
+        raise DTypeError(f"constant: unsupported dtype {array.dtype} (value {value!r:.60})")
+    return current_graph().intern(Constant(array, weak=False, leaf_name=name), ())
+
+
+def as_node(value, like: Node | None = None) -> Node:
+    """A node for ``value``: nodes pass through, Python numbers become weak
+    constants that take ``like``'s dtype when it is of the same or a wider kind,
+    arrays become constants of their own dtype."""
+    if isinstance(value, Node):
+        return value
+    if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
+        kind = "b" if isinstance(value, bool) else "i" if isinstance(value, int) else "f"
+        dtype = {"b": np.bool_, "i": np.int64, "f": np.float64}[kind]
+        if like is not None:
+            order = "biuf"
+            if order.index(like.dtype.kind) >= order.index(kind) or (kind == "i" and like.dtype.kind == "u"):
+                dtype = like.dtype
+        try:
+            array = np.array(value, dtype=dtype)
+        except OverflowError:  # does not fit the narrow int dtype
+            array = np.array(value)
+        return current_graph().intern(Constant(array, weak=True), ())
+    if isinstance(value, (np.ndarray, np.generic, list, tuple)):
+        array = np.array(value, copy=True)
+        if array.dtype.kind not in "biuf":
+            raise DTypeError(f"cannot use a {array.dtype} array in a graph (value {value!r:.60})")
+        return current_graph().intern(Constant(array, weak=False), ())
+    raise TypeError(f"cannot use {type(value).__name__} {value!r:.60} as a graph node")
+
+
+def apply(op: Op, *inputs) -> Node:
+    """Build (or find the interned) node ``op(*inputs)``; inputs are coerced with :func:`as_node`."""
+    nodes = [i for i in inputs if isinstance(i, Node)]
+    like = max(nodes, key=lambda n: "buif".index(n.dtype.kind), default=None)
+    return current_graph().intern(op, tuple(as_node(i, like) for i in inputs))
+
+
+def topo_sort(outputs) -> list[Node]:
+    """Every node the outputs depend on, inputs before consumers.
+
+    Nodes are immutable, so each input exists before any node that uses it:
+    sorting the ancestors by creation serial is a topological order, and a
+    deterministic one (it follows the order the user built the graph in).
+    """
+    seen: dict[int, Node] = {}
+    stack = list(outputs)
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen[id(node)] = node
+            stack.extend(node.inputs)
+    return sorted(seen.values(), key=lambda n: n.serial)

@@ -1,0 +1,110 @@
+"""Looking at graphs: an SSA listing, op counts, networkx and Graphviz exports."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import networkx as nx
+import numpy as np
+
+from .graph import Node, topo_sort
+from .shapes import format_shape
+
+
+def _nodes(nodes) -> list[Node]:
+    return [nodes] if isinstance(nodes, Node) else list(nodes)
+
+
+def display_names(order: list[Node]) -> dict[int, str]:
+    """A short unique label per node: leaves and named nodes by name, others t1, t2, ..."""
+    names: dict[int, str] = {}
+    used: Counter = Counter()
+    temp = 0
+    for node in order:
+        if node.name:
+            base = node.name
+        else:
+            temp += 1
+            base = f"t{temp}"
+        used[base] += 1
+        names[id(node)] = base if used[base] == 1 else f"{base}_{used[base]}"
+    return names
+
+
+def _constant_text(node: Node) -> str | None:
+    value = node.op.value
+    if value.ndim == 0:
+        return repr(value.item())
+    return None
+
+
+def _attrs_text(node: Node) -> str:
+    attrs = {k: v for k, v in node.op.attrs().items() if k not in ("name", "expr", "symbols", "weak")}
+    return "".join(f", {k}={v}" for k, v in attrs.items())
+
+
+def dprint(nodes) -> str:
+    """One line per node in topological order, SSA style: ``%t3 = tanh(%t2)  (2, 4) float64``."""
+    order = topo_sort(_nodes(nodes))
+    names = display_names(order)
+    lines = []
+
+    def ref(n: Node) -> str:
+        if n.op.name == "constant" and not n.name and _constant_text(n) is not None:
+            return _constant_text(n)
+        return "%" + names[id(n)]
+
+    for node in order:
+        if node.op.name == "constant" and ref(node) != "%" + names[id(node)]:
+            continue  # scalar constants are shown inline
+        if node.inputs:
+            rhs = f"{node.op.name}({', '.join(ref(i) for i in node.inputs)}{_attrs_text(node)})"
+        elif node.op.name == "constant":
+            rhs = f"constant({np.array2string(node.op.value, threshold=6, separator=', ')})"
+        else:
+            rhs = node.op.name
+        lines.append(f"%{names[id(node)]} = {rhs}  {format_shape(node.shape)} {node.dtype}")
+    return "\n".join(lines)
+
+
+def count_ops(nodes) -> dict[str, int]:
+    """How many nodes of each op the outputs depend on (leaves and constants included)."""
+    return dict(Counter(n.op.name for n in topo_sort(_nodes(nodes))))
+
+
+def to_networkx(nodes) -> nx.DiGraph:
+    """The graph as a networkx DiGraph: one vertex per node (keyed by its dprint label),
+    with attributes ``node``, ``op``, ``shape`` and ``dtype``; edges run from input to user
+    with ``positions`` (which argument slots the input fills)."""
+    order = topo_sort(_nodes(nodes))
+    names = display_names(order)
+    g = nx.DiGraph()
+    for node in order:
+        g.add_node(names[id(node)], node=node, op=node.op.name, shape=node.shape, dtype=str(node.dtype))
+        for pos, x in enumerate(node.inputs):
+            edge = g.get_edge_data(names[id(x)], names[id(node)])
+            if edge is None:
+                g.add_edge(names[id(x)], names[id(node)], positions=[pos])
+            else:
+                edge["positions"].append(pos)
+    return g
+
+
+def _dot_quote(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "")
+    return f'"{escaped}"'
+
+
+def to_dot(nodes) -> str:
+    """Graphviz DOT text for the graph (leaves as ellipses, ops as boxes)."""
+    g = to_networkx(nodes)
+    lines = ["digraph symgraph {", "  rankdir=LR;", "  node [fontname=Helvetica, fontsize=10];"]
+    for key, data in g.nodes(data=True):
+        node = data["node"]
+        shape = "ellipse" if not node.inputs else "box"
+        label = f"{key}\n{data['op']} {format_shape(node.shape)}"
+        lines.append(f"  {_dot_quote(key)} [label={_dot_quote(label)}, shape={shape}];")
+    for a, b in g.edges():
+        lines.append(f"  {_dot_quote(a)} -> {_dot_quote(b)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,58 @@
+"""NumPy helpers that generated code calls for ops with no one-call NumPy form.
+
+Each function here is both the forward semantics of its op (``Op.compute``
+calls it) and the text the code generator copies into a generated module, so
+the two can never disagree. Keep them short, dependency-free (``np`` only) and
+numerically stable; ``np`` may be CuPy in a generated module.
+"""
+
+import numpy as np
+
+
+def _sigmoid(x):
+    """Logistic function 1 / (1 + exp(-x)), without overflow for any x."""
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+def _logsumexp(x, axis, keepdims=False):
+    """log(sum(exp(x))) over axis, shifted by the max so exp never overflows."""
+    m = x.max(axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) over axis, shifted by the max so exp never overflows."""
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis=-1):
+    """x - logsumexp(x) over axis, computed stably."""
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _one_hot(labels, num_classes, dtype):
+    """Rows of the identity picked by integer labels: shape labels.shape + (num_classes,)."""
+    return (labels[..., None] == np.arange(num_classes)).astype(dtype)
+
+
+def _pick(x, labels):
+    """x[..., labels]: the entry of the last axis chosen by each integer label."""
+    return np.take_along_axis(x, labels[..., None], axis=-1)[..., 0]
+
+
+def _embed(values, shape, index):
+    """An array of zeros of ``shape`` with ``values`` written at ``index``."""
+    out = np.zeros(shape, dtype=values.dtype)
+    out[index] = values
+    return out
+
+
+def _unpick(values, labels, num_classes):
+    """Zeros of shape labels.shape + (num_classes,) with values at the labelled entries."""
+    out = np.zeros(labels.shape + (num_classes,), dtype=values.dtype)
+    np.put_along_axis(out, labels[..., None], values[..., None], axis=-1)
+    return out

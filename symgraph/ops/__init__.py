@@ -1,0 +1,37 @@
+"""Every op of symgraph, one class each, and the builders user code calls."""
+
+from ..graph import Constant, Op, Parameter, Placeholder
+from .arith import (
+    Add, Cast, Compare, Divide, Equal, Greater, GreaterEqual, Less, LessEqual, Maximum, Minimum, Multiply,
+    Negative, NotEqual, Power, StopGradient, Subtract, Where, add, cast, divide, equal, greater, greater_equal,
+    less, less_equal, maximum, minimum, multiply, negative, not_equal, power, stop_gradient, subtract, where,
+)
+from .linalg import MatMul, matmul
+from .nn import OneHot, Pick, Unpick, binary_cross_entropy, mse, one_hot, pick, softmax_cross_entropy
+from .reduce import (
+    Count, LogSoftmax, LogSumExp, Max, Mean, Softmax, Sum, log_softmax, logsumexp, mean, reduce_max, reduce_sum,
+    softmax,
+)
+from .scalar import (
+    Elementwise, abs, cos, elementwise, exp, hard_tanh, leaky_relu, log, relu, sigmoid, sin, softplus, sqrt,
+    square, step, tanh,
+)
+from .shape import (
+    BroadcastTo, Concatenate, Embed, ExpandDims, GetItem, Reshape, Squeeze, Transpose, broadcast_like,
+    broadcast_to, concatenate, expand_dims, getitem, reshape, squeeze, transpose, zeros_like,
+)
+
+sum = reduce_sum  # noqa: A001  (the public names shadow the builtins on purpose)
+max = reduce_max  # noqa: A001
+
+
+def op_classes() -> list[type[Op]]:
+    """Every concrete op class (leaves included), for tests that walk the op set."""
+    seen, stack = [], [Op]
+    while stack:
+        cls = stack.pop()
+        for sub in cls.__subclasses__():
+            if sub not in seen:
+                seen.append(sub)
+                stack.append(sub)
+    return sorted((c for c in seen if "name" in c.__dict__), key=lambda c: c.__name__)

@@ -1,0 +1,70 @@
+"""Matrix products with NumPy's matmul semantics (vectors and batches)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Node, Op, apply
+from ..shapes import broadcast_shapes, numel
+from .arith import add_opt
+from .shape import Transpose, expand_dims, squeeze
+
+
+def swap_last(x: Node) -> Node:
+    """x with its last two axes swapped (``x.T`` for a matrix)."""
+    return apply(Transpose((1, 0)), x)
+
+
+class MatMul(Op):
+    """a @ b. For matrices, vjp: (g @ b.T, a.T @ g) and jvp: ta @ b + a @ tb.
+
+    A 1-D ``a`` is a row vector and a 1-D ``b`` a column vector, as in NumPy;
+    the rule lifts them to matrices, applies the matrix rule, and drops the
+    axis again. Batch axes broadcast; the differentiator sums them away.
+    """
+
+    name, symbol, precedence = "matmul", "@", 12
+
+    def infer(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise self.shape_error([a, b], "matmul needs operands with at least one dimension; use * for scalars")
+        if a.dtype.kind == "b" or b.dtype.kind == "b":
+            raise self.dtype_error([a, b], "matmul of booleans is not defined")
+        ka, kb = a.shape[-1], b.shape[-2 if b.ndim > 1 else -1]
+        if isinstance(ka, int) and isinstance(kb, int) and ka != kb:
+            raise self.shape_error([a, b], f"inner dimensions differ: {ka} != {kb}")
+        try:
+            batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError as e:
+            raise self.shape_error([a, b], f"batch dimensions cannot be broadcast ({e})") from None
+        rows = a.shape[-2:-1] if a.ndim > 1 else ()
+        cols = b.shape[-1:] if b.ndim > 1 else ()
+        return batch + rows + cols, np.result_type(a.dtype, b.dtype)
+
+    def compute(self, a, b):
+        return np.matmul(a, b)
+
+    def vjp(self, node, g):
+        a, b = node.inputs
+        if a.ndim == 1 and b.ndim == 1:
+            return g * b, g * a
+        A = a if a.ndim > 1 else expand_dims(a, -2)
+        B = b if b.ndim > 1 else expand_dims(b, -1)
+        G = g if a.ndim > 1 else expand_dims(g, -2)
+        G = G if b.ndim > 1 else expand_dims(G, -1)
+        ga, gb = matmul(G, swap_last(B)), matmul(swap_last(A), G)
+        return (ga if a.ndim > 1 else squeeze(ga, -2)), (gb if b.ndim > 1 else squeeze(gb, -1))
+
+    def jvp(self, node, t):
+        a, b = node.inputs
+        ta, tb = t
+        return add_opt(None if ta is None else matmul(ta, b), None if tb is None else matmul(a, tb))
+
+    def flops(self, node, sizes):
+        a = node.inputs[0]
+        return 2 * numel(node.shape, sizes) * numel(a.shape[-1:], sizes)
+
+
+def matmul(a, b) -> Node:
+    """Matrix product with NumPy semantics (``a @ b``)."""
+    return apply(MatMul(), a, b)

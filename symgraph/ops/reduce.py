@@ -1,0 +1,243 @@
+"""Reductions and the softmax family, stable for inputs of any size.
+
+Axes are stored as negative indices, so a rule applied to a cotangent with
+extra leading axes still reduces the same axes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import kernels
+from ..graph import Node, Op, apply, as_node
+from ..shapes import is_static, normalize_axes, numel
+from .arith import cast, equal
+from .scalar import exp
+from .shape import ExpandDims, broadcast_like
+
+
+class Reduce(Op):
+    params = ("axes", "keepdims")
+
+    def __init__(self, axes: tuple[int, ...], keepdims: bool = False):
+        self.axes = tuple(axes)
+        self.keepdims = bool(keepdims)
+
+    def infer(self, x):
+        if x.dtype.kind == "b" and self.name != "sum":
+            raise self.dtype_error([x], "cannot reduce booleans; convert with .astype(...) first")
+        drop = {a + x.ndim for a in self.axes}
+        shape = tuple(1 if i in drop else d for i, d in enumerate(x.shape) if self.keepdims or i not in drop)
+        return shape, self.out_dtype(x.dtype)
+
+    def out_dtype(self, dtype):
+        return dtype
+
+    def kept(self, g: Node) -> Node:
+        """g (shaped like the output) with the reduced axes back as length 1."""
+        return g if self.keepdims or g.ndim == 0 else apply(ExpandDims(self.axes), g)
+
+    def flops(self, node, sizes):
+        return numel(node.inputs[0].shape, sizes)
+
+
+class Sum(Reduce):
+    """sum(x, axes). vjp: g broadcast back over the summed axes. jvp: sum(t)."""
+
+    name, linear = "sum", True
+
+    def out_dtype(self, dtype):
+        return np.dtype(np.int64) if dtype.kind == "b" else dtype
+
+    def compute(self, x):
+        return np.sum(x, axis=self.axes, keepdims=self.keepdims)
+
+    def vjp(self, node, g):
+        return (broadcast_like(self.kept(g), node.inputs[0]),)
+
+    def jvp(self, node, t):
+        return apply(self, t[0])
+
+
+class Mean(Reduce):
+    """mean(x, axes). vjp: g broadcast back, divided by the count. jvp: mean(t)."""
+
+    name, linear = "mean", True
+
+    def out_dtype(self, dtype):
+        return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+    def compute(self, x):
+        return np.mean(x, axis=self.axes, keepdims=self.keepdims)
+
+    def vjp(self, node, g):
+        x = node.inputs[0]
+        return (broadcast_like(self.kept(g) / count(x, self.axes), x),)
+
+    def jvp(self, node, t):
+        return apply(self, t[0])
+
+
+class Max(Reduce):
+    """max(x, axes). The gradient is shared equally between tied maxima.
+    vjp: g * (x == max) / (number of maxima). jvp: sum(t * share)."""
+
+    name = "max"
+
+    def compute(self, x):
+        return np.max(x, axis=self.axes, keepdims=self.keepdims)
+
+    def share(self, node):
+        x = node.inputs[0]
+        hit = cast(equal(x, self.kept(node)), x.dtype)
+        return hit / apply(Sum(self.axes, True), hit)
+
+    def vjp(self, node, g):
+        return (self.kept(g) * self.share(node),)
+
+    def jvp(self, node, t):
+        return apply(Sum(self.axes, self.keepdims), t[0] * self.share(node))
+
+
+class LogSumExp(Reduce):
+    """log(sum(exp(x))), shifted by the max. vjp: g * exp(x - out), i.e. g * softmax(x)."""
+
+    name = "logsumexp"
+
+    def out_dtype(self, dtype):
+        return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+    def compute(self, x):
+        return kernels._logsumexp(x, self.axes, self.keepdims)
+
+    def weights(self, node):
+        return exp(node.inputs[0] - self.kept(node))
+
+    def vjp(self, node, g):
+        return (self.kept(g) * self.weights(node),)
+
+    def jvp(self, node, t):
+        return apply(Sum(self.axes, self.keepdims), t[0] * self.weights(node))
+
+    def flops(self, node, sizes):
+        return 4 * numel(node.inputs[0].shape, sizes)
+
+
+class Softmax(Op):
+    """exp(x) / sum(exp(x)) along ``axis``, shifted by the max.
+    vjp and jvp (the Jacobian is symmetric): s * (v - sum(v * s))."""
+
+    name, params = "softmax", ("axis",)
+
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def infer(self, x):
+        return x.shape, x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+
+    def compute(self, x):
+        return kernels._softmax(x, self.axis)
+
+    def _apply_jacobian(self, node, v):
+        return node * (v - apply(Sum((self.axis,), True), v * node))
+
+    def vjp(self, node, g):
+        return (self._apply_jacobian(node, g),)
+
+    def jvp(self, node, t):
+        return self._apply_jacobian(node, t[0])
+
+    def flops(self, node, sizes):
+        return 4 * numel(node.shape, sizes)
+
+
+class LogSoftmax(Softmax):
+    """x - logsumexp(x) along ``axis``. vjp: g - exp(out) * sum(g). jvp: t - sum(exp(out) * t)."""
+
+    name = "log_softmax"
+
+    def compute(self, x):
+        return kernels._log_softmax(x, self.axis)
+
+    def vjp(self, node, g):
+        return (g - exp(node) * apply(Sum((self.axis,), True), g),)
+
+    def jvp(self, node, t):
+        return t[0] - apply(Sum((self.axis,), True), exp(node) * t[0])
+
+
+class Count(Op):
+    """The number of elements of x along ``axes``, read from x's shape at run time."""
+
+    name, params, differentiable = "count", ("axes",), False
+
+    def __init__(self, axes):
+        self.axes = tuple(axes)
+
+    def infer(self, x):
+        return (), x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+
+    def compute(self, x):
+        return np.array(math.prod(x.shape[a] for a in self.axes), dtype=self.infer(x)[1])
+
+    def vjp(self, node, g):
+        return (None,)
+
+    def jvp(self, node, t):
+        return None
+
+    def flops(self, node, sizes):
+        return 0
+
+
+def count(x: Node, axes) -> Node:
+    """How many elements of x lie along ``axes``: a constant when the shape is static."""
+    dims = [x.shape[a] for a in axes]
+    if is_static(dims):
+        return as_node(float(math.prod(dims)), like=x)
+    return apply(Count(tuple(axes)), x)
+
+
+# -- builders -----------------------------------------------------------------
+def _reduce(cls, x, axis, keepdims):
+    x = as_node(x)
+    axes = normalize_axes(axis, x.ndim, cls.name)
+    if not axes and not keepdims:
+        return x if cls is not Mean or x.dtype.kind == "f" else cast(x, np.float64)
+    return apply(cls(axes, keepdims), x)
+
+
+def reduce_sum(x, axis=None, keepdims=False) -> Node:
+    """Sum over ``axis`` (None: all axes)."""
+    return _reduce(Sum, x, axis, keepdims)
+
+
+def mean(x, axis=None, keepdims=False) -> Node:
+    """Mean over ``axis`` (None: all axes)."""
+    return _reduce(Mean, x, axis, keepdims)
+
+
+def reduce_max(x, axis=None, keepdims=False) -> Node:
+    """Maximum over ``axis`` (None: all axes); gradient split between ties."""
+    return _reduce(Max, x, axis, keepdims)
+
+
+def logsumexp(x, axis=None, keepdims=False) -> Node:
+    """log(sum(exp(x))) over ``axis``, finite for inputs of any size."""
+    return _reduce(LogSumExp, x, axis, keepdims)
+
+
+def softmax(x, axis=-1) -> Node:
+    """exp(x) / sum(exp(x)) along ``axis``, finite for inputs of any size."""
+    x = as_node(x)
+    (ax,) = normalize_axes(axis, x.ndim, "softmax")
+    return apply(Softmax(ax), x)
+
+
+def log_softmax(x, axis=-1) -> Node:
+    """x - logsumexp(x) along ``axis``, finite for inputs of any size."""
+    x = as_node(x)
+    (ax,) = normalize_axes(axis, x.ndim, "log_softmax")
+    return apply(LogSoftmax(ax), x)

@@ -1,0 +1,281 @@
+"""Elementwise ops defined by a SymPy expression of scalar symbols.
+
+An :class:`Elementwise` op maps its (broadcast) inputs through one scalar
+expression. Its partial derivatives come from ``sympy.diff``; wherever a
+derivative contains the forward expression itself (``tanh' = 1 - tanh**2``,
+``exp' = exp``) that is replaced by the op's output, so the gradient reuses the
+forward value instead of recomputing it. The built-in activations are defined
+the same way, and :func:`elementwise` lets users add their own.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+
+from .. import kernels
+from ..graph import Node, Op, apply, as_node
+from ..shapes import broadcast_shapes, numel
+
+
+# -- scalar functions SymPy lacks, with stable derivatives -----------------------
+class Sigmoid(sp.Function):
+    """Logistic function; derivative sigmoid * (1 - sigmoid)."""
+
+    def fdiff(self, argindex=1):
+        s = Sigmoid(self.args[0])
+        return s * (1 - s)
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return 1 / (1 + sp.exp(-x))
+
+
+class Softplus(sp.Function):
+    """log(1 + exp(x)); derivative sigmoid(x)."""
+
+    def fdiff(self, argindex=1):
+        return Sigmoid(self.args[0])
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return sp.log(1 + sp.exp(x))
+
+
+class ScalarPrinter(NumPyPrinter):
+    """Prints a scalar SymPy expression as a NumPy expression over arrays.
+
+    Symbols print as the code given for them in ``names``; ``np`` is the
+    array module's name. Unknown functions raise (SymPy's strict mode), so no
+    unprintable text can reach generated code.
+    """
+
+    def __init__(self, names: dict, module: str = "np", levels: dict | None = None):
+        super().__init__({"fully_qualified_modules": True, "strict": True})
+        self._names = names
+        self._levels = levels or {}  # SymPy precedence level of each symbol's code (atoms if absent)
+        self._alias = module
+
+    def _module_format(self, fqn, register=True):
+        return self._alias + fqn[len("numpy") :] if fqn.startswith("numpy.") else fqn
+
+    def _print_Symbol(self, expr):
+        return self._names[expr]
+
+    def parenthesize(self, item, level, strict=False):
+        if item in self._levels:
+            own = self._levels[item]
+            wrap = own < level or (strict and own <= level)
+            return f"({self._names[item]})" if wrap else self._names[item]
+        return super().parenthesize(item, level, strict)
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Rational(self, expr):
+        return repr(float(expr))
+
+    def _print_Half(self, expr):
+        return "0.5"
+
+    def _print_Max(self, expr):
+        return self._nested("maximum", expr.args)
+
+    def _print_Min(self, expr):
+        return self._nested("minimum", expr.args)
+
+    def _nested(self, fn, args):
+        code = self._print(args[0])
+        for a in args[1:]:
+            code = f"{self._alias}.{fn}({code}, {self._print(a)})"
+        return code
+
+    def _print_Heaviside(self, expr):
+        h0 = expr.args[1] if len(expr.args) > 1 else sp.Rational(1, 2)
+        return f"{self._alias}.heaviside({self._print(expr.args[0])}, {self._print(h0)})"
+
+    def _print_Piecewise(self, expr):
+        *pieces, (last, cond) = expr.args
+        if cond != sp.true:
+            raise ValueError("a Piecewise expression needs a final (value, True) branch")
+        code = self._print(last)
+        for value, c in reversed(pieces):
+            code = f"{self._alias}.where({self._print(c)}, {self._print(value)}, {code})"
+        return code
+
+    def _print_Sigmoid(self, expr):
+        return f"_sigmoid({self._print(expr.args[0])})"
+
+    def _print_Softplus(self, expr):
+        return f"{self._alias}.logaddexp(0.0, {self._print(expr.args[0])})"
+
+
+def numpy_code(expr: sp.Expr, names: dict, module: str = "np", levels: dict | None = None) -> str:
+    """``expr`` as NumPy code; ``names`` maps symbols to code, ``levels`` to its SymPy precedence."""
+    return ScalarPrinter(names, module, levels).doprint(expr)
+
+
+def helpers_used(expr: sp.Expr) -> set[str]:
+    """Names of :mod:`symgraph.kernels` helpers the printed expression calls."""
+    return {"_sigmoid"} if expr.has(Sigmoid) else set()
+
+
+def _symbols(n: int) -> tuple[sp.Symbol, ...]:
+    return tuple(sp.Symbol(f"x{i}", real=True) for i in range(n))
+
+
+OUT = sp.Symbol("y", real=True)  # stands for the op's own output in derivatives
+
+
+class Elementwise(Op):
+    """``y = expr(x0, x1, ...)`` applied elementwise with NumPy broadcasting.
+
+    ``symbols`` are the scalar arguments, in input order. ``derivatives``
+    optionally overrides ``sympy.diff`` per argument (for a cleaner or stabler
+    form); it may use the output symbol ``y`` to read the forward value.
+    """
+
+    name, params = "elementwise", ("name", "expr", "symbols")
+
+    def __init__(self, name: str, expr: sp.Expr, symbols: tuple, derivatives: tuple | None = None):
+        self.name = name
+        self.expr = sp.sympify(expr)
+        self.symbols = tuple(symbols)
+        self._derivatives = derivatives
+        self._fn = None
+
+    def infer(self, *inputs):
+        try:
+            shape = broadcast_shapes(*(i.shape for i in inputs))
+        except ValueError as e:
+            raise self.shape_error(inputs, f"operands cannot be broadcast together ({e})") from None
+        dtype = np.result_type(*(i.dtype for i in inputs)) if inputs else np.dtype(np.float64)
+        return shape, dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+    def compute(self, *arrays):
+        if self._fn is None:
+            names = [f"a{i}" for i in range(len(self.symbols))]
+            code = numpy_code(self.expr, dict(zip(self.symbols, names)))
+            namespace = {"np": np, "_sigmoid": kernels._sigmoid}
+            self._fn = eval(f"lambda {', '.join(names)}: {code}", namespace)  # text from our printer only
+        return np.asarray(self._fn(*arrays))
+
+    def derivative(self, node: Node, i: int) -> Node | None:
+        """The partial derivative of the output with respect to input ``i``, as a node."""
+        if self._derivatives is not None:
+            d = self._derivatives[i]
+        else:
+            d = sp.diff(self.expr, self.symbols[i]).replace(sp.DiracDelta, lambda *a: sp.S.Zero)
+            if OUT not in self.symbols:
+                d = d.subs(self.expr, OUT)
+        if d == 0:
+            return None
+        used = [(s, n) for s, n in zip(self.symbols + (OUT,), node.inputs + (node,)) if d.has(s)]
+        if not used:
+            return as_node(float(d), like=node)
+        syms, nodes = zip(*used)
+        label = f"d{self.name}" if len(self.symbols) == 1 else f"d{self.name}/d{i}"
+        return apply(Elementwise(label, d, syms), *nodes)
+
+    def vjp(self, node, cot):
+        out = []
+        for i, x in enumerate(node.inputs):
+            d = self.derivative(node, i) if x.dtype.kind == "f" else None
+            out.append(None if d is None else cot * d)
+        return out
+
+    def jvp(self, node, tangents):
+        total = None
+        for i, t in enumerate(tangents):
+            if t is None:
+                continue
+            d = self.derivative(node, i)
+            if d is not None:
+                total = t * d if total is None else total + t * d
+        return total
+
+    def flops(self, node, sizes):
+        return numel(node.shape, sizes) * max(1, int(sp.count_ops(self.expr)))
+
+
+def elementwise(fn, name: str | None = None):
+    """Turn a function of SymPy scalar symbols into an elementwise graph builder.
+
+    ``fn`` takes one SymPy symbol per input and returns a SymPy expression,
+    e.g. ``lambda z: sympy.log(1 + sympy.exp(z))``. Derivatives are derived
+    by SymPy; the user writes no gradient rule.
+    """
+    params = [
+        p for p in inspect.signature(fn).parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    symbols = _symbols(len(params))
+    expr = sp.sympify(fn(*symbols))
+    label = name or (fn.__name__ if fn.__name__.isidentifier() else "elementwise")
+    extra = expr.free_symbols - set(symbols)
+    if extra:
+        raise ValueError(f"elementwise {label!r}: the expression uses symbols {sorted(map(str, extra))} that are not its arguments")
+    numpy_code(expr, {s: s.name for s in symbols})  # raises now, not at compile time, if SymPy can't print it
+    op = Elementwise(label, expr, symbols)
+
+    def build(*inputs):
+        if len(inputs) != len(symbols):
+            raise TypeError(f"elementwise {label!r} takes {len(symbols)} input(s), got {len(inputs)}")
+        return apply(op, *inputs)
+
+    build.__name__ = label
+    build.__doc__ = f"Elementwise {label}: {expr}"
+    build.op = op
+    return build
+
+
+def _unary(name: str, make, derivative=None, doc: str = ""):
+    (x,) = _symbols(1)
+    op = Elementwise(name, make(x), (x,), None if derivative is None else (derivative(x, OUT),))
+
+    def build(x):
+        node = as_node(x)
+        if node.dtype.kind == "b":
+            raise op.dtype_error([node], "expects a numeric operand, got a boolean one")
+        return apply(op, node)
+
+    build.__name__ = name
+    build.__doc__ = doc or f"Elementwise {name}(x) = {op.expr}."
+    build.op = op
+    return build
+
+
+_H0 = lambda x: sp.Heaviside(x, 0)  # noqa: E731  (step with H(0) = 0)
+
+exp = _unary("exp", sp.exp)
+log = _unary("log", sp.log)
+sqrt = _unary("sqrt", sp.sqrt)
+square = _unary("square", lambda x: x**2)
+abs = _unary("abs", sp.Abs)  # noqa: A001 (the public name)
+sin = _unary("sin", sp.sin)
+cos = _unary("cos", sp.cos)
+tanh = _unary("tanh", sp.tanh)
+sigmoid = _unary("sigmoid", Sigmoid, doc="Logistic function 1 / (1 + exp(-x)); derivative s * (1 - s).")
+softplus = _unary("softplus", Softplus, doc="log(1 + exp(x)), stable for any x; derivative sigmoid(x).")
+relu = _unary("relu", lambda x: sp.Max(x, 0), derivative=lambda x, y: _H0(y), doc="max(x, 0); derivative 1 where x > 0, else 0.")
+hard_tanh = _unary(
+    "hard_tanh",
+    lambda x: sp.Max(-1, sp.Min(1, x)),
+    derivative=lambda x, y: _H0(1 - sp.Abs(x)),
+    doc="clip(x, -1, 1); derivative 1 where |x| < 1, else 0.",
+)
+step = _unary("step", _H0, doc="1 where x > 0, else 0 (the perceptron's threshold); derivative 0.")
+
+
+def leaky_relu(x, alpha: float = 0.01) -> Node:
+    """max(x, alpha * x) for 0 <= alpha < 1; derivative 1 where x > 0, else alpha."""
+    if not isinstance(alpha, (int, float)) or not 0 <= alpha < 1:
+        raise ValueError(f"leaky_relu: alpha must be a number in [0, 1), got {alpha!r}")
+    (s,) = _symbols(1)
+    a = sp.Float(alpha)
+    op = Elementwise("leaky_relu", sp.Max(s, a * s), (s,), (a + (1 - a) * _H0(OUT),))
+    return apply(op, x)

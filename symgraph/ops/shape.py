@@ -1,0 +1,381 @@
+"""Ops that move data without arithmetic: transpose, reshape, broadcast,
+expand/squeeze, indexing, concatenation. All are linear; a few take a second
+input only to read its shape at run time (when the shape is not static)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..graph import Node, Op, apply, as_node
+from ..shapes import broadcast_shapes, format_shape, is_static, normalize_axes
+
+
+class ShapeOp(Op):
+    linear = True
+
+    def flops(self, node, sizes):
+        return 0
+
+
+class Transpose(ShapeOp):
+    """Permute the last ``len(axes)`` axes (leading axes, if any, stay). vjp: the inverse permutation."""
+
+    name, params = "transpose", ("axes",)
+
+    def __init__(self, axes: tuple[int, ...]):
+        self.axes = tuple(axes)
+
+    def infer(self, x):
+        lead = x.ndim - len(self.axes)
+        if lead < 0:
+            raise self.shape_error([x], f"axes {self.axes} do not fit {x.ndim} dimension(s)")
+        return x.shape[:lead] + tuple(x.shape[lead + a] for a in self.axes), x.dtype
+
+    def full_axes(self, ndim: int) -> tuple[int, ...]:
+        lead = ndim - len(self.axes)
+        return tuple(range(lead)) + tuple(lead + a for a in self.axes)
+
+    def compute(self, x):
+        return np.transpose(x, self.full_axes(x.ndim))
+
+    def vjp(self, node, g):
+        return (apply(Transpose(tuple(np.argsort(self.axes).tolist())), g),)
+
+    def jvp(self, node, t):
+        return apply(self, t[0])
+
+
+class Reshape(ShapeOp):
+    """x with a new shape of the same size. ``shape`` may hold one -1; when it
+    is None the target is the shape of the second input, read at run time."""
+
+    name, params = "reshape", ("shape",)
+
+    def __init__(self, shape):
+        self.shape = None if shape is None else tuple(shape)
+
+    def infer(self, x, like=None):
+        if self.shape is None:
+            return like.shape, x.dtype
+        known = math.prod(d for d in self.shape if d != -1)
+        static = [d for d in x.shape if isinstance(d, int)]
+        symbolic = [d for d in x.shape if not isinstance(d, int)]
+        if not symbolic:
+            size = math.prod(static)
+            if -1 in self.shape:
+                if known == 0 or size % known:
+                    raise self.shape_error([x], f"cannot reshape {size} elements into {self.shape}")
+                return tuple(size // known if d == -1 else d for d in self.shape), x.dtype
+            if size != known:
+                raise self.shape_error([x], f"cannot reshape {size} elements into {self.shape}")
+            return self.shape, x.dtype
+        if -1 not in self.shape:
+            return self.shape, x.dtype
+        rest = math.prod(static)
+        fill = symbolic[0] if len(symbolic) == 1 and rest == known else None
+        return tuple(fill if d == -1 else d for d in self.shape), x.dtype
+
+    def compute(self, x, like=None):
+        return np.reshape(x, like.shape if self.shape is None else self.shape)
+
+    def vjp(self, node, g):
+        return reshape_to(g, node.inputs[0]), None
+
+    def jvp(self, node, t):
+        return apply(self, t[0], *node.inputs[1:])
+
+
+def reshape_to(x: Node, like: Node) -> Node:
+    """x reshaped to ``like``'s shape, written statically when it can be (one unknown dim becomes -1)."""
+    unknown = [i for i, d in enumerate(like.shape) if not isinstance(d, int)]
+    if len(unknown) > 1:
+        return apply(Reshape(None), x, like)
+    return apply(Reshape(tuple(-1 if not isinstance(d, int) else d for d in like.shape)), x)
+
+
+class BroadcastTo(ShapeOp):
+    """x broadcast to ``shape`` (or to the second input's shape when ``shape`` is None).
+    vjp: the incoming cotangent; the differentiator sums it back over the broadcast axes."""
+
+    name, params = "broadcast_to", ("shape",)
+
+    def __init__(self, shape):
+        self.shape = None if shape is None else tuple(shape)
+
+    def infer(self, x, like=None):
+        target = like.shape if self.shape is None else self.shape
+        try:
+            out = broadcast_shapes(x.shape, target)
+        except ValueError as e:
+            raise self.shape_error([x], f"cannot broadcast to {format_shape(target)} ({e})") from None
+        if len(out) != len(target) or any(o != t for o, t in zip(out, target) if isinstance(t, int)):
+            raise self.shape_error([x], f"cannot broadcast to {format_shape(target)}")
+        return target, x.dtype
+
+    def compute(self, x, like=None):
+        return np.broadcast_to(x, like.shape if self.shape is None else self.shape)
+
+    def vjp(self, node, g):
+        return g, None
+
+    def jvp(self, node, t):
+        return apply(self, t[0], *node.inputs[1:])
+
+
+def broadcast_like(x, like: Node) -> Node:
+    """x broadcast to ``like``'s shape (static when ``like``'s shape is)."""
+    x = as_node(x, like)
+    if x.shape == like.shape and is_static(like.shape):
+        return x
+    return apply(BroadcastTo(like.shape), x) if is_static(like.shape) else apply(BroadcastTo(None), x, like)
+
+
+def zeros_like(x: Node) -> Node:
+    """Zeros of x's shape and dtype (a read-only broadcast of one zero)."""
+    return broadcast_like(as_node(0, like=x), x)
+
+
+class ExpandDims(ShapeOp):
+    """Insert length-1 axes at ``axes`` (negative positions in the output). vjp: squeeze them."""
+
+    name, params = "expand_dims", ("axes",)
+
+    def __init__(self, axes):
+        self.axes = tuple(axes)
+
+    def infer(self, x):
+        ndim = x.ndim + len(self.axes)
+        shape = list(x.shape)
+        for a in sorted(a + ndim for a in self.axes):
+            shape.insert(a, 1)
+        return tuple(shape), x.dtype
+
+    def compute(self, x):
+        return np.expand_dims(x, self.axes)
+
+    def vjp(self, node, g):
+        return (apply(Squeeze(self.axes), g),)
+
+    def jvp(self, node, t):
+        return apply(self, t[0])
+
+
+class Squeeze(ShapeOp):
+    """Remove length-1 axes at ``axes`` (negative positions in the input). vjp: expand them back."""
+
+    name, params = "squeeze", ("axes",)
+
+    def __init__(self, axes):
+        self.axes = tuple(axes)
+
+    def infer(self, x):
+        drop = {a + x.ndim for a in self.axes}
+        if any(x.shape[a] != 1 for a in drop):
+            raise self.shape_error([x], f"cannot squeeze axes {self.axes}: their length is not 1")
+        return tuple(d for i, d in enumerate(x.shape) if i not in drop), x.dtype
+
+    def compute(self, x):
+        return np.squeeze(x, self.axes)
+
+    def vjp(self, node, g):
+        return (apply(ExpandDims(self.axes), g),)
+
+    def jvp(self, node, t):
+        return apply(self, t[0])
+
+
+def expand_dims(x, axis) -> Node:
+    """x with new length-1 axes inserted at ``axis`` (an int or a tuple, positions in the result)."""
+    x = as_node(x)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return apply(ExpandDims(normalize_axes(axes, x.ndim + len(axes), "expand_dims")), x)
+
+
+def squeeze(x, axis) -> Node:
+    x = as_node(x)
+    return apply(Squeeze(normalize_axes(axis, x.ndim, "squeeze")), x)
+
+
+# -- indexing -----------------------------------------------------------------
+def _normalize_index(index, shape, what):
+    """A hashable index: a tuple with an int or a (start, stop, step) triple per axis."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    if sum(i is Ellipsis for i in index) > 1:
+        raise IndexError(f"{what}: an index can only have a single ellipsis")
+    if Ellipsis in index:
+        at = index.index(Ellipsis)
+        fill = len(shape) - (len(index) - 1)
+        index = index[:at] + (slice(None),) * fill + index[at + 1 :]
+    if len(index) > len(shape):
+        raise IndexError(f"{what}: too many indices ({len(index)}) for shape {format_shape(shape)}")
+    out = []
+    for i, d in zip(index + (slice(None),) * (len(shape) - len(index)), shape):
+        if isinstance(i, (int, np.integer)) and not isinstance(i, bool):
+            i = int(i)
+            if isinstance(d, int):
+                if not -d <= i < d:
+                    raise IndexError(f"{what}: index {i} is out of bounds for an axis of length {d}")
+                i %= d
+            out.append(i)
+        elif isinstance(i, slice):
+            for part in (i.start, i.stop, i.step):
+                if part is not None and not isinstance(part, (int, np.integer)):
+                    raise TypeError(f"{what}: slice bounds must be ints, got {i!r}")
+            if i.step == 0:
+                raise ValueError(f"{what}: slice step cannot be zero")
+            out.append((i.start, i.stop, i.step))
+        else:
+            raise TypeError(f"{what}: only ints, slices and ... can index a node, got {i!r}")
+    return tuple(out)
+
+
+def index_expr(index) -> tuple:
+    """The Python index (ints and slices) for a normalized index."""
+    return tuple(i if isinstance(i, int) else slice(*i) for i in index)
+
+
+class GetItem(ShapeOp):
+    """x[index] with ints and slices. vjp: the cotangent embedded in zeros of x's shape."""
+
+    name, params = "getitem", ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+    def infer(self, x):
+        shape = []
+        for i, d in zip(self.index, x.shape):
+            if isinstance(i, int):
+                continue
+            if isinstance(d, int):
+                shape.append(len(range(*slice(*i).indices(d))))
+            else:
+                shape.append(d if i == (None, None, None) else None)
+        return tuple(shape), x.dtype
+
+    def compute(self, x):
+        return x[index_expr(self.index)]
+
+    def vjp(self, node, g):
+        return (apply(Embed(self.index), g, node.inputs[0]),)
+
+    def jvp(self, node, t):
+        return apply(self, t[0])
+
+
+class Embed(ShapeOp):
+    """Zeros shaped like the second input, with the first written at ``index``:
+    the adjoint of ``getitem``. The second input gives only the shape."""
+
+    name, params = "embed", ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+    def infer(self, values, like):
+        return like.shape, values.dtype
+
+    def compute(self, values, like):
+        from ..kernels import _embed
+
+        return _embed(values, like.shape, index_expr(self.index))
+
+    def vjp(self, node, g):
+        return apply(GetItem(self.index), g), None
+
+    def jvp(self, node, t):
+        return None if t[0] is None else apply(self, t[0], node.inputs[1])
+
+
+def getitem(x, index) -> Node:
+    x = as_node(x)
+    norm = _normalize_index(index, x.shape, "getitem")
+    if all(i == (None, None, None) for i in norm):
+        return x
+    return apply(GetItem(norm), x)
+
+
+class Concatenate(ShapeOp):
+    """Join inputs along ``axis`` (negative). vjp: the matching slices of the cotangent."""
+
+    name, params = "concatenate", ("axis",)
+
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def infer(self, *xs):
+        ndim = xs[0].ndim
+        if any(x.ndim != ndim for x in xs):
+            raise self.shape_error(xs, "all inputs must have the same number of dimensions")
+        ax = self.axis + ndim
+        shape = list(xs[0].shape)
+        for x in xs[1:]:
+            for i, d in enumerate(x.shape):
+                if i != ax and isinstance(d, int) and isinstance(shape[i], int) and d != shape[i]:
+                    raise self.shape_error(xs, f"shapes differ outside the concatenation axis {self.axis}")
+                if i != ax and not isinstance(shape[i], int):
+                    shape[i] = d
+        sizes = [x.shape[ax] for x in xs]
+        shape[ax] = sum(sizes) if all(isinstance(s, int) for s in sizes) else None
+        return tuple(shape), np.result_type(*(x.dtype for x in xs))
+
+    def compute(self, *xs):
+        return np.concatenate(xs, axis=self.axis)
+
+    def vjp(self, node, g):
+        ax = self.axis + node.ndim
+        sizes = [x.shape[ax] for x in node.inputs]
+        if not all(isinstance(s, int) for s in sizes):
+            raise NotImplementedError(
+                f"concatenate: differentiating along an axis of unknown length {sizes} is not supported"
+            )
+        offsets = np.cumsum([0] + sizes)
+        lead = (slice(None),) * ax
+        return [getitem(g, lead + (slice(int(a), int(b)),)) for a, b in zip(offsets[:-1], offsets[1:])]
+
+    def jvp(self, node, t):
+        return apply(self, *(zeros_like(x) if ti is None else ti for x, ti in zip(node.inputs, t)))
+
+
+def concatenate(xs, axis: int = 0) -> Node:
+    """Join a sequence of nodes along an existing axis."""
+    xs = [as_node(x) for x in xs]
+    if not xs:
+        raise ValueError("concatenate: needs at least one input")
+    if len(xs) == 1:
+        return xs[0]
+    (ax,) = normalize_axes(axis, xs[0].ndim, "concatenate")
+    return apply(Concatenate(ax), *xs)
+
+
+# -- public builders ------------------------------------------------------------
+def transpose(x, axes=None) -> Node:
+    """Permute axes; with no ``axes``, reverse them (as in NumPy)."""
+    x = as_node(x)
+    axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(a % x.ndim if x.ndim else a for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} axes")
+    return x if axes == tuple(range(x.ndim)) else apply(Transpose(axes), x)
+
+
+def reshape(x, shape) -> Node:
+    """x with a new shape (ints, at most one -1)."""
+    x = as_node(x)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if any(not isinstance(d, int) or d < -1 for d in shape) or shape.count(-1) > 1:
+        raise ValueError(f"reshape: the new shape must be ints >= 0 with at most one -1, got {shape!r}")
+    if shape == x.shape:
+        return x
+    return apply(Reshape(shape), x)
+
+
+def broadcast_to(x, shape) -> Node:
+    """x broadcast to a static shape of ints."""
+    x = as_node(x)
+    shape = tuple(shape)
+    if not is_static(shape):
+        raise ValueError(f"broadcast_to: the target shape must be ints, got {shape!r}")
+    return x if x.shape == shape else apply(BroadcastTo(shape), x)
