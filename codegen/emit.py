@@ -133,6 +133,8 @@ class Emitter:
         for node in roots:
             uses[id(node)] += 2  # outputs and new values always get a name
         self.uses, self.shape_refs = uses, shape_refs
+        # a value whose adjoint or tangent is printed as grad_<name> keeps its own name too
+        self.has_derivative = {id(n.about[1]) for n in self.order if n.about is not None}
         self.named: set[int] = set()
 
     def _inline(self, node: Node, code: Code) -> bool:
@@ -141,6 +143,7 @@ class Emitter:
             and not node.name
             and node.about is None
             and id(node) not in self.shape_refs
+            and id(node) not in self.has_derivative
             and len(code.text) <= INLINE_LIMIT
             and not isinstance(node.op, StopGradient)
         )
