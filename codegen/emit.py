@@ -33,11 +33,10 @@ _SHAPE_ONLY = {Reshape: (1,), BroadcastTo: (1,), Embed: (1,), Count: (0,)}
 _VIEWS = ("transpose", "reshape", "broadcast_to", "expand_dims", "squeeze", "getitem", "stop_gradient")
 
 
-def _root(node: Node) -> Node:
-    """The array a view of ``node`` may share memory with."""
-    while node.op.name in _VIEWS:
-        node = node.inputs[0]
-    return node
+def _section(origin) -> str:
+    """Which part of the generated function a derivative line belongs to."""
+    forward = origin[0] == "jvp" or (origin[0] == "fit" and origin[4] == "jvp")
+    return "forward mode: tangents" if forward else "backward"
 
 
 @dataclass
@@ -67,6 +66,7 @@ class Emitter:
         self.codes: dict[int, Code] = {}
         self.constants: list[str] = []  # module-level constant definitions
         self.lines: list[tuple[str, str, str]] = []  # (section, statement, comment)
+        self.aliases: dict[int, Node] = {}  # node id -> the input it printed as (an identity)
 
     # -- names -------------------------------------------------------------------
     def name_of(self, node: Node) -> str:
@@ -100,7 +100,9 @@ class Emitter:
         return f"{identifier(node.op.name)}({args})"
 
     def comment(self, node: Node) -> str:
-        origin = node.origin
+        return self.comment_for(node.origin, node)
+
+    def comment_for(self, origin, node: Node) -> str:
         if origin is None:
             what = self.describe(node)
             return f"node {self.names[id(node)]}: {what}" if node.name else what
@@ -113,10 +115,19 @@ class Emitter:
             return f"jvp of {self.describe(origin[1])}"
         if kind == "sum":
             return f"adjoint of {self.describe(origin[1], 1)}: sum of {origin[2]} contributions"
-        if kind == "unbroadcast":
-            _, like, shape = origin
+        if kind == "fit":
+            _, like, shape, parent, _ = origin
+            if node.op.name == "broadcast_to":
+                source = self.comment_for(parent, node)
+                return f"{source}, broadcast to {_shape_text(node.shape)}"
             return f"un-broadcast {self.describe(like, 1)} {_shape_text(like.shape)} <- {_shape_text(shape)}"
         return self.describe(node)
+
+    def root(self, node: Node) -> Node:
+        """The array ``node``'s value may share memory with (through views and aliases)."""
+        while node.op.name in _VIEWS or id(node) in self.aliases:
+            node = self.aliases[id(node)] if id(node) in self.aliases else node.inputs[0]
+        return node
 
     # -- scheduling ----------------------------------------------------------------
     def _plan(self):
@@ -176,15 +187,21 @@ class Emitter:
             if isinstance(node.op, Constant):
                 self.codes[id(node)] = self._constant(node)
                 continue
-            if not node.inputs:
+            if node.is_leaf:
                 raise AssertionError(f"leaf {node!r} is neither an input nor a parameter")
-            code = self.printer.print(node, [self.codes[id(i)] for i in node.inputs])
+            args = [self.codes[id(i)] for i in node.inputs]
+            code = self.printer.print(node, args)
+            same = [i for i, a in zip(node.inputs, args) if a.text == code.text]
+            if same:  # printed as a bare alias of an input
+                self.aliases[id(node)] = same[0]
+                self.codes[id(node)] = code
+                continue
             self.name_of(node)  # fix its name now, in program order
             if self._inline(node, code):
                 self.codes[id(node)] = code
                 continue
             if node.origin is not None:
-                section = "backward"
+                section = _section(node.origin)
             self.named.add(id(node))
             self.lines.append((section, f"{self.names[id(node)]} = {code.text}", self.comment(node)))
             self.codes[id(node)] = Code(self.names[id(node)])
@@ -197,15 +214,17 @@ class Emitter:
         returns = []
         for out in p.outputs:
             name = self.codes[id(out)].text
-            if id(_root(out)) in updated:  # would see the update: return a snapshot
-                snap = self.namer.unique(f"{name}_out")
-                tail.append((f"{snap} = {self.printer.obj(self.codes[id(out)], out)}.copy()", "value before the updates"))
+            root = self.root(out)
+            if id(root) in updated or isinstance(root.op, (Parameter, Constant)) and root.ndim:
+                # the caller gets its own array: not one a later update or call would change
+                snap = self.namer.unique(f"{identifier(name)}_out")
+                tail.append((f"{snap} = {self.printer.obj(self.codes[id(out)], out)}.copy()", "a copy for the caller"))
                 name = snap
             returns.append(name)
         assigns = []
         for state, value in p.updates:
             text = self.codes[id(value)].text
-            if id(_root(value)) in updated:
+            if id(self.root(value)) in updated:
                 snap = self.namer.unique(f"new_{self.names[id(state)]}")
                 tail.append((f"{snap} = {self.printer.obj(self.codes[id(value)], value)}.copy()", "read before any write"))
                 text = snap

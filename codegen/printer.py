@@ -26,10 +26,11 @@ class Code:
     literal: bool = False  # a Python number: has no array methods
 
 
-def _index_text(index) -> str:
-    """``[:, 0]``-style text for a normalized index, dropping trailing full slices."""
+def _index_text(index, leading: bool = False) -> str:
+    """``[:, 0]``-style text for a normalized index, dropping trailing full
+    slices; with ``leading``, the index applies after leading axes (``..., 0, :``)."""
     parts = list(index_expr(index))
-    while parts and parts[-1] == slice(None):
+    while parts and parts[-1] == slice(None) and not leading:
         parts.pop()
     out = []
     for p in parts:
@@ -38,7 +39,12 @@ def _index_text(index) -> str:
         else:
             text = ":".join("" if v is None else str(v) for v in (p.start, p.stop))
             out.append(text + ("" if p.step is None else f":{p.step}"))
-    return ", ".join(out) or "..."
+    return ", ".join((["..."] if leading else []) + out) or "..."
+
+
+def _shape_of(like: str, lead: tuple) -> str:
+    """Text for ``lead + like.shape``."""
+    return f"{lead!r} + {like}.shape" if lead else f"{like}.shape"
 
 
 def _axis_text(axes, ndim: int) -> str:
@@ -169,11 +175,11 @@ class NumPyPrinter:
         return self.call(f"{self.module}.transpose", x.text, str(node.op.full_axes(ndim)))
 
     def _print_Reshape(self, node, x, like=None):
-        shape = f"{like.text}.shape" if node.op.shape is None else str(node.op.shape)
+        shape = _shape_of(self.obj(like), node.op.lead) if node.op.shape is None else str(node.op.shape)
         return Code(f"{self.obj(x, node)}.reshape({shape})")
 
     def _print_BroadcastTo(self, node, x, like=None):
-        shape = f"{self.obj(like)}.shape" if node.op.shape is None else str(node.op.shape)
+        shape = _shape_of(self.obj(like), node.op.lead) if node.op.shape is None else str(node.op.shape)
         return self.call(f"{self.module}.broadcast_to", x.text, shape)
 
     def _print_ExpandDims(self, node, x):
@@ -187,15 +193,21 @@ class NumPyPrinter:
         return Code(f"{self.obj(x, node)}[..., {', '.join(parts)}]")
 
     def _print_GetItem(self, node, x):
-        return Code(f"{self.obj(x, node)}[{_index_text(node.op.index)}]")
+        leading = node.inputs[0].ndim > len(node.op.index)
+        return Code(f"{self.obj(x, node)}[{_index_text(node.op.index, leading)}]")
 
     def _print_Embed(self, node, values, like):
-        index = f"{self.module}.s_[{_index_text(node.op.index)}]"
-        return self.helper("_embed", values.text, f"{self.obj(like)}.shape", index)
+        index = f"{self.module}.s_[{_index_text(node.op.index, bool(node.op.lead))}]"
+        return self.helper("_embed", values.text, _shape_of(self.obj(like), node.op.lead), index)
 
     def _print_Concatenate(self, node, *xs):
         items = ", ".join(x.text for x in xs)
         return self.call(f"{self.module}.concatenate", f"[{items}]", f"axis={node.op.axis + node.ndim}")
+
+    def _print_Basis(self, node):
+        n, shape = node.shape[0], node.op.shape
+        eye = f"{self.module}.eye({n}, dtype={self.dtype(node.dtype)})"
+        return Code(eye if shape == (n,) else f"{eye}.reshape({(n,) + shape})")
 
     # -- reductions --------------------------------------------------------------
     def _reduce(self, node, x, method: str, helper: bool = False):

@@ -8,6 +8,7 @@ readable NumPy module. See DESIGN.md and the README for the whole story.
 from .autodiff import grad, jvp, vjp
 from .errors import DTypeError, ShapeError
 from .graph import Graph, Node, Op, as_node, constant, current_graph, fresh_graph, parameter, placeholder, topo_sort
+from .jacobian import ModeReport, explain_mode, hessian, hvp, jacobian
 from .inspect import count_ops, dprint, to_dot, to_networkx
 from .ops import (
     abs, binary_cross_entropy, broadcast_to, cast, concatenate, cos, elementwise, equal, exp, expand_dims,
@@ -20,10 +21,10 @@ from .simplify import SimplifyReport, simplify
 __version__ = "0.1.0"
 
 __all__ = [
-    "DTypeError", "Graph", "Node", "Op", "ShapeError", "SimplifyReport", "abs", "as_node",
+    "DTypeError", "Graph", "ModeReport", "Node", "Op", "ShapeError", "SimplifyReport", "abs", "as_node",
     "binary_cross_entropy", "broadcast_to", "cast", "concatenate", "constant", "cos", "count_ops",
     "current_graph", "dprint", "elementwise", "equal", "exp", "expand_dims", "fresh_graph", "grad",
-    "hard_tanh", "jvp", "leaky_relu", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum",
+    "hard_tanh", "hessian", "hvp", "jacobian", "explain_mode", "jvp", "leaky_relu", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum",
     "mean", "minimum", "mse", "not_equal", "one_hot", "parameter", "placeholder", "relu", "reshape",
     "sigmoid", "simplify", "sin", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
     "squeeze", "step", "stop_gradient", "sum", "tanh", "to_dot", "to_networkx", "topo_sort", "transpose",

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from .errors import DTypeError, ShapeError, user_location
 from .graph import Node, as_node, current_graph, topo_sort
-from .ops.arith import add, cast
-from .ops.reduce import reduce_sum
-from .ops.shape import broadcast_like, zeros_like
-from .shapes import broadcast_axes, format_shape
+from .ops.arith import add
+from .ops.shape import expand_dims, fit_to_shape, zeros_like
+from .shapes import format_shape
 
 
 def _as_list(nodes, what: str) -> tuple[list[Node], bool]:
@@ -47,20 +46,19 @@ def _between(outputs: list[Node], wrt: list[Node]) -> list[Node]:
     return [n for n in order if id(n) in reached]
 
 
-def sum_to_shape(ct: Node, like: Node) -> Node:
-    """Undo broadcasting: sum a cotangent over the axes that broadcasting ``like`` created.
+def _fit(value: Node, like: Node, lead: int, sweep: str) -> Node:
+    if value.shape[lead:] == like.shape and value.dtype == like.dtype:
+        return value
+    with current_graph().origin(("fit", like, value.shape, value.origin, sweep)):
+        return fit_to_shape(value, like, lead)
 
-    This is the one place where broadcasting is undone; it also casts the
-    cotangent to ``like``'s dtype.
-    """
-    if ct.shape != like.shape:
-        lead, stretched = broadcast_axes(like.shape, ct.shape)
-        with current_graph().origin(("unbroadcast", like, ct.shape)):
-            if stretched:
-                ct = reduce_sum(ct, axis=stretched, keepdims=True)
-            if lead:
-                ct = reduce_sum(ct, axis=lead)
-    return ct if ct.dtype == like.dtype else cast(ct, like.dtype)
+
+def _align(t: Node | None, x: Node, node: Node, lead: int) -> Node | None:
+    """A batched tangent of a lower-rank operand, given length-1 axes after its
+    basis axes, so that broadcasting lines it up with the other operands."""
+    if t is None or x.ndim == node.ndim:
+        return t
+    return expand_dims(t, tuple(range(lead, lead + node.ndim - x.ndim)))
 
 
 def _or_zeros(node: Node | None, like: Node) -> Node:
@@ -91,11 +89,16 @@ def vjp(outputs, wrt, cotangents) -> list[Node]:
             raise ShapeError(f"vjp: cotangent shape {format_shape(c.shape)} does not match output shape "
                              f"{format_shape(o.shape)} at {user_location()}")
     _check_differentiable(wrt, "vjp")
-    grads = _reverse(outputs, wrt, cots)
+    grads = reverse_sweep(outputs, wrt, cots)
     return [_or_zeros(grads.get(id(w)), w) for w in wrt]
 
 
-def _reverse(outputs, wrt, cots) -> dict[int, Node]:
+def reverse_sweep(outputs, wrt, cots, lead: int = 0) -> dict[int, Node]:
+    """Pull ``cots`` back from ``outputs``; returns {id(node): adjoint} for the nodes between.
+
+    Cotangents may carry ``lead`` extra leading (basis) axes: every rule
+    broadcasts over them, so one sweep computes many vjps at once.
+    """
     graph = current_graph()
     first_serial = next(graph._serial)
     between = _between(outputs, wrt)
@@ -104,7 +107,7 @@ def _reverse(outputs, wrt, cots) -> dict[int, Node]:
     contributions: dict[int, list[Node]] = {}
     for o, c in zip(outputs, cots):
         if id(o) in inside:
-            contributions.setdefault(id(o), []).append(sum_to_shape(c, o))
+            contributions.setdefault(id(o), []).append(_fit(c, o, lead, "vjp"))
     grads: dict[int, Node] = {}
     for node in reversed(between):
         parts = contributions.pop(id(node), None)
@@ -126,7 +129,7 @@ def _reverse(outputs, wrt, cots) -> dict[int, Node]:
                 continue
             if ct.origin is info:
                 ct.origin = ("vjp", node, i)
-            contributions.setdefault(id(x), []).append(sum_to_shape(ct, x))
+            contributions.setdefault(id(x), []).append(_fit(ct, x, lead, "vjp"))
     return grads
 
 
@@ -147,7 +150,7 @@ def grad(cost, wrt, disconnected: str = "raise"):
                          "reduce it first (for example with .sum() or .mean()), or use sg.vjp")
     wrt_list, single = _as_list(wrt, "grad")
     _check_differentiable(wrt_list, "grad")
-    grads = _reverse([cost], wrt_list, [as_node(1.0, like=cost)])
+    grads = reverse_sweep([cost], wrt_list, [as_node(1.0, like=cost)])
     connected = {id(n) for n in topo_sort([cost])}
     results = []
     for w in wrt_list:
@@ -176,9 +179,18 @@ def jvp(outputs, wrt, tangents) -> list[Node]:
     if len(tans) != len(wrt):
         raise ValueError(f"jvp: {len(wrt)} input(s) but {len(tans)} tangent(s)")
     _check_differentiable(wrt, "jvp")
+    tangent = forward_sweep(outputs, wrt, tans)
+    return [_or_zeros(tangent.get(id(o)), o) for o in outputs]
+
+
+def forward_sweep(outputs, wrt, tans, lead: int = 0) -> dict[int, Node]:
+    """Push ``tans`` forward from ``wrt``; returns {id(node): tangent} for the nodes between.
+
+    Tangents may carry ``lead`` extra leading (basis) axes, as in :func:`reverse_sweep`.
+    """
     graph = current_graph()
     first_serial = next(graph._serial)
-    tangent: dict[int, Node] = {id(w): broadcast_like(t, w) for w, t in zip(wrt, tans)}
+    tangent: dict[int, Node] = {id(w): _fit(t, w, lead, "jvp") for w, t in zip(wrt, tans)}
     for node in _between(outputs, wrt):
         if id(node) in tangent:
             continue
@@ -186,12 +198,11 @@ def jvp(outputs, wrt, tangents) -> list[Node]:
         if all(t is None for t in ts):
             continue
         with graph.origin(("jvp", node)):
+            if lead and node.op.broadcasting:
+                ts = [_align(t, x, node, lead) for t, x in zip(ts, node.inputs)]
             t = node.op.jvp(node, ts)
-            if t is not None and t.shape != node.shape:
-                t = broadcast_like(t, node)
-            if t is not None and t.dtype != node.dtype:
-                t = cast(t, node.dtype)
         if t is not None:
+            t = _fit(t, node, lead, "jvp")
             _label(t, "tangent", node, first_serial)
             tangent[id(node)] = t
-    return [_or_zeros(tangent.get(id(o)), o) for o in outputs]
+    return tangent

@@ -133,7 +133,8 @@ class Node:
 
     @property
     def is_leaf(self) -> bool:
-        return not self.inputs and not isinstance(self.op, Constant)
+        """True for placeholders and parameters (the values a compiled function is given)."""
+        return isinstance(self.op, Placeholder)
 
     @property
     def value(self):
@@ -258,6 +259,7 @@ class Op:
     params: tuple[str, ...] = ()
     linear = False  # True when the op is linear in every differentiable input
     differentiable = True  # False: no input ever receives a gradient (comparisons, one_hot, ...)
+    broadcasting = False  # True: elementwise with NumPy broadcasting between the inputs
 
     def _key(self):
         return (type(self),) + tuple(getattr(self, p) for p in self.params)

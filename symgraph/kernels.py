@@ -41,7 +41,8 @@ def _one_hot(labels, num_classes, dtype):
 
 def _pick(x, labels):
     """x[..., labels]: the entry of the last axis chosen by each integer label."""
-    return np.take_along_axis(x, labels[..., None], axis=-1)[..., 0]
+    index = np.broadcast_to(labels[..., None], x.shape[:-1] + (1,))
+    return np.take_along_axis(x, index, axis=-1)[..., 0]
 
 
 def _embed(values, shape, index):
@@ -52,7 +53,8 @@ def _embed(values, shape, index):
 
 
 def _unpick(values, labels, num_classes):
-    """Zeros of shape labels.shape + (num_classes,) with values at the labelled entries."""
-    out = np.zeros(labels.shape + (num_classes,), dtype=values.dtype)
-    np.put_along_axis(out, labels[..., None], values[..., None], axis=-1)
+    """Zeros of shape values.shape + (num_classes,) with values at the labelled entries."""
+    out = np.zeros(values.shape + (num_classes,), dtype=values.dtype)
+    index = np.broadcast_to(labels[..., None], values.shape + (1,))
+    np.put_along_axis(out, index, values[..., None], axis=-1)
     return out

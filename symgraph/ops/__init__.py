@@ -17,7 +17,7 @@ from .scalar import (
     square, step, tanh,
 )
 from .shape import (
-    BroadcastTo, Concatenate, Embed, ExpandDims, GetItem, Reshape, Squeeze, Transpose, broadcast_like,
+    Basis, BroadcastTo, Concatenate, Embed, ExpandDims, GetItem, Reshape, Squeeze, Transpose, basis, broadcast_like,
     broadcast_to, concatenate, expand_dims, getitem, reshape, squeeze, transpose, zeros_like,
 )
 

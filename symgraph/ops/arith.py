@@ -23,6 +23,7 @@ class Binary(Op):
     ``"same"`` (NumPy promotion), ``"float"`` (promoted to float) or ``"bool"``."""
 
     result = "same"
+    broadcasting = True
     symbol = ""  # the Python operator, for printing and dprint
     precedence = 0
 

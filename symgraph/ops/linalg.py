@@ -15,6 +15,11 @@ def swap_last(x: Node) -> Node:
     return apply(Transpose((1, 0)), x)
 
 
+def _as_matrices(a: Node, b: Node) -> tuple[Node, Node]:
+    """NumPy's matmul reading of vectors: a 1-D ``a`` is a row, a 1-D ``b`` a column."""
+    return (a if a.ndim > 1 else expand_dims(a, -2)), (b if b.ndim > 1 else expand_dims(b, -1))
+
+
 class MatMul(Op):
     """a @ b. For matrices, vjp: (g @ b.T, a.T @ g) and jvp: ta @ b + a @ tb.
 
@@ -47,9 +52,9 @@ class MatMul(Op):
     def vjp(self, node, g):
         a, b = node.inputs
         if a.ndim == 1 and b.ndim == 1:
+            g = expand_dims(g, -1)
             return g * b, g * a
-        A = a if a.ndim > 1 else expand_dims(a, -2)
-        B = b if b.ndim > 1 else expand_dims(b, -1)
+        A, B = _as_matrices(a, b)
         G = g if a.ndim > 1 else expand_dims(g, -2)
         G = G if b.ndim > 1 else expand_dims(G, -1)
         ga, gb = matmul(G, swap_last(B)), matmul(swap_last(A), G)
@@ -57,8 +62,13 @@ class MatMul(Op):
 
     def jvp(self, node, t):
         a, b = node.inputs
+        A, B = _as_matrices(a, b)
         ta, tb = t
-        return add_opt(None if ta is None else matmul(ta, b), None if tb is None else matmul(a, tb))
+        ta = ta if ta is None or a.ndim > 1 else expand_dims(ta, -2)
+        tb = tb if tb is None or b.ndim > 1 else expand_dims(tb, -1)
+        out = add_opt(None if ta is None else matmul(ta, B), None if tb is None else matmul(A, tb))
+        out = out if a.ndim > 1 else squeeze(out, -2)
+        return out if b.ndim > 1 else squeeze(out, -1)
 
     def flops(self, node, sizes):
         a = node.inputs[0]

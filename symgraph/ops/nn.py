@@ -52,9 +52,9 @@ class Pick(Op):
 
     def infer(self, x, labels):
         _check_labels(self, labels, [x, labels])
-        if x.ndim != labels.ndim + 1 or not isinstance(x.shape[-1], int):
+        if x.ndim < labels.ndim + 1 or not isinstance(x.shape[-1], int):
             raise self.shape_error([x, labels], "labels must have the shape of x without its last axis, which must be static")
-        for a, b in zip(x.shape[:-1], labels.shape):
+        for a, b in zip(x.shape[x.ndim - 1 - labels.ndim : -1], labels.shape):
             if isinstance(a, int) and isinstance(b, int) and a != b:
                 raise self.shape_error([x, labels], "labels must have the shape of x without its last axis")
         return x.shape[:-1], x.dtype
@@ -71,8 +71,8 @@ class Pick(Op):
 
 
 class Unpick(Op):
-    """Zeros of shape labels.shape + (num_classes,) with ``values`` at the labelled entries.
-    vjp: pick(g, labels). jvp: unpick(t, labels)."""
+    """Zeros of shape values.shape + (num_classes,) with ``values`` at the labelled entries
+    (labels broadcast against values). vjp: pick(g, labels). jvp: unpick(t, labels)."""
 
     name, params, linear = "unpick", ("num_classes",), True
 
@@ -81,7 +81,7 @@ class Unpick(Op):
 
     def infer(self, values, labels):
         _check_labels(self, labels, [values, labels])
-        return labels.shape + (self.num_classes,), values.dtype
+        return values.shape + (self.num_classes,), values.dtype
 
     def compute(self, values, labels):
         return kernels._unpick(values, labels, self.num_classes)

@@ -15,7 +15,7 @@ from ..graph import Node, Op, apply, as_node
 from ..shapes import is_static, normalize_axes, numel
 from .arith import cast, equal
 from .scalar import exp
-from .shape import ExpandDims, broadcast_like
+from .shape import ExpandDims
 
 
 class Reduce(Op):
@@ -44,7 +44,8 @@ class Reduce(Op):
 
 
 class Sum(Reduce):
-    """sum(x, axes). vjp: g broadcast back over the summed axes. jvp: sum(t)."""
+    """sum(x, axes). vjp: g with the summed axes back as length 1 (the
+    differentiator broadcasts it to x's shape). jvp: sum(t)."""
 
     name, linear = "sum", True
 
@@ -55,14 +56,15 @@ class Sum(Reduce):
         return np.sum(x, axis=self.axes, keepdims=self.keepdims)
 
     def vjp(self, node, g):
-        return (broadcast_like(self.kept(g), node.inputs[0]),)
+        return (self.kept(g),)
 
     def jvp(self, node, t):
         return apply(self, t[0])
 
 
 class Mean(Reduce):
-    """mean(x, axes). vjp: g broadcast back, divided by the count. jvp: mean(t)."""
+    """mean(x, axes). vjp: g divided by the count, with the averaged axes back
+    as length 1 (broadcast to x's shape by the differentiator). jvp: mean(t)."""
 
     name, linear = "mean", True
 
@@ -73,8 +75,7 @@ class Mean(Reduce):
         return np.mean(x, axis=self.axes, keepdims=self.keepdims)
 
     def vjp(self, node, g):
-        x = node.inputs[0]
-        return (broadcast_like(self.kept(g) / count(x, self.axes), x),)
+        return (self.kept(g) / count(node.inputs[0], self.axes),)
 
     def jvp(self, node, t):
         return apply(self, t[0])

@@ -140,7 +140,7 @@ class Elementwise(Op):
     form); it may use the output symbol ``y`` to read the forward value.
     """
 
-    name, params = "elementwise", ("name", "expr", "symbols")
+    name, params, broadcasting = "elementwise", ("name", "expr", "symbols"), True
 
     def __init__(self, name: str, expr: sp.Expr, symbols: tuple, derivatives: tuple | None = None):
         self.name = name

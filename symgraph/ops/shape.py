@@ -49,16 +49,18 @@ class Transpose(ShapeOp):
 
 class Reshape(ShapeOp):
     """x with a new shape of the same size. ``shape`` may hold one -1; when it
-    is None the target is the shape of the second input, read at run time."""
+    is None the target is ``lead`` followed by the second input's shape, read
+    at run time. vjp: reshape back (keeping any leading basis axes)."""
 
-    name, params = "reshape", ("shape",)
+    name, params = "reshape", ("shape", "lead")
 
-    def __init__(self, shape):
+    def __init__(self, shape, lead=()):
         self.shape = None if shape is None else tuple(shape)
+        self.lead = tuple(lead)
 
     def infer(self, x, like=None):
         if self.shape is None:
-            return like.shape, x.dtype
+            return self.lead + like.shape, x.dtype
         known = math.prod(d for d in self.shape if d != -1)
         static = [d for d in x.shape if isinstance(d, int)]
         symbolic = [d for d in x.shape if not isinstance(d, int)]
@@ -78,34 +80,44 @@ class Reshape(ShapeOp):
         return tuple(fill if d == -1 else d for d in self.shape), x.dtype
 
     def compute(self, x, like=None):
-        return np.reshape(x, like.shape if self.shape is None else self.shape)
+        return np.reshape(x, self.lead + like.shape if self.shape is None else self.shape)
 
     def vjp(self, node, g):
-        return reshape_to(g, node.inputs[0]), None
+        return reshape_to(g, node.inputs[0], lead_of(g, node)), None
 
     def jvp(self, node, t):
-        return apply(self, t[0], *node.inputs[1:])
+        return reshape_to(t[0], node, lead_of(t[0], node.inputs[0]))
 
 
-def reshape_to(x: Node, like: Node) -> Node:
-    """x reshaped to ``like``'s shape, written statically when it can be (one unknown dim becomes -1)."""
-    unknown = [i for i, d in enumerate(like.shape) if not isinstance(d, int)]
+def lead_of(value: Node, primal: Node) -> tuple:
+    """The leading (basis) axes a tangent or cotangent carries beyond its primal's shape."""
+    return value.shape[: value.ndim - primal.ndim]
+
+
+def reshape_to(x: Node, like: Node, lead: tuple = ()) -> Node:
+    """x reshaped to ``lead + like.shape``, written statically when it can be (one unknown dim becomes -1)."""
+    target = tuple(lead) + like.shape
+    unknown = [i for i, d in enumerate(target) if not isinstance(d, int)]
+    if target == x.shape:
+        return x
     if len(unknown) > 1:
-        return apply(Reshape(None), x, like)
-    return apply(Reshape(tuple(-1 if not isinstance(d, int) else d for d in like.shape)), x)
+        return apply(Reshape(None, lead), x, like)
+    return apply(Reshape(tuple(-1 if not isinstance(d, int) else d for d in target)), x)
 
 
 class BroadcastTo(ShapeOp):
-    """x broadcast to ``shape`` (or to the second input's shape when ``shape`` is None).
-    vjp: the incoming cotangent; the differentiator sums it back over the broadcast axes."""
+    """x broadcast to ``shape`` (or, when ``shape`` is None, to ``lead`` followed by
+    the second input's shape, read at run time). vjp: the incoming cotangent;
+    the differentiator sums it back over the broadcast axes."""
 
-    name, params = "broadcast_to", ("shape",)
+    name, params = "broadcast_to", ("shape", "lead")
 
-    def __init__(self, shape):
+    def __init__(self, shape, lead=()):
         self.shape = None if shape is None else tuple(shape)
+        self.lead = tuple(lead)
 
     def infer(self, x, like=None):
-        target = like.shape if self.shape is None else self.shape
+        target = self.lead + like.shape if self.shape is None else self.shape
         try:
             out = broadcast_shapes(x.shape, target)
         except ValueError as e:
@@ -115,21 +127,50 @@ class BroadcastTo(ShapeOp):
         return target, x.dtype
 
     def compute(self, x, like=None):
-        return np.broadcast_to(x, like.shape if self.shape is None else self.shape)
+        return np.broadcast_to(x, self.lead + like.shape if self.shape is None else self.shape)
 
     def vjp(self, node, g):
         return g, None
 
     def jvp(self, node, t):
-        return apply(self, t[0], *node.inputs[1:])
+        return broadcast_like(t[0], node, lead_of(t[0], node.inputs[0]))
 
 
-def broadcast_like(x, like: Node) -> Node:
-    """x broadcast to ``like``'s shape (static when ``like``'s shape is)."""
+def broadcast_like(x, like: Node, lead: tuple = ()) -> Node:
+    """x broadcast to ``lead + like.shape`` (static when that shape is)."""
     x = as_node(x, like)
-    if x.shape == like.shape and is_static(like.shape):
+    target = tuple(lead) + like.shape
+    if x.shape == target and is_static(target):
         return x
-    return apply(BroadcastTo(like.shape), x) if is_static(like.shape) else apply(BroadcastTo(None), x, like)
+    if is_static(target):
+        return apply(BroadcastTo(target), x)
+    return apply(BroadcastTo(None, lead), x, like)
+
+
+def fit_to_shape(value: Node, like: Node, lead: int = 0) -> Node:
+    """Make a cotangent or tangent exactly ``value.shape[:lead] + like.shape``, in ``like``'s dtype.
+
+    Sums over the axes broadcasting created (extra leading axes after the
+    ``lead`` basis axes, and axes where ``like`` has length 1), then broadcasts
+    length-1 axes back up. The differentiator calls this for every value it
+    passes on: it is the one place where broadcasting is undone.
+    """
+    from .arith import cast
+    from .reduce import reduce_sum
+
+    basis = value.shape[:lead]
+    body = value.shape[lead:]
+    extra = len(body) - like.ndim
+    if extra > 0:
+        value = reduce_sum(value, axis=tuple(range(lead, lead + extra)))
+        body = value.shape[lead:]
+    tail = like.shape[like.ndim - len(body) :]
+    stretched = tuple(i - len(body) for i, (d, want) in enumerate(zip(body, tail)) if want == 1 and d != 1)
+    if stretched:
+        value = reduce_sum(value, axis=stretched, keepdims=True)
+    if value.shape != basis + like.shape:
+        value = broadcast_like(value, like, basis)
+    return value if value.dtype == like.dtype else cast(value, like.dtype)
 
 
 def zeros_like(x: Node) -> Node:
@@ -238,7 +279,8 @@ def index_expr(index) -> tuple:
 
 
 class GetItem(ShapeOp):
-    """x[index] with ints and slices. vjp: the cotangent embedded in zeros of x's shape."""
+    """x[index] with ints and slices (over the last ``len(index)`` axes; leading
+    basis axes pass through). vjp: the cotangent embedded in zeros of x's shape."""
 
     name, params = "getitem", ("index",)
 
@@ -246,8 +288,9 @@ class GetItem(ShapeOp):
         self.index = index
 
     def infer(self, x):
-        shape = []
-        for i, d in zip(self.index, x.shape):
+        lead = x.ndim - len(self.index)
+        shape = list(x.shape[:lead])
+        for i, d in zip(self.index, x.shape[lead:]):
             if isinstance(i, int):
                 continue
             if isinstance(d, int):
@@ -257,37 +300,39 @@ class GetItem(ShapeOp):
         return tuple(shape), x.dtype
 
     def compute(self, x):
-        return x[index_expr(self.index)]
+        return x[(Ellipsis,) + index_expr(self.index)]
 
     def vjp(self, node, g):
-        return (apply(Embed(self.index), g, node.inputs[0]),)
+        return (apply(Embed(self.index, lead_of(g, node)), g, node.inputs[0]),)
 
     def jvp(self, node, t):
         return apply(self, t[0])
 
 
 class Embed(ShapeOp):
-    """Zeros shaped like the second input, with the first written at ``index``:
-    the adjoint of ``getitem``. The second input gives only the shape."""
+    """Zeros of shape ``lead + like.shape`` (``like`` is the second input, read
+    only for its shape), with the first input written at ``index``: the adjoint
+    of ``getitem``."""
 
-    name, params = "embed", ("index",)
+    name, params = "embed", ("index", "lead")
 
-    def __init__(self, index):
+    def __init__(self, index, lead=()):
         self.index = index
+        self.lead = tuple(lead)
 
     def infer(self, values, like):
-        return like.shape, values.dtype
+        return self.lead + like.shape, values.dtype
 
     def compute(self, values, like):
         from ..kernels import _embed
 
-        return _embed(values, like.shape, index_expr(self.index))
+        return _embed(values, self.lead + like.shape, (Ellipsis,) + index_expr(self.index))
 
     def vjp(self, node, g):
         return apply(GetItem(self.index), g), None
 
     def jvp(self, node, t):
-        return None if t[0] is None else apply(self, t[0], node.inputs[1])
+        return None if t[0] is None else apply(Embed(self.index, lead_of(t[0], node.inputs[0])), t[0], node.inputs[1])
 
 
 def getitem(x, index) -> Node:
@@ -337,7 +382,9 @@ class Concatenate(ShapeOp):
         return [getitem(g, lead + (slice(int(a), int(b)),)) for a, b in zip(offsets[:-1], offsets[1:])]
 
     def jvp(self, node, t):
-        return apply(self, *(zeros_like(x) if ti is None else ti for x, ti in zip(node.inputs, t)))
+        given = next(ti for ti in t if ti is not None)
+        lead = lead_of(given, node)
+        return apply(self, *(broadcast_like(0, x, lead) if ti is None else ti for x, ti in zip(node.inputs, t)))
 
 
 def concatenate(xs, axis: int = 0) -> Node:
@@ -379,3 +426,37 @@ def broadcast_to(x, shape) -> Node:
     if not is_static(shape):
         raise ValueError(f"broadcast_to: the target shape must be ints, got {shape!r}")
     return x if x.shape == shape else apply(BroadcastTo(shape), x)
+
+
+class Basis(ShapeOp):
+    """The standard basis of arrays of ``shape``, stacked: shape ``(n,) + shape``
+    with n = prod(shape); entry k is 1 at flat position k. It seeds a
+    one-sweep Jacobian (identity tangents or cotangents). No inputs, no derivative."""
+
+    name, params, differentiable = "basis", ("shape", "dtype"), False
+
+    def __init__(self, shape, dtype):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+
+    def infer(self):
+        return (math.prod(self.shape),) + self.shape, self.dtype
+
+    def compute(self):
+        n = math.prod(self.shape)
+        return np.eye(n, dtype=self.dtype).reshape((n,) + self.shape)
+
+    def vjp(self, node, g):
+        return ()
+
+    def jvp(self, node, t):
+        return None
+
+
+def basis(shape, dtype) -> Node:
+    """The identity, as a stack of basis arrays of ``shape`` (see :class:`Basis`)."""
+    if not is_static(shape):
+        raise ValueError(f"basis: needs a static shape, got {format_shape(tuple(shape))}")
+    from ..graph import current_graph
+
+    return current_graph().intern(Basis(shape, dtype), ())
