@@ -9,6 +9,7 @@ came from, then wrap the statements in a function and a module.
 from __future__ import annotations
 
 import base64
+import re
 import inspect as pyinspect
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,10 +28,16 @@ from .printer import Code, NumPyPrinter
 INLINE_LIMIT = 44  # longest expression folded into its single user's line
 COMMENT_COLUMN = 44  # comments start here (or one space after longer code)
 SMALL_ARRAY = 64  # array constants up to this size are written as literals
+LINE_LIMIT = 100  # a longer statement gets its comment on the line above
 
 # Inputs that an op reads only for their shape: never worth inlining.
 _SHAPE_ONLY = {Reshape: (1,), BroadcastTo: (1,), Embed: (1,), Count: (0,)}
 _VIEWS = ("transpose", "reshape", "broadcast_to", "expand_dims", "squeeze", "getitem", "stop_gradient")
+
+
+def _op_label(node: Node) -> str:
+    """The op's name for a comment (user-named elementwise ops are reduced to safe characters)."""
+    return re.sub(r"[^0-9A-Za-z_/]", "_", node.op.name)
 
 
 def _section(origin) -> str:
@@ -67,6 +74,8 @@ class Emitter:
         self.constants: list[str] = []  # module-level constant definitions
         self.lines: list[tuple[str, str, str]] = []  # (section, statement, comment)
         self.aliases: dict[int, Node] = {}  # node id -> the input it printed as (an identity)
+        self.named: set[int] = set()  # nodes held in a variable
+        self.update_of = {id(v): s for s, v in program.updates}
 
     # -- names -------------------------------------------------------------------
     def name_of(self, node: Node) -> str:
@@ -78,6 +87,8 @@ class Emitter:
                 kind, primal = node.about
                 prefix = "grad" if kind == "grad" else "tan"
                 self.names[key] = self.namer.unique(f"{prefix}_{self.name_of(primal)}")
+            elif key in self.update_of:
+                self.names[key] = self.namer.unique(f"new_{self.name_of(self.update_of[key])}")
             elif isinstance(node.op, Constant):
                 self.names[key] = self.namer.numbered("const")
             else:
@@ -97,7 +108,7 @@ class Emitter:
         if depth >= 3:
             return "..."
         args = ", ".join(self.describe(i, depth + 1) for i in node.inputs)
-        return f"{identifier(node.op.name)}({args})"
+        return f"{_op_label(node)}({args})"
 
     def comment(self, node: Node) -> str:
         return self.comment_for(node.origin, node)
@@ -134,19 +145,46 @@ class Emitter:
         p = self.p
         roots = p.outputs + [v for _, v in p.updates]
         self.order = topo_sort(roots + [s for s, _ in p.updates])
+        for leaf in p.inputs + p.params:
+            self.codes[id(leaf)] = Code(self.name_of(leaf))
+            self.named.add(id(leaf))
+        self.dims: dict[str, str] = {}  # named dimension -> code that reads its size from an input
+        for leaf in p.inputs:
+            for axis, d in enumerate(leaf.shape):
+                if isinstance(d, str):
+                    self.dims.setdefault(d, f"{self.names[id(leaf)]}.shape[{axis}]")
+        # What must be computed: the roots and what they read, except values read only
+        # for a shape that the inputs' named dimensions already spell out.
+        self.needed = {id(n) for n in roots} | {id(s) for s, _ in p.updates}
         uses: Counter = Counter()
         shape_refs: set[int] = set()
-        for node in self.order:
+        for node in reversed(self.order):
+            if id(node) not in self.needed:
+                continue
             for pos, x in enumerate(node.inputs):
-                uses[id(x)] += 1
                 if pos in _SHAPE_ONLY.get(type(node.op), ()):
                     shape_refs.add(id(x))
+                    if self.dim_texts(x) is not None:
+                        continue
+                uses[id(x)] += 1
+                self.needed.add(id(x))
         for node in roots:
             uses[id(node)] += 2  # outputs and new values always get a name
         self.uses, self.shape_refs = uses, shape_refs
         # a value whose adjoint or tangent is printed as grad_<name> keeps its own name too
         self.has_derivative = {id(n.about[1]) for n in self.order if n.about is not None}
-        self.named: set[int] = set()
+
+    def dim_texts(self, node: Node) -> tuple[str, ...] | None:
+        """Code for each of the node's dimensions, when they are static or named by an input."""
+        texts = []
+        for d in node.shape:
+            if isinstance(d, int):
+                texts.append(str(d))
+            elif d in self.dims:
+                texts.append(self.dims[d])
+            else:
+                return None
+        return tuple(texts)
 
     def _inline(self, node: Node, code: Code) -> bool:
         return (
@@ -176,13 +214,12 @@ class Emitter:
         return Code(name)
 
     def _statements(self):
-        p = self.p
-        for leaf in p.inputs + p.params:
-            self.codes[id(leaf)] = Code(self.name_of(leaf))
-            self.named.add(id(leaf))
         section = "forward"
         for node in self.order:
             if id(node) in self.codes:
+                continue
+            if id(node) not in self.needed:  # only its shape is read
+                self.codes[id(node)] = Code(f"<shape of {node.op.name}>", dims=self.dim_texts(node))
                 continue
             if isinstance(node.op, Constant):
                 self.codes[id(node)] = self._constant(node)
@@ -196,14 +233,13 @@ class Emitter:
                 self.aliases[id(node)] = same[0]
                 self.codes[id(node)] = code
                 continue
-            self.name_of(node)  # fix its name now, in program order
             if self._inline(node, code):
                 self.codes[id(node)] = code
                 continue
             if node.origin is not None:
                 section = _section(node.origin)
             self.named.add(id(node))
-            self.lines.append((section, f"{self.names[id(node)]} = {code.text}", self.comment(node)))
+            self.lines.append((section, f"{self.name_of(node)} = {code.text}", self.comment(node)))
             self.codes[id(node)] = Code(self.names[id(node)])
 
     def _finish(self) -> tuple[list[str], list[str]]:
@@ -244,16 +280,17 @@ class Emitter:
             if sec != section:
                 body.append(f"# {sec}")
                 section = sec
-            body.append(f"{stmt:<{width}}# {comment}" if len(stmt) < width else f"{stmt}  # {comment}")
+            body.extend(_with_comment(stmt, comment, width))
         if tail:
             body.append("# updates, applied together after every value above is computed")
-            body.extend(f"{s}  # {c}" for s, c in tail)
+            for stmt, comment in tail:
+                body.extend(_with_comment(stmt, comment, 0))
         body.append(f"return {', '.join(returns)}" if returns else "return None")
 
         args = [self.names[id(i)] for i in p.inputs]
         kwargs = [self.names[id(q)] for q in p.params]
         signature = ", ".join(args + (["*"] + kwargs if kwargs else []))
-        doc = self._docstring()
+        doc = self._docstring(returns)
         helpers = [pyinspect.getsource(getattr(kernels, h)).rstrip() for h in sorted(self.printer.helpers)]
         imports = ["import numpy as np"] + (["import base64"] if any("base64" in c for c in self.constants) else [])
 
@@ -265,29 +302,38 @@ class Emitter:
         out += ["", "", f"def {p.name}({signature}):", *(("    " + line).rstrip() for line in doc), *("    " + b for b in body)]
         return "\n".join(x for x in out if x is not None).lstrip("\n") + "\n"
 
-    def _docstring(self) -> list[str]:
+    def _docstring(self, returns: list[str]) -> list[str]:
         p = self.p
 
-        def entry(node):
-            return f"{self.names[id(node)]}: {_shape_text(node.shape)} {node.dtype}"
+        def entry(name, node):
+            return f"    {name}: {_shape_text(node.shape)} {node.dtype}"
 
         lines = ['"""Generated by symgraph.', ""]
         if p.inputs:
-            lines.append("Inputs: " + "; ".join(entry(n) for n in p.inputs) + ".")
+            lines += ["Inputs:", *(entry(self.names[id(n)], n) for n in p.inputs)]
         if p.params:
-            lines.append("Parameters and state (keyword): " + "; ".join(entry(n) for n in p.params) + ".")
+            lines += ["Keyword arguments (parameters and state):", *(entry(self.names[id(n)], n) for n in p.params)]
         if p.outputs:
-            lines.append("Returns: " + "; ".join(entry(n) for n in p.outputs) + ".")
+            lines += ["Returns:", *(entry(r, n) for r, n in zip(returns, p.outputs))]
         if p.updates:
             lines.append("Updates in place: " + ", ".join(self.names[id(s)] for s, _ in p.updates) + ".")
         lines.append('"""')
         return lines
 
 
+def _with_comment(stmt: str, comment: str, width: int) -> list[str]:
+    """The statement with its comment aligned at ``width``, or on the line above when too long."""
+    if len(stmt) + 2 <= width and width + 2 + len(comment) <= LINE_LIMIT:
+        return [f"{stmt:<{width}}# {comment}"]
+    if len(stmt) + 4 + len(comment) <= LINE_LIMIT:
+        return [f"{stmt}  # {comment}"]
+    return [f"# {comment}", stmt]
+
+
 def module_header(program: Program, mode: str, simplify_report) -> str:
     lines = [f"Generated by symgraph {symgraph.__version__}: {program.name}. Do not edit; regenerate instead."]
     lines.append(f"differentiation: {mode}")
-    if simplify_report is not None:
+    if simplify_report is not None and simplify_report.rules:
         lines.append(f"{simplify_report}")
     lines.append("Needs only NumPy.")
     return "\n".join(lines) + "\n"

@@ -55,6 +55,7 @@ class CompiledFunction:
         fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(self.source)
+        os.chmod(tmp, 0o644)  # an ordinary source file, not mkstemp's private 0600
         os.replace(tmp, path)
         return path
 
@@ -78,15 +79,25 @@ class CompiledFunction:
         return array
 
     def _cast(self, leaf: Node, array: np.ndarray) -> np.ndarray:
+        """Convert input data to the placeholder's dtype when no value changes; else raise."""
         want, got = leaf.dtype, array.dtype
-        if np.can_cast(got, want, "same_kind") or (want.kind == "f" and got.kind in "biu"):
-            return array.astype(want)
-        if want.kind in "iu" and got.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
-            return array.astype(want)
-        if want.kind in "iu" and got.kind == "b":
-            return array.astype(want)
-        raise ValueError(f"{self.name}: input {leaf.name!r} expects {want} data, got {got} "
-                         f"that cannot be converted safely")
+        fits = True
+        if want.kind == "f":
+            fits = got.kind in "biuf"
+        elif want.kind in "iu":
+            if got.kind == "f":
+                fits = bool(np.all(np.isfinite(array)) and np.all(array == np.round(array)))
+            else:
+                fits = got.kind in "biu"
+            if fits and got.kind != "b" and array.size:
+                info = np.iinfo(want)
+                fits = bool(array.min() >= info.min and array.max() <= info.max)
+        else:  # bool
+            fits = False
+        if not fits:
+            raise ValueError(f"{self.name}: input {leaf.name!r} expects {want} data, got {got} data "
+                             f"that cannot be converted without changing values")
+        return array.astype(want)
 
     def __call__(self, *args):
         if len(args) != len(self.inputs):

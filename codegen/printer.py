@@ -24,6 +24,7 @@ class Code:
     text: str
     prec: int = ATOM
     literal: bool = False  # a Python number: has no array methods
+    dims: tuple[str, ...] | None = None  # code for each dimension, for a value that is never computed
 
 
 def _index_text(index, leading: bool = False) -> str:
@@ -42,9 +43,16 @@ def _index_text(index, leading: bool = False) -> str:
     return ", ".join((["..."] if leading else []) + out) or "..."
 
 
-def _shape_of(like: str, lead: tuple) -> str:
+def _shape_of(like: Code, lead: tuple) -> str:
     """Text for ``lead + like.shape``."""
-    return f"{lead!r} + {like}.shape" if lead else f"{like}.shape"
+    if like.dims is not None:
+        return _tuple_text(tuple(str(d) for d in lead) + like.dims)
+    text = like.text if like.prec >= ATOM else f"({like.text})"
+    return f"{lead!r} + {text}.shape" if lead else f"{text}.shape"
+
+
+def _tuple_text(items) -> str:
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 
 def _axis_text(axes, ndim: int) -> str:
@@ -175,11 +183,11 @@ class NumPyPrinter:
         return self.call(f"{self.module}.transpose", x.text, str(node.op.full_axes(ndim)))
 
     def _print_Reshape(self, node, x, like=None):
-        shape = _shape_of(self.obj(like), node.op.lead) if node.op.shape is None else str(node.op.shape)
+        shape = _shape_of(like, node.op.lead) if node.op.shape is None else str(node.op.shape)
         return Code(f"{self.obj(x, node)}.reshape({shape})")
 
     def _print_BroadcastTo(self, node, x, like=None):
-        shape = _shape_of(self.obj(like), node.op.lead) if node.op.shape is None else str(node.op.shape)
+        shape = _shape_of(like, node.op.lead) if node.op.shape is None else str(node.op.shape)
         return self.call(f"{self.module}.broadcast_to", x.text, shape)
 
     def _print_ExpandDims(self, node, x):
@@ -198,7 +206,7 @@ class NumPyPrinter:
 
     def _print_Embed(self, node, values, like):
         index = f"{self.module}.s_[{_index_text(node.op.index, bool(node.op.lead))}]"
-        return self.helper("_embed", values.text, _shape_of(self.obj(like), node.op.lead), index)
+        return self.helper("_embed", values.text, _shape_of(like, node.op.lead), index)
 
     def _print_Concatenate(self, node, *xs):
         items = ", ".join(x.text for x in xs)
@@ -239,9 +247,12 @@ class NumPyPrinter:
 
     def _print_Count(self, node, x):
         ndim = node.inputs[0].ndim
-        if len(node.op.axes) == ndim:
+        if x.dims is not None:
+            dims = [x.dims[a] for a in node.op.axes]
+        elif len(node.op.axes) == ndim:
             return Code(f"{self.obj(x)}.size")
-        dims = [f"{self.obj(x)}.shape[{a + ndim}]" for a in node.op.axes]
+        else:
+            dims = [f"{self.obj(x)}.shape[{a + ndim}]" for a in node.op.axes]
         return Code(" * ".join(dims), TERM if len(dims) > 1 else ATOM)
 
     # -- labels ------------------------------------------------------------------

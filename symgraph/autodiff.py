@@ -12,7 +12,7 @@ from __future__ import annotations
 from .errors import DTypeError, ShapeError, user_location
 from .graph import Node, as_node, current_graph, topo_sort
 from .ops.arith import add
-from .ops.shape import expand_dims, fit_to_shape, zeros_like
+from .ops.shape import align_after, fit_to_shape, zeros_like
 from .shapes import format_shape
 
 
@@ -46,19 +46,18 @@ def _between(outputs: list[Node], wrt: list[Node]) -> list[Node]:
     return [n for n in order if id(n) in reached]
 
 
-def _fit(value: Node, like: Node, lead: int, sweep: str) -> Node:
+def _fit(value: Node, like: Node, lead: int, sweep: str, parent=None) -> Node:
+    """:func:`fit_to_shape`, recording where the value came from for the generated comments."""
     if value.shape[lead:] == like.shape and value.dtype == like.dtype:
         return value
-    with current_graph().origin(("fit", like, value.shape, value.origin, sweep)):
+    with current_graph().origin(("fit", like, value.shape, parent or value.origin, sweep)):
         return fit_to_shape(value, like, lead)
 
 
 def _align(t: Node | None, x: Node, node: Node, lead: int) -> Node | None:
     """A batched tangent of a lower-rank operand, given length-1 axes after its
     basis axes, so that broadcasting lines it up with the other operands."""
-    if t is None or x.ndim == node.ndim:
-        return t
-    return expand_dims(t, tuple(range(lead, lead + node.ndim - x.ndim)))
+    return None if t is None else align_after(t, lead, node.ndim)
 
 
 def _or_zeros(node: Node | None, like: Node) -> Node:
@@ -129,7 +128,7 @@ def reverse_sweep(outputs, wrt, cots, lead: int = 0) -> dict[int, Node]:
                 continue
             if ct.origin is info:
                 ct.origin = ("vjp", node, i)
-            contributions.setdefault(id(x), []).append(_fit(ct, x, lead, "vjp"))
+            contributions.setdefault(id(x), []).append(_fit(ct, x, lead, "vjp", ("vjp", node, i)))
     return grads
 
 

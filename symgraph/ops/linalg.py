@@ -51,14 +51,20 @@ class MatMul(Op):
 
     def vjp(self, node, g):
         a, b = node.inputs
-        if a.ndim == 1 and b.ndim == 1:
-            g = expand_dims(g, -1)
+        lifted = g.ndim > node.ndim  # g carries leading basis axes (a batched sweep)
+        if a.ndim == 1 and b.ndim == 1:  # a . b
+            g = expand_dims(g, -1) if g.ndim else g
             return g * b, g * a
-        A, B = _as_matrices(a, b)
-        G = g if a.ndim > 1 else expand_dims(g, -2)
-        G = G if b.ndim > 1 else expand_dims(G, -1)
-        ga, gb = matmul(G, swap_last(B)), matmul(swap_last(A), G)
-        return (ga if a.ndim > 1 else squeeze(ga, -2)), (gb if b.ndim > 1 else squeeze(gb, -1))
+        if b.ndim == 1:  # A @ v: the outer product g v^T, and A^T g
+            ga = expand_dims(g, -1) * b
+            gb = matmul(swap_last(a), g) if a.ndim == 2 and not lifted else squeeze(
+                matmul(swap_last(a), expand_dims(g, -1)), -1)
+            return ga, gb
+        if a.ndim == 1:  # v @ B: B g, and the outer product v g^T
+            ga = matmul(b, g) if b.ndim == 2 and not lifted else squeeze(matmul(b, expand_dims(g, -1)), -1)
+            gb = expand_dims(a, -1) * expand_dims(g, -2)
+            return ga, gb
+        return matmul(g, swap_last(b)), matmul(swap_last(a), g)
 
     def jvp(self, node, t):
         a, b = node.inputs

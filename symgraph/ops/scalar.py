@@ -179,8 +179,10 @@ class Elementwise(Op):
         if not used:
             return as_node(float(d), like=node)
         syms, nodes = zip(*used)
+        args = _symbols(len(syms))  # fresh names: the derivative op's own output is not y
+        d = d.subs(dict(zip(syms, args)), simultaneous=True)
         label = f"d{self.name}" if len(self.symbols) == 1 else f"d{self.name}/d{i}"
-        return apply(Elementwise(label, d, syms), *nodes)
+        return apply(Elementwise(label, d, args), *nodes)
 
     def vjp(self, node, cot):
         out = []

@@ -133,7 +133,8 @@ class BroadcastTo(ShapeOp):
         return g, None
 
     def jvp(self, node, t):
-        return broadcast_like(t[0], node, lead_of(t[0], node.inputs[0]))
+        lead = lead_of(t[0], node.inputs[0])
+        return broadcast_like(align_after(t[0], len(lead), node.ndim), node, lead)
 
 
 def broadcast_like(x, like: Node, lead: tuple = ()) -> Node:
@@ -147,6 +148,16 @@ def broadcast_like(x, like: Node, lead: tuple = ()) -> Node:
     return apply(BroadcastTo(None, lead), x, like)
 
 
+def align_after(value: Node, lead: int, ndim: int) -> Node:
+    """Give a value with ``lead`` basis axes at least ``ndim`` more axes, inserting
+    length-1 axes right after the basis ones, so that broadcasting lines its own
+    axes up with the trailing axes of an ``ndim``-dimensional value."""
+    missing = ndim - (value.ndim - lead)
+    if lead == 0 or missing <= 0:
+        return value
+    return expand_dims(value, tuple(range(lead, lead + missing)))
+
+
 def fit_to_shape(value: Node, like: Node, lead: int = 0) -> Node:
     """Make a cotangent or tangent exactly ``value.shape[:lead] + like.shape``, in ``like``'s dtype.
 
@@ -158,6 +169,7 @@ def fit_to_shape(value: Node, like: Node, lead: int = 0) -> Node:
     from .arith import cast
     from .reduce import reduce_sum
 
+    value = align_after(value, lead, like.ndim)
     basis = value.shape[:lead]
     body = value.shape[lead:]
     extra = len(body) - like.ndim
