@@ -1,0 +1,164 @@
+"""f.save(path): a standalone module that needs only NumPy (DESIGN.md section A).
+
+Each saved module is imported in a fresh interpreter where importing symgraph
+or codegen fails, so the module really stands alone.
+"""
+
+import json
+import os
+import pathlib
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import codegen
+import symgraph as sg
+
+RUNNER = r"""
+import importlib.util, inspect, json, sys, types
+sys.modules["symgraph"] = None  # any import of these now raises ImportError
+sys.modules["codegen"] = None
+import numpy as np
+
+path, inp, out = sys.argv[1:4]
+spec = importlib.util.spec_from_file_location("saved_module", path)
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)
+public = sorted(k for k, v in vars(mod).items() if isinstance(v, types.FunctionType) and not k.startswith("_"))
+fn = getattr(mod, mod.__all__[0])
+params = inspect.signature(fn).parameters.values()
+data = np.load(inp)
+args = [data[f"in_{i}"] for i in range(int(data["n_in"]))]
+kwargs = {k[3:]: data[k].copy() for k in data.files if k.startswith("kw_")}
+passed = dict(kwargs)
+res = fn(*args, **kwargs)
+n_out = int(data["n_out"])
+res = [res] if n_out == 1 else list(res)
+np.savez(out, **{f"out_{i}": np.asarray(r) for i, r in enumerate(res)},
+         **{f"kw_{k}": v for k, v in passed.items()})
+print(json.dumps({
+    "all": list(mod.__all__),
+    "public": public,
+    "name": fn.__name__,
+    "positional": [p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD],
+    "keyword": [p.name for p in params if p.kind == p.KEYWORD_ONLY],
+    "same_objects": all(kwargs[k] is passed[k] for k in kwargs),
+    "loaded": sorted(m for m in ("symgraph", "codegen") if sys.modules.get(m) is not None),
+}))
+"""
+
+
+def run_saved(path, tmp_path, inputs, kwargs, n_out):
+    """Import the saved module in a fresh interpreter and call its function once."""
+    inp, out = tmp_path / "in.npz", tmp_path / "out.npz"
+    np.savez(inp, n_in=len(inputs), n_out=n_out, **{f"in_{i}": a for i, a in enumerate(inputs)},
+             **{f"kw_{k}": v for k, v in kwargs.items()})
+    proc = subprocess.run([sys.executable, "-c", RUNNER, str(path), str(inp), str(out)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads(proc.stdout.strip().splitlines()[-1])
+    with np.load(out) as data:
+        outs = [data[f"out_{i}"] for i in range(n_out)]
+        after = {k[3:]: data[k] for k in data.files if k.startswith("kw_")}
+    return meta, outs, after
+
+
+def build_train_step(rng):
+    x = sg.placeholder("x", shape=("batch", 3))
+    y = sg.placeholder("y", shape=("batch",), dtype="int64")
+    W1 = sg.parameter("W1", value=rng.normal(size=(3, 5)))
+    b1 = sg.parameter("b1", value=np.zeros(5))
+    W2 = sg.parameter("W2", value=rng.normal(size=(5, 4)))
+    b2 = sg.parameter("b2", value=np.zeros(4))
+    loss = sg.softmax_cross_entropy(sg.tanh(x @ W1 + b1) @ W2 + b2, y)
+    params = [W1, b1, W2, b2]
+    grads = sg.grad(loss, params)
+    updates = {p: p - 0.1 * g for p, g in zip(params, grads)}
+    f = codegen.compile([x, y], [loss, grads[0]], updates=updates)
+    return f, params
+
+
+def test_saved_train_step_matches_compiled_function(rng, tmp_path):
+    f, params = build_train_step(rng)
+    path = tmp_path / "mlp_step.py"
+    assert f.save(str(path)) == str(path)
+    xb, yb = rng.normal(size=(6, 3)), rng.integers(0, 4, size=6)
+    before = {p.name: p.value.copy() for p in params}
+
+    expected_loss, expected_gW1 = f(xb, yb)  # updates the parameters in place
+    expected_after = {p.name: p.value.copy() for p in params}
+    assert not np.allclose(expected_after["W1"], before["W1"])  # the step did change something
+
+    meta, (loss_value, gW1), after = run_saved(path, tmp_path, [xb, yb], before, n_out=2)
+    assert meta["loaded"] == []
+    assert meta["all"] == [meta["name"]] == ["train_step"]
+    assert meta["public"] == ["train_step"]
+    assert meta["positional"] == ["x", "y"]
+    assert meta["keyword"] == ["W1", "b1", "W2", "b2"]
+    np.testing.assert_allclose(loss_value, expected_loss, rtol=1e-12)
+    np.testing.assert_allclose(gW1, expected_gW1, rtol=1e-12)
+    # the arrays passed as keyword arguments were updated in place
+    assert meta["same_objects"]
+    for name, value in expected_after.items():
+        np.testing.assert_allclose(after[name], value, rtol=1e-12, err_msg=name)
+
+
+def test_saved_module_text_is_the_source(rng, tmp_path):
+    x = sg.placeholder("x", shape=(2,))
+    f = codegen.compile([x], sg.exp(x))
+    path = tmp_path / "exp_mod.py"
+    returned = f.save(pathlib.Path(path))  # path-like accepted
+    assert os.fspath(returned) == str(path)
+    assert path.read_text(encoding="utf-8") == f.source
+    # saving again overwrites, and leaves no temporary files behind
+    f.save(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp_mod.py"]
+
+
+def test_saved_module_with_constants_helpers_and_odd_names(rng, tmp_path):
+    x = sg.placeholder('in"""put\nimport os', shape=("batch", 80))
+    scale = rng.normal(size=80)  # large: stored as a base64 module constant
+    small = np.array([1.0, -2.0, 3.0])
+    V = sg.parameter("class", value=rng.normal(size=(80, 3)))
+    logits = (x * scale) @ V + small
+    out = [sg.softmax(logits), sg.logsumexp(logits, axis=-1), sg.sigmoid(logits).sum()]
+    f = codegen.compile([x], out, name="predict")
+    path = tmp_path / "predict_mod.py"
+    f.save(path)
+    assert "import os" not in path.read_text(encoding="utf-8")
+    xb = rng.normal(size=(4, 80))
+    expected = f(xb)
+    meta, got, after = run_saved(path, tmp_path, [xb], {"class_": V.value}, n_out=3)
+    assert meta["all"] == ["predict"] and meta["public"] == ["predict"]
+    assert meta["keyword"] == ["class_"]
+    assert len(meta["positional"]) == 1
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    np.testing.assert_array_equal(after["class_"], V.value)  # no updates: untouched
+
+
+def test_saved_swap_update_applies_together(tmp_path):
+    a = sg.parameter("a", value=np.array([1.0, 2.0]))
+    b = sg.parameter("b", value=np.array([3.0, 4.0]))
+    f = codegen.compile([], a + b, updates={a: b, b: a})
+    path = tmp_path / "swap_mod.py"
+    f.save(path)
+    meta, (total,), after = run_saved(path, tmp_path, [], {"a": a.value, "b": b.value}, n_out=1)
+    assert meta["positional"] == [] and meta["keyword"] == ["a", "b"]
+    np.testing.assert_array_equal(total, [4.0, 6.0])
+    np.testing.assert_array_equal(after["a"], [3.0, 4.0])
+    np.testing.assert_array_equal(after["b"], [1.0, 2.0])
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_saved_file_has_ordinary_permissions(tmp_path):
+    x = sg.placeholder("x", shape=(2,))
+    f = codegen.compile([x], x * 2.0)
+    reference = tmp_path / "plain.py"
+    reference.write_text("x = 1\n")
+    path = tmp_path / "saved.py"
+    f.save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(reference.stat().st_mode)
