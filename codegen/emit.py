@@ -19,19 +19,17 @@ import numpy as np
 import symgraph
 from symgraph import kernels
 from symgraph.graph import Constant, Node, Parameter, topo_sort
-from symgraph.ops import BroadcastTo, Count, Embed, Reshape, StopGradient
+from symgraph.ops import StopGradient
 from symgraph.shapes import format_shape
 
 from .naming import Namer, identifier
 from .printer import Code, NumPyPrinter
 
-INLINE_LIMIT = 44  # longest expression folded into its single user's line
+INLINE_LIMIT = 60  # longest expression folded into its single user's line
 COMMENT_COLUMN = 44  # comments start here (or one space after longer code)
 SMALL_ARRAY = 64  # array constants up to this size are written as literals
 LINE_LIMIT = 100  # a longer statement gets its comment on the line above
 
-# Inputs that an op reads only for their shape: never worth inlining.
-_SHAPE_ONLY = {Reshape: (1,), BroadcastTo: (1,), Embed: (1,), Count: (0,)}
 _VIEWS = ("transpose", "reshape", "broadcast_to", "expand_dims", "squeeze", "getitem", "stop_gradient")
 
 
@@ -64,8 +62,10 @@ def _shape_text(shape) -> str:
 class Emitter:
     """Prints a :class:`Program` as module source with one function."""
 
-    def __init__(self, program: Program, printer: NumPyPrinter | None = None, header: str = ""):
+    def __init__(self, program: Program, printer: NumPyPrinter | None = None, header: str = "",
+                 show_rules: bool = False):
         self.p = program
+        self.show_rules = show_rules
         self.printer = printer or NumPyPrinter()
         self.header = header
         self.namer = Namer(reserved={program.name, *(n for n in dir(kernels) if n.startswith("_"))})
@@ -75,6 +75,7 @@ class Emitter:
         self.lines: list[tuple[str, str, str]] = []  # (section, statement, comment)
         self.aliases: dict[int, Node] = {}  # node id -> the input it printed as (an identity)
         self.named: set[int] = set()  # nodes held in a variable
+        self.printer.temp_name = lambda: self.namer.numbered("shared")
         self.update_of = {id(v): s for s, v in program.updates}
 
     # -- names -------------------------------------------------------------------
@@ -111,7 +112,21 @@ class Emitter:
         return f"{_op_label(node)}({args})"
 
     def comment(self, node: Node) -> str:
-        return self.comment_for(node.origin, node)
+        text = self.comment_for(node.origin, node)
+        if self.show_rules:
+            rules = self.rules_in(node)
+            text += f" [rules: {', '.join(rules)}]" if rules else ""
+        return text
+
+    def rules_in(self, node: Node) -> list[str]:
+        """The simplifier rules that built this line: its node and the values inlined into it."""
+        found: list[str] = []
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            found += [r for r in n.rules if r not in found]
+            stack += [i for i in n.inputs if i.inputs and id(i) not in self.named]
+        return found
 
     def comment_for(self, origin, node: Node) -> str:
         if origin is None:
@@ -162,7 +177,7 @@ class Emitter:
             if id(node) not in self.needed:
                 continue
             for pos, x in enumerate(node.inputs):
-                if pos in _SHAPE_ONLY.get(type(node.op), ()):
+                if pos in node.op.shape_inputs:
                     shape_refs.add(id(x))
                     if self.dim_texts(x) is not None:
                         continue
@@ -228,6 +243,10 @@ class Emitter:
                 raise AssertionError(f"leaf {node!r} is neither an input nor a parameter")
             args = [self.codes[id(i)] for i in node.inputs]
             code = self.printer.print(node, args)
+            for temp, text in self.printer.pending:  # subexpressions the expression shares
+                self.lines.append((_section(node.origin) if node.origin else section, f"{temp} = {text}",
+                                   f"shared by {self.comment(node)}"))
+            self.printer.pending.clear()
             same = [i for i, a in zip(node.inputs, args) if a.text == code.text]
             if same:  # printed as a bare alias of an input
                 self.aliases[id(node)] = same[0]

@@ -151,13 +151,16 @@ def _validate(inputs, outputs, updates):
     return pairs
 
 
-def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: bool = True, name: str | None = None):  # noqa: A001
+def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: bool = True,  # noqa: A001
+            name: str | None = None, show_rules: bool = False):
     """Compile graph nodes into a callable backed by generated NumPy source.
 
     ``inputs``: placeholders, called positionally in that order. ``outputs``:
     a node or a list (the call returns a value or a list to match).
     ``updates``: {parameter: new value node}, applied together, in place,
-    after the outputs are computed. ``name``: the generated function's name.
+    after the outputs are computed. ``simplify``: run :func:`symgraph.simplify`
+    first. ``name``: the generated function's name. ``show_rules``: end each
+    line's comment with the simplifier rules that shaped it.
     """
     if backend not in BACKENDS:
         raise ValueError(f"compile: backend must be one of {BACKENDS}, got {backend!r}")
@@ -178,7 +181,7 @@ def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: boo
     program = Program(fn_name, inputs, outputs, pairs, params)
     kinds = {n.origin[0] for n in order if n.origin is not None}
     mode = " and ".join(m for m, k in (("forward", "jvp"), ("reverse", "vjp")) if k in kinds) or "none"
-    emitter = Emitter(program, NumPyPrinter(), module_header(program, mode, report))
+    emitter = Emitter(program, NumPyPrinter(), module_header(program, mode, report), show_rules)
     source = emitter.source()
     param_names = [emitter.names[id(p)] for p in params]
     return CompiledFunction(inputs, outputs, single, pairs, params, param_names, source, fn_name)

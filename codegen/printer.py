@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import sympy as sp
 
 from symgraph.ops import scalar
 from symgraph.ops.shape import index_expr
@@ -67,6 +68,8 @@ class NumPyPrinter:
 
     def __init__(self):
         self.helpers: set[str] = set()
+        self.pending: list[tuple[str, str]] = []  # statements an expression needs first: (name, code)
+        self.temp_name = lambda: f"shared{len(self.pending) + 1}"  # the emitter supplies unique names
 
     # -- helpers -----------------------------------------------------------------
     def print(self, node, args: list[Code]) -> Code:
@@ -94,6 +97,10 @@ class NumPyPrinter:
     def helper(self, name: str, *args: str) -> Code:
         self.helpers.add(name)
         return self.call(name, *args)
+
+    def array(self, code: Code, node) -> str:
+        """Text for an argument a helper reads as an array (a literal becomes a typed NumPy scalar)."""
+        return self.obj(code, node) if code.literal else code.text
 
     def binary(self, a: Code, op: str, b: Code, prec: int, right_assoc: bool = False) -> Code:
         left = self.wrap(a, prec + 1 if right_assoc else prec)
@@ -164,12 +171,17 @@ class NumPyPrinter:
         return x
 
     def _print_Elementwise(self, node, *args):
-        symbols = node.op.symbols
-        names = {s: a.text for s, a in zip(symbols, args)}
-        levels = {s: _SYMPY_LEVEL[a.prec] for s, a in zip(symbols, args) if a.prec < ATOM}
-        self.helpers |= scalar.helpers_used(node.op.expr)
-        text = scalar.numpy_code(node.op.expr, names, self.module, levels)
+        """A SymPy expression; subexpressions SymPy's cse finds repeated get their own statements."""
         expr = node.op.expr
+        names = {s: a.text for s, a in zip(node.op.symbols, args)}
+        levels = {s: _SYMPY_LEVEL[a.prec] for s, a in zip(node.op.symbols, args) if a.prec < ATOM}
+        self.helpers |= scalar.helpers_used(expr)
+        shared, (expr,) = sp.cse(expr, symbols=sp.numbered_symbols("_cse"))
+        for sym, sub in shared:
+            name = self.temp_name()
+            self.pending.append((name, scalar.numpy_code(sub, names, self.module, levels)))
+            names[sym] = name
+        text = scalar.numpy_code(expr, names, self.module, levels)
         prec = ATOM if (expr.is_Function or expr.is_Symbol) else SUM if expr.is_Add else TERM if expr.is_Mul else UNARY
         return Code(text, prec)
 
@@ -206,7 +218,7 @@ class NumPyPrinter:
 
     def _print_Embed(self, node, values, like):
         index = f"{self.module}.s_[{_index_text(node.op.index, bool(node.op.lead))}]"
-        return self.helper("_embed", values.text, _shape_of(like, node.op.lead), index)
+        return self.helper("_embed", self.array(values, node), _shape_of(like, node.op.lead), index)
 
     def _print_Concatenate(self, node, *xs):
         items = ", ".join(x.text for x in xs)
@@ -224,7 +236,7 @@ class NumPyPrinter:
         if op.keepdims:
             args.append("keepdims=True")
         if helper:
-            return self.helper(method, x.text, *args)
+            return self.helper(method, self.array(x, node), *args)
         return Code(f"{self.obj(x, node)}.{method}({', '.join(args)})")
 
     def _print_Sum(self, node, x):
@@ -240,10 +252,10 @@ class NumPyPrinter:
         return self._reduce(node, x, "_logsumexp", helper=True)
 
     def _print_Softmax(self, node, x):
-        return self.helper("_softmax", x.text, f"axis={node.op.axis}")
+        return self.helper("_softmax", self.array(x, node), f"axis={node.op.axis}")
 
     def _print_LogSoftmax(self, node, x):
-        return self.helper("_log_softmax", x.text, f"axis={node.op.axis}")
+        return self.helper("_log_softmax", self.array(x, node), f"axis={node.op.axis}")
 
     def _print_Count(self, node, x):
         ndim = node.inputs[0].ndim
@@ -260,7 +272,7 @@ class NumPyPrinter:
         return self.helper("_one_hot", labels.text, str(node.op.num_classes), self.dtype(node.dtype))
 
     def _print_Pick(self, node, x, labels):
-        return self.helper("_pick", x.text, labels.text)
+        return self.helper("_pick", self.array(x, node), labels.text)
 
     def _print_Unpick(self, node, values, labels):
-        return self.helper("_unpick", values.text, labels.text, str(node.op.num_classes))
+        return self.helper("_unpick", self.array(values, node), labels.text, str(node.op.num_classes))

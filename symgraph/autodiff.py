@@ -39,9 +39,10 @@ def _between(outputs: list[Node], wrt: list[Node]) -> list[Node]:
     wrt_ids = {id(w) for w in wrt}
     reached: set[int] = set()
     for node in order:
-        if id(node) in wrt_ids or (
-            node.op.differentiable and any(id(i) in reached and i.dtype.kind == "f" for i in node.inputs)
-        ):
+        if id(node) in wrt_ids or (node.op.differentiable and any(
+            id(i) in reached and i.dtype.kind == "f" and pos not in node.op.shape_inputs
+            for pos, i in enumerate(node.inputs)
+        )):
             reached.add(id(node))
     return [n for n in order if id(n) in reached]
 
@@ -193,7 +194,8 @@ def forward_sweep(outputs, wrt, tans, lead: int = 0) -> dict[int, Node]:
     for node in _between(outputs, wrt):
         if id(node) in tangent:
             continue
-        ts = [tangent.get(id(i)) if i.dtype.kind == "f" else None for i in node.inputs]
+        ts = [tangent.get(id(i)) if i.dtype.kind == "f" and pos not in node.op.shape_inputs else None
+              for pos, i in enumerate(node.inputs)]
         if all(t is None for t in ts):
             continue
         with graph.origin(("jvp", node)):

@@ -31,6 +31,7 @@ class Graph:
         self._nodes: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self._serial = itertools.count()
         self._origin: list = []
+        self._rules: list[str] = []
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -44,6 +45,15 @@ class Graph:
         finally:
             self._origin.pop()
 
+    @contextlib.contextmanager
+    def applying(self, rule: str):
+        """Nodes first created inside this block record that ``rule`` built them."""
+        self._rules.append(rule)
+        try:
+            yield
+        finally:
+            self._rules.pop()
+
     def intern(self, op: Op, inputs: tuple) -> Node:
         key = (op, inputs)
         node = self._nodes.get(key)
@@ -51,6 +61,7 @@ class Graph:
             shape, dtype = op.infer(*inputs)
             origin = self._origin[-1] if self._origin else None
             node = Node(op, inputs, shape, dtype, next(self._serial), origin)
+            node.rules = tuple(self._rules)
             self._nodes[key] = node
         return node
 
@@ -87,7 +98,7 @@ class Node:
     identity, so naming a shared node names it everywhere.
     """
 
-    __slots__ = ("op", "inputs", "shape", "dtype", "serial", "origin", "about", "_name", "__weakref__")
+    __slots__ = ("op", "inputs", "shape", "dtype", "serial", "origin", "about", "rules", "_name", "__weakref__")
     __array_priority__ = 1000  # make ndarray <op> Node defer to Node's reflected operators
     __array_ufunc__ = None
 
@@ -99,6 +110,7 @@ class Node:
         self.serial = serial
         self.origin = origin
         self.about = None  # ("grad", primal) or ("tangent", primal) once the differentiator says so
+        self.rules: tuple[str, ...] = ()  # the simplifier rules that built this node, if any
         self._name = getattr(op, "leaf_name", None)
 
     # -- identity and display -------------------------------------------------
@@ -260,6 +272,7 @@ class Op:
     linear = False  # True when the op is linear in every differentiable input
     differentiable = True  # False: no input ever receives a gradient (comparisons, one_hot, ...)
     broadcasting = False  # True: elementwise with NumPy broadcasting between the inputs
+    shape_inputs: tuple[int, ...] = ()  # inputs read only for their shape (never differentiated)
 
     def _key(self):
         return (type(self),) + tuple(getattr(self, p) for p in self.params)
@@ -308,6 +321,8 @@ class Op:
         from .shapes import numel
 
         return numel(node.shape, sizes)
+
+    scalar_expr = None  # elementwise ops: (*sympy_symbols) -> the SymPy expression of one element
 
 
 # -- leaves -------------------------------------------------------------------

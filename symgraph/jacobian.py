@@ -136,8 +136,8 @@ class ModeReport:
         rows = [
             ("inputs (n)", f"{self.n_inputs}"),
             ("outputs (m)", f"{self.n_outputs}"),
-            ("forward mode", f"{self.forward_flops:,} flops  (n = {self.n_inputs} tangents)"),
-            ("reverse mode", f"{self.reverse_flops:,} flops  (m = {self.n_outputs} cotangents)"),
+            ("forward mode", f"{self.forward_flops:,} flops  ({_count(self.n_inputs, 'tangent')}, n)"),
+            ("reverse mode", f"{self.reverse_flops:,} flops  ({_count(self.n_outputs, 'cotangent')}, m)"),
             ("choice", f"{self.choice}"),
         ]
         if self.chain is not None:
@@ -151,6 +151,10 @@ class ModeReport:
             ]
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _count(k: int, noun: str) -> str:
+    return f"{k} {noun}" + ("" if k == 1 else "s")
 
 
 def _chain(output: Node, wrt: Node) -> list[Node] | None:
@@ -174,9 +178,8 @@ def _chain_plan(links: list[Node], wrt: Node) -> ChainPlan:
     """Matrix-chain order (dynamic programming) for J_k ... J_1, with dense costs
     p*q*r per product and a diagonal factor costing p*r."""
     dims = [numel(wrt.shape)] + [numel(n.shape) for n in links]  # J_i is dims[i] x dims[i-1]
-    diag = [n.op.name not in ("matmul", "sum", "mean", "max", "logsumexp", "softmax", "log_softmax",
-                              "reshape", "transpose", "getitem", "concatenate", "broadcast_to")
-            and n.shape == n.inputs[0].shape for n in links]
+    path = [wrt] + links[:-1]  # each link's input on the path
+    diag = [n.op.broadcasting and x.shape == n.shape for n, x in zip(links, path)]
     k = len(links)
     info = [ChainLink(n, dims[i + 1], dims[i], diag[i]) for i, n in enumerate(links)]
 

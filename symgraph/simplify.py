@@ -1,20 +1,24 @@
-"""Graph simplification: constant folding and dead-code removal.
+"""Graph simplification: rewrite rules applied bottom-up to a fixed point.
 
-Rewrites are functional: the result is built from new (or re-interned) nodes,
-the input graph is never changed. Dead code disappears because only what the
-requested nodes depend on is rebuilt.
+Rewrites are functional: the result is built from new (or re-interned)
+nodes and the input graph is never changed. Re-interning makes nodes that a
+rewrite turned equal into one node (common-subexpression elimination), and
+dead code disappears because only what the requested nodes depend on is
+rebuilt. The rules themselves live in :mod:`symgraph.rules`.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-import numpy as np
+from .fusion import fuse as fuse_elementwise
+from .graph import Node, current_graph, topo_sort
+from .rules import RULE_SETS, Rule
 
-from .graph import Constant, Node, current_graph, topo_sort
-
-FOLD_LIMIT = 4096  # largest constant (in elements) that folding may create
+MAX_PASSES = 20  # bottom-up passes before giving up on a fixed point
+MAX_REWRITES_PER_NODE = 8
 
 
 @dataclass
@@ -24,59 +28,93 @@ class SimplifyReport:
     nodes_before: int
     nodes_after: int
     rules: Counter = field(default_factory=Counter)
+    passes: int = 0
+    seconds: float = 0.0
 
     def __str__(self):
-        fired = ", ".join(f"{k}: {v}" for k, v in sorted(self.rules.items())) or "no rule fired"
-        return f"simplify: {self.nodes_before} -> {self.nodes_after} nodes ({fired})"
+        fired = ", ".join(f"{k} x{v}" for k, v in sorted(self.rules.items(), key=lambda kv: (-kv[1], kv[0])))
+        return f"simplify: {self.nodes_before} -> {self.nodes_after} nodes ({fired or 'no rule fired'})"
 
 
-def _is_constant(node: Node) -> bool:
-    return isinstance(node.op, Constant)
-
-
-def _fold(node: Node, inputs: list[Node]) -> Node | None:
-    """The node's value as a constant, when every input is a (small) constant."""
-    if not inputs or not all(_is_constant(i) for i in inputs):
-        return None
-    value = np.asarray(node.op.compute(*(i.op.value for i in inputs)), dtype=node.dtype)
-    if value.size > FOLD_LIMIT or value.shape != node.shape:
-        return None
-    weak = value.ndim == 0 and all(i.op.weak for i in inputs)
-    return current_graph().intern(Constant(np.array(value), weak=weak), ())
+def _index(rules: list[Rule]) -> dict[str, list[Rule]]:
+    by_op: dict[str, list[Rule]] = {}
+    for r in rules:
+        for op in r.ops:
+            by_op.setdefault(op, []).append(r)
+    return by_op
 
 
 def _rebuild(node: Node, inputs: list[Node]) -> Node:
     if all(a is b for a, b in zip(inputs, node.inputs)):
         return node
-    new = current_graph().intern(node.op, tuple(inputs))
-    if new is not node:
-        new.origin = new.origin or node.origin
-        new.about = new.about or node.about
-        if node.name and not new.name:
-            new.named(node.name)
+    graph = current_graph()
+    with graph.origin(node.origin):
+        new = graph.intern(node.op, tuple(inputs))
+    _inherit(new, node)
     return new
 
 
-def simplify(nodes, report: bool = False):
+def _inherit(new: Node, old: Node):
+    """A node that replaces ``old`` keeps its display name and derivative label, if it has none."""
+    if new is old or new.is_leaf:
+        return
+    if old.name and not new.name:
+        new.named(old.name)
+    if old.about is not None and new.about is None:
+        new.about = old.about
+
+
+def _rewrite(node: Node, by_op: dict[str, list[Rule]], counts: Counter) -> Node:
+    graph = current_graph()
+    for _ in range(MAX_REWRITES_PER_NODE):
+        for rule in by_op.get(node.op.name, []) + by_op.get("*", []):
+            first_new = next(graph._serial)
+            with graph.origin(node.origin), graph.applying(rule.name):
+                out = rule.fn(node)
+            if out is None or out is node:
+                continue
+            if out.shape != node.shape or out.dtype != node.dtype:
+                raise AssertionError(f"rule {rule.name} changed {node!r} into {out!r}")
+            if out.serial >= first_new:
+                _inherit(out, node)
+            counts[rule.name] += 1
+            node = out
+            break
+        else:
+            return node
+    return node
+
+
+def simplify(nodes, report: bool = False, unsafe: bool = False, rule_sets=RULE_SETS, fuse: bool = True):
     """Equivalent, simplified nodes (a node or a list, matching the input).
 
-    With ``report=True`` returns ``(nodes, report)``.
+    Runs the rule sets of :mod:`symgraph.rules` (algebra, linalg, stabilize,
+    masking) bottom-up to a fixed point, then fuses elementwise trees into
+    single SymPy-expression nodes (:mod:`symgraph.fusion`). Rules marked unsafe
+    (those that can change a value at a domain edge) run only with
+    ``unsafe=True``. With ``report=True`` returns ``(nodes, report)``.
     """
+    start = time.perf_counter()
     single = isinstance(nodes, Node)
     outputs = [nodes] if single else list(nodes)
-    order = topo_sort(outputs)
-    rules: Counter = Counter()
-    new: dict[int, Node] = {}
-    for node in order:
-        inputs = [new[id(i)] for i in node.inputs]
-        folded = _fold(node, inputs)
-        if folded is not None:
-            rules["constant_fold"] += 1
-            new[id(node)] = folded
-        else:
-            new[id(node)] = _rebuild(node, inputs)
-    result = [new[id(o)] for o in outputs]
-    out = result[0] if single else result
+    before = len(topo_sort(outputs))
+    by_op = _index([r for s in rule_sets for r in s.rules if unsafe or not r.unsafe])
+    counts: Counter = Counter()
+    passes = 0
+    for passes in range(1, MAX_PASSES + 1):
+        new: dict[int, Node] = {}
+        for node in topo_sort(outputs):
+            rebuilt = _rebuild(node, [new[id(i)] for i in node.inputs])
+            new[id(node)] = _rewrite(rebuilt, by_op, counts)
+        result = [new[id(o)] for o in outputs]
+        if all(a is b for a, b in zip(result, outputs)):
+            break
+        outputs = result
+    if fuse:
+        outputs, fused = fuse_elementwise(outputs)
+        if fused:
+            counts["fuse_elementwise"] += fused
+    out = outputs[0] if single else outputs
     if report:
-        return out, SimplifyReport(len(order), len(topo_sort(result)), rules)
+        return out, SimplifyReport(before, len(topo_sort(outputs)), counts, passes, time.perf_counter() - start)
     return out

@@ -8,6 +8,7 @@ may be ``None`` (a symbolic zero) and rules never build a zero array.
 from __future__ import annotations
 
 import numpy as np
+import sympy as sp
 
 from ..graph import Node, Op, apply, as_node
 from ..shapes import broadcast_shapes, numel
@@ -56,6 +57,9 @@ class Add(Binary):
     def compute(self, a, b):
         return np.add(a, b)
 
+    def scalar_expr(self, a, b):
+        return a + b
+
     def vjp(self, node, g):
         return g, g
 
@@ -70,6 +74,9 @@ class Subtract(Binary):
 
     def compute(self, a, b):
         return np.subtract(a, b)
+
+    def scalar_expr(self, a, b):
+        return a - b
 
     def vjp(self, node, g):
         return g, negative(g)
@@ -86,6 +93,9 @@ class Multiply(Binary):
 
     def compute(self, a, b):
         return np.multiply(a, b)
+
+    def scalar_expr(self, a, b):
+        return a * b
 
     def vjp(self, node, g):
         a, b = node.inputs
@@ -104,6 +114,9 @@ class Divide(Binary):
 
     def compute(self, a, b):
         return np.true_divide(a, b)
+
+    def scalar_expr(self, a, b):
+        return a / b
 
     def vjp(self, node, g):
         b = node.inputs[1]
@@ -128,6 +141,9 @@ class Negative(Op):
     def compute(self, a):
         return np.negative(a)
 
+    def scalar_expr(self, a):
+        return -a
+
     def vjp(self, node, g):
         return (negative(g),)
 
@@ -142,6 +158,9 @@ class Power(Binary):
 
     def compute(self, a, b):
         return np.power(a, b)
+
+    def scalar_expr(self, a, b):
+        return a**b
 
     def _partials(self, node, wrt_b: bool):
         """(d out/d a, d out/d b); the second is None unless asked for."""
@@ -172,6 +191,9 @@ class Maximum(Binary):
     def compute(self, a, b):
         return np.maximum(a, b)
 
+    def scalar_expr(self, a, b):
+        return sp.Max(a, b)
+
     def _mask(self, node):
         return greater_equal(*node.inputs)
 
@@ -191,6 +213,9 @@ class Minimum(Maximum):
 
     def compute(self, a, b):
         return np.minimum(a, b)
+
+    def scalar_expr(self, a, b):
+        return sp.Min(a, b)
 
     def _mask(self, node):
         return less_equal(*node.inputs)

@@ -7,7 +7,7 @@ import numpy as np
 from ..graph import Node, Op, apply
 from ..shapes import broadcast_shapes, numel
 from .arith import add_opt
-from .shape import Transpose, expand_dims, squeeze
+from .shape import Transpose, align_after, expand_dims, squeeze
 
 
 def swap_last(x: Node) -> Node:
@@ -69,9 +69,16 @@ class MatMul(Op):
     def jvp(self, node, t):
         a, b = node.inputs
         A, B = _as_matrices(a, b)
-        ta, tb = t
-        ta = ta if ta is None or a.ndim > 1 else expand_dims(ta, -2)
-        tb = tb if tb is None or b.ndim > 1 else expand_dims(tb, -1)
+        batch = max(A.ndim, B.ndim) - 2  # batch axes of the product (basis axes not counted)
+
+        def lifted(tangent, x, vector_axis):
+            if tangent is None:
+                return None
+            lead = tangent.ndim - x.ndim
+            tangent = tangent if x.ndim > 1 else expand_dims(tangent, vector_axis)
+            return align_after(tangent, lead, batch + 2)  # basis axes first, then the batch axes
+
+        ta, tb = lifted(t[0], a, -2), lifted(t[1], b, -1)
         out = add_opt(None if ta is None else matmul(ta, B), None if tb is None else matmul(A, tb))
         out = out if a.ndim > 1 else squeeze(out, -2)
         return out if b.ndim > 1 else squeeze(out, -1)

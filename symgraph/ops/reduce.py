@@ -172,7 +172,7 @@ class LogSoftmax(Softmax):
 class Count(Op):
     """The number of elements of x along ``axes``, read from x's shape at run time."""
 
-    name, params, differentiable = "count", ("axes",), False
+    name, params, differentiable, shape_inputs = "count", ("axes",), False, (0,)
 
     def __init__(self, axes):
         self.axes = tuple(axes)

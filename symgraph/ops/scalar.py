@@ -68,9 +68,8 @@ class ScalarPrinter(NumPyPrinter):
         return self._names[expr]
 
     def parenthesize(self, item, level, strict=False):
-        if item in self._levels:
-            own = self._levels[item]
-            wrap = own < level or (strict and own <= level)
+        if item in self._levels:  # compound code standing in for a symbol: SymPy can't see inside it
+            wrap = self._levels[item] <= level  # always strict: it may be a denominator or a power's base
             return f"({self._names[item]})" if wrap else self._names[item]
         return super().parenthesize(item, level, strict)
 
@@ -164,6 +163,9 @@ class Elementwise(Op):
             namespace = {"np": np, "_sigmoid": kernels._sigmoid}
             self._fn = eval(f"lambda {', '.join(names)}: {code}", namespace)  # text from our printer only
         return np.asarray(self._fn(*arrays))
+
+    def scalar_expr(self, *args):
+        return self.expr.subs(dict(zip(self.symbols, args)), simultaneous=True)
 
     def derivative(self, node: Node, i: int) -> Node | None:
         """The partial derivative of the output with respect to input ``i``, as a node."""

@@ -52,7 +52,7 @@ class Reshape(ShapeOp):
     is None the target is ``lead`` followed by the second input's shape, read
     at run time. vjp: reshape back (keeping any leading basis axes)."""
 
-    name, params = "reshape", ("shape", "lead")
+    name, params, shape_inputs = "reshape", ("shape", "lead"), (1,)
 
     def __init__(self, shape, lead=()):
         self.shape = None if shape is None else tuple(shape)
@@ -110,7 +110,7 @@ class BroadcastTo(ShapeOp):
     the second input's shape, read at run time). vjp: the incoming cotangent;
     the differentiator sums it back over the broadcast axes."""
 
-    name, params = "broadcast_to", ("shape", "lead")
+    name, params, shape_inputs = "broadcast_to", ("shape", "lead"), (1,)
 
     def __init__(self, shape, lead=()):
         self.shape = None if shape is None else tuple(shape)
@@ -326,7 +326,7 @@ class Embed(ShapeOp):
     only for its shape), with the first input written at ``index``: the adjoint
     of ``getitem``."""
 
-    name, params = "embed", ("index", "lead")
+    name, params, shape_inputs = "embed", ("index", "lead"), (1,)
 
     def __init__(self, index, lead=()):
         self.index = index
@@ -344,7 +344,9 @@ class Embed(ShapeOp):
         return apply(GetItem(self.index), g), None
 
     def jvp(self, node, t):
-        return None if t[0] is None else apply(Embed(self.index, lead_of(t[0], node.inputs[0])), t[0], node.inputs[1])
+        if t[0] is None:
+            return None
+        return apply(Embed(self.index, lead_of(t[0], node.inputs[0]) + self.lead), t[0], node.inputs[1])
 
 
 def getitem(x, index) -> Node:
@@ -390,8 +392,8 @@ class Concatenate(ShapeOp):
                 f"concatenate: differentiating along an axis of unknown length {sizes} is not supported"
             )
         offsets = np.cumsum([0] + sizes)
-        lead = (slice(None),) * ax
-        return [getitem(g, lead + (slice(int(a), int(b)),)) for a, b in zip(offsets[:-1], offsets[1:])]
+        after = (slice(None),) * (-self.axis - 1)  # counted from the end: leading basis axes pass through
+        return [getitem(g, (Ellipsis, slice(int(a), int(b))) + after) for a, b in zip(offsets[:-1], offsets[1:])]
 
     def jvp(self, node, t):
         given = next(ti for ti in t if ti is not None)

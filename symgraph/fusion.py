@@ -1,0 +1,100 @@
+"""Elementwise fusion: a tree of elementwise nodes becomes one SymPy expression.
+
+A float elementwise node absorbs each elementwise input that nobody else
+uses (and that carries no name the reader should see: no display name, no
+``grad_`` label, not an output). The result is one :class:`Elementwise` node
+whose scalar expression SymPy has canonicalized; the printer prints it as one
+statement, naming the subexpressions SymPy's ``cse`` finds shared. SymPy is
+used only for construction-time canonicalization and ``cse``: never a
+blanket ``simplify``, which can take unbounded time on large expressions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import sympy as sp
+
+from .graph import Constant, Node, apply, current_graph, topo_sort
+from .ops.scalar import Elementwise
+
+MAX_LEAVES = 12  # a fused expression reads at most this many arrays
+
+
+def _fusable(node: Node) -> bool:
+    return node.op.scalar_expr is not None and node.dtype.kind == "f" and bool(node.inputs)
+
+
+def fuse(outputs: list[Node], keep: set[int] = frozenset()) -> tuple[list[Node], int]:
+    """Fuse elementwise trees in the graph of ``outputs``; returns (outputs, number of fused nodes).
+
+    ``keep``: ids of nodes that must stay visible (outputs are always kept).
+    """
+    order = topo_sort(outputs)
+    users: Counter = Counter(id(i) for n in order for i in n.inputs)
+    visible = set(keep) | {id(o) for o in outputs}
+    visible |= {id(n.about[1]) for n in order if n.about is not None}  # shown as grad_<name> / tan_<name>
+    original: dict[int, Node] = {}  # id of a rebuilt node -> the node it stands for
+
+    def absorbable(x: Node) -> bool:
+        o = original.get(id(x))
+        return (o is not None and _fusable(x) and users[id(o)] == 1 and id(o) not in visible
+                and not o.name and o.about is None)
+
+    new: dict[int, Node] = {}
+    fused = 0
+    graph = current_graph()
+    for node in order:
+        inputs = [new[id(i)] for i in node.inputs]
+        rebuilt = node if all(a is b for a, b in zip(inputs, node.inputs)) else graph.intern(node.op, tuple(inputs))
+        if rebuilt is not node:
+            rebuilt.origin, rebuilt.about = rebuilt.origin or node.origin, rebuilt.about or node.about
+        new[id(node)] = rebuilt
+        original[id(rebuilt)] = node
+        if not _fusable(rebuilt) or not any(absorbable(i) for i in rebuilt.inputs):
+            continue
+        tree = _expression(rebuilt, absorbable)
+        if tree is None:
+            continue
+        expr, leaves = tree
+        symbols = tuple(sp.Symbol(f"x{k}", real=True) for k in range(len(leaves)))
+        expr = expr.subs({s: t for s, t in zip(_leaf_symbols(leaves), symbols)}, simultaneous=True)
+        if len(leaves) > MAX_LEAVES or expr.free_symbols != set(symbols):
+            continue  # too wide, or SymPy cancelled an operand (which may carry the broadcast shape)
+        with graph.origin(node.origin), graph.applying("fuse_elementwise"):
+            out = apply(Elementwise(rebuilt.op.name, expr, symbols), *leaves)
+        if out.shape != node.shape or out.dtype != node.dtype:
+            continue
+        out.about = out.about or node.about
+        if node.name and not out.name:
+            out.named(node.name)
+        new[id(node)] = out
+        original[id(out)] = node
+        fused += 1
+    return [new[id(o)] for o in outputs], fused
+
+
+def _leaf_symbols(leaves: list[Node]) -> list[sp.Symbol]:
+    return [sp.Symbol(f"leaf{k}", real=True) for k in range(len(leaves))]
+
+
+def _expression(root: Node, absorbable) -> tuple[sp.Expr, list[Node]] | None:
+    """(expression over leaf symbols, leaves) for the elementwise tree under ``root``."""
+    leaves: list[Node] = []
+
+    def leaf(n: Node) -> sp.Expr:
+        if isinstance(n.op, Constant) and n.ndim == 0 and n.op.weak:
+            return sp.Float(n.op.value.item()) if n.dtype.kind == "f" else sp.Integer(n.op.value.item())
+        for k, seen in enumerate(leaves):
+            if seen is n:
+                return _leaf_symbols(leaves)[k]
+        leaves.append(n)
+        return _leaf_symbols(leaves)[-1]
+
+    def walk(n: Node) -> sp.Expr:
+        return sp.sympify(n.op.scalar_expr(*(walk(i) if absorbable(i) else leaf(i) for i in n.inputs)))
+
+    try:
+        return walk(root), leaves
+    except (TypeError, ValueError):
+        return None

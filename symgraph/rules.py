@@ -1,0 +1,402 @@
+"""The simplifier's rewrite rules, grouped in named rule sets.
+
+Each rule matches nodes of the ops it names and returns an equivalent node,
+or ``None`` when it does not apply. The algebra is in the rule's docstring
+(the first line is what reports and generated comments show). Rules build
+nodes with the same public builders user code calls, never mutate a node,
+and keep the node's shape and dtype. A rule that can change a value at a
+domain edge (``exp(log x)`` at x <= 0, ``x - x`` at x = inf) is marked
+``unsafe`` and only runs when asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .graph import Constant, Node, as_node, current_graph
+from .graph import apply
+from .ops import arith, linalg, nn, reduce, scalar, shape
+from .shapes import broadcast_shapes, is_static, numel
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    ops: tuple[str, ...]  # op names of the node the rule matches
+    fn: Callable[[Node], Node | None]
+    unsafe: bool = False
+
+    @property
+    def doc(self) -> str:
+        return (self.fn.__doc__ or "").strip().splitlines()[0]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    name: str
+    rules: tuple[Rule, ...]
+
+
+# -- predicates -------------------------------------------------------------------
+def value(n: Node):
+    """The array of a constant node, else None."""
+    return n.op.value if isinstance(n.op, Constant) else None
+
+
+def is_value(n: Node, v) -> bool:
+    c = value(n)
+    return c is not None and c.size > 0 and bool(np.all(c == v))
+
+
+def fits(x: Node, node: Node) -> bool:
+    """x can stand in for node: same shape and dtype."""
+    return x.shape == node.shape and x.dtype == node.dtype
+
+
+def name(n: Node) -> str:
+    return n.op.name
+
+
+def scalar_source(n: Node) -> Node | None:
+    """The 0-d value that n only broadcasts (through broadcast_to / expand_dims), if any."""
+    while name(n) in ("broadcast_to", "expand_dims") and n.ndim:
+        n = n.inputs[0]
+    return n if n.ndim == 0 else None
+
+
+def _binary(fn, a, b):
+    return {"add": arith.add, "subtract": arith.subtract, "multiply": arith.multiply, "divide": arith.divide}[fn](a, b)
+
+
+# -- algebra ------------------------------------------------------------------------
+def add_zero(n):
+    """x + 0 -> x"""
+    a, b = n.inputs
+    return b if is_value(a, 0) and fits(b, n) else a if is_value(b, 0) and fits(a, n) else None
+
+
+def sub_zero(n):
+    """x - 0 -> x; 0 - x -> -x"""
+    a, b = n.inputs
+    return a if is_value(b, 0) and fits(a, n) else arith.negative(b) if is_value(a, 0) and fits(b, n) else None
+
+
+def sub_self(n):
+    """x - x -> 0 (unsafe: inf - inf is nan)"""
+    a, b = n.inputs
+    return shape.zeros_like(n) if a is b else None
+
+
+def mul_one(n):
+    """x * 1 -> x"""
+    a, b = n.inputs
+    return b if is_value(a, 1) and fits(b, n) else a if is_value(b, 1) and fits(a, n) else None
+
+
+def mul_minus_one(n):
+    """x * -1 -> -x"""
+    a, b = n.inputs
+    return arith.negative(b) if is_value(a, -1) and fits(b, n) else (
+        arith.negative(a) if is_value(b, -1) and fits(a, n) else None)
+
+
+def mul_zero(n):
+    """x * 0 -> 0 (unsafe: inf * 0 is nan)"""
+    a, b = n.inputs
+    return shape.zeros_like(n) if is_value(a, 0) or is_value(b, 0) else None
+
+
+def mul_reciprocal(n):
+    """x * (1 / d) -> x / d"""
+    a, b = n.inputs
+    for x, r in ((a, b), (b, a)):
+        if name(r) == "divide" and is_value(r.inputs[0], 1) and x.dtype == n.dtype:
+            out = arith.divide(x, r.inputs[1])
+            return out if fits(out, n) else None
+    return None
+
+
+def div_one(n):
+    """x / 1 -> x"""
+    a, b = n.inputs
+    return a if is_value(b, 1) and fits(a, n) else None
+
+
+def neg_neg(n):
+    """-(-x) -> x"""
+    (a,) = n.inputs
+    return a.inputs[0] if name(a) == "negative" else None
+
+
+def add_neg(n):
+    """a + (-b) -> a - b; (-a) + b -> b - a"""
+    a, b = n.inputs
+    if name(b) == "negative":
+        return arith.subtract(a, b.inputs[0])
+    return arith.subtract(b, a.inputs[0]) if name(a) == "negative" else None
+
+
+def sub_neg(n):
+    """a - (-b) -> a + b; (-a) - b -> -(a + b)"""
+    a, b = n.inputs
+    if name(b) == "negative":
+        return arith.add(a, b.inputs[0])
+    return arith.negative(arith.add(a.inputs[0], b)) if name(a) == "negative" else None
+
+
+def pow_one(n):
+    """x ** 1 -> x"""
+    a, b = n.inputs
+    return a if is_value(b, 1) and fits(a, n) else None
+
+
+def pow_two(n):
+    """x ** 2 -> square(x)"""
+    a, b = n.inputs
+    return scalar.square(a) if is_value(b, 2) and b.ndim == 0 and a.dtype.kind == "f" and fits(a, n) else None
+
+
+def log_exp(n):
+    """log(exp(x)) -> x"""
+    (a,) = n.inputs
+    return a.inputs[0] if name(a) == "exp" and fits(a.inputs[0], n) else None
+
+
+def exp_log(n):
+    """exp(log(x)) -> x (unsafe: differs for x <= 0)"""
+    (a,) = n.inputs
+    return a.inputs[0] if name(a) == "log" and fits(a.inputs[0], n) else None
+
+
+def const_assoc(n):
+    """(x op c1) op c2 -> x op (c1 op c2), for op in + and *"""
+    a, b = n.inputs
+    if value(b) is None or name(a) != name(n):
+        return None
+    x, c1 = a.inputs
+    if value(c1) is None:
+        c1, x = x, c1
+    if value(c1) is None or value(x) is not None:
+        return None
+    folded = _binary(name(n), c1, b)
+    return _binary(name(n), x, folded)
+
+
+def factor_common(n):
+    """a * c + b * c -> (a + b) * c; a / c + b / c -> (a + b) / c; the same for -"""
+    a, b = n.inputs
+    if name(a) != name(b) or name(a) not in ("multiply", "divide"):
+        return None
+    pairs = [(a.inputs, b.inputs)]
+    if name(a) == "multiply":  # either factor may be the common one
+        pairs = [(p, q) for p in (a.inputs, a.inputs[::-1]) for q in (b.inputs, b.inputs[::-1])]
+    for (x, c), (y, d) in pairs:
+        if c is d:
+            out = _binary(name(a), _binary(name(n), x, y), c)
+            return out if fits(out, n) else None
+    return None
+
+
+def drop_broadcast(n):
+    """f(broadcast(s), y) -> f(s, y) when y already has the result's shape"""
+    a, b = n.inputs
+    for this, other, swap in ((a, b, False), (b, a, True)):
+        s = scalar_source(this)
+        if s is not None and s is not this and other.shape == n.shape:
+            return _binary(name(n), other, s) if swap else _binary(name(n), s, other)
+    return None
+
+
+def transpose_transpose(n):
+    """transpose(transpose(x, p), q) -> transpose(x, p[q])"""
+    (a,) = n.inputs
+    if name(a) != "transpose" or len(a.op.axes) != len(n.op.axes):
+        return None
+    axes = tuple(a.op.axes[q] for q in n.op.axes)
+    inner = a.inputs[0]
+    return inner if axes == tuple(range(len(axes))) else shape.transpose(inner, axes) if inner.ndim == len(axes) else None
+
+
+def reshape_reshape(n):
+    """reshape(reshape(x)) -> reshape(x)"""
+    (a, *rest) = n.inputs
+    if name(a) != "reshape" or rest or a.op.shape is None or not is_static(n.shape):
+        return None
+    x = a.inputs[0]
+    return x if x.shape == n.shape else shape.reshape(x, n.shape)
+
+
+def sum_of_broadcast(n):
+    """sum(broadcast(s)) -> s * count, for a 0-d s summed over every axis"""
+    (a,) = n.inputs
+    s = scalar_source(a)
+    if s is None or s is a or n.ndim or not is_static(a.shape):
+        return None
+    return arith.multiply(s, as_node(float(numel(a.shape)), like=s))
+
+
+def squeeze_expand(n):
+    """squeeze(expand_dims(x, axes), axes) -> x"""
+    (a,) = n.inputs
+    return a.inputs[0] if name(a) == "expand_dims" and a.op.axes == n.op.axes else None
+
+
+def constant_fold(n):
+    """op(constants) -> constant"""
+    if not n.inputs or not all(isinstance(i.op, Constant) for i in n.inputs):
+        return None
+    result = np.asarray(n.op.compute(*(i.op.value for i in n.inputs)), dtype=n.dtype)
+    if result.size > max(1, *(i.op.value.size for i in n.inputs)) or result.shape != n.shape:
+        return None  # folding must not turn a broadcast into a stored array
+    weak = result.ndim == 0 and all(i.op.weak for i in n.inputs)
+    return current_graph().intern(Constant(np.array(result), weak=weak), ())
+
+
+# -- linear algebra -----------------------------------------------------------------
+def transpose_of_matmul(n):
+    """transpose(a @ b) -> b.T @ a.T, when a or b is itself a transpose (one fewer transpose)"""
+    (m,) = n.inputs
+    if name(m) != "matmul" or n.op.axes != (1, 0) or m.ndim != 2:
+        return None
+    a, b = m.inputs
+    if a.ndim != 2 or b.ndim != 2 or not (name(a) == "transpose" or name(b) == "transpose"):
+        return None
+    return linalg.matmul(shape.transpose(b), shape.transpose(a))
+
+
+# -- stabilization ----------------------------------------------------------------
+def log_of_softmax(n):
+    """log(softmax(x)) -> log_softmax(x)"""
+    (a,) = n.inputs
+    return reduce.log_softmax(a.inputs[0], a.op.axis) if name(a) == "softmax" else None
+
+
+def log_of_sigmoid(n):
+    """log(sigmoid(x)) -> -softplus(-x); log(1 - sigmoid(x)) -> -softplus(x)"""
+    (a,) = n.inputs
+    if name(a) == "sigmoid":
+        return arith.negative(scalar.softplus(arith.negative(a.inputs[0])))
+    if name(a) == "subtract" and is_value(a.inputs[0], 1) and name(a.inputs[1]) == "sigmoid" and fits(a.inputs[1], n):
+        return arith.negative(scalar.softplus(a.inputs[1].inputs[0]))
+    return None
+
+
+def log_one_plus_exp(n):
+    """log(1 + exp(x)) -> softplus(x)"""
+    (a,) = n.inputs
+    if name(a) != "add":
+        return None
+    one, e = a.inputs if is_value(a.inputs[0], 1) else a.inputs[::-1]
+    return scalar.softplus(e.inputs[0]) if is_value(one, 1) and name(e) == "exp" and fits(e, n) else None
+
+
+def log_of_sum_exp(n):
+    """log(sum(exp(x))) -> logsumexp(x)"""
+    (a,) = n.inputs
+    if name(a) != "sum" or name(a.inputs[0]) != "exp":
+        return None
+    x = a.inputs[0].inputs[0]
+    return reduce.logsumexp(x, tuple(ax + x.ndim for ax in a.op.axes), a.op.keepdims)
+
+
+def softmax_from_logsumexp(n):
+    """exp(x - logsumexp(x, axis)) -> softmax(x, axis)"""
+    (a,) = n.inputs
+    if name(a) != "subtract":
+        return None
+    x, lse = a.inputs
+    if name(lse) == "expand_dims":
+        lse = lse.inputs[0]
+        if name(lse) != "logsumexp" or lse.op.keepdims or a.inputs[1].op.axes != lse.op.axes:
+            return None
+    elif name(lse) != "logsumexp" or not lse.op.keepdims:
+        return None
+    if lse.inputs[0] is not x or len(lse.op.axes) != 1 or not fits(x, n):
+        return None
+    return reduce.softmax(x, lse.op.axes[0] + x.ndim)
+
+
+def unpick_of_scalar(n):
+    """unpick(broadcast(s), labels) -> one_hot(labels) * s"""
+    values, labels = n.inputs
+    s = scalar_source(values)
+    if s is None or labels.ndim + 1 != n.ndim:
+        return None
+    return arith.multiply(nn.one_hot(labels, n.op.num_classes, n.dtype), s)
+
+
+def unpick_of_negative(n):
+    """unpick(-v, labels) -> -unpick(v, labels)"""
+    values, labels = n.inputs
+    return arith.negative(apply(n.op, values.inputs[0], labels)) if name(values) == "negative" else None
+
+
+# -- masked gradients ----------------------------------------------------------------
+def mask_product(n):
+    """where(c, g, 0) * d -> where(c, g * d, 0), so d's inf/nan where c is false never leaks"""
+    a, b = n.inputs
+    for masked, d, swap in ((a, b, False), (b, a, True)):
+        if name(masked) != "where" or (swap and name(n) == "divide"):
+            continue
+        c, x, y = masked.inputs
+        product = (lambda v: _binary(name(n), d, v)) if swap else (lambda v: _binary(name(n), v, d))
+        if is_value(y, 0) and not is_value(x, 0):
+            return _fit_where(arith.where(c, product(x), 0), n)
+        if is_value(x, 0) and not is_value(y, 0):
+            return _fit_where(arith.where(c, 0, product(y)), n)
+    return None
+
+
+def _fit_where(w: Node, n: Node) -> Node | None:
+    return w if fits(w, n) else None
+
+
+# -- the rule sets -------------------------------------------------------------------
+ALGEBRA = RuleSet("algebra", (
+    Rule("constant_fold", ("*",), constant_fold),
+    Rule("add_zero", ("add",), add_zero),
+    Rule("sub_zero", ("subtract",), sub_zero),
+    Rule("sub_self", ("subtract",), sub_self, unsafe=True),
+    Rule("mul_one", ("multiply",), mul_one),
+    Rule("mul_minus_one", ("multiply",), mul_minus_one),
+    Rule("mul_zero", ("multiply",), mul_zero, unsafe=True),
+    Rule("mul_reciprocal", ("multiply",), mul_reciprocal),
+    Rule("div_one", ("divide",), div_one),
+    Rule("neg_neg", ("negative",), neg_neg),
+    Rule("add_neg", ("add",), add_neg),
+    Rule("sub_neg", ("subtract",), sub_neg),
+    Rule("pow_one", ("power",), pow_one),
+    Rule("pow_two", ("power",), pow_two),
+    Rule("log_exp", ("log",), log_exp),
+    Rule("exp_log", ("exp",), exp_log, unsafe=True),
+    Rule("const_assoc", ("add", "multiply"), const_assoc),
+    Rule("factor_common", ("add", "subtract"), factor_common),
+    Rule("drop_broadcast", ("add", "subtract", "multiply", "divide"), drop_broadcast),
+    Rule("transpose_transpose", ("transpose",), transpose_transpose),
+    Rule("reshape_reshape", ("reshape",), reshape_reshape),
+    Rule("sum_of_broadcast", ("sum",), sum_of_broadcast),
+    Rule("squeeze_expand", ("squeeze",), squeeze_expand),
+))
+
+LINALG = RuleSet("linalg", (
+    Rule("transpose_of_matmul", ("transpose",), transpose_of_matmul),
+))
+
+STABILIZE = RuleSet("stabilize", (
+    Rule("log_of_softmax", ("log",), log_of_softmax),
+    Rule("log_of_sigmoid", ("log",), log_of_sigmoid),
+    Rule("log_one_plus_exp", ("log",), log_one_plus_exp),
+    Rule("log_of_sum_exp", ("log",), log_of_sum_exp),
+    Rule("softmax_from_logsumexp", ("exp",), softmax_from_logsumexp),
+    Rule("unpick_of_scalar", ("unpick",), unpick_of_scalar),
+    Rule("unpick_of_negative", ("unpick",), unpick_of_negative),
+))
+
+MASKING = RuleSet("masking", (
+    Rule("mask_product", ("multiply", "divide"), mask_product),
+))
+
+RULE_SETS = (ALGEBRA, LINALG, STABILIZE, MASKING)

@@ -1,0 +1,914 @@
+"""Per-op tests, table-driven: one row per public op (and per interesting variant).
+
+For every row of ``CASES``:
+
+- ``test_forward``: the value computed by the generated code
+  (``codegen.evaluate``) equals a NumPy reference, and so does a direct
+  interpretation of the graph through each node's ``op.compute``;
+- ``test_grad_matches_finite_differences``: ``sg.grad`` of the random
+  projection ``sum(op(x) * R)``, compiled, equals central finite differences
+  of the compiled forward value (float64, domain-safe samplers);
+- ``test_jvp_agrees_with_vjp``: ``<c, J t>`` computed with ``sg.jvp`` equals
+  ``<J^T c, t>`` computed with ``sg.vjp``; one generic test over every
+  differentiable row covers both rules of every op.
+
+Then dedicated tests: numerical stability at +-1000, second derivatives
+(reverse over reverse) and float32 graphs.
+
+``tests/symgraph/test_op_registry.py`` loads ``CASES`` from this file to check
+that every op class is reached by some row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pytest
+import sympy
+
+import codegen
+import symgraph as sg
+from symgraph.graph import apply, topo_sort
+from symgraph.ops import Unpick, pick
+
+EPS = 1e-6  # finite-difference step (float64)
+FD_RTOL, FD_ATOL = 1e-6, 1e-8
+FWD_RTOL, FWD_ATOL = 1e-12, 1e-12
+JVP_RTOL = 1e-10
+
+
+# -- domain-safe samplers: (rng, shape) -> array -----------------------------------
+def normal(rng, shape):
+    return rng.normal(size=shape)
+
+
+def positive(rng, shape):
+    """Away from 0, for log, sqrt, division and non-integer powers."""
+    return rng.uniform(0.5, 2.0, size=shape)
+
+
+def away_from_zero(rng, shape):
+    """|x| >= 0.2: away from the kink of relu, abs, step, leaky_relu and where's condition."""
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.2, 1.5, size=shape)
+
+
+def off_hard_tanh_kinks(rng, shape):
+    """|x| <= 0.8 or 1.2 <= |x| <= 2: away from the kinks of clip(x, -1, 1) at +-1."""
+    inside = rng.uniform(-0.8, 0.8, size=shape)
+    outside = rng.choice([-1.0, 1.0], size=shape) * rng.uniform(1.2, 2.0, size=shape)
+    return np.where(rng.random(size=shape) < 0.5, inside, outside)
+
+
+def distinct(rng, shape):
+    """All entries at least 0.15 apart: max has no ties, even after a finite-difference step."""
+    n = math.prod(shape)
+    grid = (rng.permutation(n) - n / 2) * 0.25 + rng.uniform(-0.05, 0.05, size=n)
+    return grid.reshape(shape)
+
+
+def odd_quarters(rng, shape):
+    """Odd multiples of 0.25; never within 0.25 of a multiple of 0.5 (see ``halves``)."""
+    return (2 * rng.integers(-6, 6, size=shape) + 1) * 0.25
+
+
+def halves(rng, shape):
+    """Multiples of 0.5: never tie with ``odd_quarters`` in maximum/minimum."""
+    return rng.integers(-3, 4, size=shape) * 0.5
+
+
+def small_ints(rng, shape):
+    """Floats on a coarse integer grid, so comparisons see plenty of ties."""
+    return rng.integers(-2, 3, size=shape).astype(np.float64)
+
+
+def probabilities(rng, shape):
+    return rng.uniform(0.05, 0.95, size=shape)
+
+
+def prob_rows(rng, shape):
+    e = np.exp(rng.normal(size=shape))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def one_hot_rows(rng, shape):
+    return np.eye(shape[-1])[rng.integers(0, shape[-1], size=shape[:-1])]
+
+
+def labels(k):
+    def sample(rng, shape):
+        return rng.integers(0, k, size=shape)
+
+    return sample
+
+
+# -- NumPy references ------------------------------------------------------------------
+def np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def np_logsumexp(x, axis=None, keepdims=False):
+    return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
+
+
+def np_softmax(x, axis=-1):
+    e = np.exp(x)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def np_log_softmax(x, axis=-1):
+    return x - np_logsumexp(x, axis=axis, keepdims=True)
+
+
+def np_reduce(rows, reduction):
+    return {"mean": np.mean, "sum": np.sum, "none": lambda r: r}[reduction](rows)
+
+
+def np_take_label(x, y):
+    return np.take_along_axis(x, y[..., None], axis=-1)[..., 0]
+
+
+def np_embed(v, shape, index):
+    out = np.zeros(shape)
+    out[index] = v
+    return out
+
+
+# -- the table -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class In:
+    """One input of a case: its placeholder, and how to sample a value for it."""
+
+    shape: tuple  # the concrete shape of the sampled array
+    sample: Callable = normal
+    dtype: str = "float64"
+    diff: bool = True  # differentiate with respect to it
+    dims: tuple | None = None  # the placeholder's (possibly symbolic) shape; default: ``shape``
+
+
+@dataclass
+class Case:
+    name: str
+    inputs: tuple
+    build: Callable  # placeholders -> output node
+    ref: Callable  # arrays -> expected array
+    grad: bool = True  # differentiable: run the jvp/vjp test (and fd unless fd=False)
+    fd: bool = True  # compare sg.grad with finite differences of the forward value
+    jvp_rtol: float = JVP_RTOL
+    xfail: dict = field(default_factory=dict)  # test kind ("forward", "fd", "jvp") -> reason
+
+
+def C(name, inputs, build, ref, **kw):
+    return Case(name, tuple(inputs), build, ref, **kw)
+
+
+def unary(name, build, ref, sample=normal, shape=(2, 3, 5), **kw):
+    return C(name, [In(shape, sample)], build, ref, **kw)
+
+
+X235 = In((2, 3, 5))
+X34 = In((3, 4))
+I34 = In((3, 4), labels(7), "int64", diff=False)
+
+_softplus_sym = sg.elementwise(lambda z: sympy.log(1 + sympy.exp(z)))
+_mish = sg.elementwise(lambda z: z * sympy.tanh(sympy.log(1 + sympy.exp(z))), name="mish")
+_mix = sg.elementwise(lambda a, b: a * sympy.sin(b) + a**2 / (1 + b**2))
+_ratio = sg.elementwise(lambda p, q: p / q)
+
+_mul2 = sg.elementwise(lambda p, q: p * q, name="mul2")
+_three = sg.elementwise(lambda z: sympy.Integer(3), name="three")
+
+_CONSTANT_ELEMENTWISE_BUG = (
+    "BUG: an elementwise expression that ignores its argument returns a scalar, "
+    "not an array of the node's shape"
+)
+_INT_ELEMENTWISE_BUG = (
+    "BUG: an elementwise op on integer input is typed float64 but computes in integers: "
+    "sg.square(int64 placeholder) has node.dtype float64, and evaluates to an int64 array"
+)
+_EMPTY_CONSTANT_BUG = (
+    "BUG: a zero-size constant of shape (0, 4) (here the folded cotangent of an empty slice) is printed "
+    "as np.array([]), losing its shape: the generated code then fails to broadcast"
+)
+_EQ_OF_COMPARISONS_BUG = (
+    "BUG: the printer does not parenthesize a comparison on the left of another comparison: "
+    "sg.equal(x > 0, y > 0) prints `x > 0 == (y > 0)`, a chained comparison that raises"
+)
+CASES = [
+    # -- arithmetic, with broadcasting ------------------------------------------------
+    C("add_broadcast", [X235, In((3, 1))], lambda x, y: x + y, lambda x, y: x + y),
+    C("add_python_number_left", [X235], lambda x: 2.5 + x, lambda x: 2.5 + x),
+    C("subtract_broadcast", [X34, In((4,))], lambda x, y: x - y, lambda x, y: x - y),
+    C("subtract_python_number_left", [X34], lambda x: 1.5 - x, lambda x: 1.5 - x),
+    C("multiply_broadcast", [X235, In((5,))], lambda x, y: x * y, lambda x, y: x * y),
+    C("multiply_both_broadcast", [In((3, 1)), In((1, 4))], lambda x, y: x * y, lambda x, y: x * y),
+    C("ndarray_times_node", [X34], lambda x: np.linspace(-1.0, 2.0, 4) * x, lambda x: np.linspace(-1.0, 2.0, 4) * x),
+    C("node_times_ndarray", [X34], lambda x: x * np.arange(1.0, 5.0), lambda x: x * np.arange(1.0, 5.0)),
+    C("divide_broadcast", [X34, In((3, 1), positive)], lambda x, y: x / y, lambda x, y: x / y),
+    C("divide_python_number_left", [In((3, 4), positive)], lambda x: 1.0 / x, lambda x: 1.0 / x),
+    C("divide_by_python_number", [X34], lambda x: x / 4.0, lambda x: x / 4.0),
+    C("power_tensor_tensor", [In((3, 4), positive), X34], lambda x, y: x**y, lambda x, y: x**y),
+    C("power_broadcast", [In((2, 3, 5), positive), In((5,))], lambda x, y: x**y, lambda x, y: x**y),
+    C("power_int_constant", [X34], lambda x: x**3, lambda x: x**3),
+    C("power_square", [X34], lambda x: x**2, lambda x: x**2),
+    C("power_half", [In((3, 4), positive)], lambda x: x**0.5, lambda x: x**0.5),
+    C("power_negative", [In((3, 4), positive)], lambda x: x**-2, lambda x: x**-2.0),
+    C("power_python_base", [X34], lambda x: 2.0**x, lambda x: 2.0**x),
+    C("negative", [X235], lambda x: -x, lambda x: -x),
+    C("negative_of_power", [X34], lambda x: -(x**2), lambda x: -(x**2)),
+    C("power_of_negative", [X34], lambda x: (-x) ** 3, lambda x: (-x) ** 3),
+    C("subtract_of_subtract", [X34, X34, X34], lambda x, y, z: x - (y - z), lambda x, y, z: x - (y - z)),
+    C("divide_of_product", [X34, In((3, 4), positive), In((3, 4), positive)],
+      lambda x, y, z: x / (y * z), lambda x, y, z: x / (y * z)),
+    # -- matmul -----------------------------------------------------------------------
+    C("matmul_2d_2d", [X34, In((4, 5))], lambda a, b: a @ b, lambda a, b: a @ b),
+    C("matmul_1d_2d", [In((4,)), In((4, 5))], lambda a, b: a @ b, lambda a, b: a @ b),
+    C("matmul_2d_1d", [X34, In((4,))], lambda a, b: sg.matmul(a, b), lambda a, b: a @ b),
+    C("matmul_1d_1d", [In((4,)), In((4,))], lambda a, b: a @ b, lambda a, b: a @ b),
+    C("matmul_batched_3d", [In((2, 3, 4)), In((2, 4, 5))], lambda a, b: a @ b, lambda a, b: a @ b),
+    C("matmul_batched_3d_2d", [In((2, 3, 4)), In((4, 5))], lambda a, b: a @ b, lambda a, b: a @ b),
+    C("matmul_batched_2d_3d", [X34, In((2, 4, 5))], lambda a, b: a @ b, lambda a, b: a @ b),
+    C("matmul_batched_1d_3d", [In((4,)), In((2, 4, 5))], lambda a, b: a @ b, lambda a, b: a @ b),
+    C("matmul_batched_3d_1d", [In((2, 3, 4)), In((4,))], lambda a, b: a @ b, lambda a, b: a @ b),
+    C("matmul_ndarray_left", [In((4, 5))], lambda b: np.arange(12.0).reshape(3, 4) @ b,
+      lambda b: np.arange(12.0).reshape(3, 4) @ b),
+    C("matmul_chain_transposed", [X34, In((5, 4))], lambda a, b: (a @ b.T) @ b, lambda a, b: (a @ b.T) @ b),
+    # -- transpose ----------------------------------------------------------------------
+    C("transpose_default_3d", [X235], lambda x: sg.transpose(x), lambda x: np.transpose(x)),
+    C("transpose_axes_102", [X235], lambda x: sg.transpose(x, (1, 0, 2)), lambda x: np.transpose(x, (1, 0, 2))),
+    C("transpose_axes_201", [X235], lambda x: sg.transpose(x, (2, 0, 1)), lambda x: np.transpose(x, (2, 0, 1))),
+    C("transpose_axes_021", [X235], lambda x: sg.transpose(x, (0, 2, 1)), lambda x: np.transpose(x, (0, 2, 1))),
+    C("transpose_negative_axes", [X235], lambda x: sg.transpose(x, (-1, 0, 1)), lambda x: np.transpose(x, (2, 0, 1))),
+    C("dot_T_2d", [X34], lambda x: x.T, lambda x: x.T),
+    C("dot_T_3d", [X235], lambda x: x.T, lambda x: x.T),
+    C("transpose_4d", [In((2, 3, 1, 4))], lambda x: sg.transpose(x, (3, 1, 0, 2)),
+      lambda x: np.transpose(x, (3, 1, 0, 2))),
+    # -- reshape, broadcast_to, expand_dims, squeeze ---------------------------------------
+    C("reshape_minus_one_last", [X235], lambda x: x.reshape((6, -1)), lambda x: x.reshape(6, -1)),
+    C("reshape_flatten", [X235], lambda x: sg.reshape(x, -1), lambda x: x.reshape(-1)),
+    C("reshape_varargs", [X235], lambda x: x.reshape(5, 6), lambda x: x.reshape(5, 6)),
+    C("reshape_minus_one_middle", [X235], lambda x: sg.reshape(x, (3, -1, 2)), lambda x: x.reshape(3, -1, 2)),
+    C("broadcast_to_3d", [In((3, 1))], lambda x: sg.broadcast_to(x, (2, 3, 5)),
+      lambda x: np.broadcast_to(x, (2, 3, 5))),
+    C("broadcast_to_new_axis", [In((5,))], lambda x: sg.broadcast_to(x, (3, 5)), lambda x: np.broadcast_to(x, (3, 5))),
+    C("expand_dims_middle", [X34], lambda x: sg.expand_dims(x, 1), lambda x: np.expand_dims(x, 1)),
+    C("expand_dims_two", [In((4,))], lambda x: sg.expand_dims(x, (0, -1)), lambda x: np.expand_dims(x, (0, -1))),
+    C("squeeze_middle", [In((3, 1, 5))], lambda x: sg.squeeze(x, 1), lambda x: np.squeeze(x, 1)),
+    # -- indexing -----------------------------------------------------------------------
+    C("getitem_int", [X235], lambda x: x[1], lambda x: x[1]),
+    C("getitem_negative_int", [X235], lambda x: x[-1, :, -2], lambda x: x[-1, :, -2]),
+    C("getitem_slice", [X235], lambda x: x[:, 1:3], lambda x: x[:, 1:3]),
+    C("getitem_step_ellipsis_int", [In((4, 3, 5))], lambda x: x[::2, ..., 1], lambda x: x[::2, ..., 1]),
+    C("getitem_ellipsis_negative_step", [X235], lambda x: x[..., ::-2], lambda x: x[..., ::-2]),
+    C("getitem_int_step_int", [In((2, 5, 3))], lambda x: x[1, ::2, -1], lambda x: x[1, ::2, -1]),
+    C("getitem_reverse_bounds", [In((5, 3))], lambda x: x[-1:0:-2], lambda x: x[-1:0:-2]),
+    C("getitem_ellipsis_first", [X235], lambda x: x[..., 2:], lambda x: x[..., 2:]),
+    C("getitem_ellipsis_middle", [In((2, 3, 4, 5))], lambda x: x[1, ..., 1:4:2], lambda x: x[1, ..., 1:4:2]),
+    C("getitem_to_scalar", [X34], lambda x: x[2, 1], lambda x: x[2, 1]),
+    C("getitem_twice_overlapping", [In((6,))], lambda x: x[1:4] * x[2:5], lambda x: x[1:4] * x[2:5]),
+    C("getitem_empty_slice", [X34], lambda x: x[2:2].sum(axis=0) + x[0], lambda x: x[2:2].sum(axis=0) + x[0],
+      xfail={"fd": _EMPTY_CONSTANT_BUG}),
+    # -- concatenate -----------------------------------------------------------------------
+    C("concatenate_axis0", [In((2, 5)), In((3, 5))], lambda a, b: sg.concatenate([a, b]),
+      lambda a, b: np.concatenate([a, b])),
+    C("concatenate_last_axis_three", [In((2, 3, 1)), In((2, 3, 4)), In((2, 3, 2))],
+      lambda a, b, c: sg.concatenate([a, b, c], axis=-1), lambda a, b, c: np.concatenate([a, b, c], axis=-1)),
+    C("concatenate_axis1", [X235, In((2, 1, 5))], lambda a, b: sg.concatenate((a, b), axis=1),
+      lambda a, b: np.concatenate((a, b), axis=1)),
+    C("concatenate_same_node_twice", [X34], lambda a: sg.concatenate([a, 2.0 * a], axis=0),
+      lambda a: np.concatenate([a, 2.0 * a])),
+    # -- reductions -----------------------------------------------------------------------
+    C("sum_all", [X235], lambda x: sg.sum(x), lambda x: np.sum(x)),
+    C("sum_axis1", [X235], lambda x: sg.sum(x, axis=1), lambda x: np.sum(x, axis=1)),
+    C("sum_axes02_keepdims", [X235], lambda x: sg.sum(x, axis=(0, 2), keepdims=True),
+      lambda x: np.sum(x, axis=(0, 2), keepdims=True)),
+    C("sum_method_last_keepdims", [X235], lambda x: x.sum(axis=-1, keepdims=True),
+      lambda x: x.sum(axis=-1, keepdims=True)),
+    C("sum_all_keepdims", [X235], lambda x: x.sum(keepdims=True), lambda x: x.sum(keepdims=True)),
+    C("mean_all", [X235], lambda x: sg.mean(x), lambda x: np.mean(x)),
+    C("mean_axis0", [X235], lambda x: sg.mean(x, axis=0), lambda x: np.mean(x, axis=0)),
+    C("mean_axes_neg_keepdims", [X235], lambda x: x.mean(axis=(-1, 0), keepdims=True),
+      lambda x: x.mean(axis=(0, 2), keepdims=True)),
+    C("max_all", [In((2, 3, 5), distinct)], lambda x: sg.max(x), lambda x: np.max(x)),
+    C("max_axis1", [In((2, 3, 5), distinct)], lambda x: sg.max(x, axis=1), lambda x: np.max(x, axis=1)),
+    C("max_axes02_keepdims", [In((2, 3, 5), distinct)], lambda x: sg.max(x, axis=(0, 2), keepdims=True),
+      lambda x: np.max(x, axis=(0, 2), keepdims=True)),
+    C("max_method_last", [In((2, 3, 5), distinct)], lambda x: x.max(axis=-1), lambda x: x.max(axis=-1)),
+    C("logsumexp_all", [X235], lambda x: sg.logsumexp(x), lambda x: np_logsumexp(x)),
+    C("logsumexp_last", [X235], lambda x: sg.logsumexp(x, axis=-1), lambda x: np_logsumexp(x, axis=-1)),
+    C("logsumexp_axes02_keepdims", [X235], lambda x: sg.logsumexp(x, axis=(0, 2), keepdims=True),
+      lambda x: np_logsumexp(x, axis=(0, 2), keepdims=True)),
+    C("softmax_last", [X235], lambda x: sg.softmax(x), lambda x: np_softmax(x)),
+    C("softmax_axis0", [X235], lambda x: sg.softmax(x, axis=0), lambda x: np_softmax(x, axis=0)),
+    C("softmax_axis1", [X235], lambda x: sg.softmax(x, axis=1), lambda x: np_softmax(x, axis=1)),
+    C("log_softmax_last", [X235], lambda x: sg.log_softmax(x), lambda x: np_log_softmax(x)),
+    C("log_softmax_axis1", [X235], lambda x: sg.log_softmax(x, axis=1), lambda x: np_log_softmax(x, axis=1)),
+    # -- named (symbolic) dimensions: count read at run time, shapes read from a node -------
+    C("mean_over_named_dim", [In((3, 4), dims=("n", 4))], lambda x: sg.mean(x, axis=0), lambda x: x.mean(0)),
+    C("mean_all_named_dim", [In((3, 4), dims=("n", 4))], lambda x: sg.mean(x), lambda x: x.mean()),
+    C("sum_over_named_dim", [In((3, 4), dims=("n", 4))], lambda x: x.sum(axis=0), lambda x: x.sum(0)),
+    C("reshape_two_named_dims", [In((3, 4), dims=("n", "m"))], lambda x: x.reshape(-1), lambda x: x.reshape(-1)),
+    # the gradient of a mean over a named dimension divides by a count read at run time
+    C("grad_of_mean_over_named_dim", [In((3, 4), dims=("n", 4))], lambda x: sg.grad(sg.mean(x * x), x),
+      lambda x: 2 * x / 12, grad=False),
+    C("grad_of_mean_over_named_dim_linear", [In((3, 4), dims=("n", 4))], lambda x: sg.grad(sg.mean(x), x),
+      lambda x: np.full((3, 4), 1 / 12), grad=False),
+    C("add_named_dim_broadcast", [In((3, 4), dims=("n", 4)), In((4,))], lambda x, b: x + b, lambda x, b: x + b),
+    C("getitem_named_dim", [In((5, 4), dims=("n", 4))], lambda x: x[1:, ::2], lambda x: x[1:, ::2]),
+    C("concatenate_named_dim", [In((3, 2), dims=("n", 2)), In((3, 3), dims=("n", 3))],
+      lambda a, b: sg.concatenate([a, b], axis=1), lambda a, b: np.concatenate([a, b], axis=1)),
+    C("softmax_cross_entropy_named_batch", [In((4, 3), dims=("batch", 3)), In((4,), labels(3), "int64", False, ("batch",))],
+      lambda x, y: sg.softmax_cross_entropy(x, y), lambda x, y: np.mean(np_logsumexp(x, -1) - np_take_label(x, y))),
+    # -- integer and boolean data (forward only) -------------------------------------------
+    C("int_arithmetic", [I34], lambda y: (y + 1) * 3 - y, lambda y: (y + 1) * 3 - y, grad=False),
+    C("int_true_divide", [I34], lambda y: y / 2, lambda y: y / 2, grad=False),
+    C("int_power_negative_int", [I34], lambda y: -(y**2), lambda y: -(y**2), grad=False),
+    C("int_times_float", [I34, X34], lambda y, x: y * x, lambda y, x: y * x),
+    C("int_matmul", [I34, In((4, 2), labels(3), "int64", diff=False)], lambda a, b: a @ b, lambda a, b: a @ b,
+      grad=False),
+    C("int_minimum", [I34], lambda y: sg.minimum(y, 1), lambda y: np.minimum(y, 1), grad=False),
+    C("sum_of_comparison", [X34], lambda x: (x > 0).sum(axis=0), lambda x: (x > 0).sum(axis=0), grad=False),
+    C("mean_of_int", [I34], lambda y: sg.mean(y, axis=1), lambda y: np.mean(y, axis=1), grad=False),
+    C("max_of_int", [I34], lambda y: sg.max(y, axis=0), lambda y: np.max(y, axis=0), grad=False),
+    C("concatenate_int_float", [I34, X34], lambda y, x: sg.concatenate([y, x]), lambda y, x: np.concatenate([y, x])),
+    C("where_int_float", [X34, I34], lambda x, y: sg.where(x > 0, y, x), lambda x, y: np.where(x > 0, y, x)),
+    C("softmax_of_int", [I34], lambda y: sg.softmax(y), lambda y: np_softmax(y.astype(np.float64)), grad=False),
+    C("logsumexp_of_int", [I34], lambda y: sg.logsumexp(y, axis=-1), lambda y: np_logsumexp(y, axis=-1), grad=False),
+    *[
+        C(f"{name}_of_int", [I34], getattr(sg, name), lambda y, f=f: f(y.astype(np.float64)), grad=False,
+          xfail={"forward": _INT_ELEMENTWISE_BUG} if name in ("square", "abs", "relu", "hard_tanh") else {})
+        for name, f in [("exp", np.exp), ("sigmoid", np_sigmoid), ("step", lambda v: (v > 0).astype(np.float64)),
+                        ("square", np.square), ("abs", np.abs), ("relu", lambda v: np.maximum(v, 0.0)),
+                        ("hard_tanh", lambda v: np.clip(v, -1.0, 1.0))]
+    ],
+    C("elementwise_product_of_ints", [I34, I34], lambda a, b: _mul2(a, b), lambda a, b: (a * b).astype(np.float64),
+      grad=False, xfail={"forward": _INT_ELEMENTWISE_BUG}),
+    # -- comparisons (boolean, forward only) --------------------------------------------
+    C("less", [In((3, 4), small_ints), In((3, 4), small_ints)], lambda x, y: x < y, lambda x, y: x < y, grad=False),
+    C("less_equal", [In((3, 4), small_ints), In((4,), small_ints)], lambda x, y: x <= y, lambda x, y: x <= y,
+      grad=False),
+    C("greater_number", [In((3, 4), small_ints)], lambda x: x > 0.5, lambda x: x > 0.5, grad=False),
+    C("greater_equal", [In((3, 4), small_ints), In((3, 1), small_ints)], lambda x, y: x >= y,
+      lambda x, y: x >= y, grad=False),
+    C("reflected_less", [In((3, 4), small_ints)], lambda x: 0.0 < x, lambda x: 0.0 < x, grad=False),
+    C("equal", [In((3, 4), small_ints), In((3, 4), small_ints)], lambda x, y: sg.equal(x, y),
+      lambda x, y: x == y, grad=False),
+    C("not_equal", [In((3, 4), small_ints), In((4,), small_ints)], lambda x, y: sg.not_equal(x, y),
+      lambda x, y: x != y, grad=False),
+    C("equal_int", [In((3, 4), labels(3), "int64", diff=False)], lambda y: sg.equal(y, 1), lambda y: y == 1,
+      grad=False),
+    C("equal_of_comparisons", [In((3, 4), small_ints), In((3, 4), small_ints)],
+      lambda x, y: sg.equal(x > 0, y > 0), lambda x, y: (x > 0) == (y > 0), grad=False,
+      xfail={"forward": _EQ_OF_COMPARISONS_BUG}),
+    C("not_equal_of_comparisons", [In((3, 4), small_ints), In((3, 4), small_ints)],
+      lambda x, y: sg.not_equal(x >= 0, y < 1), lambda x, y: (x >= 0) != (y < 1), grad=False,
+      xfail={"forward": _EQ_OF_COMPARISONS_BUG}),
+    # -- where, maximum, minimum -----------------------------------------------------------
+    C("where", [X34, X34, In((3, 4), away_from_zero)], lambda a, b, z: sg.where(z > 0, a, b),
+      lambda a, b, z: np.where(z > 0, a, b)),
+    C("where_python_number", [In((3, 4), away_from_zero)], lambda x: sg.where(x > 0, x, 0.0),
+      lambda x: np.where(x > 0, x, 0.0)),
+    C("where_broadcast", [In((3, 1), away_from_zero), In((5,)), In((3, 5))],
+      lambda c, a, b: sg.where(c < 0, a, b), lambda c, a, b: np.where(c < 0, a, b)),
+    C("maximum_broadcast", [In((2, 3, 5), odd_quarters), In((3, 5), halves)], lambda a, b: sg.maximum(a, b),
+      lambda a, b: np.maximum(a, b)),
+    C("minimum_broadcast", [In((2, 3, 5), odd_quarters), In((5,), halves)], lambda a, b: sg.minimum(a, b),
+      lambda a, b: np.minimum(a, b)),
+    C("maximum_python_number", [In((3, 4), odd_quarters)], lambda a: sg.maximum(a, 0.5),
+      lambda a: np.maximum(a, 0.5)),
+    C("minimum_number_first", [In((3, 4), odd_quarters)], lambda a: sg.minimum(-0.5, a),
+      lambda a: np.minimum(-0.5, a)),
+    # -- elementwise functions ------------------------------------------------------------
+    unary("exp", sg.exp, np.exp),
+    unary("log", sg.log, np.log, positive),
+    unary("sqrt", sg.sqrt, np.sqrt, positive),
+    unary("square", sg.square, np.square),
+    unary("abs", sg.abs, np.abs, away_from_zero),
+    unary("sin", sg.sin, np.sin),
+    unary("cos", sg.cos, np.cos),
+    unary("tanh", sg.tanh, np.tanh),
+    unary("sigmoid", sg.sigmoid, np_sigmoid),
+    unary("relu", sg.relu, lambda x: np.maximum(x, 0.0), away_from_zero),
+    unary("leaky_relu_default", sg.leaky_relu, lambda x: np.where(x > 0, x, 0.01 * x), away_from_zero),
+    unary("leaky_relu_alpha", lambda x: sg.leaky_relu(x, alpha=0.2), lambda x: np.where(x > 0, x, 0.2 * x),
+          away_from_zero),
+    unary("softplus", sg.softplus, lambda x: np.log1p(np.exp(x))),
+    unary("hard_tanh", sg.hard_tanh, lambda x: np.clip(x, -1.0, 1.0), off_hard_tanh_kinks),
+    unary("step", sg.step, lambda x: (x > 0).astype(np.float64), away_from_zero),
+    unary("exp_of_sum", lambda x: sg.exp(x + 0.5), lambda x: np.exp(x + 0.5), shape=(3, 4)),
+    unary("square_of_negative", lambda x: sg.square(-x), lambda x: np.square(-x), shape=(3, 4)),
+    unary("chain_tanh_sigmoid_log", lambda x: sg.tanh(sg.sigmoid(x)) * sg.log(x), lambda x: np.tanh(np_sigmoid(x)) * np.log(x),
+          positive, shape=(3, 4)),
+    # -- user elementwise functions (SymPy) ----------------------------------------------
+    unary("elementwise_1arg", _softplus_sym, lambda x: np.log1p(np.exp(x))),
+    unary("elementwise_1arg_named", _mish, lambda x: x * np.tanh(np.log1p(np.exp(x))), shape=(3, 4)),
+    C("elementwise_2arg_broadcast", [X34, In((4,))], lambda a, b: _mix(a, b),
+      lambda a, b: a * np.sin(b) + a**2 / (1 + b**2)),
+    C("elementwise_2arg_composite_divisor", [X34, In((3, 4), positive), In((3, 4), positive)],
+      lambda x, y, z: _ratio(x, y * z), lambda x, y, z: x / (y * z)),
+    C("square_of_power_tensor", [In((3, 4), positive), X34], lambda x, y: sg.square(x**y), lambda x, y: (x**y) ** 2),
+    C("square_of_power_constant", [In((3, 4), positive)], lambda x: sg.square(x**3), lambda x: (x**3) ** 2),
+    C("elementwise_product_with_matmul", [In((3,)), In((3, 3)), In((3,))], lambda x, a, b: _mul2(x, a @ b),
+      lambda x, a, b: x * (a @ b)),
+    C("exp_divided_by_matmul", [In((3,)), In((3, 3)), In((3, 3))], lambda x, y, b: sg.exp(x) / (y @ b),
+      lambda x, y, b: np.exp(x) / (y @ b)),
+    C("product_divided_by_matmul", [In((3,)), In((3,)), In((3, 3)), In((3,))], lambda x, y, a, b: x * y / (a @ b),
+      lambda x, y, a, b: x * y / (a @ b)),
+    C("exp_times_matmul", [In((3,)), In((3, 3)), In((3,))], lambda x, a, b: sg.exp(x) * (a @ b),
+      lambda x, a, b: np.exp(x) * (a @ b)),
+    C("matmul_squared_times_x", [In((3,)), In((3, 3)), In((3,))], lambda x, a, b: (a @ b) ** 2 * x,
+      lambda x, a, b: (a @ b) ** 2 * x),
+    C("tanh_of_matmul_over_matmul", [In((3, 4)), In((4, 2)), In((2, 2))],
+      lambda x, w, v: sg.tanh(x @ w) / (x @ w @ v), lambda x, w, v: np.tanh(x @ w) / (x @ w @ v)),
+    C("elementwise_constant_expression", [X34], lambda x: _three(x) + 0.0 * x, lambda x: np.full((3, 4), 3.0),
+      grad=False),
+    C("elementwise_constant_expression_alone", [X34], lambda x: _three(x), lambda x: np.full((3, 4), 3.0),
+      grad=False, xfail={"forward": _CONSTANT_ELEMENTWISE_BUG}),
+    # -- stop_gradient, cast ----------------------------------------------------------------
+    C("stop_gradient", [X34], lambda x: sg.stop_gradient(x) * 2.0, lambda x: x * 2.0, grad=False),
+    # sum(x * stop_gradient(x) * R) has gradient x * R, not the 2 x R of finite differences.
+    C("times_stop_gradient", [X34], lambda x: x * sg.stop_gradient(x), lambda x: x * x, fd=False),
+    C("cast_to_float32_and_back", [X34], lambda x: sg.cast(sg.cast(x, "float32") * 2.0, "float64"),
+      lambda x: (x.astype(np.float32) * np.float32(2.0)).astype(np.float64), fd=False, jvp_rtol=1e-5),
+    C("astype_bool_to_float", [In((3, 4), away_from_zero), X34], lambda x, y: (x > 0).astype("float64") * y,
+      lambda x, y: (x > 0).astype(np.float64) * y),
+    # -- one_hot, labels ------------------------------------------------------------------
+    C("one_hot", [In((2, 3), labels(4), "int64", diff=False)], lambda y: sg.one_hot(y, 4),
+      lambda y: np.eye(4)[y], grad=False),
+    C("times_one_hot", [In((2, 3, 4)), In((2, 3), labels(4), "int64", diff=False)],
+      lambda x, y: x * sg.one_hot(y, 4), lambda x, y: x * np.eye(4)[y]),
+    C("pick", [In((2, 3, 4)), In((2, 3), labels(4), "int64", diff=False)], lambda x, y: pick(x, y),
+      lambda x, y: np_take_label(x, y)),
+    C("unpick", [In((2, 3)), In((2, 3), labels(4), "int64", diff=False)],
+      lambda v, y: apply(Unpick(4), v, y), lambda v, y: np.eye(4)[y] * v[..., None]),
+    # embed (the adjoint of getitem), built with the public sg.vjp; ``like`` only gives the shape
+    C("embed_via_vjp_of_getitem", [In((2, 3)), In((3, 5), diff=False)],
+      lambda v, like: sg.vjp([like[1:, ::2]], [like], [v])[0],
+      lambda v, like: np_embed(v, (3, 5), np.s_[1:, ::2])),
+    # -- losses ---------------------------------------------------------------------------
+    *[
+        C(f"mse_{r}", [X34, X34], lambda p, t, r=r: sg.mse(p, t, reduction=r),
+          lambda p, t, r=r: np_reduce((p - t) ** 2, r))
+        for r in ("mean", "sum", "none")
+    ],
+    C("mse_default_is_mean", [X34, X34], lambda p, t: sg.mse(p, t), lambda p, t: np.mean((p - t) ** 2)),
+    *[
+        C(f"softmax_cross_entropy_int_labels_{r}", [X235, In((2, 3), labels(5), "int64", diff=False)],
+          lambda x, y, r=r: sg.softmax_cross_entropy(x, y, reduction=r),
+          lambda x, y, r=r: np_reduce(np_logsumexp(x, -1) - np_take_label(x, y), r))
+        for r in ("mean", "sum", "none")
+    ],
+    C("softmax_cross_entropy_single_row", [In((5,)), In((), labels(5), "int64", diff=False)],
+      lambda x, y: sg.softmax_cross_entropy(x, y), lambda x, y: np_logsumexp(x) - x[y]),
+    C("softmax_cross_entropy_default_is_mean", [X235, In((2, 3), labels(5), "int64", diff=False)],
+      lambda x, y: sg.softmax_cross_entropy(x, y), lambda x, y: np.mean(np_logsumexp(x, -1) - np_take_label(x, y))),
+    *[
+        C(f"softmax_cross_entropy_one_hot_{r}", [X235, In((2, 3, 5), one_hot_rows)],
+          lambda x, p, r=r: sg.softmax_cross_entropy(x, p, reduction=r),
+          lambda x, p, r=r: np_reduce(-(p * np_log_softmax(x)).sum(-1), r))
+        for r in ("mean", "sum", "none")
+    ],
+    C("softmax_cross_entropy_prob_rows", [X34, In((3, 4), prob_rows)],
+      lambda x, p: sg.softmax_cross_entropy(x, p), lambda x, p: np.mean(-(p * np_log_softmax(x)).sum(-1))),
+    *[
+        C(f"binary_cross_entropy_{r}", [X34, In((3, 4), probabilities)],
+          lambda x, t, r=r: sg.binary_cross_entropy(x, t, reduction=r),
+          lambda x, t, r=r: np_reduce(-(t * np.log(np_sigmoid(x)) + (1 - t) * np.log(1 - np_sigmoid(x))), r))
+        for r in ("mean", "sum", "none")
+    ],
+    # -- constant folding runs op.compute on constants; the generated code must agree ---------
+    C("folded_exp", [In((4,))], lambda x: x + sg.exp(sg.constant(np.arange(4.0))), lambda x: x + np.exp(np.arange(4.0))),
+    C("folded_matmul_transpose", [X34], lambda x: x @ (sg.constant(np.arange(8.0).reshape(2, 4)).T @ np.ones((2, 4))),
+      lambda x: x @ (np.arange(8.0).reshape(2, 4).T @ np.ones((2, 4)))),
+    C("folded_softmax_logsumexp", [X34],
+      lambda x: x * sg.softmax(sg.constant(np.arange(4.0))) + sg.logsumexp(sg.constant(np.arange(3.0))),
+      lambda x: x * np_softmax(np.arange(4.0)) + np_logsumexp(np.arange(3.0))),
+    C("folded_getitem_reshape_concatenate", [X34],
+      lambda x: x + sg.concatenate([sg.constant(np.arange(8.0).reshape(2, 4))[1:, ::-1], sg.reshape(np.arange(8.0), (2, 4))]),
+      lambda x: x + np.concatenate([np.arange(8.0).reshape(2, 4)[1:, ::-1], np.arange(8.0).reshape(2, 4)])),
+    C("folded_where_max_mean", [X34],
+      lambda x: sg.where(sg.constant(np.arange(4.0)) > 1.5, x, sg.max(sg.constant(np.arange(6.0)))) * sg.mean(np.arange(4.0)),
+      lambda x: np.where(np.arange(4.0) > 1.5, x, 5.0) * 1.5),
+    # -- a small network, every kind of op at once ------------------------------------------
+    C("mlp_loss", [In((5, 3), dims=("batch", 3)), In((3, 4)), In((4,)), In((4, 2)),
+                   In((5,), labels(2), "int64", diff=False, dims=("batch",))],
+      lambda x, W, b, V, y: sg.softmax_cross_entropy(sg.tanh(x @ W + b) @ V, y),
+      lambda x, W, b, V, y: np.mean(np_logsumexp(np.tanh(x @ W + b) @ V, -1)
+                                    - np_take_label(np.tanh(x @ W + b) @ V, y))),
+]
+
+_names = [c.name for c in CASES]
+assert len(_names) == len(set(_names)), "case names must be unique"
+GRAD_CASES = [c for c in CASES if c.grad]
+FD_CASES = [c for c in GRAD_CASES if c.fd]
+
+
+def params(cases, kind):
+    out = []
+    for c in cases:
+        marks = [pytest.mark.xfail(strict=True, reason=c.xfail[kind])] if kind in c.xfail else []
+        out.append(pytest.param(c, id=c.name, marks=marks))
+    return out
+
+
+# -- helpers ---------------------------------------------------------------------------
+def make_inputs(case: Case, rng):
+    """Placeholders and sampled arrays for a case."""
+    xs, arrays = [], []
+    for i, spec in enumerate(case.inputs):
+        xs.append(sg.placeholder(f"x{i}", spec.dims if spec.dims is not None else spec.shape, dtype=spec.dtype))
+        arrays.append(np.asarray(spec.sample(rng, spec.shape), dtype=spec.dtype))
+    return xs, arrays
+
+
+def interpret(outputs, feed: dict):
+    """Run a graph through each node's ``op.compute`` (no code generation involved)."""
+    values = {id(k): v for k, v in feed.items()}
+    for node in topo_sort(outputs):
+        if id(node) not in values:
+            if node.is_leaf:
+                values[id(node)] = node.value  # a parameter
+            else:
+                values[id(node)] = node.op.compute(*(values[id(i)] for i in node.inputs))
+    return [values[id(o)] for o in outputs]
+
+
+def numeric_grad(f, arrays, i, eps=EPS):
+    """Central differences of the scalar f(*arrays) with respect to arrays[i]."""
+    x = arrays[i]
+    out = np.zeros(x.shape)
+    for j in np.ndindex(x.shape):
+        args = list(arrays)
+        vals = []
+        for sign in (1, -1):
+            xj = x.copy()
+            xj[j] += sign * eps
+            args[i] = xj
+            vals.append(float(f(*args)))
+        out[j] = (vals[0] - vals[1]) / (2 * eps)
+    return out
+
+
+def diff_indices(case):
+    return [i for i, spec in enumerate(case.inputs) if spec.diff]
+
+
+# -- 1. forward values -------------------------------------------------------------------
+@pytest.mark.parametrize("case", params(CASES, "forward"))
+def test_forward(case, rng):
+    xs, arrays = make_inputs(case, rng)
+    out = case.build(*xs)
+    expected = np.asarray(case.ref(*arrays))
+    feed = dict(zip(xs, arrays))
+    got = codegen.evaluate(out, feed)
+    assert isinstance(got, np.ndarray)
+    assert got.shape == expected.shape
+    assert all(d == g for d, g in zip(out.shape, got.shape) if isinstance(d, int)) and out.ndim == got.ndim
+    assert got.dtype == out.dtype == expected.dtype
+    np.testing.assert_allclose(got, expected, rtol=FWD_RTOL, atol=FWD_ATOL)
+    (direct,) = interpret([out], feed)
+    assert np.asarray(direct).dtype == out.dtype
+    np.testing.assert_allclose(direct, expected, rtol=FWD_RTOL, atol=FWD_ATOL)
+
+
+# -- 2. gradients against finite differences --------------------------------------------------
+@pytest.mark.parametrize("case", params(FD_CASES, "fd"))
+def test_grad_matches_finite_differences(case, rng):
+    xs, arrays = make_inputs(case, rng)
+    out = case.build(*xs)
+    R = rng.normal(size=np.shape(case.ref(*arrays)))
+    loss = (out * R).sum()
+    idx = diff_indices(case)
+    grads = sg.grad(loss, [xs[i] for i in idx])
+    f_loss = codegen.compile(xs, loss)
+    got = codegen.compile(xs, grads)(*arrays)
+    for k, i in enumerate(idx):
+        assert grads[k].shape == xs[i].shape and grads[k].dtype == xs[i].dtype
+        assert got[k].shape == arrays[i].shape
+        expected = numeric_grad(f_loss, arrays, i)
+        np.testing.assert_allclose(got[k], expected, rtol=FD_RTOL, atol=FD_ATOL, err_msg=f"gradient wrt input {i}")
+
+
+# -- 3. jvp and vjp agree: <c, J t> == <J^T c, t> ------------------------------------------------
+@pytest.mark.parametrize("case", params(GRAD_CASES, "jvp"))
+def test_jvp_agrees_with_vjp(case, rng):
+    xs, arrays = make_inputs(case, rng)
+    out = case.build(*xs)
+    out_shape = np.shape(case.ref(*arrays))
+    idx = diff_indices(case)
+    wrt = [xs[i] for i in idx]
+    ts = [sg.placeholder(f"t{i}", xs[i].shape) for i in idx]
+    c = sg.placeholder("c", out.shape)
+    (jv,) = sg.jvp([out], wrt, ts)
+    vj = sg.vjp([out], wrt, [c])
+    assert jv.shape == out.shape and jv.dtype == out.dtype
+    assert [v.shape for v in vj] == [w.shape for w in wrt]
+    lhs = (c * jv).sum()
+    rhs = sg.sum(sg.concatenate([sg.reshape((t * v).sum(), (1,)) for t, v in zip(ts, vj)]))
+    f = codegen.compile(xs + ts + [c], [lhs, rhs, jv, *vj])
+    t_vals = [rng.normal(size=arrays[i].shape) for i in idx]
+    c_val = rng.normal(size=out_shape)
+    lhs_v, rhs_v, jv_v, *vj_v = f(*arrays, *t_vals, c_val)
+    assert jv_v.shape == out_shape
+    assert [v.shape for v in vj_v] == [arrays[i].shape for i in idx]
+    scale = np.abs(c_val).sum() * max(np.abs(jv_v).max(initial=0.0), 1e-3)
+    np.testing.assert_allclose(lhs_v, rhs_v, rtol=case.jvp_rtol, atol=case.jvp_rtol * scale)
+    # and both match the same products computed with NumPy from the returned arrays
+    np.testing.assert_allclose(lhs_v, np.sum(c_val * jv_v), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(rhs_v, sum(np.sum(t * v) for t, v in zip(t_vals, vj_v)), rtol=1e-12, atol=1e-12)
+
+
+def _has_scalar_output(case):
+    rng = np.random.default_rng(0)
+    return np.ndim(case.ref(*(np.asarray(i.sample(rng, i.shape), i.dtype) for i in case.inputs))) == 0
+
+
+@pytest.mark.parametrize("case", params([c for c in FD_CASES if _has_scalar_output(c)], "unit_seed"))
+def test_grad_of_scalar_output_itself(case, rng):
+    """sg.grad(out, x) for a scalar ``out`` (seed 1.0, no projection) against finite differences."""
+    xs, arrays = make_inputs(case, rng)
+    out = case.build(*xs)
+    idx = diff_indices(case)
+    grads = sg.grad(out, [xs[i] for i in idx])
+    f_out = codegen.compile(xs, out)
+    got = codegen.compile(xs, grads)(*arrays)
+    for k, i in enumerate(idx):
+        np.testing.assert_allclose(got[k], numeric_grad(f_out, arrays, i), rtol=FD_RTOL, atol=FD_ATOL)
+
+
+@pytest.mark.parametrize("case", params(CASES, "flops"))
+def test_flops_estimates_are_non_negative_ints(case, rng):
+    xs, _ = make_inputs(case, rng)
+    out = case.build(*xs)
+    graphs = [out]
+    if case.grad:
+        graphs += sg.grad(sg.sum(out * 1.5), [xs[i] for i in diff_indices(case)])
+    for node in topo_sort(graphs):
+        flops = node.op.flops(node, {})
+        assert isinstance(flops, (int, np.integer)) and not isinstance(flops, bool) and flops >= 0, (node, flops)
+
+
+def test_flops_of_matmul_and_elementwise():
+    a, b = sg.placeholder("a", (3, 4)), sg.placeholder("b", (4, 5))
+    c = a @ b
+    assert c.op.flops(c, {}) == 2 * 3 * 4 * 5
+    n = sg.placeholder("n", ("batch", 4))
+    t = sg.tanh(n)
+    assert t.op.flops(t, {"batch": 10}) >= 40
+    assert t.op.flops(t, {"batch": 20}) == 2 * t.op.flops(t, {"batch": 10})
+
+
+def test_jvp_of_a_non_trivial_case_is_not_zero(rng):
+    """Guard against a vacuous jvp/vjp test: the products are not both zero."""
+    x = sg.placeholder("x", (3, 4))
+    t = sg.placeholder("t", (3, 4))
+    (jv,) = sg.jvp([sg.tanh(x) @ x.T], [x], [t])
+    value = codegen.evaluate(jv, {x: rng.normal(size=(3, 4)), t: rng.normal(size=(3, 4))})
+    assert np.abs(value).max() > 1e-3
+
+
+# -- stop_gradient --------------------------------------------------------------------------
+def test_stop_gradient_blocks_the_gradient(rng):
+    x = sg.placeholder("x", (3, 4))
+    a = rng.normal(size=(3, 4))
+    g_stop = sg.grad((sg.stop_gradient(x) * 3.0).sum(), x)
+    g_mixed = sg.grad((x * sg.stop_gradient(x)).sum(), x)
+    (jv,) = sg.jvp([x * sg.stop_gradient(x)], [x], [sg.constant(np.ones((3, 4)))])
+    v_stop, v_mixed, v_jv = codegen.compile([x], [g_stop, g_mixed, jv])(a)
+    np.testing.assert_array_equal(v_stop, np.zeros((3, 4)))
+    np.testing.assert_allclose(v_mixed, a, rtol=1e-15)  # not 2 a
+    np.testing.assert_allclose(v_jv, a, rtol=1e-15)
+
+
+def test_where_condition_gets_a_zero_gradient(rng):
+    a, z = sg.placeholder("a", (3, 4)), sg.placeholder("z", (3, 4))
+    ga, gz = sg.grad(sg.where(z > 0, a, -a).sum(), [a, z])
+    zv = away_from_zero(rng, (3, 4))
+    va, vz = codegen.compile([a, z], [ga, gz])(rng.normal(size=(3, 4)), zv)
+    np.testing.assert_array_equal(va, np.where(zv > 0, 1.0, -1.0))
+    np.testing.assert_array_equal(vz, np.zeros((3, 4)))
+
+
+def test_max_splits_the_gradient_between_ties():
+    x = sg.placeholder("x", (2, 3))
+    g = sg.grad(sg.max(x, axis=1).sum(), x)
+    value = codegen.evaluate(g, {x: np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])})
+    np.testing.assert_allclose(value, [[0.0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]], rtol=1e-15)
+
+
+def test_maximum_and_minimum_send_ties_to_the_first_operand():
+    a, b = sg.placeholder("a", (3,)), sg.placeholder("b", (3,))
+    outs = sg.grad((sg.maximum(a, b) + 2.0 * sg.minimum(a, b)).sum(), [a, b])
+    ga, gb = codegen.compile([a, b], outs)(np.array([1.0, 2.0, 0.0]), np.array([1.0, 1.0, 3.0]))
+    np.testing.assert_array_equal(ga, [3.0, 1.0, 2.0])
+    np.testing.assert_array_equal(gb, [0.0, 2.0, 1.0])
+
+
+# -- 4. numerical stability at +-1000 -----------------------------------------------------------
+L2, L3 = math.log(2.0), math.log(3.0)
+LE = math.log1p(math.exp(-1.0))  # log(1 + e^-1)
+BIG = np.array([[1000.0, 1000.0, -1000.0], [-1000.0, 0.0, 0.0], [1000.0, 999.0, -1000.0], [-1000.0, -1000.0, -1000.0]])
+S1 = 1.0 / (1.0 + math.exp(-1.0))
+BIG_SOFTMAX = np.array([[0.5, 0.5, 0.0], [0.0, 0.5, 0.5], [S1, 1.0 - S1, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+BIG_LSE = np.array([1000.0 + L2, L2, 1000.0 + LE, -1000.0 + L3])
+BIG_LOG_SOFTMAX = np.array(
+    [[-L2, -L2, -2000.0 - L2], [-1000.0 - L2, -L2, -L2], [-LE, -1.0 - LE, -2000.0 - LE], [-L3, -L3, -L3]]
+)
+BIG_LABELS = np.array([0, 0, 1, 2])
+BIG_ONE_HOT = np.eye(3)[BIG_LABELS]
+BIG_SCE_ROWS = np.array([L2, 1000.0 + L2, 1.0 + LE, L3])
+
+
+def _stable(build, x_value, extra=None):
+    """Value and gradient of sum(build(x) * R) with a fixed R, compiled, under strict FP checks."""
+    x = sg.placeholder("x", x_value.shape)
+    out = build(x)
+    R = np.linspace(-1.0, 2.0, math.prod(out.shape) or 1).reshape(out.shape)
+    g = sg.grad((out * R).sum(), x)
+    f = codegen.compile([x], [out, g])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        value, grad = f(x_value)
+    assert np.all(np.isfinite(value)) and np.all(np.isfinite(grad))
+    return value, grad, R
+
+
+def test_stable_logsumexp():
+    value, grad, R = _stable(lambda x: sg.logsumexp(x, axis=-1), BIG)
+    np.testing.assert_allclose(value, BIG_LSE, rtol=1e-14)
+    np.testing.assert_allclose(grad, R[:, None] * BIG_SOFTMAX, rtol=1e-12, atol=1e-300)
+
+
+def test_stable_logsumexp_all_axes():
+    value, grad, R = _stable(lambda x: sg.logsumexp(x), BIG[:3])
+    np.testing.assert_allclose(value, 1000.0 + math.log(2.0 + 1.0 + math.exp(-1.0)), rtol=1e-14)
+    w = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, math.exp(-1.0), 0.0]).reshape(3, 3)
+    np.testing.assert_allclose(grad, R * w / w.sum(), rtol=1e-12)
+
+
+def test_stable_softmax():
+    value, grad, R = _stable(sg.softmax, BIG)
+    np.testing.assert_allclose(value, BIG_SOFTMAX, rtol=1e-14, atol=1e-300)
+    s = BIG_SOFTMAX
+    np.testing.assert_allclose(grad, s * (R - (R * s).sum(-1, keepdims=True)), rtol=1e-12, atol=1e-15)
+
+
+def test_stable_log_softmax():
+    value, grad, R = _stable(sg.log_softmax, BIG)
+    np.testing.assert_allclose(value, BIG_LOG_SOFTMAX, rtol=1e-14)
+    np.testing.assert_allclose(grad, R - BIG_SOFTMAX * R.sum(-1, keepdims=True), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("kind", ["int_labels", "one_hot"])
+def test_stable_softmax_cross_entropy(kind, reduction):
+    labels = sg.constant(BIG_LABELS) if kind == "int_labels" else sg.constant(BIG_ONE_HOT)
+    value, grad, R = _stable(lambda x: sg.softmax_cross_entropy(x, labels, reduction=reduction), BIG)
+    rows_grad = BIG_SOFTMAX - BIG_ONE_HOT
+    if reduction == "none":
+        # logsumexp - picked logit cancels 1000s: allow a few ulps of 1000 (~1e-13) absolute
+        np.testing.assert_allclose(value, BIG_SCE_ROWS, rtol=1e-14, atol=1e-12)
+        expected = R[:, None] * rows_grad
+    else:
+        scale = 1 / 4 if reduction == "mean" else 1.0
+        np.testing.assert_allclose(value, scale * BIG_SCE_ROWS.sum(), rtol=1e-14, atol=1e-12)
+        expected = R * scale * rows_grad
+    np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_stable_binary_cross_entropy(reduction):
+    logits = np.array([1000.0, -1000.0, 1000.0, -1000.0, 0.0])
+    targets = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+    rows = np.array([1000.0, 1000.0, 0.0, 0.0, L2])
+    rows_grad = np.array([1.0, -1.0, 0.0, 0.0, -0.5])  # sigmoid(x) - t
+    value, grad, R = _stable(lambda x: sg.binary_cross_entropy(x, targets, reduction=reduction), logits)
+    if reduction == "none":
+        np.testing.assert_allclose(value, rows, rtol=1e-14, atol=1e-300)
+        expected = R * rows_grad
+    else:
+        scale = 1 / 5 if reduction == "mean" else 1.0
+        np.testing.assert_allclose(value, scale * rows.sum(), rtol=1e-14)
+        expected = R * scale * rows_grad
+    np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=1e-300)
+
+
+def test_stable_sigmoid():
+    value, grad, R = _stable(sg.sigmoid, np.array([1000.0, -1000.0, 0.0, 40.0]))
+    s40 = 1.0 / (1.0 + math.exp(-40.0))
+    np.testing.assert_allclose(value, [1.0, 0.0, 0.5, s40], rtol=1e-15, atol=1e-300)
+    np.testing.assert_allclose(grad, R * np.array([0.0, 0.0, 0.25, s40 * (1 - s40)]), rtol=1e-12, atol=1e-300)
+
+
+def test_stable_softplus():
+    value, grad, R = _stable(sg.softplus, np.array([1000.0, -1000.0, 0.0, -40.0]))
+    np.testing.assert_allclose(value, [1000.0, 0.0, L2, math.log1p(math.exp(-40.0))], rtol=1e-14, atol=1e-300)
+    expected = R * np.array([1.0, 0.0, 0.5, 1.0 / (1.0 + math.exp(40.0))])
+    np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=1e-300)
+
+
+# -- 5. second derivatives: reverse over reverse vs finite differences of the first gradient ----------
+def _tanh_of_matmul(x, W):
+    return sg.tanh(x @ W)
+
+
+SECOND_ORDER = [
+    # tanh and sigmoid have derivatives written in their own output y (1 - y**2, y * (1 - y)):
+    # differentiating those derivative ops again must not confuse their output with y.
+    pytest.param([(3, 4)], lambda x: sg.tanh(x), positive, id="tanh"),
+    pytest.param([(3, 4)], lambda x: sg.sigmoid(x), normal, id="sigmoid"),
+    pytest.param([(3, 4)], lambda x: sg.sqrt(x), positive, id="sqrt"),
+    pytest.param([(3, 4)], lambda x: sg.exp(x) * sg.sin(x), normal, id="exp_times_sin"),
+    pytest.param([(3, 4), (4, 2)], lambda x, W: (x @ W) ** 3, normal, id="cube_of_matmul"),
+    pytest.param([(4,), (4, 4)], lambda x, A: (x @ A @ x) * x, normal, id="quadratic_form_matmul"),
+    pytest.param([(3, 4), (4, 2)], lambda x, W: sg.softmax(x @ W) * sg.exp(W.sum(0)), normal, id="softmax_of_matmul"),
+    pytest.param([(3, 4), (4, 2)], _tanh_of_matmul, normal, id="tanh_of_matmul"),
+]
+
+
+@pytest.mark.parametrize("shapes, build, sample", SECOND_ORDER)
+def test_second_derivative_reverse_over_reverse(shapes, build, sample, rng):
+    xs = [sg.placeholder(f"x{i}", s) for i, s in enumerate(shapes)]
+    arrays = [sample(rng, s) for s in shapes]
+    out = build(*xs)
+    R = rng.normal(size=out.shape)
+    cost = (out * R).sum()
+    g = sg.grad(cost, xs)
+    V = [rng.normal(size=s) for s in shapes]
+    s = sg.sum(sg.concatenate([sg.reshape((gi * vi).sum(), (1,)) for gi, vi in zip(g, V)]))
+    h = sg.grad(s, xs)  # the Hessian of cost applied to V
+    f_g = codegen.compile(xs, g)
+    got = codegen.compile(xs, h)(*arrays)
+
+    def projected_gradient(*args):
+        return sum(np.sum(gi * vi) for gi, vi in zip(f_g(*args), V))
+
+    for i in range(len(xs)):
+        expected = numeric_grad(projected_gradient, arrays, i)
+        np.testing.assert_allclose(got[i], expected, rtol=FD_RTOL, atol=1e-7, err_msg=f"wrt input {i}")
+
+
+def test_second_derivative_of_quadratic_form_is_exact(rng):
+    """d2/dx2 of x @ A @ x is A + A.T, exactly: a check independent of finite differences."""
+    x = sg.placeholder("x", (4,))
+    A = rng.normal(size=(4, 4))
+    g = sg.grad(x @ A @ x, x)
+    rows = [sg.grad((g * np.eye(4)[i]).sum(), x) for i in range(4)]
+    hessian = np.stack(codegen.compile([x], rows)(rng.normal(size=4)))
+    np.testing.assert_allclose(hessian, A + A.T, rtol=1e-14, atol=1e-14)
+
+
+def test_second_derivative_of_tanh_closed_form(rng):
+    """d2/dx2 tanh(x) = -2 tanh(x) (1 - tanh(x)**2), elementwise."""
+    x = sg.placeholder("x", (5,))
+    h = sg.grad(sg.grad(sg.tanh(x).sum(), x).sum(), x)
+    a = rng.normal(size=5)
+    t = np.tanh(a)
+    np.testing.assert_allclose(codegen.evaluate(h, {x: a}), -2 * t * (1 - t**2), rtol=1e-12)
+
+
+# -- 6. float32 graphs stay float32 --------------------------------------------------------------
+FLOAT32_CASES = [
+    pytest.param(lambda x: sg.tanh(x * 2.0 + 1.0) ** 2 / 3.0, id="arith_tanh_power"),
+    pytest.param(lambda x: sg.exp(-x) / (1.0 + x * x) - 2 * x, id="exp_divide_int"),
+    pytest.param(lambda x: sg.sigmoid(x) * sg.softplus(x) - sg.relu(x - 0.5), id="sigmoid_softplus_relu"),
+    pytest.param(lambda x: sg.sqrt(x * x + 1.0) + sg.log(x * x + 0.5) + sg.abs(x), id="sqrt_log_abs"),
+    pytest.param(lambda x: sg.sin(x) * sg.cos(x) + sg.square(x) + sg.hard_tanh(x) + sg.leaky_relu(x, 0.1), id="trig_etc"),
+    pytest.param(lambda x: sg.step(x) * x + sg.where(x > 0.0, x, 0.1 * x), id="step_where"),
+    pytest.param(lambda x: sg.maximum(x, 0.25) * sg.minimum(x, -0.25), id="maximum_minimum"),
+    pytest.param(lambda x: sg.softmax(x * 0.5) + sg.log_softmax(x, axis=0), id="softmax_log_softmax"),
+    pytest.param(lambda x: x - sg.logsumexp(x, axis=-1, keepdims=True) + x.mean(0) + sg.max(x, axis=1, keepdims=True),
+                 id="reductions"),
+    pytest.param(lambda x: (x @ x.T) / 4.0 + x.sum() * 0.5, id="matmul"),
+    pytest.param(lambda x: sg.concatenate([x[:, ::2], x[::-1, 1::2] ** 2], axis=0) * x[2, 1], id="indexing_concatenate"),
+    pytest.param(lambda x: sg.transpose(sg.broadcast_to(x, (2, 3, 4)), (2, 0, 1)).reshape(4, -1), id="shapes"),
+    pytest.param(lambda x: sg.binary_cross_entropy(x, sg.sigmoid(2.0 * x), reduction="none")
+                 + sg.mse(x, x * 0.5, reduction="none"), id="bce_mse"),
+    pytest.param(lambda x: sg.softmax_cross_entropy(x, sg.constant(np.array([0, 3, 1])), reduction="none")
+                 + sg.softmax_cross_entropy(x, sg.softmax(x * 2.0), reduction="none"), id="cross_entropy"),
+    pytest.param(lambda x: sg.elementwise(lambda z: sympy.log(1 + sympy.exp(z)) * sympy.Rational(1, 3))(x),
+                 id="user_elementwise"),
+]
+
+
+@pytest.mark.parametrize("build", FLOAT32_CASES)
+def test_float32_graph_stays_float32(build, rng):
+    x32 = sg.placeholder("x", (3, 4), dtype="float32")
+    out = build(x32)
+    g = sg.grad((out * sg.constant(np.linspace(-1, 1, math.prod(out.shape)).reshape(out.shape).astype(np.float32))).sum(), x32)
+    float_nodes = [n for n in topo_sort([out, g]) if n.dtype.kind == "f"]
+    wrong = sorted({f"{n.op.name}: {n.dtype}" for n in float_nodes if n.dtype != np.float32})
+    assert not wrong, f"float64 nodes in a float32 graph: {wrong}"
+    a = rng.uniform(-1.5, 1.5, size=(3, 4))
+    value, grad = codegen.compile([x32], [out, g])(a.astype(np.float32))
+    assert value.dtype == np.float32 and grad.dtype == np.float32
+    assert value.shape == tuple(out.shape) and grad.shape == (3, 4)
+    # the same graph in float64 gives (nearly) the same numbers
+    x64 = sg.placeholder("x", (3, 4))
+    out64 = build(x64)
+    g64 = sg.grad((out64 * np.linspace(-1, 1, math.prod(out64.shape)).reshape(out64.shape)).sum(), x64)
+    value64, grad64 = codegen.compile([x64], [out64, g64])(a)
+    assert value64.dtype == np.float64
+    np.testing.assert_allclose(value, value64, rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(grad, grad64, rtol=2e-4, atol=2e-4)
