@@ -218,7 +218,9 @@ class Emitter:
             return self.printer.literal(value, node.op.weak)
         name = self.name_of(node)
         dtype = self.printer.dtype(value.dtype)
-        if value.size <= SMALL_ARRAY and (value.dtype.kind != "f" or np.isfinite(value).all()):
+        if value.size == 0:
+            body = f"{self.printer.module}.zeros({value.shape}, dtype={dtype})"
+        elif value.size <= SMALL_ARRAY and (value.dtype.kind != "f" or np.isfinite(value).all()):
             body = f"{self.printer.module}.array({value.tolist()!r}, dtype={dtype})"
         else:
             data = base64.b64encode(np.ascontiguousarray(value).tobytes()).decode()

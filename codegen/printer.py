@@ -156,7 +156,8 @@ class NumPyPrinter:
         return self.call(f"{self.module}.minimum", a.text, b.text)
 
     def _compare(self, node, a, b):
-        return self.binary(a, node.op.symbol, b, COMPARE)
+        # comparisons chain in Python (a < b == c), so neither side may be a bare comparison
+        return Code(f"{self.wrap(a, COMPARE + 1)} {node.op.symbol} {self.wrap(b, COMPARE + 1)}", COMPARE)
 
     _print_Less = _print_LessEqual = _print_Greater = _print_GreaterEqual = _compare
     _print_Equal = _print_NotEqual = _compare
@@ -182,6 +183,11 @@ class NumPyPrinter:
             self.pending.append((name, scalar.numpy_code(sub, names, self.module, levels)))
             names[sym] = name
         text = scalar.numpy_code(expr, names, self.module, levels)
+        if set(node.op.symbols) - node.op.expr.free_symbols:  # the value alone would lose the broadcast shape
+            shapes = ", ".join(f"{self.module}.shape({a.text})" for a in args)
+            text = (f"{self.module}.broadcast_to({text}, {self.module}.broadcast_shapes({shapes}))"
+                    f".astype({self.dtype(node.dtype)})")
+            return Code(text)
         prec = ATOM if (expr.is_Function or expr.is_Symbol) else SUM if expr.is_Add else TERM if expr.is_Mul else UNARY
         return Code(text, prec)
 

@@ -10,7 +10,7 @@ built for a path that does not contribute.
 from __future__ import annotations
 
 from .errors import DTypeError, ShapeError, user_location
-from .graph import Node, as_node, current_graph, topo_sort
+from .graph import Node, as_node, current_graph, next_serial, topo_sort
 from .ops.arith import add
 from .ops.shape import align_after, fit_to_shape, zeros_like
 from .shapes import format_shape
@@ -79,9 +79,10 @@ def vjp(outputs, wrt, cotangents) -> list[Node]:
     """
     outputs, _ = _as_list(outputs, "vjp")
     wrt, _ = _as_list(wrt, "vjp")
-    cots = [as_node(c, like=o) for c, o in zip(list(cotangents), outputs)]
-    if len(cots) != len(outputs):
-        raise ValueError(f"vjp: {len(outputs)} output(s) but {len(cots)} cotangent(s)")
+    cotangents = [cotangents] if isinstance(cotangents, Node) else list(cotangents)
+    if len(cotangents) != len(outputs):
+        raise ValueError(f"vjp: {len(outputs)} output(s) but {len(cotangents)} cotangent(s)")
+    cots = [as_node(c, like=o) for c, o in zip(cotangents, outputs)]
     for o, c in zip(outputs, cots):
         if len(c.shape) != len(o.shape) or any(
             isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(c.shape, o.shape)
@@ -100,7 +101,7 @@ def reverse_sweep(outputs, wrt, cots, lead: int = 0) -> dict[int, Node]:
     broadcasts over them, so one sweep computes many vjps at once.
     """
     graph = current_graph()
-    first_serial = next(graph._serial)
+    first_serial = next_serial()
     between = _between(outputs, wrt)
     inside = {id(n) for n in between}
     wrt_ids = {id(w) for w in wrt}
@@ -175,9 +176,10 @@ def jvp(outputs, wrt, tangents) -> list[Node]:
     """
     outputs, _ = _as_list(outputs, "jvp")
     wrt, _ = _as_list(wrt, "jvp")
-    tans = [as_node(t, like=w) for t, w in zip(list(tangents), wrt)]
-    if len(tans) != len(wrt):
-        raise ValueError(f"jvp: {len(wrt)} input(s) but {len(tans)} tangent(s)")
+    tangents = [tangents] if isinstance(tangents, Node) else list(tangents)
+    if len(tangents) != len(wrt):
+        raise ValueError(f"jvp: {len(wrt)} input(s) but {len(tangents)} tangent(s)")
+    tans = [as_node(t, like=w) for t, w in zip(tangents, wrt)]
     _check_differentiable(wrt, "jvp")
     tangent = forward_sweep(outputs, wrt, tans)
     return [_or_zeros(tangent.get(id(o)), o) for o in outputs]
@@ -189,7 +191,7 @@ def forward_sweep(outputs, wrt, tans, lead: int = 0) -> dict[int, Node]:
     Tangents may carry ``lead`` extra leading (basis) axes, as in :func:`reverse_sweep`.
     """
     graph = current_graph()
-    first_serial = next(graph._serial)
+    first_serial = next_serial()
     tangent: dict[int, Node] = {id(w): _fit(t, w, lead, "jvp") for w, t in zip(wrt, tans)}
     for node in _between(outputs, wrt):
         if id(node) in tangent:

@@ -29,7 +29,6 @@ class Graph:
 
     def __init__(self):
         self._nodes: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-        self._serial = itertools.count()
         self._origin: list = []
         self._rules: list[str] = []
 
@@ -60,16 +59,22 @@ class Graph:
         if node is None:
             shape, dtype = op.infer(*inputs)
             origin = self._origin[-1] if self._origin else None
-            node = Node(op, inputs, shape, dtype, next(self._serial), origin)
+            node = Node(op, inputs, shape, dtype, next_serial(), origin)
             node.rules = tuple(self._rules)
             self._nodes[key] = node
         return node
 
     def leaf(self, op: Op, shape: Shape, dtype) -> Node:
-        return Node(op, (), shape, np.dtype(dtype), next(self._serial), None)
+        return Node(op, (), shape, np.dtype(dtype), next_serial(), None)
 
 
 _current: list[Graph] = []
+_serials = itertools.count()  # process-wide, so nodes from different intern tables stay ordered
+
+
+def next_serial() -> int:
+    """A number larger than that of every node built so far (nodes are numbered as they are built)."""
+    return next(_serials)
 
 
 def current_graph() -> Graph:

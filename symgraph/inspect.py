@@ -16,18 +16,25 @@ def _nodes(nodes) -> list[Node]:
 
 
 def display_names(order: list[Node]) -> dict[int, str]:
-    """A short unique label per node: leaves and named nodes by name, others t1, t2, ..."""
+    """A short unique label per node: leaves and named nodes by name, others t1, t2, ...
+
+    Names are shown escaped (a newline as \\n), so every label stays on one line.
+    """
     names: dict[int, str] = {}
-    used: Counter = Counter()
+    used: set[str] = set()
     temp = 0
     for node in order:
         if node.name:
-            base = node.name
+            base = node.name.encode("unicode_escape").decode("ascii")
         else:
             temp += 1
             base = f"t{temp}"
-        used[base] += 1
-        names[id(node)] = base if used[base] == 1 else f"{base}_{used[base]}"
+        label, k = base, 1
+        while label in used:
+            k += 1
+            label = f"{base}_{k}"
+        used.add(label)
+        names[id(node)] = label
     return names
 
 
@@ -102,7 +109,7 @@ def to_dot(nodes) -> str:
     for key, data in g.nodes(data=True):
         node = data["node"]
         shape = "ellipse" if not node.inputs else "box"
-        label = f"{key}\n{data['op']} {format_shape(node.shape)}"
+        label = f"{node.name or key}\n{data['op']} {format_shape(node.shape)}"  # DOT quoting escapes it
         lines.append(f"  {_dot_quote(key)} [label={_dot_quote(label)}, shape={shape}];")
     for a, b in g.edges():
         lines.append(f"  {_dot_quote(a)} -> {_dot_quote(b)};")

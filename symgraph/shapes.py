@@ -94,11 +94,17 @@ def normalize_axes(axis, ndim: int, what: str) -> tuple[int, ...]:
     out = []
     for a in axes:
         if not isinstance(a, int) or isinstance(a, bool) or not -ndim <= a < ndim:
-            raise ValueError(f"{what}: axis {a!r} is out of range for an array of {ndim} dimension(s)")
+            raise _located(f"{what}: axis {a!r} is out of range for an array of {ndim} dimension(s)")
         out.append(a - ndim if a >= 0 else a)
     if len(set(out)) != len(out):
-        raise ValueError(f"{what}: repeated axis in {axis!r}")
+        raise _located(f"{what}: repeated axis in {axis!r}")
     return tuple(sorted(out))
+
+
+def _located(message: str):
+    from .errors import ShapeError, user_location
+
+    return ShapeError(f"{message} at {user_location()}")
 
 
 def same_shape(a: Sequence[Dim], b: Sequence[Dim]) -> bool:

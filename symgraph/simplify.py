@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .fusion import fuse as fuse_elementwise
-from .graph import Node, current_graph, topo_sort
+from .graph import Node, current_graph, next_serial, topo_sort
 from .rules import RULE_SETS, Rule
 
 MAX_PASSES = 20  # bottom-up passes before giving up on a fixed point
@@ -68,7 +68,7 @@ def _rewrite(node: Node, by_op: dict[str, list[Rule]], counts: Counter) -> Node:
     graph = current_graph()
     for _ in range(MAX_REWRITES_PER_NODE):
         for rule in by_op.get(node.op.name, []) + by_op.get("*", []):
-            first_new = next(graph._serial)
+            first_new = next_serial()
             with graph.origin(node.origin), graph.applying(rule.name):
                 out = rule.fn(node)
             if out is None or out is node:

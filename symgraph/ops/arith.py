@@ -234,6 +234,8 @@ class Compare(Binary):
 
 
 class Less(Compare):
+    """a < b elementwise (boolean); no derivative."""
+
     name, symbol = "less", "<"
 
     def compute(self, a, b):
@@ -241,6 +243,8 @@ class Less(Compare):
 
 
 class LessEqual(Compare):
+    """a <= b elementwise (boolean); no derivative."""
+
     name, symbol = "less_equal", "<="
 
     def compute(self, a, b):
@@ -248,6 +252,8 @@ class LessEqual(Compare):
 
 
 class Greater(Compare):
+    """a > b elementwise (boolean); no derivative."""
+
     name, symbol = "greater", ">"
 
     def compute(self, a, b):
@@ -255,6 +261,8 @@ class Greater(Compare):
 
 
 class GreaterEqual(Compare):
+    """a >= b elementwise (boolean); no derivative."""
+
     name, symbol = "greater_equal", ">="
 
     def compute(self, a, b):
@@ -262,6 +270,8 @@ class GreaterEqual(Compare):
 
 
 class Equal(Compare):
+    """a == b elementwise (boolean); no derivative."""
+
     name, symbol = "equal", "=="
 
     def compute(self, a, b):
@@ -269,6 +279,8 @@ class Equal(Compare):
 
 
 class NotEqual(Compare):
+    """a != b elementwise (boolean); no derivative."""
+
     name, symbol = "not_equal", "!="
 
     def compute(self, a, b):

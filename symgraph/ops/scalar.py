@@ -162,7 +162,9 @@ class Elementwise(Op):
             code = numpy_code(self.expr, dict(zip(self.symbols, names)))
             namespace = {"np": np, "_sigmoid": kernels._sigmoid}
             self._fn = eval(f"lambda {', '.join(names)}: {code}", namespace)  # text from our printer only
-        return np.asarray(self._fn(*arrays))
+        shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
+        dtype = np.result_type(*arrays, np.float16)
+        return np.broadcast_to(self._fn(*(np.asarray(a, dtype) for a in arrays)), shape).astype(dtype)
 
     def scalar_expr(self, *args):
         return self.expr.subs(dict(zip(self.symbols, args)), simultaneous=True)
@@ -207,6 +209,14 @@ class Elementwise(Op):
         return numel(node.shape, sizes) * max(1, int(sp.count_ops(self.expr)))
 
 
+def _as_float(x):
+    """Elementwise functions compute in floating point: integer data is converted first."""
+    from .arith import cast
+
+    x = as_node(x)
+    return cast(x, np.float64) if x.dtype.kind in "iub" else x
+
+
 def elementwise(fn, name: str | None = None):
     """Turn a function of SymPy scalar symbols into an elementwise graph builder.
 
@@ -229,7 +239,7 @@ def elementwise(fn, name: str | None = None):
     def build(*inputs):
         if len(inputs) != len(symbols):
             raise TypeError(f"elementwise {label!r} takes {len(symbols)} input(s), got {len(inputs)}")
-        return apply(op, *inputs)
+        return apply(op, *(_as_float(x) for x in inputs))
 
     build.__name__ = label
     build.__doc__ = f"Elementwise {label}: {expr}"
@@ -245,7 +255,7 @@ def _unary(name: str, make, derivative=None, doc: str = ""):
         node = as_node(x)
         if node.dtype.kind == "b":
             raise op.dtype_error([node], "expects a numeric operand, got a boolean one")
-        return apply(op, node)
+        return apply(op, _as_float(node))
 
     build.__name__ = name
     build.__doc__ = doc or f"Elementwise {name}(x) = {op.expr}."
@@ -282,4 +292,4 @@ def leaky_relu(x, alpha: float = 0.01) -> Node:
     (s,) = _symbols(1)
     a = sp.Float(alpha)
     op = Elementwise("leaky_relu", sp.Max(s, a * s), (s,), (a + (1 - a) * _H0(OUT),))
-    return apply(op, x)
+    return apply(op, _as_float(x))

@@ -36,9 +36,6 @@ PUBLIC_ELEMENTWISE = {
     "hard_tanh", "step",
 }
 
-_DOC_BUG = "BUG: op class has no docstring (DESIGN.md C: one class per op, with its formula and derivative)"
-_MISSING_DOCS = {"Less", "LessEqual", "Greater", "GreaterEqual", "Equal", "NotEqual"}
-
 
 def _load_cases():
     """The CASES table of test_ops.py, loaded by path (test directories are not packages)."""
@@ -78,15 +75,7 @@ def test_the_walk_finds_the_op_set():
     assert len(names) == len(OP_CLASSES)
 
 
-@pytest.mark.parametrize(
-    "cls",
-    [
-        pytest.param(c, id=c.__name__, marks=[pytest.mark.xfail(strict=True, reason=_DOC_BUG)])
-        if c.__name__ in _MISSING_DOCS
-        else pytest.param(c, id=c.__name__)
-        for c in OP_CLASSES
-    ],
-)
+@pytest.mark.parametrize("cls", OP_CLASSES, ids=_class_id)
 def test_op_class_has_its_own_docstring(cls):
     doc = cls.__dict__.get("__doc__")
     assert doc and doc.strip(), f"{cls.__name__} has no docstring of its own"
