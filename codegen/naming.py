@@ -47,7 +47,7 @@ class Namer:
         return name
 
     def numbered(self, text: str) -> str:
-        base = identifier(text)
+        base = identifier(text).rstrip("_") or "v"  # the number already keeps sum1 off the builtin sum
         while True:
             self.counts[base] += 1
             name = f"{base}{self.counts[base]}"

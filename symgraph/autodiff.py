@@ -47,6 +47,16 @@ def _between(outputs: list[Node], wrt: list[Node]) -> list[Node]:
     return [n for n in order if id(n) in reached]
 
 
+def stabilized(outputs: list[Node], wrt: list[Node]) -> list[Node]:
+    """The outputs with numerically fragile patterns (log of softmax, log of sigmoid, ...)
+    rewritten into stable ops before they are differentiated, so the derivative is
+    built from the stable form. ``wrt`` nodes are never rewritten away."""
+    from .rules import STABILIZE
+    from .simplify import simplify
+
+    return simplify(outputs, rule_sets=(STABILIZE,), fuse=False, keep=wrt)
+
+
 def _fit(value: Node, like: Node, lead: int, sweep: str, parent=None) -> Node:
     """:func:`fit_to_shape`, recording where the value came from for the generated comments."""
     if value.shape[lead:] == like.shape and value.dtype == like.dtype:
@@ -90,7 +100,7 @@ def vjp(outputs, wrt, cotangents) -> list[Node]:
             raise ShapeError(f"vjp: cotangent shape {format_shape(c.shape)} does not match output shape "
                              f"{format_shape(o.shape)} at {user_location()}")
     _check_differentiable(wrt, "vjp")
-    grads = reverse_sweep(outputs, wrt, cots)
+    grads = reverse_sweep(stabilized(outputs, wrt), wrt, cots)
     return [_or_zeros(grads.get(id(w)), w) for w in wrt]
 
 
@@ -151,7 +161,7 @@ def grad(cost, wrt, disconnected: str = "raise"):
                          "reduce it first (for example with .sum() or .mean()), or use sg.vjp")
     wrt_list, single = _as_list(wrt, "grad")
     _check_differentiable(wrt_list, "grad")
-    grads = reverse_sweep([cost], wrt_list, [as_node(1.0, like=cost)])
+    grads = reverse_sweep(stabilized([cost], wrt_list), wrt_list, [as_node(1.0, like=cost)])
     connected = {id(n) for n in topo_sort([cost])}
     results = []
     for w in wrt_list:
@@ -181,8 +191,9 @@ def jvp(outputs, wrt, tangents) -> list[Node]:
         raise ValueError(f"jvp: {len(wrt)} input(s) but {len(tangents)} tangent(s)")
     tans = [as_node(t, like=w) for t, w in zip(tangents, wrt)]
     _check_differentiable(wrt, "jvp")
-    tangent = forward_sweep(outputs, wrt, tans)
-    return [_or_zeros(tangent.get(id(o)), o) for o in outputs]
+    stable = stabilized(outputs, wrt)
+    tangent = forward_sweep(stable, wrt, tans)
+    return [_or_zeros(tangent.get(id(s)), o) for s, o in zip(stable, outputs)]
 
 
 def forward_sweep(outputs, wrt, tans, lead: int = 0) -> dict[int, Node]:

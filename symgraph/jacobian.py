@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .autodiff import _check_differentiable, _as_list, forward_sweep, grad, jvp, reverse_sweep
+from .autodiff import _as_list, _check_differentiable, forward_sweep, grad, jvp, reverse_sweep, stabilized
 from .graph import Node, as_node, topo_sort
 from .ops.shape import basis, broadcast_to, reshape, transpose
 from .shapes import format_shape, is_static, numel
@@ -69,7 +69,8 @@ def jacobian(output, wrt, mode: str = "auto") -> Node:
     _check_static(wrt, "jacobian", "input")
     if mode == "auto":
         mode = explain_mode(output, wrt).choice
-    return _forward_jacobian(output, wrt) if mode == "forward" else _reverse_jacobian(output, wrt)
+    (stable,) = stabilized([output], [wrt])
+    return _forward_jacobian(stable, wrt) if mode == "forward" else _reverse_jacobian(stable, wrt)
 
 
 def hessian(cost, wrt) -> Node:
@@ -237,8 +238,9 @@ def explain_mode(output, wrt) -> ModeReport:
     _check_differentiable([wrt], "explain_mode")
     _check_static(output, "explain_mode", "output")
     _check_static(wrt, "explain_mode", "input")
-    fwd = graph_flops(_forward_jacobian(output, wrt))
-    rev = graph_flops(_reverse_jacobian(output, wrt))
+    (stable,) = stabilized([output], [wrt])
+    fwd = graph_flops(_forward_jacobian(stable, wrt))
+    rev = graph_flops(_reverse_jacobian(stable, wrt))
     links = _chain(output, wrt)
     chain = _chain_plan(links, wrt) if links else None
     choice = "forward" if fwd < rev else "reverse"

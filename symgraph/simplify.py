@@ -64,7 +64,11 @@ def _inherit(new: Node, old: Node):
         new.about = old.about
 
 
-def _rewrite(node: Node, by_op: dict[str, list[Rule]], counts: Counter) -> Node:
+def _reaches(node: Node, ids: set[int]) -> set[int]:
+    return {id(n) for n in topo_sort([node])} & ids
+
+
+def _rewrite(node: Node, by_op: dict[str, list[Rule]], counts: Counter, keep: set[int]) -> Node:
     graph = current_graph()
     for _ in range(MAX_REWRITES_PER_NODE):
         for rule in by_op.get(node.op.name, []) + by_op.get("*", []):
@@ -75,6 +79,8 @@ def _rewrite(node: Node, by_op: dict[str, list[Rule]], counts: Counter) -> Node:
                 continue
             if out.shape != node.shape or out.dtype != node.dtype:
                 raise AssertionError(f"rule {rule.name} changed {node!r} into {out!r}")
+            if keep and not _reaches(out, keep) >= _reaches(node, keep):
+                continue  # the rewrite would cut a node the caller needs to stay in the graph
             if out.serial >= first_new:
                 _inherit(out, node)
             counts[rule.name] += 1
@@ -85,14 +91,17 @@ def _rewrite(node: Node, by_op: dict[str, list[Rule]], counts: Counter) -> Node:
     return node
 
 
-def simplify(nodes, report: bool = False, unsafe: bool = False, rule_sets=RULE_SETS, fuse: bool = True):
+def simplify(nodes, report: bool = False, unsafe: bool = False, rule_sets=RULE_SETS, fuse: bool = True,
+             keep=()):
     """Equivalent, simplified nodes (a node or a list, matching the input).
 
     Runs the rule sets of :mod:`symgraph.rules` (algebra, linalg, stabilize,
     masking) bottom-up to a fixed point, then fuses elementwise trees into
     single SymPy-expression nodes (:mod:`symgraph.fusion`). Rules marked unsafe
     (those that can change a value at a domain edge) run only with
-    ``unsafe=True``. With ``report=True`` returns ``(nodes, report)``.
+    ``unsafe=True``. Nodes in ``keep`` stay in the graph (no rewrite removes a
+    dependency on them, and they are never fused away). With ``report=True``
+    returns ``(nodes, report)``.
     """
     start = time.perf_counter()
     single = isinstance(nodes, Node)
@@ -100,18 +109,19 @@ def simplify(nodes, report: bool = False, unsafe: bool = False, rule_sets=RULE_S
     before = len(topo_sort(outputs))
     by_op = _index([r for s in rule_sets for r in s.rules if unsafe or not r.unsafe])
     counts: Counter = Counter()
+    keep_ids = {id(k) for k in keep}
     passes = 0
     for passes in range(1, MAX_PASSES + 1):
         new: dict[int, Node] = {}
         for node in topo_sort(outputs):
             rebuilt = _rebuild(node, [new[id(i)] for i in node.inputs])
-            new[id(node)] = _rewrite(rebuilt, by_op, counts)
+            new[id(node)] = _rewrite(rebuilt, by_op, counts, keep_ids)
         result = [new[id(o)] for o in outputs]
         if all(a is b for a, b in zip(result, outputs)):
             break
         outputs = result
     if fuse:
-        outputs, fused = fuse_elementwise(outputs)
+        outputs, fused = fuse_elementwise(outputs, keep_ids)
         if fused:
             counts["fuse_elementwise"] += fused
     out = outputs[0] if single else outputs
