@@ -273,6 +273,9 @@ class NumPyPrinter:
             dims = [f"{self.obj(x)}.shape[{a + ndim}]" for a in node.op.axes]
         return Code(" * ".join(dims), TERM if len(dims) > 1 else ATOM)
 
+    def _print_RandomUniform(self, node, key, like):
+        return self.helper("_uniform", key.text, _shape_of(like, ()), self.dtype(node.dtype))
+
     # -- labels ------------------------------------------------------------------
     def _print_OneHot(self, node, labels):
         return self.helper("_one_hot", labels.text, str(node.op.num_classes), self.dtype(node.dtype))

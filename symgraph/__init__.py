@@ -7,14 +7,17 @@ readable NumPy module. See DESIGN.md and the README for the whole story.
 
 from .autodiff import grad, jvp, vjp
 from .errors import DTypeError, ShapeError
-from .graph import Graph, Node, Op, as_node, constant, current_graph, fresh_graph, parameter, placeholder, topo_sort
+from .graph import (
+    Graph, Node, Op, as_node, constant, current_graph, fresh_graph, parameter, parameters_of, placeholder, state,
+    topo_sort,
+)
 from .jacobian import ModeReport, explain_mode, hessian, hvp, jacobian
 from .inspect import count_ops, dprint, to_dot, to_networkx
 from .ops import (
     abs, binary_cross_entropy, broadcast_to, cast, concatenate, cos, elementwise, equal, exp, expand_dims,
     hard_tanh, leaky_relu, log, log_softmax, logsumexp, matmul, max, maximum, mean, minimum, mse, not_equal,
     one_hot, relu, reshape, sigmoid, sin, softmax, softmax_cross_entropy, softplus, sqrt, square, squeeze,
-    step, stop_gradient, sum, tanh, transpose, where,
+    next_key, random_key, random_uniform, step, stop_gradient, sum, tanh, transpose, where,
 )
 from .simplify import SimplifyReport, simplify
 
@@ -26,7 +29,7 @@ __all__ = [
     "current_graph", "dprint", "elementwise", "equal", "exp", "expand_dims", "fresh_graph", "grad",
     "hard_tanh", "hessian", "hvp", "jacobian", "explain_mode", "jvp", "leaky_relu", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum",
     "mean", "minimum", "mse", "not_equal", "one_hot", "parameter", "placeholder", "relu", "reshape",
-    "sigmoid", "simplify", "sin", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
+    "next_key", "parameters_of", "random_key", "random_uniform", "sigmoid", "simplify", "state", "sin", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
     "squeeze", "step", "stop_gradient", "sum", "tanh", "to_dot", "to_networkx", "topo_sort", "transpose",
     "vjp", "where",
 ]

@@ -456,6 +456,21 @@ def parameter(name: str, value=None, shape=None, init=None, dtype="float64", tra
     return current_graph().leaf(Parameter(name, array, trainable), array.shape, array.dtype)
 
 
+def state(name: str, value, dtype=None) -> Node:
+    """A non-trainable leaf owning an array (optimizer state, running statistics, random keys),
+    changed only through a compiled function's ``updates``. Keeps ``value``'s dtype unless given."""
+    array = np.asarray(value)
+    return parameter(name, value=array, dtype=dtype or array.dtype, trainable=False)
+
+
+def parameters_of(nodes, trainable: bool | None = True) -> list[Node]:
+    """The parameter leaves the nodes depend on, in the order they were created
+    (``trainable=None``: all of them; ``False``: only state leaves)."""
+    nodes = [nodes] if isinstance(nodes, Node) else list(nodes)
+    return [n for n in topo_sort(nodes) if isinstance(n.op, Parameter)
+            and (trainable is None or n.op.trainable == trainable)]
+
+
 def constant(value, name: str | None = None, dtype=None) -> Node:
     """A fixed array (or number) in the graph. Equal constants are the same node."""
     if isinstance(value, Node):

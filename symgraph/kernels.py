@@ -58,3 +58,8 @@ def _unpick(values, labels, num_classes):
     index = np.broadcast_to(labels[..., None], values.shape + (1,))
     np.put_along_axis(out, index, values[..., None], axis=-1)
     return out
+
+
+def _uniform(key, shape, dtype):
+    """Uniform numbers in [0, 1) of ``shape``; the same key (seed, counter) gives the same numbers."""
+    return np.random.default_rng([int(k) for k in key]).random(shape, dtype=dtype)

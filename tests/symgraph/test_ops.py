@@ -427,6 +427,11 @@ CASES = [
       lambda x: (x.astype(np.float32) * np.float32(2.0)).astype(np.float64), fd=False, jvp_rtol=1e-5),
     C("astype_bool_to_float", [In((3, 4), away_from_zero), X34], lambda x, y: (x > 0).astype("float64") * y,
       lambda x, y: (x > 0).astype(np.float64) * y),
+    # -- random noise: depends only on the key, so it is the same on every call ------------------
+    C("random_uniform_in_unit_interval", [X34],
+      lambda x: x * sg.cast(sg.random_uniform(sg.random_key("key", 7), x) >= 0.0, "float64")
+      * sg.cast(sg.random_uniform(sg.random_key("key2", 8), x) < 1.0, "float64"),
+      lambda x: x),
     # -- one_hot, labels ------------------------------------------------------------------
     C("one_hot", [In((2, 3), labels(4), "int64", diff=False)], lambda y: sg.one_hot(y, 4),
       lambda y: np.eye(4)[y], grad=False),
@@ -682,6 +687,24 @@ def test_jvp_of_a_non_trivial_case_is_not_zero(rng):
     (jv,) = sg.jvp([sg.tanh(x) @ x.T], [x], [t])
     value = codegen.evaluate(jv, {x: rng.normal(size=(3, 4)), t: rng.normal(size=(3, 4))})
     assert np.abs(value).max() > 1e-3
+
+
+def test_random_uniform_is_uniform_reproducible_and_keyed():
+    x = sg.placeholder("x", (200, 50))
+    key = sg.random_key("key", 3)
+    u = sg.random_uniform(key, x)
+    assert u.shape == x.shape and u.dtype == np.float64
+    f = codegen.compile([x], [u, sg.random_uniform(sg.random_key("other", 4), x)])
+    a, other = f(np.zeros((200, 50)))
+    b, _ = f(np.zeros((200, 50)))
+    np.testing.assert_array_equal(a, b)  # same key, same numbers
+    assert not np.array_equal(a, other)  # another seed, other numbers
+    assert a.min() >= 0.0 and a.max() < 1.0
+    assert abs(a.mean() - 0.5) < 0.02 and abs(a.var() - 1 / 12) < 0.01
+    (direct,) = interpret([u], {x: np.zeros((200, 50))})
+    np.testing.assert_array_equal(direct, a)  # the generated code draws what op.compute draws
+    u32 = sg.random_uniform(key, sg.placeholder("y", (3,), dtype="float32"))
+    assert u32.dtype == np.float32
 
 
 # -- stop_gradient --------------------------------------------------------------------------

@@ -1,0 +1,55 @@
+"""Randomness inside a graph: counter-based, so every call is reproducible.
+
+A random key is a state leaf holding ``[seed, counter]``. :class:`RandomUniform`
+draws from a stream determined by the key alone, and the training function
+advances the counter with an update (``next_key``), so each step sees new
+numbers while a rerun with the same seed sees the same ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kernels
+from ..graph import Node, Op, apply, as_node, parameter
+
+
+class RandomUniform(Op):
+    """Uniform noise in [0, 1) shaped like the second input (read only for its shape),
+    drawn from the stream of the first input, a random key. No derivative."""
+
+    name, params, differentiable, shape_inputs = "random_uniform", ("dtype",), False, (1,)
+
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+
+    def infer(self, key, like):
+        if key.shape != (2,) or key.dtype.kind not in "iu":
+            raise self.dtype_error([key, like], "the key must be an integer [seed, counter] pair (see sg.random_key)")
+        return like.shape, self.dtype
+
+    def compute(self, key, like):
+        return kernels._uniform(key, like.shape, self.dtype)
+
+    def vjp(self, node, g):
+        return None, None
+
+    def jvp(self, node, t):
+        return None
+
+
+def random_key(name: str, seed: int) -> Node:
+    """A state leaf holding the random key ``[seed, 0]``; advance it with :func:`next_key`."""
+    return parameter(name, value=np.array([seed, 0], dtype=np.int64), dtype="int64", trainable=False)
+
+
+def next_key(key: Node) -> Node:
+    """The key for the next call: the counter plus one (use it as the key's update)."""
+    return key + as_node(np.array([0, 1], dtype=key.dtype))
+
+
+def random_uniform(key: Node, like: Node, dtype=None) -> Node:
+    """Uniform [0, 1) noise with ``like``'s shape (and float dtype), drawn from ``key``."""
+    like = as_node(like)
+    dtype = dtype or (like.dtype if like.dtype.kind == "f" else np.float64)
+    return apply(RandomUniform(dtype), key, like)
