@@ -177,7 +177,8 @@ class NumPyPrinter:
         names = {s: a.text for s, a in zip(node.op.symbols, args)}
         levels = {s: _SYMPY_LEVEL[a.prec] for s, a in zip(node.op.symbols, args) if a.prec < ATOM}
         self.helpers |= scalar.helpers_used(expr)
-        shared, (expr,) = sp.cse(expr, symbols=sp.numbered_symbols("_cse"))
+        with sp.evaluate(False):  # cse rebuilds the tree: don't let SymPy apply identities on the way
+            shared, (expr,) = sp.cse(expr, symbols=sp.numbered_symbols("_cse"))
         for sym, sub in shared:
             name = self.temp_name()
             self.pending.append((name, scalar.numpy_code(sub, names, self.module, levels)))

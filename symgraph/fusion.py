@@ -3,10 +3,11 @@
 A float elementwise node absorbs each elementwise input that nobody else
 uses (and that carries no name the reader should see: no display name, no
 ``grad_`` label, not an output). The result is one :class:`Elementwise` node
-whose scalar expression SymPy has canonicalized; the printer prints it as one
-statement, naming the subexpressions SymPy's ``cse`` finds shared. SymPy is
-used only for construction-time canonicalization and ``cse``: never a
-blanket ``simplify``, which can take unbounded time on large expressions.
+whose scalar expression is built from the ops' own scalar forms with SymPy's
+automatic evaluation off (its identities, like exp(log x) = x, are unsafe at
+domain edges). The printer prints it as one statement, naming the
+subexpressions SymPy's ``cse`` finds shared. No blanket ``sympy.simplify``:
+it can take unbounded time on large expressions and may change values.
 """
 
 from __future__ import annotations
@@ -53,12 +54,13 @@ def fuse(outputs: list[Node], keep: set[int] = frozenset()) -> tuple[list[Node],
         original[id(rebuilt)] = node
         if not _fusable(rebuilt) or not any(absorbable(i) for i in rebuilt.inputs):
             continue
-        tree = _expression(rebuilt, absorbable)
-        if tree is None:
-            continue
-        expr, leaves = tree
-        symbols = tuple(sp.Symbol(f"x{k}", real=True) for k in range(len(leaves)))
-        expr = expr.subs({s: t for s, t in zip(_leaf_symbols(leaves), symbols)}, simultaneous=True)
+        with sp.evaluate(False):  # keep the graph's own expression: SymPy's automatic identities
+            tree = _expression(rebuilt, absorbable)  # (exp(log x) = x, x*x/x = x) are unsafe at domain edges
+            if tree is None:
+                continue
+            expr, leaves = tree
+            symbols = tuple(sp.Symbol(f"x{k}", real=True) for k in range(len(leaves)))
+            expr = expr.xreplace(dict(zip(_leaf_symbols(leaves), symbols)))
         if len(leaves) > MAX_LEAVES or expr.free_symbols != set(symbols):
             continue  # too wide, or SymPy cancelled an operand (which may carry the broadcast shape)
         with graph.origin(node.origin), graph.applying("fuse_elementwise"):

@@ -185,10 +185,6 @@ _ratio = sg.elementwise(lambda p, q: p / q)
 
 _mul2 = sg.elementwise(lambda p, q: p * q, name="mul2")
 _three = sg.elementwise(lambda z: sympy.Integer(3), name="three")
-_FUSION_UNSAFE = {"forward": (
-    "BUG: elementwise fusion lets SymPy apply unsafe rewrites (exp(log x) -> x, sqrt(x)**2 -> x, x*x/x -> x) "
-    "without unsafe=True: sg.exp(sg.log(x)) at x = -1 gives -1, not nan"
-)}
 
 CASES = [
     # -- arithmetic, with broadcasting ------------------------------------------------
@@ -480,12 +476,12 @@ CASES = [
     *[
         C(f"domain_edge_{name}", [In((6,), domain_edges)], build, ref, grad=False, domain_edge=True, **kw)
         for name, build, ref, kw in [
-            ("exp_of_log", lambda x: sg.exp(sg.log(x)), lambda x: np.exp(np.log(x)), {"xfail": _FUSION_UNSAFE}),
+            ("exp_of_log", lambda x: sg.exp(sg.log(x)), lambda x: np.exp(np.log(x)), {}),
             ("square_of_sqrt", lambda x: sg.square(sg.sqrt(x)), lambda x: np.square(np.sqrt(x)),
-             {"xfail": _FUSION_UNSAFE}),
-            ("product_over_factor", lambda x: x * x / x, lambda x: x * x / x, {"xfail": _FUSION_UNSAFE}),
+             {}),
+            ("product_over_factor", lambda x: x * x / x, lambda x: x * x / x, {}),
             ("exp_of_two_log", lambda x: sg.exp(2.0 * sg.log(x)), lambda x: np.exp(2.0 * np.log(x)),
-             {"xfail": _FUSION_UNSAFE}),
+             {}),
             ("x_minus_x", lambda x: x - x, lambda x: x - x, {}),
             ("x_times_zero", lambda x: x * 0.0, lambda x: x * 0.0, {}),
             ("x_over_x", lambda x: x / x + 1.0, lambda x: x / x + 1.0, {}),
