@@ -20,10 +20,12 @@ from .ops import (
     next_key, random_key, random_uniform, step, stop_gradient, sum, tanh, transpose, where,
 )
 from .simplify import SimplifyReport, simplify
+from .train import Checkpoint, fit, load_params, save_params
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Checkpoint", "fit", "load_params", "save_params",
     "DTypeError", "Graph", "ModeReport", "Node", "Op", "ShapeError", "SimplifyReport", "abs", "as_node",
     "binary_cross_entropy", "broadcast_to", "cast", "concatenate", "constant", "cos", "count_ops",
     "current_graph", "dprint", "elementwise", "equal", "exp", "expand_dims", "fresh_graph", "grad",

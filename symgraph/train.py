@@ -259,7 +259,7 @@ def fit(step, data, epochs: int, batch_size: int, shuffle: bool = True, seed=Non
         raise ValueError(f"fit: batch_size must be a positive int, got {batch_size!r}")
     if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
         checkpoint = Checkpoint(*checkpoint)
-    if checkpoint is not None and (not isinstance(checkpoint.every, int) or checkpoint.every < 1):
+    if checkpoint is not None and (not isinstance(checkpoint.every, (int, np.integer)) or checkpoint.every < 1):
         raise ValueError(f"fit: checkpoint.every must be a positive int, got {checkpoint.every!r}")
     n = len(arrays[0])
     rng = np.random.default_rng(seed)

@@ -11,6 +11,7 @@ the same way, and :func:`elementwise` lets users add their own.
 from __future__ import annotations
 
 import inspect
+import re
 
 import numpy as np
 import sympy as sp
@@ -72,6 +73,15 @@ class ScalarPrinter(NumPyPrinter):
             wrap = self._levels[item] <= level  # always strict: it may be a denominator or a power's base
             return f"({self._names[item]})" if wrap else self._names[item]
         return super().parenthesize(item, level, strict)
+
+    def _print_Pow(self, expr, rational=False):
+        if expr.exp == 1:  # x**1 from an unevaluated division x / y = x * y**-1
+            return self.parenthesize(expr.base, 60)
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_Mul(self, expr):
+        text = super()._print_Mul(expr)  # SymPy writes a*b/c: space the operators as PEP 8 does
+        return re.sub(r"\s*(?<!\*)([*/])(?!\*)\s*", r" \1 ", text)
 
     def _print_Float(self, expr):
         return repr(float(expr))
@@ -147,6 +157,7 @@ class Elementwise(Op):
         self.symbols = tuple(symbols)
         self._derivatives = derivatives
         self._fn = None
+        self.show_expr = True  # dprint shows the expression (built-in functions switch it off)
 
     def infer(self, *inputs):
         try:
@@ -167,7 +178,7 @@ class Elementwise(Op):
         return np.broadcast_to(self._fn(*(np.asarray(a, dtype) for a in arrays)), shape).astype(dtype)
 
     def scalar_expr(self, *args):
-        return self.expr.subs(dict(zip(self.symbols, args)), simultaneous=True)
+        return self.expr.xreplace(dict(zip(self.symbols, args)))
 
     def derivative(self, node: Node, i: int) -> Node | None:
         """The partial derivative of the output with respect to input ``i``, as a node."""
@@ -250,6 +261,7 @@ def elementwise(fn, name: str | None = None):
 def _unary(name: str, make, derivative=None, doc: str = ""):
     (x,) = _symbols(1)
     op = Elementwise(name, make(x), (x,), None if derivative is None else (derivative(x, OUT),))
+    op.show_expr = False
 
     def build(x):
         node = as_node(x)
@@ -292,4 +304,5 @@ def leaky_relu(x, alpha: float = 0.01) -> Node:
     (s,) = _symbols(1)
     a = sp.Float(alpha)
     op = Elementwise("leaky_relu", sp.Max(s, a * s), (s,), (a + (1 - a) * _H0(OUT),))
+    op.show_expr = False
     return apply(op, _as_float(x))

@@ -1,0 +1,353 @@
+"""Layers for concise training scripts: ``Dense``, ``BatchNorm``, ``Dropout``, ``Sequential``.
+
+A layer is a small Python object that *builds graph nodes* when called on a
+node; it holds no arrays itself except through the leaves it creates.
+
+    model = nn.Sequential([
+        nn.Dense(64, activation=sg.relu),
+        nn.BatchNorm(),
+        nn.Dropout(0.2, seed=0),
+        nn.Dense(10),
+    ])
+    logits = model(x, training=True)           # the training graph
+    eval_logits = model(x, training=False)     # the evaluation graph, same leaves
+    loss = sg.softmax_cross_entropy(logits, y)
+    grads = sg.grad(loss, model.parameters)
+    updates = {p: p - 0.1 * g for p, g in zip(model.parameters, grads)}
+    updates.update(model.state_updates)        # running statistics, dropout keys
+    train_step = codegen.compile([x, y], loss, updates=updates)
+    predict = codegen.compile([x], eval_logits)
+
+The contract:
+
+- **Leaves on first call.** A layer creates its parameters and state leaves
+  the first time it is called, sized from the input's last (static)
+  dimension; calling it again (on another input, or in the other mode)
+  reuses them. Leaves are named ``<layer>_<what>`` (``dense1_W``,
+  ``batchnorm1_gamma``, ``dropout1_key``), where a layer's name is given or
+  numbered per class within the current graph (``dense1``, ``dense2``, ...;
+  numbering restarts in each :func:`symgraph.fresh_graph`).
+- **One definition, two modes.** ``layer(x, training=True)`` builds the
+  training graph, ``training=False`` the evaluation graph; both read the same
+  leaves. Layers whose behaviour depends on the mode (``BatchNorm``,
+  ``Dropout``) refuse a call without ``training``; for ``Dense`` it may be
+  left out.
+- **Updates are handed back, never applied behind your back.** Each call with
+  ``training=True`` records the updates its state needs (batch-norm running
+  statistics, the dropout key's counter) in ``.state_updates``, a dict
+  ``{state leaf: new value node}`` to merge into the ``updates`` given to
+  ``codegen.compile``. It holds the most recent training call's updates;
+  evaluation calls leave it alone, so the order in which the two graphs are
+  built does not matter. Without them, the compiled step never changes the
+  running statistics, and dropout draws the same mask on every call.
+- ``.parameters``: trainable leaves (differentiate and update these);
+  ``.state``: non-trainable leaves; ``.leaves``: both (for checkpoints);
+  each in creation order.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from . import init as initializers
+from .graph import Node, current_graph, parameter, state as state_leaf
+from .ops import cast, next_key, random_key, random_uniform, sqrt
+from .ops.reduce import count
+
+__all__ = ["BatchNorm", "Dense", "Dropout", "Layer", "Sequential"]
+
+_numbering: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # graph -> {prefix: layers named so far}
+
+
+def _auto_name(prefix: str) -> str:
+    """``prefix<n>``, numbered per prefix within the current graph (so numbering restarts in a fresh graph)."""
+    counts = _numbering.setdefault(current_graph(), {})
+    counts[prefix] = counts.get(prefix, 0) + 1
+    return f"{prefix}{counts[prefix]}"
+
+
+def _last_dim(layer: Layer, x: Node) -> int:
+    if x.ndim == 0 or not isinstance(x.shape[-1], int):
+        raise ValueError(
+            f"{type(layer).__name__} {layer.name!r}: the input's last dimension must be a static int "
+            f"(it sizes the layer's parameters); got input shape {x.shape}"
+        )
+    return x.shape[-1]
+
+
+class Layer:
+    """Base class: call it on a node to build graph nodes.
+
+    Subclasses implement ``build(x)`` (create leaves through :meth:`add_parameter`
+    and :meth:`add_state`, once, on the first call) and ``forward(x, training)``
+    (build the output; record state updates with :meth:`set_update`).
+    ``uses_mode`` says whether the layer behaves differently in training.
+    """
+
+    prefix = "layer"
+    uses_mode = False
+
+    def __init__(self, name: str | None = None):
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"{type(self).__name__}: name must be a non-empty str, got {name!r}")
+        self.name = name or _auto_name(self.prefix)
+        self.built = False
+        self._leaves: list[Node] = []
+        self._updates: dict[Node, Node] = {}
+
+    # -- building ---------------------------------------------------------------
+    def add_parameter(self, what: str, shape, init) -> Node:
+        leaf = parameter(f"{self.name}_{what}", shape=shape, init=init)
+        self._leaves.append(leaf)
+        return leaf
+
+    def add_state(self, leaf_or_what, value=None) -> Node:
+        leaf = leaf_or_what if isinstance(leaf_or_what, Node) else state_leaf(f"{self.name}_{leaf_or_what}", value)
+        self._leaves.append(leaf)
+        return leaf
+
+    def set_update(self, leaf: Node, value: Node):
+        self._updates[leaf] = value
+
+    def build(self, x: Node):
+        pass
+
+    def forward(self, x: Node, training: bool) -> Node:
+        raise NotImplementedError
+
+    def __call__(self, x, *, training: bool | None = None) -> Node:
+        if not isinstance(x, Node):
+            raise TypeError(f"{type(self).__name__} {self.name!r}: call it on a graph node, got {type(x).__name__}")
+        if training is None:
+            if self.uses_mode:
+                raise TypeError(
+                    f"{type(self).__name__} {self.name!r} behaves differently in training and evaluation: "
+                    f"call it with training=True or training=False"
+                )
+            training = False
+        if not self.built:
+            self.build(x)
+            self.built = True
+        if training:
+            self._updates = {}
+        return self.forward(x, bool(training))
+
+    # -- what the model exposes ---------------------------------------------------
+    @property
+    def leaves(self) -> list[Node]:
+        """Every leaf this layer created (parameters and state), in creation order."""
+        return list(self._leaves)
+
+    @property
+    def parameters(self) -> list[Node]:
+        """The trainable leaves, in creation order (empty until the first call)."""
+        return [leaf for leaf in self.leaves if leaf.op.trainable]
+
+    @property
+    def state(self) -> list[Node]:
+        """The non-trainable leaves (running statistics, random keys), in creation order."""
+        return [leaf for leaf in self.leaves if not leaf.op.trainable]
+
+    @property
+    def state_updates(self) -> dict[Node, Node]:
+        """``{state leaf: new value node}`` recorded by the most recent ``training=True`` call."""
+        return dict(self._updates)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class Dense(Layer):
+    """``activation(x @ W + b)``: ``W`` of shape ``(in, units)`` and ``b`` of shape ``(units,)``.
+
+    ``in`` is the input's last dimension (leading axes are batch axes).
+    ``activation`` is a callable on nodes (``sg.relu``, ``sg.tanh``, ...) or
+    ``None``. Leaves: ``<name>_W`` (from ``init``), ``<name>_b`` (zeros).
+    """
+
+    prefix = "dense"
+
+    def __init__(self, units: int, activation=None, init=None, use_bias: bool = True, name: str | None = None):
+        if not isinstance(units, (int, np.integer)) or units <= 0:
+            raise ValueError(f"Dense: units must be a positive int, got {units!r}")
+        if activation is not None and not callable(activation):
+            raise TypeError(f"Dense: activation must be a callable (such as sg.relu) or None, got {activation!r}")
+        super().__init__(name)
+        self.units = int(units)
+        self.activation = activation
+        self.init = init if init is not None else initializers.glorot_uniform()
+        self.use_bias = use_bias
+
+    def build(self, x):
+        self.W = self.add_parameter("W", (_last_dim(self, x), self.units), self.init)
+        self.b = self.add_parameter("b", (self.units,), initializers.zeros()) if self.use_bias else None
+
+    def forward(self, x, training):
+        if x.shape[-1] != self.W.shape[0]:
+            raise ValueError(f"Dense {self.name!r}: built for inputs with last dimension {self.W.shape[0]}, "
+                             f"called on shape {x.shape}")
+        z = x @ self.W
+        if self.b is not None:
+            z = z + self.b
+        if self.activation is None:
+            return z.named(self.name)
+        return self.activation(z.named(f"{self.name}_z")).named(self.name)
+
+    def __repr__(self):
+        act = getattr(self.activation, "__name__", self.activation)
+        return f"Dense({self.units}, activation={act}, name={self.name!r})"
+
+
+class BatchNorm(Layer):
+    """Batch normalization over every axis but the last (the features), as ``torch.nn.BatchNorm1d``.
+
+    Training: ``y = gamma * (x - mean) / sqrt(var + eps) + beta`` with the
+    batch mean and the biased batch variance, and the updates
+    ``running = (1 - momentum) * running + momentum * batch_stat`` where the
+    running variance takes the unbiased batch variance (``var * n / (n - 1)``).
+    Evaluation: the same formula with the running statistics (and no updates).
+
+    Leaves: ``<name>_gamma`` (ones) and ``<name>_beta`` (zeros), trainable;
+    ``<name>_running_mean`` (zeros) and ``<name>_running_var`` (ones), state.
+    """
+
+    prefix = "batchnorm"
+    uses_mode = True
+
+    def __init__(self, momentum: float = 0.1, eps: float = 1e-5, name: str | None = None):
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm: momentum must be in [0, 1], got {momentum}")
+        if not eps >= 0:
+            raise ValueError(f"BatchNorm: eps must be >= 0, got {eps}")
+        super().__init__(name)
+        self.momentum = float(momentum)
+        self.eps = float(eps)
+
+    def build(self, x):
+        n = _last_dim(self, x)
+        self.gamma = self.add_parameter("gamma", (n,), initializers.constant(1.0))
+        self.beta = self.add_parameter("beta", (n,), initializers.zeros())
+        self.running_mean = self.add_state("running_mean", np.zeros(n))
+        self.running_var = self.add_state("running_var", np.ones(n))
+
+    def forward(self, x, training):
+        if x.ndim < 2 or x.shape[-1] != self.gamma.shape[0]:
+            raise ValueError(f"BatchNorm {self.name!r}: expects (batch, ..., {self.gamma.shape[0]}) inputs, "
+                             f"got shape {x.shape}")
+        if not training:
+            x_hat = (x - self.running_mean) / sqrt(self.running_var + self.eps)
+            return (self.gamma * x_hat + self.beta).named(self.name)
+        axes = tuple(range(-x.ndim, -1))  # every axis but the features (negative, as count() expects)
+        n = count(x, axes)
+        lead = x.shape[:-1]
+        if all(isinstance(d, int) for d in lead) and int(np.prod(lead)) < 2:
+            raise ValueError(f"BatchNorm {self.name!r}: training needs more than one value per feature, "
+                             f"got input shape {x.shape}")
+        mean = x.mean(axis=axes).named(f"{self.name}_mean")
+        centered = x - mean
+        var = (centered * centered).mean(axis=axes).named(f"{self.name}_var")  # biased: normalizes the batch
+        y = (self.gamma * (centered / sqrt(var + self.eps)) + self.beta).named(self.name)
+        m = self.momentum
+        self.set_update(self.running_mean, (1 - m) * self.running_mean + m * mean)
+        self.set_update(self.running_var, (1 - m) * self.running_var + (m * var) * (n / (n - 1)))  # unbiased
+        return y
+
+    def __repr__(self):
+        return f"BatchNorm(momentum={self.momentum}, eps={self.eps}, name={self.name!r})"
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, each entry is kept with probability ``1 - rate``
+    and scaled by ``1 / (1 - rate)``; in evaluation, the identity.
+
+    The mask comes from ``sg.random_uniform`` on the state leaf ``<name>_key``
+    (``[seed, counter]``, see :func:`symgraph.random_key`); the training call's
+    update advances the counter, so each step draws a new mask while two models
+    built with the same seed draw the same sequence of masks. Two dropout layers
+    with the same seed and input shape draw the same masks: give each its own seed.
+    """
+
+    prefix = "dropout"
+    uses_mode = True
+
+    def __init__(self, rate: float, seed: int = 0, name: str | None = None):
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
+        if not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"Dropout: seed must be an int, got {seed!r}")
+        super().__init__(name)
+        self.rate = float(rate)
+        self.seed = int(seed)
+
+    def build(self, x):
+        self.key = self.add_state(random_key(f"{self.name}_key", self.seed))
+
+    def forward(self, x, training):
+        if not training or self.rate == 0.0:
+            return x
+        if x.dtype.kind != "f":
+            raise TypeError(f"Dropout {self.name!r}: expects a float input, got {x.dtype}")
+        keep = random_uniform(self.key, x) >= self.rate
+        mask = (cast(keep, x.dtype) * (1.0 / (1.0 - self.rate))).named(f"{self.name}_mask")
+        self.set_update(self.key, next_key(self.key))
+        return (x * mask).named(self.name)
+
+    def __repr__(self):
+        return f"Dropout({self.rate}, seed={self.seed}, name={self.name!r})"
+
+
+class Sequential(Layer):
+    """Layers applied one after another. Items are layers or plain functions of a node
+    (``sg.relu``, ``lambda h: h.reshape((-1, 64))``); ``training`` is passed to layers only."""
+
+    prefix = "sequential"
+
+    def __init__(self, layers, name: str | None = None):
+        layers = list(layers)
+        for i, layer in enumerate(layers):
+            if not callable(layer):
+                raise TypeError(f"Sequential: item {i} is not a layer or a function: {layer!r}")
+        super().__init__(name)
+        self.layers = layers
+
+    @property
+    def uses_mode(self):
+        return any(isinstance(la, Layer) and la.uses_mode for la in self.layers)
+
+    def forward(self, x, training):
+        for layer in self.layers:
+            x = layer(x, training=training) if isinstance(layer, Layer) else layer(x)
+        return x
+
+    def __call__(self, x, *, training: bool | None = None) -> Node:
+        if training is None and self.uses_mode:
+            modal = next(la for la in self.layers if isinstance(la, Layer) and la.uses_mode)
+            raise TypeError(f"Sequential {self.name!r} holds {type(modal).__name__} {modal.name!r}, which behaves "
+                            f"differently in training and evaluation: call it with training=True or training=False")
+        if not isinstance(x, Node):
+            raise TypeError(f"Sequential {self.name!r}: call it on a graph node, got {type(x).__name__}")
+        return self.forward(x, bool(training))
+
+    @property
+    def leaves(self) -> list[Node]:
+        seen, leaves = set(), []
+        for layer in self.layers:
+            for leaf in layer.leaves if isinstance(layer, Layer) else ():
+                if id(leaf) not in seen:
+                    seen.add(id(leaf))
+                    leaves.append(leaf)
+        return sorted(leaves, key=lambda leaf: leaf.serial)
+
+    @property
+    def state_updates(self) -> dict[Node, Node]:
+        updates = {}
+        for layer in self.layers:
+            if isinstance(layer, Layer):
+                updates.update(layer.state_updates)
+        return updates
+
+    def __repr__(self):
+        inner = ",\n".join(f"    {la!r}" for la in self.layers)
+        return f"Sequential([\n{inner},\n], name={self.name!r})"
