@@ -19,13 +19,16 @@ from .ops import (
     one_hot, relu, reshape, sigmoid, sin, softmax, softmax_cross_entropy, softplus, sqrt, square, squeeze,
     next_key, random_key, random_uniform, step, stop_gradient, sum, tanh, transpose, where,
 )
+from . import init, nn
+from .regularize import clip_by_global_norm, clip_by_value, ema, global_norm, l1_penalty, l2_penalty
 from .simplify import SimplifyReport, simplify
 from .train import Checkpoint, fit, load_params, save_params
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Checkpoint", "fit", "load_params", "save_params",
+    "Checkpoint", "fit", "load_params", "save_params", "init", "nn",
+    "clip_by_global_norm", "clip_by_value", "ema", "global_norm", "l1_penalty", "l2_penalty",
     "DTypeError", "Graph", "ModeReport", "Node", "Op", "ShapeError", "SimplifyReport", "abs", "as_node",
     "binary_cross_entropy", "broadcast_to", "cast", "concatenate", "constant", "cos", "count_ops",
     "current_graph", "dprint", "elementwise", "equal", "exp", "expand_dims", "fresh_graph", "grad",

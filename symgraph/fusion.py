@@ -50,6 +50,8 @@ def fuse(outputs: list[Node], keep: set[int] = frozenset()) -> tuple[list[Node],
         rebuilt = node if all(a is b for a, b in zip(inputs, node.inputs)) else graph.intern(node.op, tuple(inputs))
         if rebuilt is not node:
             rebuilt.origin, rebuilt.about = rebuilt.origin or node.origin, rebuilt.about or node.about
+            if node.name and not rebuilt.name:
+                rebuilt.named(node.name)
         new[id(node)] = rebuilt
         original[id(rebuilt)] = node
         if not _fusable(rebuilt) or not any(absorbable(i) for i in rebuilt.inputs):
@@ -85,8 +87,9 @@ def _expression(root: Node, absorbable) -> tuple[sp.Expr, list[Node]] | None:
     leaves: list[Node] = []
 
     def leaf(n: Node) -> sp.Expr:
-        if isinstance(n.op, Constant) and n.ndim == 0 and n.op.weak:
-            return sp.Float(n.op.value.item()) if n.dtype.kind == "f" else sp.Integer(n.op.value.item())
+        if isinstance(n.op, Constant) and n.ndim == 0 and n.op.weak:  # a Python number, printed shortest
+            v = n.op.value[()]
+            return sp.Float(str(v)) if n.dtype.kind == "f" else sp.Integer(int(v))
         for k, seen in enumerate(leaves):
             if seen is n:
                 return _leaf_symbols(leaves)[k]

@@ -113,7 +113,7 @@ def _std(variance: float) -> float:
 
 
 def glorot_uniform(seed: int | None = None) -> Initializer:
-    """Glorot/Xavier uniform: ``U[-l, l)`` with ``l = sqrt(6 / (fan_in + fan_out))``, variance ``2/(fan_in+fan_out)``."""
+    """Glorot/Xavier uniform: ``U[-l, l)``, ``l = sqrt(6 / (fan_in + fan_out))``; variance ``2/(fan_in+fan_out)``."""
 
     def draw(rng, shape, fi, fo):
         limit = math.sqrt(3.0) * _std(2.0 / max(fi + fo, 1))
@@ -124,7 +124,10 @@ def glorot_uniform(seed: int | None = None) -> Initializer:
 
 def glorot_normal(seed: int | None = None) -> Initializer:
     """Glorot/Xavier normal: ``N(0, 2 / (fan_in + fan_out))``."""
-    return Initializer("glorot_normal", lambda rng, shape, fi, fo: rng.normal(0.0, _std(2.0 / max(fi + fo, 1)), shape), seed)
+    def draw(rng, shape, fi, fo):
+        return rng.normal(0.0, _std(2.0 / max(fi + fo, 1)), shape)
+
+    return Initializer("glorot_normal", draw, seed)
 
 
 def he_normal(seed: int | None = None) -> Initializer:

@@ -21,6 +21,7 @@ from .autodiff import _as_list, _check_differentiable, forward_sweep, grad, jvp,
 from .graph import Node, as_node, topo_sort
 from .ops.shape import basis, broadcast_to, reshape, transpose
 from .shapes import format_shape, is_static, numel
+from .simplify import simplify
 
 MODES = ("forward", "reverse", "auto")
 
@@ -230,8 +231,9 @@ def _chain_plan(links: list[Node], wrt: Node) -> ChainPlan:
 def explain_mode(output, wrt) -> ModeReport:
     """Report which mode ``jacobian(..., mode="auto")`` picks for ``output`` and ``wrt``, and why.
 
-    Both Jacobian graphs are built (they are small: one sweep each) and their
-    op FLOP estimates summed; the cheaper wins (reverse on a tie).
+    Both Jacobian graphs are built (they are small: one sweep each), simplified
+    as compilation would, and their op FLOP estimates summed; the cheaper wins
+    (reverse on a tie).
     """
     (output,), _ = _as_list([output], "explain_mode")
     (wrt,), _ = _as_list([wrt], "explain_mode")
@@ -239,8 +241,8 @@ def explain_mode(output, wrt) -> ModeReport:
     _check_static(output, "explain_mode", "output")
     _check_static(wrt, "explain_mode", "input")
     (stable,) = stabilized([output], [wrt])
-    fwd = graph_flops(_forward_jacobian(stable, wrt))
-    rev = graph_flops(_reverse_jacobian(stable, wrt))
+    fwd = graph_flops(simplify(_forward_jacobian(stable, wrt), fuse=False))  # cost what would run
+    rev = graph_flops(simplify(_reverse_jacobian(stable, wrt), fuse=False))
     links = _chain(output, wrt)
     chain = _chain_plan(links, wrt) if links else None
     choice = "forward" if fwd < rev else "reverse"

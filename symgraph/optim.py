@@ -63,9 +63,16 @@ def _number(value, what: str, low: float = 0.0, high: float | None = None) -> fl
     return float(value)
 
 
-def _scalar(x, like: Node):
-    """A float64 scalar factor (a number or node) in the dtype of the parameter it will meet."""
-    return cast(x, like.dtype) if isinstance(x, Node) else x
+def _scalar(x, like: Node, name: str | None = None):
+    """A float64 scalar factor (a number or node) in the dtype of the parameter it will meet.
+
+    ``name`` names a computed factor for the generated code (constants and named nodes are left alone).
+    """
+    if not isinstance(x, Node):
+        return x
+    if name and x.op.name != "constant" and not x.name:
+        x.named(name)
+    return cast(x, like.dtype)
 
 
 class Optimizer:
@@ -168,7 +175,8 @@ class Optimizer:
             if not isinstance(p, Node) or not isinstance(p.op, Parameter):
                 raise TypeError(f"{what}: params must be parameter leaves, got {p!r:.80}")
             if p.dtype.kind != "f":
-                raise TypeError(f"{what}: parameter {p.name!r} has dtype {p.dtype}; only float parameters can be trained")
+                raise TypeError(f"{what}: parameter {p.name!r} has dtype {p.dtype}; "
+                                "only float parameters can be trained")
         if len({id(p) for p in params}) != len(params):
             raise ValueError(f"{what}: a parameter appears twice in params")
         return params
@@ -187,7 +195,10 @@ class Optimizer:
             return self.lr
         rate = self.lr(t if t is not None else as_node(0.0))
         if not isinstance(rate, Node) or rate.ndim != 0:
-            raise ValueError(f"{type(self).__name__}: the learning-rate schedule must give a scalar node, got {rate!r:.80}")
+            raise ValueError(f"{type(self).__name__}: the learning-rate schedule must give a scalar node, "
+                             f"got {rate!r:.80}")
+        if rate.op.name != "constant" and not rate.name:
+            rate.named("lr")
         return rate
 
 
@@ -272,8 +283,8 @@ class Adam(Optimizer):
     def adam_step(self, w, new_m, new_v, lr, t):
         """η/(1−β1ⁿ) · m / (√v / √(1−β2ⁿ) + ε), the step Adam subtracts."""
         n = t + 1.0
-        step_size = _scalar(lr / (1.0 - self.beta1**n), w)
-        root_bc2 = _scalar(sqrt(1.0 - self.beta2**n), w)
+        step_size = _scalar(lr / (1.0 - self.beta1**n), w, "step_size")
+        root_bc2 = _scalar(sqrt(1.0 - self.beta2**n), w, "sqrt_bias_correction2")
         return step_size * new_m / (sqrt(new_v) / root_bc2 + self.eps)
 
     def rule(self, w, g, lr, t):
@@ -283,7 +294,8 @@ class Adam(Optimizer):
 
 class AdamW(Adam):
     """Adam with decoupled weight decay λ (torch.optim.AdamW):
-    ``w ← w·(1 − η·λ) − η/(1−β1ⁿ) · m / (√v / √(1−β2ⁿ) + ε)``, with ``m``, ``v``, ``n`` as in :class:`Adam`."""
+    ``w ← w·(1 − η·λ) − η/(1−β1ⁿ) · m / (√v / √(1−β2ⁿ) + ε)``,
+    with ``m``, ``v``, ``n`` as in :class:`Adam`."""
 
     def __init__(self, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
         super().__init__(lr, beta1, beta2, eps)
@@ -291,7 +303,7 @@ class AdamW(Adam):
 
     def rule(self, w, g, lr, t):
         m, v, new_m, new_v = self.moments(w, g)
-        decay = _scalar(1.0 - lr * self.weight_decay, w)
+        decay = _scalar(1.0 - lr * self.weight_decay, w, "decay")
         return w * decay - self.adam_step(w, new_m, new_v, lr, t), {m: new_m, v: new_v}
 
 
@@ -316,15 +328,17 @@ class Nadam(Adam):
         """(μ_n, μ_{n+1}, new P, new P·μ_{n+1}): scalar nodes shared by every parameter."""
         n = t + 1.0
         mu, mu_next = self._mu(n), self._mu(n + 1.0)
+        mu = mu if mu.name else mu.named("mu")
+        mu_next = mu_next if mu_next.name else mu_next.named("mu_next")
         new_product = self.shared("mu_product", 1.0) * mu
         return mu, mu_next, new_product, new_product * mu_next
 
     def rule(self, w, g, lr, t):
         m, v, new_m, new_v = self.moments(w, g)
         mu, mu_next, product, product_next = self._products(t)
-        denom = sqrt(new_v / _scalar(1.0 - self.beta2 ** (t + 1.0), w)) + self.eps
-        grad_coef = _scalar(lr * (1.0 - mu) / (1.0 - product), w)
-        momentum_coef = _scalar(lr * mu_next / (1.0 - product_next), w)
+        denom = sqrt(new_v / _scalar(1.0 - self.beta2 ** (t + 1.0), w, "bias_correction2")) + self.eps
+        grad_coef = _scalar(lr * (1.0 - mu) / (1.0 - product), w, "grad_coef")
+        momentum_coef = _scalar(lr * mu_next / (1.0 - product_next), w, "momentum_coef")
         new_w = w - grad_coef * g / denom - momentum_coef * new_m / denom
         return new_w, {m: new_m, v: new_v}
 
@@ -335,7 +349,8 @@ class Nadam(Adam):
 class Adadelta(Optimizer):
     """Adadelta (ε inside the square roots, as in torch.optim.Adadelta):
 
-    ``v ← ρ·v + (1−ρ)·g²``; ``δ = √(u + ε) / √(v + ε) · g``; ``u ← ρ·u + (1−ρ)·δ²``; ``w ← w − η·δ``.
+    ``v ← ρ·v + (1−ρ)·g²``; ``δ = √(u + ε) / √(v + ε) · g``;
+    ``u ← ρ·u + (1−ρ)·δ²``; ``w ← w − η·δ``.
     State: ``<w>_sq_avg`` (v) and ``<w>_delta_sq_avg`` (u).
     """
 
@@ -377,12 +392,9 @@ class Rprop(Optimizer):
     def rule(self, w, g, lr, t):
         prev, size = self.slot(w, "prev"), self.slot(w, "step_size", fill=self.lr)
         agreement = g * prev
-
-        def number(x):  # a constant in the parameter's dtype
-            return as_node(x, like=w)
-
-        factor = where(agreement > 0.0, number(self.eta_plus), where(agreement < 0.0, number(self.eta_minus), number(1.0)))
-        new_size = minimum(maximum(size * factor, self.step_min), self.step_max)
-        new_prev = where(agreement < 0.0, number(0.0), g)
-        sign = where(new_prev > 0.0, number(1.0), where(new_prev < 0.0, number(-1.0), number(0.0)))
-        return w - sign * new_size, {prev: new_prev, size: new_size}
+        # Each np.where has an array branch (s·η+, not η+ alone), so NumPy keeps w's dtype.
+        scaled = where(agreement > 0.0, size * self.eta_plus, where(agreement < 0.0, size * self.eta_minus, size))
+        new_size = minimum(maximum(scaled, self.step_min), self.step_max)
+        new_prev = where(agreement < 0.0, as_node(0.0, like=g), g)
+        new_w = where(new_prev > 0.0, w - new_size, where(new_prev < 0.0, w + new_size, w))  # w − sign(g')·s
+        return new_w, {prev: new_prev, size: new_size}

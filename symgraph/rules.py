@@ -267,6 +267,22 @@ def transpose_of_matmul(n):
     return linalg.matmul(shape.transpose(b), shape.transpose(a))
 
 
+def matmul_of_basis(n):
+    """I @ M -> M and M @ I -> M for the identity seed of a Jacobian (also e_k @ M row by row)"""
+    a, b = n.inputs
+    if name(a) == "basis" and a.ndim == 2 and fits(b, n):
+        return b
+    if name(b) == "basis" and b.ndim == 2 and fits(a, n):
+        return a
+    if name(a) == "expand_dims" and name(a.inputs[0]) == "basis" and a.inputs[0].ndim == 2 and a.op.axes == (-2,):
+        out = shape.expand_dims(b, -2)  # row k of I @ M is M[k]
+        return out if fits(out, n) else None
+    if name(b) == "expand_dims" and name(b.inputs[0]) == "basis" and b.inputs[0].ndim == 2 and b.op.axes == (-1,):
+        out = shape.expand_dims(shape.transpose(a), -1) if a.ndim == 2 else None  # M @ e_k is column k of M
+        return out if out is not None and fits(out, n) else None
+    return None
+
+
 # -- stabilization ----------------------------------------------------------------
 def log_of_softmax(n):
     """log(softmax(x)) -> log_softmax(x)"""
@@ -383,6 +399,7 @@ ALGEBRA = RuleSet("algebra", (
 
 LINALG = RuleSet("linalg", (
     Rule("transpose_of_matmul", ("transpose",), transpose_of_matmul),
+    Rule("matmul_of_basis", ("matmul",), matmul_of_basis),
 ))
 
 STABILIZE = RuleSet("stabilize", (

@@ -147,9 +147,10 @@ def cosine(lr, total_steps, lr_min=0.0) -> Schedule:
     lr_min + (lr − lr_min)·(1 + cos(π·min(t, T)/T))/2."""
     lr, lr_min = _number(lr, "cosine: lr"), _number(lr_min, "cosine: lr_min")
     total = _count(total_steps, "cosine: total_steps")
+    mid, half = (lr + lr_min) / 2.0, (lr - lr_min) / 2.0  # the same formula, without a `0.0 + ...` for lr_min = 0
     return Schedule(
         "cosine",
-        lambda t, m: lr_min + (lr - lr_min) * (1.0 + m.cos(math.pi * m.minimum(t, float(total)) / total)) / 2.0,
+        lambda t, m: mid + half * m.cos(math.pi * m.minimum(t, float(total)) / total),
         {"lr": lr, "total_steps": total, "lr_min": lr_min},
     )
 

@@ -195,6 +195,7 @@ class Count(Op):
 
 def count(x: Node, axes) -> Node:
     """How many elements of x lie along ``axes``: a constant when the shape is static."""
+    axes = tuple(a - x.ndim if a >= 0 else a for a in axes)  # stored negative, like every reduction
     dims = [x.shape[a] for a in axes]
     if is_static(dims):
         return as_node(float(math.prod(dims)), like=x)

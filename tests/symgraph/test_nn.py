@@ -1,0 +1,423 @@
+"""symgraph.nn: layers build graph nodes; training and evaluation graphs from one model definition.
+
+Checked against NumPy references (and torch.nn.BatchNorm1d when PyTorch is installed); gradients
+through the layers against central finite differences.
+"""
+
+import numpy as np
+import pytest
+
+import codegen
+import symgraph as sg
+from symgraph import init, nn
+
+# -- NumPy references ---------------------------------------------------------------
+
+
+def bn_train_ref(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5):
+    """torch.nn.BatchNorm1d in training mode (features on the last axis): output and new running stats."""
+    axes = tuple(range(x.ndim - 1))
+    n = int(np.prod(x.shape[:-1]))
+    mean, var = x.mean(axis=axes), x.var(axis=axes)
+    y = gamma * (x - mean) / np.sqrt(var + eps) + beta
+    new_mean = (1 - momentum) * running_mean + momentum * mean
+    new_var = (1 - momentum) * running_var + momentum * var * n / (n - 1)
+    return y, new_mean, new_var
+
+
+def bn_eval_ref(x, gamma, beta, running_mean, running_var, eps=1e-5):
+    return gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
+
+
+def relu(z):
+    return np.maximum(z, 0.0)
+
+
+def finite_difference_check(f, params, args, eps=1e-6, rtol=1e-5, atol=1e-8):
+    """f(*args) returns [loss, *grads of params]; compare each grad with central differences."""
+    _, *grads = f(*args)
+    for p, g in zip(params, grads):
+        v0 = p.value.copy()
+        numeric = np.zeros_like(v0)
+        for idx in np.ndindex(v0.shape):
+            v = v0.copy()
+            v[idx] += eps
+            p.value = v
+            up = f(*args)[0]
+            v[idx] -= 2 * eps
+            p.value = v
+            down = f(*args)[0]
+            numeric[idx] = (up - down) / (2 * eps)
+        p.value = v0
+        np.testing.assert_allclose(g, numeric, rtol=rtol, atol=atol, err_msg=p.name)
+
+
+def set_random_values(leaves, rng, positive=False):
+    for leaf in leaves:
+        v = rng.normal(size=leaf.shape)
+        leaf.value = np.abs(v) + 0.5 if positive else v
+
+
+# -- Dense -------------------------------------------------------------------------
+
+
+def test_dense_forward_names_and_shapes(rng):
+    x = sg.placeholder("x", shape=("batch", 3))
+    layer = nn.Dense(4, activation=sg.tanh, init=init.glorot_uniform(seed=0))
+    assert layer.parameters == []  # leaves are made on the first call
+    out = layer(x)
+    W, b = layer.parameters
+    assert (W.name, W.shape, b.name, b.shape) == ("dense1_W", (3, 4), "dense1_b", (4,))
+    np.testing.assert_array_equal(W.value, init.glorot_uniform(seed=0)((3, 4)))
+    np.testing.assert_array_equal(b.value, np.zeros(4))
+    assert out.shape == ("batch", 4)
+    b.value = rng.normal(size=4)
+    xb = rng.normal(size=(5, 3))
+    np.testing.assert_allclose(codegen.evaluate(out, {x: xb}), np.tanh(xb @ W.value + b.value), rtol=1e-12)
+    assert layer.state == [] and layer.state_updates == {}
+    assert layer(x, training=True) is out  # same leaves, same (interned) nodes; mode does not matter
+    assert layer.parameters == [W, b]
+
+
+def test_dense_without_bias_and_batched_leading_axes(rng):
+    x = sg.placeholder("x", shape=(2, 3, 5))
+    layer = nn.Dense(2, use_bias=False, name="proj")
+    out = layer(x)
+    (W,) = layer.parameters
+    assert W.name == "proj_W"
+    xb = rng.normal(size=(2, 3, 5))
+    np.testing.assert_allclose(codegen.evaluate(out, {x: xb}), xb @ W.value, rtol=1e-12)
+
+
+def test_dense_errors():
+    with pytest.raises(ValueError):
+        nn.Dense(0)
+    with pytest.raises(TypeError):
+        nn.Dense(3, activation="relu")
+    layer = nn.Dense(3)
+    with pytest.raises(ValueError, match="static"):
+        layer(sg.placeholder("x", shape=(2, "features")))
+    layer(sg.placeholder("x", shape=(2, 4)))
+    with pytest.raises(ValueError, match="last dimension 4"):
+        layer(sg.placeholder("x2", shape=(2, 5)))
+    with pytest.raises(TypeError):
+        layer(np.ones((2, 4)))
+
+
+def test_layer_names_are_numbered_per_class_and_restart_in_a_fresh_graph():
+    layers = [nn.Dense(2), nn.BatchNorm(), nn.Dense(2), nn.Dropout(0.1), nn.BatchNorm(name="bn")]
+    assert [la.name for la in layers] == ["dense1", "batchnorm1", "dense2", "dropout1", "bn"]
+    with sg.fresh_graph():
+        assert nn.Dense(2).name == "dense1"
+    with pytest.raises(TypeError):
+        nn.Dense(2, name="")
+
+
+# -- BatchNorm ----------------------------------------------------------------------
+
+
+def test_batchnorm_training_matches_reference_and_updates_running_stats(rng):
+    x = sg.placeholder("x", shape=("batch", 5))
+    bn = nn.BatchNorm(momentum=0.2, eps=1e-3)
+    y = bn(x, training=True)
+    gamma, beta = bn.parameters
+    running_mean, running_var = bn.state
+    assert [leaf.name for leaf in bn.leaves] == [
+        "batchnorm1_gamma", "batchnorm1_beta", "batchnorm1_running_mean", "batchnorm1_running_var"]
+    np.testing.assert_array_equal(gamma.value, np.ones(5))
+    np.testing.assert_array_equal(running_var.value, np.ones(5))
+    assert set(bn.state_updates) == {running_mean, running_var}
+    set_random_values([gamma, beta, running_mean], rng)
+    set_random_values([running_var], rng, positive=True)
+    step = codegen.compile([x], y, updates=bn.state_updates)
+    rm, rv = running_mean.value.copy(), running_var.value.copy()
+    for n in (4, 7):  # the batch size is read at run time: n / (n - 1) changes
+        xb = rng.normal(size=(n, 5)) * 3 + 1
+        out = step(xb)
+        ref, rm, rv = bn_train_ref(xb, gamma.value, beta.value, rm, rv, momentum=0.2, eps=1e-3)
+        np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(running_mean.value, rm, rtol=1e-12)
+        np.testing.assert_allclose(running_var.value, rv, rtol=1e-12)
+
+
+def test_batchnorm_eval_uses_running_stats_and_leaves_them_alone(rng):
+    x = sg.placeholder("x", shape=("batch", 3))
+    bn = nn.BatchNorm()
+    train_out = bn(x, training=True)
+    train_updates = bn.state_updates
+    eval_out = bn(x, training=False)
+    assert eval_out is not train_out
+    assert bn.state_updates == train_updates  # an evaluation call records nothing
+    set_random_values(bn.parameters, rng)
+    running_mean, running_var = bn.state
+    running_mean.value = rng.normal(size=3)
+    running_var.value = rng.uniform(0.5, 2.0, size=3)
+    before = [leaf.value.copy() for leaf in bn.leaves]
+    predict = codegen.compile([x], eval_out)
+    xb = rng.normal(size=(6, 3))
+    out1 = predict(xb)
+    gamma, beta = bn.parameters
+    np.testing.assert_allclose(out1, bn_eval_ref(xb, gamma.value, beta.value, running_mean.value,
+                                                 running_var.value), rtol=1e-12)
+    np.testing.assert_array_equal(predict(xb), out1)  # deterministic
+    for leaf, value in zip(bn.leaves, before):
+        np.testing.assert_array_equal(leaf.value, value)
+    # per-example: evaluation does not mix the rows of a batch
+    np.testing.assert_allclose(predict(xb[:1]), out1[:1], rtol=1e-12)
+
+
+def test_batchnorm_over_every_axis_but_the_features(rng):
+    x = sg.placeholder("x", shape=(4, 3, 2))
+    bn = nn.BatchNorm()
+    f = codegen.compile([x], bn(x, training=True), updates=bn.state_updates)
+    xb = rng.normal(size=(4, 3, 2))
+    ref, rm, rv = bn_train_ref(xb, np.ones(2), np.zeros(2), np.zeros(2), np.ones(2))
+    np.testing.assert_allclose(f(xb), ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(bn.state[1].value, rv, rtol=1e-12)
+
+
+def test_batchnorm_needs_the_mode_and_more_than_one_value():
+    x = sg.placeholder("x", shape=("batch", 3))
+    with pytest.raises(TypeError, match="training=True or training=False"):
+        nn.BatchNorm()(x)
+    with pytest.raises(TypeError, match="training=True or training=False"):
+        nn.Sequential([nn.Dense(3), nn.BatchNorm()])(x)
+    with pytest.raises(ValueError, match="more than one value"):
+        nn.BatchNorm()(sg.placeholder("one", shape=(1, 3)), training=True)
+    with pytest.raises(ValueError):
+        nn.BatchNorm(momentum=2.0)
+
+
+def test_batchnorm_matches_torch_batchnorm1d(rng):
+    torch = pytest.importorskip("torch")
+    x = sg.placeholder("x", shape=("batch", 4))
+    bn = nn.BatchNorm(momentum=0.3, eps=1e-4)
+    y = bn(x, training=True)
+    gamma, beta = bn.parameters
+    set_random_values([gamma, beta], rng)
+    weights = rng.normal(size=(6, 4))
+    loss = (y * sg.constant(weights)).sum()
+    step = codegen.compile([x], [y, *sg.grad(loss, [gamma, beta])], updates=bn.state_updates)
+    predict = codegen.compile([x], bn(x, training=False))
+
+    ref = torch.nn.BatchNorm1d(4, momentum=0.3, eps=1e-4).double()
+    with torch.no_grad():
+        ref.weight.copy_(torch.from_numpy(gamma.value))
+        ref.bias.copy_(torch.from_numpy(beta.value))
+    for _ in range(2):
+        xb = rng.normal(size=(6, 4)) * 2 + 0.5
+        out, g_gamma, g_beta = step(xb)
+        ref.train()
+        ref.zero_grad()
+        t_out = ref(torch.from_numpy(xb))
+        (t_out * torch.from_numpy(weights)).sum().backward()
+        np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(g_gamma, ref.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(g_beta, ref.bias.grad.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(bn.state[0].value, ref.running_mean.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(bn.state[1].value, ref.running_var.numpy(), rtol=1e-12)
+    ref.eval()
+    xb = rng.normal(size=(3, 4))
+    with torch.no_grad():
+        np.testing.assert_allclose(predict(xb), ref(torch.from_numpy(xb)).numpy(), rtol=1e-10, atol=1e-12)
+
+
+# -- Dropout ------------------------------------------------------------------------
+
+
+def test_dropout_training_keep_rate_scaling_and_fresh_masks():
+    x = sg.placeholder("x", shape=(200, 500))
+    drop = nn.Dropout(0.3, seed=1)
+    out = drop(x, training=True)
+    (key,) = drop.state
+    assert key.name == "dropout1_key" and drop.parameters == []
+    assert list(drop.state_updates) == [key]
+    step = codegen.compile([x], out, updates=drop.state_updates)
+    ones = np.ones((200, 500))
+    first = step(ones)
+    kept = first != 0
+    assert kept.mean() == pytest.approx(0.7, abs=0.01)  # 100,000 draws: 0.01 is 7 standard errors
+    np.testing.assert_allclose(first[kept], 1 / 0.7, rtol=1e-12)  # inverted dropout scaling
+    assert first.mean() == pytest.approx(1.0, abs=0.015)  # expectation preserved
+    np.testing.assert_array_equal(key.value, [1, 1])  # the counter advanced
+    second = step(ones)
+    assert (second != 0).mean() == pytest.approx(0.7, abs=0.01)
+    assert not np.array_equal(first != 0, second != 0)
+
+
+def test_dropout_masks_repeat_for_the_same_seed_and_differ_across_seeds():
+    x = sg.placeholder("x", shape=(20, 30))
+    ones = np.ones((20, 30))
+
+    def masks(seed, calls=2):
+        drop = nn.Dropout(0.5, seed=seed)
+        step = codegen.compile([x], drop(x, training=True), updates=drop.state_updates)
+        return [step(ones) for _ in range(calls)]
+
+    a, b = masks(3), masks(3)  # two freshly built layers (dropout1, dropout2) with one seed
+    for ma, mb in zip(a, b):
+        np.testing.assert_array_equal(ma, mb)
+    with sg.fresh_graph():
+        for ma, mc in zip(a, masks(3)):
+            np.testing.assert_array_equal(ma, mc)
+    assert not np.array_equal(a[0], masks(4)[0])
+
+
+def test_dropout_is_the_identity_in_eval_and_at_rate_zero():
+    x = sg.placeholder("x", shape=("batch", 3))
+    drop = nn.Dropout(0.5)
+    assert drop(x, training=False) is x
+    assert nn.Dropout(0.0)(x, training=True) is x
+    with pytest.raises(TypeError, match="training=True or training=False"):
+        drop(x)
+    with pytest.raises(ValueError):
+        nn.Dropout(1.0)
+
+
+def test_dropout_gradient_is_the_mask(rng):
+    x = sg.placeholder("x", shape=(4, 6))
+    drop = nn.Dropout(0.5, seed=2)
+    out = drop(x, training=True)
+    c = rng.normal(size=(4, 6))
+    g = sg.grad((out * sg.constant(c)).sum(), x)
+    value, grad_x = codegen.compile([x], [out, g])(np.ones((4, 6)))
+    np.testing.assert_allclose(grad_x, value * c, rtol=1e-12)  # value is the scaled mask here
+
+
+# -- models: Sequential, train and eval from one definition ----------------------------------
+
+
+def build_model():
+    return nn.Sequential([
+        nn.Dense(5, activation=sg.tanh, init=init.glorot_uniform(seed=0)),
+        nn.BatchNorm(),
+        nn.Dropout(0.4, seed=0),
+        nn.Dense(3, init=init.glorot_uniform(seed=1)),
+    ])
+
+
+def numpy_model(model, xb, mask=None):
+    """Evaluation-mode reference (dropout off unless a mask is given; then training-mode batch norm)."""
+    W1, b1, gamma, beta, W2, b2 = (p.value for p in model.parameters)
+    running_mean, running_var, _ = (s.value for s in model.state)
+    h = np.tanh(xb @ W1 + b1)
+    if mask is None:
+        h = bn_eval_ref(h, gamma, beta, running_mean, running_var)
+    else:
+        h = bn_train_ref(h, gamma, beta, running_mean, running_var)[0] * mask
+    return h @ W2 + b2
+
+
+def test_sequential_exposes_parameters_state_and_updates(rng):
+    x = sg.placeholder("x", shape=("batch", 4))
+    model = build_model()
+    assert model.parameters == [] and model.state == []
+    model(x, training=True)
+    assert [p.name for p in model.parameters] == [
+        "dense1_W", "dense1_b", "batchnorm1_gamma", "batchnorm1_beta", "dense2_W", "dense2_b"]
+    assert [s.name for s in model.state] == ["batchnorm1_running_mean", "batchnorm1_running_var", "dropout1_key"]
+    assert model.leaves == sorted(model.parameters + model.state, key=lambda n: n.serial)
+    assert set(model.state_updates) == set(model.state)
+    assert all(p.op.trainable for p in model.parameters)
+
+
+def test_eval_graph_is_deterministic_and_equals_the_network_without_dropout(rng):
+    x = sg.placeholder("x", shape=("batch", 4))
+    model = build_model()
+    model(x, training=True)
+    eval_out = model(x, training=False)
+    assert "random_uniform" not in sg.count_ops(eval_out)
+    set_random_values(model.parameters, rng)
+    model.state[0].value = rng.normal(size=5)
+    model.state[1].value = rng.uniform(0.5, 2.0, size=5)
+    predict = codegen.compile([x], eval_out)
+    xb = rng.normal(size=(7, 4))
+    out = predict(xb)
+    np.testing.assert_array_equal(predict(xb), out)
+    np.testing.assert_allclose(out, numpy_model(model, xb), rtol=1e-10)
+
+
+def test_training_forward_matches_numpy_with_the_drawn_mask(rng):
+    x = sg.placeholder("x", shape=("batch", 4))
+    model = build_model()
+    train_out = model(x, training=True)
+    drop = model.layers[2]
+    mask_node = next(n for n in sg.topo_sort([train_out]) if n.name == "dropout1_mask")
+    f = codegen.compile([x], [train_out, mask_node])
+    xb = rng.normal(size=(8, 4))
+    out, mask = f(xb)
+    assert set(np.unique(mask)) <= {0.0, 1 / 0.6}
+    np.testing.assert_allclose(out, numpy_model(model, xb, mask=mask), rtol=1e-10, atol=1e-12)
+    assert drop.state[0].value.tolist() == [0, 0]  # compiled without updates: no state changes
+
+
+def test_gradients_through_dense_batchnorm_dropout_match_finite_differences(rng):
+    x = sg.placeholder("x", shape=("batch", 3))
+    t = sg.placeholder("t", shape=("batch", 2))
+    model = nn.Sequential([
+        nn.Dense(4, activation=sg.tanh, init=init.glorot_normal(seed=3)),
+        nn.BatchNorm(),
+        nn.Dropout(0.25, seed=5),
+        nn.Dense(2, init=init.glorot_normal(seed=4)),
+    ])
+    loss = sg.mse(model(x, training=True), t)
+    set_random_values(model.parameters, rng)
+    f = codegen.compile([x, t], [loss, *sg.grad(loss, model.parameters)])  # no updates: a fixed mask
+    finite_difference_check(f, model.parameters, (rng.normal(size=(6, 3)), rng.normal(size=(6, 2))))
+
+
+def test_gradients_through_batchnorm_eval_match_finite_differences(rng):
+    x = sg.placeholder("x", shape=("batch", 3))
+    model = nn.Sequential([nn.Dense(3, activation=sg.relu, init=init.he_normal(seed=0)), nn.BatchNorm()])
+    out = model(x, training=False)
+    model.state[1].value = rng.uniform(0.5, 2.0, size=3)
+    loss = (sg.sigmoid(out) * sg.constant(rng.normal(size=(5, 3)))).sum()
+    f = codegen.compile([x], [loss, *sg.grad(loss, model.parameters)])
+    finite_difference_check(f, model.parameters, (rng.normal(size=(5, 3)),))
+
+
+def test_one_sgd_train_step_and_shared_leaves(rng):
+    x = sg.placeholder("x", shape=("batch", 4))
+    y = sg.placeholder("y", shape=("batch",), dtype="int64")
+    model = build_model()
+    loss = sg.softmax_cross_entropy(model(x, training=True), y)
+    eval_logits = model(x, training=False)
+    params = model.parameters
+    grads = sg.grad(loss, params)
+    updates = {p: p - 0.1 * g for p, g in zip(params, grads)}
+    updates.update(model.state_updates)
+    train_step = codegen.compile([x, y], loss, updates=updates, name="train_step")
+    loss_and_grads = codegen.compile([x, y], [loss, *grads])
+    predict = codegen.compile([x], eval_logits)
+
+    source = train_step.source
+    for name in ("def train_step(", "dense1_W", "batchnorm1_running_var", "dropout1_key", "grad_dense2_W"):
+        assert name in source
+
+    xb, yb = rng.normal(size=(10, 4)), rng.integers(0, 3, size=10)
+    before = {leaf: leaf.value.copy() for leaf in model.leaves}
+    ref_loss, *ref_grads = loss_and_grads(xb, yb)  # the same state, so the same dropout mask
+    hidden = np.tanh(xb @ before[params[0]] + before[params[1]])
+    running = [before[s] for s in model.state[:2]]
+    _, ref_mean, ref_var = bn_train_ref(hidden, before[params[2]], before[params[3]], *running)
+    assert train_step(xb, yb) == pytest.approx(ref_loss, rel=1e-12)
+    for p, g in zip(params, ref_grads):  # simultaneous updates from the values before the step
+        np.testing.assert_allclose(p.value, before[p] - 0.1 * g, rtol=1e-12, atol=1e-15)
+    running_mean, running_var, key = model.state
+    np.testing.assert_allclose(running_mean.value, ref_mean, rtol=1e-12)
+    np.testing.assert_allclose(running_var.value, ref_var, rtol=1e-12)
+    np.testing.assert_array_equal(key.value, [0, 1])
+    # the evaluation function reads the same, now updated, leaves
+    np.testing.assert_allclose(predict(xb), numpy_model(model, xb), rtol=1e-10)
+
+
+def test_sequential_takes_plain_functions_and_nests():
+    x = sg.placeholder("x", shape=("batch", 3))
+    inner = nn.Sequential([nn.Dense(4), sg.relu])
+    model = nn.Sequential([inner, nn.Dropout(0.5), nn.Dense(2)])
+    model(x, training=True)
+    assert [p.name for p in model.parameters] == ["dense1_W", "dense1_b", "dense2_W", "dense2_b"]
+    assert [s.name for s in model.state] == ["dropout1_key"]
+    assert inner(x) is inner(x, training=False)  # no mode-dependent layer inside: training may be left out
+    with pytest.raises(TypeError):
+        nn.Sequential([nn.Dense(2), 3])
