@@ -163,6 +163,8 @@ class NumPyPrinter:
     _print_Equal = _print_NotEqual = _compare
 
     def _print_Where(self, node, c, a, b):
+        if a.literal and b.literal:  # np.where of two Python numbers would be float64/int64
+            return self.call(f"{self.module}.where", c.text, self.obj(a, node), b.text)
         return self.call(f"{self.module}.where", c.text, a.text, b.text)
 
     def _print_Cast(self, node, x):

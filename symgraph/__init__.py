@@ -14,12 +14,12 @@ from .graph import (
 from .jacobian import ModeReport, explain_mode, hessian, hvp, jacobian
 from .inspect import count_ops, dprint, to_dot, to_networkx
 from .ops import (
-    abs, binary_cross_entropy, broadcast_to, cast, concatenate, cos, elementwise, equal, exp, expand_dims,
+    abs, binary_cross_entropy, floor, sign, broadcast_to, cast, concatenate, cos, elementwise, equal, exp, expand_dims,
     hard_tanh, leaky_relu, log, log_softmax, logsumexp, matmul, max, maximum, mean, minimum, mse, not_equal,
     one_hot, relu, reshape, sigmoid, sin, softmax, softmax_cross_entropy, softplus, sqrt, square, squeeze,
     next_key, random_key, random_uniform, step, stop_gradient, sum, tanh, transpose, where,
 )
-from . import init, nn
+from . import init, nn, optim, schedules
 from .regularize import clip_by_global_norm, clip_by_value, ema, global_norm, l1_penalty, l2_penalty
 from .simplify import SimplifyReport, simplify
 from .train import Checkpoint, fit, load_params, save_params
@@ -27,7 +27,7 @@ from .train import Checkpoint, fit, load_params, save_params
 __version__ = "0.1.0"
 
 __all__ = [
-    "Checkpoint", "fit", "load_params", "save_params", "init", "nn",
+    "Checkpoint", "fit", "load_params", "save_params", "init", "nn", "optim", "schedules", "floor", "sign",
     "clip_by_global_norm", "clip_by_value", "ema", "global_norm", "l1_penalty", "l2_penalty",
     "DTypeError", "Graph", "ModeReport", "Node", "Op", "ShapeError", "SimplifyReport", "abs", "as_node",
     "binary_cross_entropy", "broadcast_to", "cast", "concatenate", "constant", "cos", "count_ops",

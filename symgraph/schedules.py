@@ -27,10 +27,6 @@ The schedules (``T`` = ``total_steps``):
 ``cosine(lr, T, lr_min=0)``     lr_min + (lr − lr_min)·(1 + cos(π·min(t, T)/T))/2
 ``warmup(schedule, steps)``     schedule(t) · min(1, (t + 1)/steps)
 ==============================  ============================================
-
-In the graph, ``floor`` is an elementwise function defined with
-:func:`symgraph.elementwise` over ``sympy.floor`` (symgraph has no floor op of
-its own); it prints as ``np.floor``.
 """
 
 from __future__ import annotations
@@ -39,10 +35,9 @@ import math
 import numbers
 
 import numpy as np
-import sympy
 
 from .graph import Node, as_node
-from .ops import cast, cos, elementwise, exp, minimum, sqrt
+from .ops import cast, cos, exp, floor, minimum, sqrt
 
 __all__ = [
     "Schedule", "constant", "cosine", "exponential", "inverse_sqrt", "inverse_time", "step", "warmup",
@@ -58,8 +53,7 @@ class _NumPyMath:
 class _GraphMath:
     """The same functions, building graph nodes."""
 
-    exp, sqrt, cos, minimum = staticmethod(exp), staticmethod(sqrt), staticmethod(cos), staticmethod(minimum)
-    floor = staticmethod(elementwise(lambda z: sympy.floor(z), name="floor"))
+    exp, sqrt, cos, floor, minimum = (staticmethod(f) for f in (exp, sqrt, cos, floor, minimum))
 
 
 class Schedule:

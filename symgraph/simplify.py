@@ -83,6 +83,8 @@ def _rewrite(node: Node, by_op: dict[str, list[Rule]], counts: Counter, keep: se
                 continue  # the rewrite would cut a node the caller needs to stay in the graph
             if out.serial >= first_new:
                 _inherit(out, node)
+            elif node.name and not out.name and not out.is_leaf:
+                out.named(node.name)  # an existing value now stands for the named one
             counts[rule.name] += 1
             node = out
             break

@@ -14,7 +14,7 @@ from .reduce import (
     softmax,
 )
 from .scalar import (
-    Elementwise, abs, cos, elementwise, exp, hard_tanh, leaky_relu, log, relu, sigmoid, sin, softplus, sqrt,
+    Elementwise, abs, cos, elementwise, exp, floor, hard_tanh, leaky_relu, log, relu, sigmoid, sign, sin, softplus, sqrt,
     square, step, tanh,
 )
 from .shape import (

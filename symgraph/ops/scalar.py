@@ -295,6 +295,8 @@ hard_tanh = _unary(
     doc="clip(x, -1, 1); derivative 1 where |x| < 1, else 0.",
 )
 step = _unary("step", _H0, doc="1 where x > 0, else 0 (the perceptron's threshold); derivative 0.")
+floor = _unary("floor", sp.floor, derivative=lambda x, y: sp.S.Zero, doc="The largest integer <= x; derivative 0.")
+sign = _unary("sign", sp.sign, derivative=lambda x, y: sp.S.Zero, doc="-1, 0 or 1 by the sign of x; derivative 0.")
 
 
 def leaky_relu(x, alpha: float = 0.01) -> Node:
