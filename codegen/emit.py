@@ -19,7 +19,7 @@ import numpy as np
 import symgraph
 from symgraph import kernels
 from symgraph.graph import Constant, Node, Parameter, topo_sort
-from symgraph.ops import StopGradient
+from symgraph.ops import Add, StopGradient, Subtract
 from symgraph.shapes import format_shape
 
 from .naming import Namer, identifier
@@ -31,6 +31,18 @@ SMALL_ARRAY = 64  # array constants up to this size are written as literals
 LINE_LIMIT = 100  # a longer statement gets its comment on the line above
 
 _VIEWS = ("transpose", "reshape", "broadcast_to", "expand_dims", "squeeze", "getitem", "stop_gradient")
+
+
+def _inplace_step(state: Node, value: Node) -> tuple[str, Node] | None:
+    """("-", d) when value is state - d, ("+", d) when it is state + d or d + state; else None."""
+    if value.dtype != state.dtype or value.shape != state.shape or len(value.inputs) != 2:
+        return None
+    a, b = value.inputs
+    if isinstance(value.op, Subtract) and a is state and b is not state:
+        return "-", b
+    if isinstance(value.op, Add) and (a is state) != (b is state):
+        return "+", b if a is state else a
+    return None
 
 
 def _op_label(node: Node) -> str:
@@ -93,7 +105,7 @@ class Emitter:
             elif isinstance(node.op, Constant):
                 self.names[key] = self.namer.numbered("const")
             else:
-                self.names[key] = self.namer.numbered(identifier(node.op.name))
+                self.names[key] = self.namer.numbered(identifier(getattr(node.op, "label", node.op.name)))
         return self.names[key]
 
     def describe(self, node: Node, depth: int = 0) -> str:
@@ -158,7 +170,16 @@ class Emitter:
     # -- scheduling ----------------------------------------------------------------
     def _plan(self):
         p = self.p
-        roots = p.outputs + [v for _, v in p.updates]
+        # An update w <- w - d (or w + d) that nothing else reads becomes an in-place
+        # `w -= d`: only d is computed in the body, and the update block writes w.
+        value_uses = Counter(id(v) for v in p.outputs) + Counter(
+            id(i) for n in topo_sort(p.outputs + [v for _, v in p.updates]) for i in n.inputs)
+        self.inplace: dict[int, tuple[str, Node]] = {}
+        for state, value in p.updates:
+            step = _inplace_step(state, value)
+            if step is not None and value_uses[id(value)] == 0 and sum(v is value for _, v in p.updates) == 1:
+                self.inplace[id(value)] = step
+        roots = p.outputs + [self.inplace[id(v)][1] if id(v) in self.inplace else v for _, v in p.updates]
         self.order = topo_sort(roots + [s for s, _ in p.updates])
         for leaf in p.inputs + p.params:
             self.codes[id(leaf)] = Code(self.name_of(leaf))
@@ -280,6 +301,17 @@ class Emitter:
             returns.append(name)
         assigns = []
         for state, value in p.updates:
+            if id(value) in self.inplace:
+                symbol, step = self.inplace[id(value)]
+                text = self.codes[id(step)].text
+                if id(self.root(step)) in updated:
+                    snap = self.namer.unique(f"step_{self.names[id(state)]}")
+                    tail.append((f"{snap} = {self.printer.obj(self.codes[id(step)], step)}.copy()",
+                                 "read before any write"))
+                    text = snap
+                assigns.append((f"{self.names[id(state)]} {symbol}= {text}",
+                                f"update {self.names[id(state)]} in place: {self.comment(value)}"))
+                continue
             text = self.codes[id(value)].text
             if id(self.root(value)) in updated:
                 snap = self.namer.unique(f"new_{self.names[id(state)]}")

@@ -172,7 +172,8 @@ def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: boo
     pairs = _validate(inputs, outputs, updates)
     report = None
     if simplify:
-        everything, report = symgraph.simplify(outputs + [v for _, v in pairs], report=True)
+        values = [v for _, v in pairs]  # kept unfused, so `w - d` stays an in-place `w -= d`
+        everything, report = symgraph.simplify(outputs + values, report=True, unfused=values)
         outputs, values = everything[: len(outputs)], everything[len(outputs) :]
         pairs = [(s, v) for (s, _), v in zip(pairs, values)]
     fn_name = identifier(name or ("train_step" if pairs else "compute"))

@@ -29,7 +29,8 @@ def _fusable(node: Node) -> bool:
 def fuse(outputs: list[Node], keep: set[int] = frozenset()) -> tuple[list[Node], int]:
     """Fuse elementwise trees in the graph of ``outputs``; returns (outputs, number of fused nodes).
 
-    ``keep``: ids of nodes that must stay visible (outputs are always kept).
+    ``keep``: ids of nodes left exactly as they are (neither fused nor absorbed);
+    outputs are never absorbed.
     """
     order = topo_sort(outputs)
     users: Counter = Counter(id(i) for n in order for i in n.inputs)
@@ -54,7 +55,7 @@ def fuse(outputs: list[Node], keep: set[int] = frozenset()) -> tuple[list[Node],
                 rebuilt.named(node.name)
         new[id(node)] = rebuilt
         original[id(rebuilt)] = node
-        if not _fusable(rebuilt) or not any(absorbable(i) for i in rebuilt.inputs):
+        if id(node) in keep or not _fusable(rebuilt) or not any(absorbable(i) for i in rebuilt.inputs):
             continue
         with sp.evaluate(False):  # keep the graph's own expression: SymPy's automatic identities
             tree = _expression(rebuilt, absorbable)  # (exp(log x) = x, x*x/x = x) are unsafe at domain edges
@@ -66,7 +67,9 @@ def fuse(outputs: list[Node], keep: set[int] = frozenset()) -> tuple[list[Node],
         if len(leaves) > MAX_LEAVES or expr.free_symbols != set(symbols):
             continue  # too wide, or SymPy cancelled an operand (which may carry the broadcast shape)
         with graph.origin(node.origin), graph.applying("fuse_elementwise"):
-            out = apply(Elementwise(rebuilt.op.name, expr, symbols), *leaves)
+            fused_op = Elementwise("fused", expr, symbols)
+            fused_op.label = getattr(rebuilt.op, "label", rebuilt.op.name)  # names the variable: tanh1, add2
+            out = apply(fused_op, *leaves)
         if out.shape != node.shape or out.dtype != node.dtype:
             continue
         out.about = out.about or node.about

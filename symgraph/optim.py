@@ -46,6 +46,7 @@ import numbers
 import numpy as np
 
 from .autodiff import grad as _grad
+from .autodiff import vjp
 from .graph import Node, Parameter, as_node, parameters_of, state
 from .ops import cast, maximum, minimum, sqrt, where
 from .schedules import Schedule
@@ -203,10 +204,31 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Plain gradient descent: ``w ← w − η·g``."""
+    """Plain gradient descent: ``w ← w − η·g``.
+
+    When it computes the gradients itself, SGD folds the learning rate into the
+    backward pass: it pulls back the cotangent η instead of 1 (the vjp is
+    linear, so the result is η·g), and each update is then ``w ← w − (η·g)``,
+    which the code generator writes as one in-place ``w -= ...``.
+    """
 
     def rule(self, w, g, lr, t):
         return w - _scalar(lr, w) * g, {}
+
+    def updates(self, cost: Node, params=None, grads=None) -> dict:
+        if grads is not None or type(self).gradients is not Optimizer.gradients:
+            return super().updates(cost, params, grads)
+        params = self._check_params(cost, params)
+        if cost.shape != ():
+            raise ValueError(f"SGD.updates: the cost must be a scalar node, but its shape is {cost.shape}")
+        t = self._step_counter()
+        lr = self._rate(t)
+        seed = as_node(lr, like=cost) if isinstance(lr, float) else cast(lr, cost.dtype)
+        steps = vjp([cost], params, [seed])  # η·g for every parameter, in one backward sweep
+        out: dict = {p: p - cast(d, p.dtype) for p, d in zip(params, steps)}
+        if t is not None:
+            out[t] = t + 1.0
+        return out
 
 
 class Momentum(Optimizer):

@@ -57,7 +57,9 @@ def fits(x: Node, node: Node) -> bool:
 
 
 def name(n: Node) -> str:
-    return n.op.name
+    """The op's name for matching. A user-defined, derivative or fused elementwise op is just
+    "elementwise", whatever its display name, so no rule mistakes it for a primitive."""
+    return "elementwise" if getattr(n.op, "show_expr", False) else n.op.name
 
 
 def scalar_source(n: Node) -> Node | None:

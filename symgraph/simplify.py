@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from .fusion import fuse as fuse_elementwise
 from .graph import Node, current_graph, next_serial, topo_sort
 from .rules import RULE_SETS, Rule
+from .rules import name as op_name
 
 MAX_PASSES = 20  # bottom-up passes before giving up on a fixed point
 MAX_REWRITES_PER_NODE = 8
@@ -71,7 +72,7 @@ def _reaches(node: Node, ids: set[int]) -> set[int]:
 def _rewrite(node: Node, by_op: dict[str, list[Rule]], counts: Counter, keep: set[int]) -> Node:
     graph = current_graph()
     for _ in range(MAX_REWRITES_PER_NODE):
-        for rule in by_op.get(node.op.name, []) + by_op.get("*", []):
+        for rule in by_op.get(op_name(node), []) + by_op.get("*", []):
             first_new = next_serial()
             with graph.origin(node.origin), graph.applying(rule.name):
                 out = rule.fn(node)
@@ -94,16 +95,19 @@ def _rewrite(node: Node, by_op: dict[str, list[Rule]], counts: Counter, keep: se
 
 
 def simplify(nodes, report: bool = False, unsafe: bool = False, rule_sets=RULE_SETS, fuse: bool = True,
-             keep=()):
+             keep=(), unfused=()):
     """Equivalent, simplified nodes (a node or a list, matching the input).
 
     Runs the rule sets of :mod:`symgraph.rules` (algebra, linalg, stabilize,
     masking) bottom-up to a fixed point, then fuses elementwise trees into
     single SymPy-expression nodes (:mod:`symgraph.fusion`). Rules marked unsafe
     (those that can change a value at a domain edge) run only with
-    ``unsafe=True``. Nodes in ``keep`` stay in the graph (no rewrite removes a
-    dependency on them, and they are never fused away). With ``report=True``
-    returns ``(nodes, report)``.
+    ``unsafe=True``. Nodes in ``keep`` stay in the graph exactly as they are
+    (not rewritten, not fused, and no rewrite removes a dependency on them).
+    Nodes of ``nodes`` listed in ``unfused`` are simplified but not fused into
+    one expression themselves (the code generator keeps ``w - d`` updates as
+    they are, to apply them in place). With ``report=True`` returns
+    ``(nodes, report)``.
     """
     start = time.perf_counter()
     single = isinstance(nodes, Node)
@@ -116,6 +120,9 @@ def simplify(nodes, report: bool = False, unsafe: bool = False, rule_sets=RULE_S
     for passes in range(1, MAX_PASSES + 1):
         new: dict[int, Node] = {}
         for node in topo_sort(outputs):
+            if id(node) in keep_ids:  # kept exactly: the caller holds on to this very node
+                new[id(node)] = node
+                continue
             rebuilt = _rebuild(node, [new[id(i)] for i in node.inputs])
             new[id(node)] = _rewrite(rebuilt, by_op, counts, keep_ids)
         result = [new[id(o)] for o in outputs]
@@ -123,7 +130,9 @@ def simplify(nodes, report: bool = False, unsafe: bool = False, rule_sets=RULE_S
             break
         outputs = result
     if fuse:
-        outputs, fused = fuse_elementwise(outputs, keep_ids)
+        originals = [nodes] if single else list(nodes)
+        plain = {id(o) for o, original in zip(outputs, originals) if any(original is u for u in unfused)}
+        outputs, fused = fuse_elementwise(outputs, keep_ids | plain)
         if fused:
             counts["fuse_elementwise"] += fused
     out = outputs[0] if single else outputs

@@ -410,8 +410,8 @@ def test_every_update_statement_has_a_comment(rng):
     stmts = [s for s in fn.body[1:] if not isinstance(s, ast.Return)]
     assert not [ast.get_source_segment(src, s) for s in stmts if s.lineno not in commented]
     text = "\n".join(src.splitlines()[fn.lineno - 1:])
-    assert re.search(r"^\s*W1\[\.\.\.\] = ", text, re.M)  # written in place
-    assert re.search(r"^\s*b1\[\.\.\.\] = ", text, re.M)
+    assert re.search(r"^\s*W1(\[\.\.\.\] =| -=) ", text, re.M)  # written in place (`W -= d` for w - d)
+    assert re.search(r"^\s*b1(\[\.\.\.\] =| -=) ", text, re.M)
 
 
 def test_variables_are_named_after_the_graph(mlp_source):
