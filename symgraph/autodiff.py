@@ -25,6 +25,14 @@ def _as_list(nodes, what: str) -> tuple[list[Node], bool]:
     return items, single
 
 
+def _paired(values, nodes: list[Node], what: str, nodes_noun: str, values_noun: str) -> list[Node]:
+    """One value per node (a node or a list), as nodes of the matching dtype."""
+    values = [values] if isinstance(values, Node) else list(values)
+    if len(values) != len(nodes):
+        raise ValueError(f"{what}: {len(nodes)} {nodes_noun} but {len(values)} {values_noun}")
+    return [as_node(v, like=n) for v, n in zip(values, nodes)]
+
+
 def _check_differentiable(wrt: list[Node], what: str):
     for w in wrt:
         if w.dtype.kind != "f":
@@ -89,10 +97,7 @@ def vjp(outputs, wrt, cotangents) -> list[Node]:
     """
     outputs, _ = _as_list(outputs, "vjp")
     wrt, _ = _as_list(wrt, "vjp")
-    cotangents = [cotangents] if isinstance(cotangents, Node) else list(cotangents)
-    if len(cotangents) != len(outputs):
-        raise ValueError(f"vjp: {len(outputs)} output(s) but {len(cotangents)} cotangent(s)")
-    cots = [as_node(c, like=o) for c, o in zip(cotangents, outputs)]
+    cots = _paired(cotangents, outputs, "vjp", "output(s)", "cotangent(s)")
     for o, c in zip(outputs, cots):
         if len(c.shape) != len(o.shape) or any(
             isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(c.shape, o.shape)
@@ -186,10 +191,7 @@ def jvp(outputs, wrt, tangents) -> list[Node]:
     """
     outputs, _ = _as_list(outputs, "jvp")
     wrt, _ = _as_list(wrt, "jvp")
-    tangents = [tangents] if isinstance(tangents, Node) else list(tangents)
-    if len(tangents) != len(wrt):
-        raise ValueError(f"jvp: {len(wrt)} input(s) but {len(tangents)} tangent(s)")
-    tans = [as_node(t, like=w) for t, w in zip(tangents, wrt)]
+    tans = _paired(tangents, wrt, "jvp", "input(s)", "tangent(s)")
     _check_differentiable(wrt, "jvp")
     stable = stabilized(outputs, wrt)
     tangent = forward_sweep(stable, wrt, tans)

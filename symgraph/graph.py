@@ -127,6 +127,9 @@ class Node:
     def __ne__(self, other):
         return self is not other
 
+    def __iter__(self):
+        raise TypeError("a symgraph node is not iterable; index it (x[0]) or pass a list of nodes")
+
     def __bool__(self):
         raise TypeError(
             "the truth value of a symgraph node is not known until the graph runs; "
@@ -330,8 +333,24 @@ class Op:
     scalar_expr = None  # elementwise ops: (*sympy_symbols) -> the SymPy expression of one element
 
 
+class NoDerivative(Op):
+    """Base of ops through which nothing is differentiated and that cost nothing
+    to speak of: leaves, constants, stop_gradient, shape reads, seeds."""
+
+    differentiable = False
+
+    def vjp(self, node, cot):
+        return tuple(None for _ in node.inputs)
+
+    def jvp(self, node, tangents):
+        return None
+
+    def flops(self, node, sizes):
+        return 0
+
+
 # -- leaves -------------------------------------------------------------------
-class Placeholder(Op):
+class Placeholder(NoDerivative):
     """An input fed at call time."""
 
     name = "placeholder"
@@ -341,15 +360,6 @@ class Placeholder(Op):
 
     def _key(self):
         return (id(self),)  # every leaf is distinct, even when two share a name
-
-    def vjp(self, node, cot):
-        return ()
-
-    def jvp(self, node, tangents):
-        return None
-
-    def flops(self, node, sizes):
-        return 0
 
 
 class Parameter(Placeholder):
@@ -374,7 +384,7 @@ class Parameter(Placeholder):
         self.value = np.array(array, dtype=self.value.dtype, copy=True)
 
 
-class Constant(Op):
+class Constant(NoDerivative):
     """A fixed array baked into the graph. ``weak`` marks a Python number whose
     dtype was taken from the operand it meets (NumPy's NEP 50 rule)."""
 
@@ -396,15 +406,6 @@ class Constant(Op):
 
     def compute(self):
         return self.value
-
-    def vjp(self, node, cot):
-        return ()
-
-    def jvp(self, node, tangents):
-        return None
-
-    def flops(self, node, sizes):
-        return 0
 
 
 _FLOAT_KINDS = "f"
@@ -522,7 +523,7 @@ def topo_sort(outputs) -> list[Node]:
     deterministic one (it follows the order the user built the graph in).
     """
     seen: dict[int, Node] = {}
-    stack = list(outputs)
+    stack = [outputs] if isinstance(outputs, Node) else list(outputs)
     while stack:
         node = stack.pop()
         if id(node) not in seen:

@@ -183,8 +183,11 @@ def const_assoc(n):
         c1, x = x, c1
     if value(c1) is None or value(x) is not None:
         return None
-    folded = _binary(name(n), c1, b)
-    return _binary(name(n), x, folded)
+    with np.errstate(all="ignore"):
+        merged = np.asarray(n.op.compute(value(c1), value(b)))
+    if not np.all(np.isfinite(merged)) or (name(n) == "multiply" and np.any((merged == 0) & (value(c1) * value(b) != 0))):
+        return None  # the merged constant would overflow or underflow where the original did not
+    return _binary(name(n), x, _binary(name(n), c1, b))
 
 
 def factor_common(n):
@@ -235,9 +238,10 @@ def sum_of_broadcast(n):
     """sum(broadcast(s)) -> s * count, for a 0-d s summed over every axis"""
     (a,) = n.inputs
     s = scalar_source(a)
-    if s is None or s is a or n.ndim or not is_static(a.shape):
+    if s is None or s is a or n.ndim or not is_static(a.shape) or s.dtype != n.dtype:
         return None
-    return arith.multiply(s, as_node(float(numel(a.shape)), like=s))
+    count = numel(a.shape)
+    return arith.multiply(s, as_node(float(count) if s.dtype.kind == "f" else count, like=s))
 
 
 def squeeze_expand(n):
@@ -343,7 +347,8 @@ def unpick_of_scalar(n):
     s = scalar_source(values)
     if s is None or labels.ndim + 1 != n.ndim:
         return None
-    return arith.multiply(nn.one_hot(labels, n.op.num_classes, n.dtype), s)
+    out = arith.multiply(nn.one_hot(labels, n.op.num_classes, n.dtype), s)
+    return out if fits(out, n) else None
 
 
 def unpick_of_negative(n):
@@ -366,6 +371,30 @@ def mask_product(n):
         if is_value(x, 0) and not is_value(y, 0):
             return _fit_where(arith.where(c, 0, product(y)), n)
     return None
+
+
+def negate_masked(n):
+    """-where(c, x, 0) -> where(c, -x, 0), so the mask stays outermost"""
+    (w,) = n.inputs
+    if name(w) != "where":
+        return None
+    c, x, y = w.inputs
+    if is_value(y, 0):
+        return _fit_where(arith.where(c, arith.negative(x), 0), n)
+    return _fit_where(arith.where(c, 0, arith.negative(y)), n) if is_value(x, 0) else None
+
+
+def sum_of_masked(n):
+    """sum(where(c, x, 0)) -> where(c, sum(x), 0) over axes c does not have (a broadcast mask)"""
+    (w,) = n.inputs
+    if name(w) != "where":
+        return None
+    c, x, y = w.inputs
+    if any(a >= -c.ndim for a in n.op.axes):
+        return None  # the mask varies along a summed axis
+    if is_value(y, 0):
+        return _fit_where(arith.where(c, apply(n.op, x), 0), n)
+    return _fit_where(arith.where(c, 0, apply(n.op, y)), n) if is_value(x, 0) else None
 
 
 def _fit_where(w: Node, n: Node) -> Node | None:
@@ -416,6 +445,8 @@ STABILIZE = RuleSet("stabilize", (
 
 MASKING = RuleSet("masking", (
     Rule("mask_product", ("multiply", "divide"), mask_product),
+    Rule("negate_masked", ("negative",), negate_masked),
+    Rule("sum_of_masked", ("sum",), sum_of_masked),
 ))
 
 RULE_SETS = (ALGEBRA, LINALG, STABILIZE, MASKING)

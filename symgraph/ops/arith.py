@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ..graph import Node, Op, apply, as_node
+from ..graph import NoDerivative, Node, Op, apply, as_node
 from ..shapes import broadcast_shapes, numel
 
 
@@ -334,25 +334,16 @@ class Cast(Op):
         return cast(t[0], self.dtype) if self.dtype.kind == "f" else None
 
 
-class StopGradient(Op):
+class StopGradient(NoDerivative):
     """x, treated as a constant by differentiation."""
 
-    name, differentiable = "stop_gradient", False
+    name = "stop_gradient"
 
     def infer(self, x):
         return x.shape, x.dtype
 
     def compute(self, x):
         return x
-
-    def vjp(self, node, g):
-        return (None,)
-
-    def jvp(self, node, t):
-        return None
-
-    def flops(self, node, sizes):
-        return 0
 
 
 # -- builders -----------------------------------------------------------------

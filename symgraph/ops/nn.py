@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
-from ..graph import Node, Op, apply, as_node
+from ..graph import NoDerivative, Node, Op, apply, as_node
 from ..shapes import format_shape
 from .reduce import log_softmax, logsumexp, mean, reduce_sum
 from .scalar import softplus, square
@@ -21,10 +21,10 @@ def _check_labels(op: Op, labels: Node, inputs):
         raise op.dtype_error(inputs, "labels must be integer class indices")
 
 
-class OneHot(Op):
+class OneHot(NoDerivative):
     """Rows of the identity picked by integer labels; no derivative."""
 
-    name, params, differentiable = "one_hot", ("num_classes", "dtype"), False
+    name, params = "one_hot", ("num_classes", "dtype")
 
     def __init__(self, num_classes: int, dtype):
         self.num_classes = num_classes
@@ -36,12 +36,6 @@ class OneHot(Op):
 
     def compute(self, labels):
         return kernels._one_hot(labels, self.num_classes, self.dtype)
-
-    def vjp(self, node, g):
-        return (None,)
-
-    def jvp(self, node, t):
-        return None
 
 
 class Pick(Op):

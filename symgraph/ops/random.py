@@ -11,14 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
-from ..graph import Node, Op, apply, as_node, parameter
+from ..graph import NoDerivative, Node, apply, as_node, parameter
 
 
-class RandomUniform(Op):
+class RandomUniform(NoDerivative):
     """Uniform noise in [0, 1) shaped like the second input (read only for its shape),
     drawn from the stream of the first input, a random key. No derivative."""
 
-    name, params, differentiable, shape_inputs = "random_uniform", ("dtype",), False, (1,)
+    name, params, shape_inputs = "random_uniform", ("dtype",), (1,)
 
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
@@ -30,12 +30,6 @@ class RandomUniform(Op):
 
     def compute(self, key, like):
         return kernels._uniform(key, like.shape, self.dtype)
-
-    def vjp(self, node, g):
-        return None, None
-
-    def jvp(self, node, t):
-        return None
 
 
 def random_key(name: str, seed: int) -> Node:

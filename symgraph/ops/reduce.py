@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from .. import kernels
-from ..graph import Node, Op, apply, as_node
+from ..graph import NoDerivative, Node, Op, apply, as_node
 from ..shapes import is_static, normalize_axes, numel
 from .arith import cast, equal
 from .scalar import exp
@@ -169,10 +169,10 @@ class LogSoftmax(Softmax):
         return t[0] - apply(Sum((self.axis,), True), exp(node) * t[0])
 
 
-class Count(Op):
+class Count(NoDerivative):
     """The number of elements of x along ``axes``, read from x's shape at run time."""
 
-    name, params, differentiable, shape_inputs = "count", ("axes",), False, (0,)
+    name, params, shape_inputs = "count", ("axes",), (0,)
 
     def __init__(self, axes):
         self.axes = tuple(axes)
@@ -182,15 +182,6 @@ class Count(Op):
 
     def compute(self, x):
         return np.array(math.prod(x.shape[a] for a in self.axes), dtype=self.infer(x)[1])
-
-    def vjp(self, node, g):
-        return (None,)
-
-    def jvp(self, node, t):
-        return None
-
-    def flops(self, node, sizes):
-        return 0
 
 
 def count(x: Node, axes) -> Node:

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ..graph import Node, Op, apply, as_node
+from ..graph import NoDerivative, Node, Op, apply, as_node
 from ..shapes import broadcast_shapes, format_shape, is_static, normalize_axes
 
 
@@ -442,12 +442,12 @@ def broadcast_to(x, shape) -> Node:
     return x if x.shape == shape else apply(BroadcastTo(shape), x)
 
 
-class Basis(ShapeOp):
+class Basis(NoDerivative):
     """The standard basis of arrays of ``shape``, stacked: shape ``(n,) + shape``
     with n = prod(shape); entry k is 1 at flat position k. It seeds a
     one-sweep Jacobian (identity tangents or cotangents). No inputs, no derivative."""
 
-    name, params, differentiable = "basis", ("shape", "dtype"), False
+    name, params = "basis", ("shape", "dtype")
 
     def __init__(self, shape, dtype):
         self.shape = tuple(shape)
@@ -459,12 +459,6 @@ class Basis(ShapeOp):
     def compute(self):
         n = math.prod(self.shape)
         return np.eye(n, dtype=self.dtype).reshape((n,) + self.shape)
-
-    def vjp(self, node, g):
-        return ()
-
-    def jvp(self, node, t):
-        return None
 
 
 def basis(shape, dtype) -> Node:

@@ -94,7 +94,7 @@ def vec(name, n=3):
 
 
 @case("constant_fold")
-def _(rng):
+def case_constant_fold(rng):
     x = vec("x")
     out = x + sg.constant(np.arange(3.0)) * sg.constant(2.0)
     return Case([x], [out], [rng.normal(size=3)],
@@ -102,126 +102,127 @@ def _(rng):
 
 
 @case("add_zero")
-def _(rng):
+def case_add_zero(rng):
     x = vec("x")
     return Case([x], [sg.tanh(x) + 0.0, 0.0 + sg.sin(x)], [rng.normal(size=3)], lambda s: "add" not in ops_of(s))
 
 
 @case("sub_zero")
-def _(rng):
+def case_sub_zero(rng):
     x = vec("x")
     return Case([x], [sg.tanh(x) - 0.0, 0.0 - sg.sin(x)], [rng.normal(size=3)],
                 lambda s: "subtract" not in ops_of(s) and s[1].op == "negative")
 
 
 @case("sub_self")
-def _(rng):
+def case_sub_self(rng):
     x = vec("x")
     t = sg.tanh(x)
     return Case([x], [t - t], [rng.normal(size=3)], lambda s: "tanh" not in ops_of(s) and "subtract" not in ops_of(s))
 
 
 @case("mul_one")
-def _(rng):
+def case_mul_one(rng):
     x = vec("x")
     return Case([x], [sg.tanh(x) * 1.0, 1.0 * sg.sin(x)], [rng.normal(size=3)], lambda s: "multiply" not in ops_of(s))
 
 
 @case("mul_minus_one")
-def _(rng):
+def case_mul_minus_one(rng):
     x = vec("x")
     return Case([x], [x * -1.0, -1.0 * sg.sin(x)], [rng.normal(size=3)],
                 lambda s: "multiply" not in ops_of(s) and ops_of(s)["negative"] == 2)
 
 
 @case("mul_zero")
-def _(rng):
+def case_mul_zero(rng):
     x = vec("x")
     return Case([x], [sg.tanh(x) * 0.0], [rng.normal(size=3)], lambda s: "tanh" not in ops_of(s))
 
 
 @case("mul_reciprocal")
-def _(rng):
+def case_mul_reciprocal(rng):
     x, y = vec("x"), vec("y")
     return Case([x, y], [x * (1.0 / y), (1.0 / y) * sg.sin(x)], [rng.normal(size=3), rng.uniform(0.5, 2, 3)],
                 lambda s: "multiply" not in ops_of(s) and ops_of(s)["divide"] == 2)
 
 
 @case("div_one")
-def _(rng):
+def case_div_one(rng):
     x = vec("x")
     return Case([x], [sg.tanh(x) / 1.0], [rng.normal(size=3)], lambda s: "divide" not in ops_of(s))
 
 
 @case("neg_neg")
-def _(rng):
+def case_neg_neg(rng):
     x = vec("x")
     return Case([x], [-(-sg.tanh(x))], [rng.normal(size=3)], lambda s: "negative" not in ops_of(s))
 
 
 @case("add_neg")
-def _(rng):
+def case_add_neg(rng):
     x, y = vec("x"), vec("y")
     return Case([x, y], [x + (-y), (-x) + y], [rng.normal(size=3), rng.normal(size=3)],
                 lambda s: ops_of(s).get("negative", 0) == 0 and ops_of(s)["subtract"] == 2 and "add" not in ops_of(s))
 
 
 @case("sub_neg")
-def _(rng):
+def case_sub_neg(rng):
     x, y = vec("x"), vec("y")
     return Case([x, y], [x - (-y), (-x) - y], [rng.normal(size=3), rng.normal(size=3)],
                 lambda s: s[0].op == "add" and s[1].op == "negative" and "subtract" not in ops_of(s))
 
 
 @case("pow_one")
-def _(rng):
+def case_pow_one(rng):
     x = vec("x")
     return Case([x], [sg.tanh(x) ** 1.0], [rng.normal(size=3)], lambda s: "power" not in ops_of(s))
 
 
 @case("pow_two")
-def _(rng):
+def case_pow_two(rng):
     x = vec("x")
     return Case([x], [x ** 2.0], [rng.normal(size=3)], lambda s: s[0].op == "square" and "power" not in ops_of(s))
 
 
 @case("log_exp")
-def _(rng):
+def case_log_exp(rng):
     x = vec("x")
     return Case([x], [sg.log(sg.exp(sg.tanh(x)))], [rng.normal(size=3)],
                 lambda s: "log" not in ops_of(s) and "exp" not in ops_of(s))
 
 
 @case("exp_log")
-def _(rng):
+def case_exp_log(rng):
     x = vec("x")
     return Case([x], [sg.exp(sg.log(x)) * 3.0], [rng.uniform(0.1, 3, 3)],
                 lambda s: "log" not in ops_of(s) and "exp" not in ops_of(s))
 
 
 @case("const_assoc")
-def _(rng):
+def case_const_assoc(rng):
     x = vec("x")
     return Case([x], [(x + 2.0) + 3.0, (2.0 * x) * 3.0], [rng.normal(size=3)],
                 lambda s: ops_of(s)["add"] == 1 and ops_of(s)["multiply"] == 1)
 
 
 @case("factor_common")
-def _(rng):
+def case_factor_common(rng):
     a, b, c = vec("a"), vec("b"), vec("c")
-    return Case([a, b, c], [a * c + b * c, a / c - b / c], [rng.normal(size=3), rng.normal(size=3), rng.uniform(0.5, 2, 3)],
+    feeds = [rng.normal(size=3), rng.normal(size=3), rng.uniform(0.5, 2, 3)]
+    return Case([a, b, c], [a * c + b * c, a / c - b / c], feeds,
                 lambda s: ops_of(s)["multiply"] == 1 and ops_of(s)["divide"] == 1)
 
 
 @case("drop_broadcast")
-def _(rng):
+def case_drop_broadcast(rng):
     s, y = sg.placeholder("s", ()), vec("y")
     return Case([s, y], [sg.broadcast_to(s, (3,)) * y, y - sg.broadcast_to(s, (3,))],
                 [rng.normal(size=()), rng.normal(size=3)], lambda out: "broadcast_to" not in ops_of(out))
 
 
 @case("transpose_transpose")
-def _(rng):
+def case_transpose_transpose(rng):
     x = sg.placeholder("x", (2, 3, 5))
     p, q = (1, 2, 0), (0, 2, 1)  # p[q] = (1, 0, 2) differs from q[p] = (2, 1, 0)
     rotated = sg.transpose(sg.transpose(x, p), q)
@@ -230,35 +231,35 @@ def _(rng):
 
 
 @case("reshape_reshape")
-def _(rng):
+def case_reshape_reshape(rng):
     x = sg.placeholder("x", (2, 3, 5))
     return Case([x], [x.reshape(6, 5).reshape(3, 10)], [rng.normal(size=(2, 3, 5))],
                 lambda s: ops_of(s)["reshape"] == 1)
 
 
 @case("sum_of_broadcast")
-def _(rng):
+def case_sum_of_broadcast(rng):
     s = sg.placeholder("s", ())
     return Case([s], [sg.sum(sg.broadcast_to(s, (3, 4)))], [rng.normal(size=())],
                 lambda out: "sum" not in ops_of(out) and "broadcast_to" not in ops_of(out))
 
 
 @case("squeeze_expand")
-def _(rng):
+def case_squeeze_expand(rng):
     x = sg.placeholder("x", (2, 3))
     return Case([x], [sg.squeeze(sg.expand_dims(sg.tanh(x), 1), 1)], [rng.normal(size=(2, 3))],
                 lambda s: "squeeze" not in ops_of(s) and "expand_dims" not in ops_of(s))
 
 
 @case("transpose_of_matmul")
-def _(rng):
+def case_transpose_of_matmul(rng):
     a, b = sg.placeholder("a", (3, 2)), sg.placeholder("b", (3, 4))
     return Case([a, b], [(a.T @ b).T], [rng.normal(size=(3, 2)), rng.normal(size=(3, 4))],
                 lambda s: ops_of(s)["transpose"] == 1 and s[0].op == "matmul")
 
 
 @case("matmul_of_basis")
-def _(rng):
+def case_matmul_of_basis(rng):
     identity = basis((3,), "float64")  # the (3, 3) seed of a one-sweep Jacobian
     m, n = sg.placeholder("m", (3, 4)), sg.placeholder("n", (2, 3))
     outs = [identity @ m, n @ identity, sg.expand_dims(identity, -2) @ m, n @ sg.expand_dims(identity, -1)]
@@ -267,28 +268,28 @@ def _(rng):
 
 
 @case("log_of_softmax")
-def _(rng):
+def case_log_of_softmax(rng):
     z = sg.placeholder("z", (2, 3))
     return Case([z], [sg.log(sg.softmax(z))], [rng.normal(size=(2, 3))],
                 lambda s: s[0].op == "log_softmax" and "softmax" not in ops_of(s))
 
 
 @case("log_of_sigmoid")
-def _(rng):
+def case_log_of_sigmoid(rng):
     z = vec("z", 4)
     return Case([z], [sg.log(sg.sigmoid(z)), sg.log(1.0 - sg.sigmoid(z))], [rng.normal(size=4) * 3],
                 lambda s: "sigmoid" not in ops_of(s) and "log" not in ops_of(s) and ops_of(s)["softplus"] == 2)
 
 
 @case("log_one_plus_exp")
-def _(rng):
+def case_log_one_plus_exp(rng):
     z = vec("z", 4)
     return Case([z], [sg.log(1.0 + sg.exp(z)), sg.log(sg.exp(z) + 1.0)], [rng.normal(size=4) * 3],
                 lambda s: s[0].op == "softplus" and s[1] is s[0] and "exp" not in ops_of(s))
 
 
 @case("log_of_sum_exp")
-def _(rng):
+def case_log_of_sum_exp(rng):
     z = sg.placeholder("z", (2, 3))
     return Case([z], [sg.log(sg.sum(sg.exp(z), axis=-1)), sg.log(sg.sum(sg.exp(z), axis=0, keepdims=True))],
                 [rng.normal(size=(2, 3))],
@@ -296,7 +297,7 @@ def _(rng):
 
 
 @case("softmax_from_logsumexp")
-def _(rng):
+def case_softmax_from_logsumexp(rng):
     z = sg.placeholder("z", (2, 3))
     kept = sg.exp(z - sg.logsumexp(z, axis=-1, keepdims=True))
     expanded = sg.exp(z - sg.expand_dims(sg.logsumexp(z, axis=-1), -1))
@@ -305,7 +306,7 @@ def _(rng):
 
 
 @case("unpick_of_scalar")
-def _(rng):
+def case_unpick_of_scalar(rng):
     s, labels = sg.placeholder("s", ()), sg.placeholder("labels", (4,), dtype="int64")
     out = apply(Unpick(3), sg.broadcast_to(s, (4,)), labels)
     return Case([s, labels], [out], [rng.normal(size=()), np.array([0, 2, 1, 2])],
@@ -313,7 +314,7 @@ def _(rng):
 
 
 @case("unpick_of_negative")
-def _(rng):
+def case_unpick_of_negative(rng):
     v, labels = vec("v", 4), sg.placeholder("labels", (4,), dtype="int64")
     out = apply(Unpick(3), -v, labels)
     return Case([v, labels], [out], [rng.normal(size=4), np.array([0, 2, 1, 2])],
@@ -321,15 +322,31 @@ def _(rng):
 
 
 @case("mask_product")
-def _(rng):
+def case_mask_product(rng):
     x, d = vec("x", 5), vec("d", 5)
     outs = [sg.where(x > 0, x, 0.0) * d, d * sg.where(x > 0, 0.0, sg.sin(x)), sg.where(x > 0, x, 0.0) / d]
     return Case([x, d], outs, [rng.normal(size=5), rng.uniform(0.5, 2, 5)],
                 lambda s: all(o.op == "where" for o in s))
 
 
+@case("negate_masked")
+def case_negate_masked(rng):
+    x, d = vec("x", 5), vec("d", 5)
+    outs = [-sg.where(x > 0, x * d, 0.0), -sg.where(x > 0, 0.0, sg.sin(x))]
+    return Case([x, d], outs, [rng.normal(size=5), rng.normal(size=5)],
+                lambda s: all(o.op == "where" for o in s))
+
+
+@case("sum_of_masked")
+def case_sum_of_masked(rng):
+    x, W = vec("x", 4), sg.placeholder("W", (2, 4))
+    outs = [sg.sum(sg.where(x > 0, W * x, 0.0), axis=0), sg.sum(sg.where(x > 0, 0.0, W), axis=0, keepdims=True)]
+    return Case([x, W], outs, [rng.normal(size=4), rng.normal(size=(2, 4))],
+                lambda s: all(o.op == "where" for o in s))
+
+
 @case(FUSION)
-def _(rng):
+def case_fuse_elementwise(rng):
     x, y = vec("x"), vec("y")
     return Case([x, y], [sg.tanh(x) * 2.0 + sg.sin(y) / 3.0], [rng.normal(size=3), rng.normal(size=3)])
 
@@ -416,13 +433,16 @@ def test_unsafe_rule_only_with_unsafe_and_changes_the_value_at_the_domain_edge(n
     assert not np.array_equal(changed, raw, equal_nan=True)  # this is why the rule is unsafe
 
 
-def test_safe_rules_never_fire_unsafe_ones_on_a_gradient_graph():
+def test_unsafe_rules_do_not_fire_by_default_on_a_gradient_graph():
     x = sg.placeholder("x", ("batch", 3))
     w = sg.parameter("w", value=np.ones(3))
     cost = sg.mean(sg.exp(sg.log(sg.square(x @ w) + 1.0)) - x @ w * 0.0)
     outs = [cost, sg.grad(cost, w)]
+    unsafe_names = {n for n, u in UNSAFE.items() if u}
     _, report = sg.simplify(outs, report=True)
-    assert not set(report.rules) & {n for n, u in UNSAFE.items() if u}, report
+    assert not set(report.rules) & unsafe_names, report
+    _, risky = sg.simplify(outs, report=True, unsafe=True)
+    assert {"exp_log", "mul_zero"} <= set(risky.rules), risky  # the patterns are there
 
 
 # -- fusion keeps the graph's own arithmetic -------------------------------------------------------------
@@ -489,20 +509,18 @@ def test_factor_common_keeps_finite_values_finite():
         assert_same(run([a, b, c], [out], feeds), run([a, b, c], [simplified], feeds))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: const_assoc (a safe rule) folds (x*1e200)*1e200 to x*inf: "
-                                       "x = 1e-300 gives inf instead of 1e100, and x = 0 gives nan instead of 0")
-def test_const_assoc_keeps_finite_values_finite():
+def test_const_assoc_declines_when_the_merged_constant_would_overflow():
     x = vec("x", 3)
-    out = (x * 1e200) * 1e200
+    out = (x * 1e200) * 1e200  # merging gives x * inf: inf at 1e-300 (not 1e100), nan at 0
     simplified, report = sg.simplify(out, report=True)
-    assert report.rules["const_assoc"] >= 1
+    assert report.rules["const_assoc"] == 0
     at = np.array([1e-300, 0.0, 1.0])
     with np.errstate(all="ignore"):
         assert_same(run([x], [out], [at]), run([x], [simplified], [at]))
+    merged, report = sg.simplify((x * 1e100) * 1e100, report=True)  # 1e200 is fine: the rule fires
+    assert report.rules["const_assoc"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: sum_of_broadcast rewrites an int64 sum to s * 12.0 (float64); "
-                                       "the engine then raises AssertionError")
 def test_sum_of_broadcast_of_an_integer_scalar():
     s = sg.placeholder("s", (), dtype="int64")
     out = sg.sum(sg.broadcast_to(s, (3, 4)))
@@ -511,8 +529,6 @@ def test_sum_of_broadcast_of_an_integer_scalar():
     assert run([s], [simplified], [np.array(5)])[0] == 60
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: unpick_of_scalar builds one_hot(labels) * s with the labels' shape; "
-                                       "labels of shape (None,) against logits ('batch', 3) make simplify raise")
 def test_cross_entropy_gradient_with_labels_of_unknown_length(rng):
     z = sg.placeholder("z", ("batch", 3))
     y = sg.placeholder("y", (None,), dtype="int64")
