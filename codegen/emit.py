@@ -28,6 +28,7 @@ from .printer import Code, NumPyPrinter
 INLINE_LIMIT = 60  # longest expression folded into its single user's line
 COMMENT_COLUMN = 44  # comments start here (or one space after longer code)
 SMALL_ARRAY = 64  # array constants up to this size are written as literals
+OUT = "\x00out\x00"  # stands for the buffer a line writes into, until buffers are assigned
 LINE_LIMIT = 100  # a longer statement gets its comment on the line above
 
 _VIEWS = ("transpose", "reshape", "broadcast_to", "expand_dims", "squeeze", "getitem", "stop_gradient")
@@ -75,20 +76,28 @@ class Emitter:
     """Prints a :class:`Program` as module source with one function."""
 
     def __init__(self, program: Program, printer: NumPyPrinter | None = None, header: str = "",
-                 show_rules: bool = False):
+                 show_rules: bool = False, plan_memory: bool = True):
         self.p = program
         self.show_rules = show_rules
+        self.plan_memory = plan_memory
         self.printer = printer or NumPyPrinter()
         self.header = header
-        self.namer = Namer(reserved={program.name, *(n for n in dir(kernels) if n.startswith("_"))})
+        self.namer = Namer(reserved={program.name, *(n for n in dir(kernels) if n.startswith("_")),
+                                     "_BUFFERS", "_allocate", "buffers", "key"})
         self.names: dict[int, str] = {}  # node id -> variable (or would-be variable) name
         self.codes: dict[int, Code] = {}
         self.constants: list[str] = []  # module-level constant definitions
         self.lines: list[tuple[str, str, str]] = []  # (section, statement, comment)
         self.aliases: dict[int, Node] = {}  # node id -> the input it printed as (an identity)
         self.named: set[int] = set()  # nodes held in a variable
+        self.line_nodes: list[Node | None] = []  # the value each line computes (None for helpers)
+        self.line_reads: list[set] = []  # the named values each line reads
+        self.reads: dict[int, frozenset] = {}  # node id -> the named values its code reads
+        self.buffered: dict[int, int] = {}  # line index -> 0 for lines that write into a buffer
+        self.allocations: list[tuple[str, Node]] = []  # (buffer name, a value it holds)
         self.printer.temp_name = lambda: self.namer.numbered("shared")
         self.update_of = {id(v): s for s, v in program.updates}
+        self.output_ids = {id(o) for o in program.outputs}  # returned values get fresh arrays
 
     # -- names -------------------------------------------------------------------
     def name_of(self, node: Node) -> str:
@@ -184,6 +193,7 @@ class Emitter:
         for leaf in p.inputs + p.params:
             self.codes[id(leaf)] = Code(self.name_of(leaf))
             self.named.add(id(leaf))
+            self.reads[id(leaf)] = frozenset([leaf])
         self.dims: dict[str, str] = {}  # named dimension -> code that reads its size from an input
         for leaf in p.inputs:
             for axis, d in enumerate(leaf.shape):
@@ -258,31 +268,110 @@ class Emitter:
                 continue
             if id(node) not in self.needed:  # only its shape is read
                 self.codes[id(node)] = Code(f"<shape of {node.op.name}>", dims=self.dim_texts(node))
+                self.reads[id(node)] = frozenset()
                 continue
             if isinstance(node.op, Constant):
                 self.codes[id(node)] = self._constant(node)
+                self.reads[id(node)] = frozenset([node]) if id(node) in self.named else frozenset()
                 continue
             if node.is_leaf:
                 raise AssertionError(f"leaf {node!r} is neither an input nor a parameter")
             args = [self.codes[id(i)] for i in node.inputs]
+            reads = frozenset().union(*(self.reads[id(i)] for i in node.inputs))
+            if node.origin is not None:
+                section = _section(node.origin)
+            if self._bufferable(node):
+                text = self.printer.out_call(node, args, OUT)
+                if text is not None:  # one NumPy call writing into a preallocated buffer
+                    self.buffered[len(self.lines)] = 0
+                    self._line(node, section, f"{self.name_of(node)} = {text}", self.comment(node), reads)
+                    continue
             code = self.printer.print(node, args)
             for temp, text in self.printer.pending:  # subexpressions the expression shares
-                self.lines.append((_section(node.origin) if node.origin else section, f"{temp} = {text}",
-                                   f"shared by {self.comment(node)}"))
+                self.lines.append((section, f"{temp} = {text}", f"shared by {self.comment(node)}"))
+                self.line_nodes.append(None)
+                self.line_reads.append(reads)
             self.printer.pending.clear()
             same = [i for i, a in zip(node.inputs, args) if a.text == code.text]
             if same:  # printed as a bare alias of an input
                 self.aliases[id(node)] = same[0]
                 self.codes[id(node)] = code
+                self.reads[id(node)] = self.reads[id(same[0])]
                 continue
             if self._inline(node, code):
                 self.codes[id(node)] = code
+                self.reads[id(node)] = reads
                 continue
-            if node.origin is not None:
-                section = _section(node.origin)
-            self.named.add(id(node))
-            self.lines.append((section, f"{self.name_of(node)} = {code.text}", self.comment(node)))
-            self.codes[id(node)] = Code(self.names[id(node)])
+            self._line(node, section, f"{self.name_of(node)} = {code.text}", self.comment(node), reads)
+
+    def _line(self, node: Node, section: str, stmt: str, comment: str, reads: frozenset):
+        self.named.add(id(node))
+        self.lines.append((section, stmt, comment))
+        self.line_nodes.append(node)
+        self.line_reads.append(reads)
+        self.codes[id(node)] = Code(self.names[id(node)])
+        self.reads[id(node)] = frozenset([node])
+
+    def _bufferable(self, node: Node) -> bool:
+        """Whether the node's value may live in a preallocated buffer (it never leaves the call)."""
+        return (self.plan_memory and node.dtype.kind == "f" and node.ndim >= 1
+                and id(node) not in self.output_ids and self.dim_texts(node) is not None)
+
+    def _assign_buffers(self, kept: list[Node]):
+        """Give each buffered line a buffer: reuse one whose value is dead (liveness over the lines),
+        or, for an elementwise op, the buffer of an input read for the last time by that line."""
+        last: dict[int, float] = {}
+        for i, reads in enumerate(self.line_reads):
+            for n in reads:
+                last[id(self.root(n))] = i
+        for n in kept:  # returned, or read by the updates after the last line
+            last[id(self.root(n))] = float("inf")
+        free: dict[tuple, list[str]] = {}
+        held: dict[int, tuple[str, tuple]] = {}  # value id -> (buffer, key)
+        for i in sorted(self.buffered):
+            node = self.line_nodes[i]
+            elementwise = node.op.name not in ("matmul", "sum", "mean")
+            for vid, (buf, key) in list(held.items()):
+                if last.get(vid, -1) < i or (elementwise and last.get(vid, -1) == i):
+                    free.setdefault(key, []).append(buf)
+                    del held[vid]
+            key = (node.shape, node.dtype.str)
+            if free.get(key):
+                buf = free[key].pop()
+            else:
+                buf = self.namer.numbered("buf")
+                self.allocations.append((buf, node))
+            held[id(node)] = (buf, key)
+            section, stmt, comment = self.lines[i]
+            self.lines[i] = (section, stmt.replace(OUT, buf), comment)
+
+    def _buffer_prologue(self) -> tuple[list[str], list[str]]:
+        """(module-level definitions, first lines of the function body) for the buffers."""
+        if not self.allocations:
+            return [], []
+        dims = []
+        for _, node in self.allocations:
+            dims += [d for d in node.shape if isinstance(d, str) and d not in dims]
+        params = [identifier(d) for d in dims]
+        rows = []
+        for buf, node in self.allocations:
+            shape = tuple(identifier(d) if isinstance(d, str) else d for d in node.shape)
+            text = f"({shape[0]},)" if len(shape) == 1 else f"({', '.join(map(str, shape))})"
+            rows.append(f"        {self.printer.module}.empty({text}, dtype={self.printer.dtype(node.dtype)}),  # {buf}")
+        fn = self.p.name
+        module = [f"_BUFFERS = {{}}  # the arrays {fn} keeps its intermediate values in, one set per input size",
+                  "", "",
+                  f"def _allocate({', '.join(params)}):",
+                  f'    """Buffers for one set of input sizes; {fn} reuses them on every call with those sizes."""',
+                  "    return (", *rows, "    )"]
+        key = "(" + "".join(f"{self.dims[d]}, " for d in dims).rstrip(" ") + ")" if dims else "()"
+        names = ", ".join(buf for buf, _ in self.allocations)
+        body = [f"key = {key}  # the input sizes the buffers depend on",
+                "buffers = _BUFFERS.get(key)  # allocated by the first call with these sizes",
+                "if buffers is None:  # a new size: allocate once, reuse from then on",
+                "    buffers = _BUFFERS[key] = _allocate(*key)",
+                f"{names}{',' if len(self.allocations) == 1 else ''} = buffers  # written with out= below"]
+        return module, body
 
     def _finish(self) -> tuple[list[str], list[str]]:
         """Statements that apply the updates, and the names the function returns."""
@@ -293,7 +382,8 @@ class Emitter:
         for out in p.outputs:
             name = self.codes[id(out)].text
             root = self.root(out)
-            if id(root) in updated or isinstance(root.op, (Parameter, Constant)) and root.ndim:
+            in_buffer = any(self.line_nodes[i] is root for i in self.buffered)
+            if id(root) in updated or in_buffer or isinstance(root.op, (Parameter, Constant)) and root.ndim:
                 # the caller gets its own array: not one a later update or call would change
                 snap = self.namer.unique(f"{identifier(name)}_out")
                 tail.append((f"{snap} = {self.printer.obj(self.codes[id(out)], out)}.copy()", "a copy for the caller"))
@@ -326,7 +416,10 @@ class Emitter:
         self._statements()
         tail, returns = self._finish()
         p = self.p
-        body = []
+        kept = list(p.outputs) + [self.inplace[id(v)][1] if id(v) in self.inplace else v for _, v in p.updates]
+        self._assign_buffers(kept)
+        buffer_defs, prologue = self._buffer_prologue()
+        body = ["# buffers", *prologue] if prologue else []
         width = min(COMMENT_COLUMN, max((len(s) for _, s, _ in self.lines), default=0) + 2)
         section = None
         for sec, stmt, comment in self.lines:
@@ -350,6 +443,8 @@ class Emitter:
         out = [f'"""{self.header}"""' if self.header else None, "", *imports, "", f'__all__ = ["{p.name}"]']
         if self.constants:
             out += ["", *self.constants]
+        if buffer_defs:
+            out += ["", *buffer_defs]
         for h in helpers:
             out += ["", "", h]
         out += ["", "", f"def {p.name}({signature}):", *(("    " + line).rstrip() for line in doc), *("    " + b for b in body)]

@@ -152,7 +152,7 @@ def _validate(inputs, outputs, updates):
 
 
 def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: bool = True,  # noqa: A001
-            name: str | None = None, show_rules: bool = False):
+            name: str | None = None, show_rules: bool = False, memory_plan: bool = True):
     """Compile graph nodes into a callable backed by generated NumPy source.
 
     ``inputs``: placeholders, called positionally in that order. ``outputs``:
@@ -160,7 +160,9 @@ def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: boo
     ``updates``: {parameter: new value node}, applied together, in place,
     after the outputs are computed. ``simplify``: run :func:`symgraph.simplify`
     first. ``name``: the generated function's name. ``show_rules``: end each
-    line's comment with the simplifier rules that shaped it.
+    line's comment with the simplifier rules that shaped it. ``memory_plan``:
+    write intermediate values into buffers allocated once per input size and
+    reused (``np.matmul(a, b, out=buf1)``); False prints plain expressions.
     """
     if backend not in BACKENDS:
         raise ValueError(f"compile: backend must be one of {BACKENDS}, got {backend!r}")
@@ -182,7 +184,7 @@ def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: boo
     program = Program(fn_name, inputs, outputs, pairs, params)
     kinds = {n.origin[0] for n in order if n.origin is not None}
     mode = " and ".join(m for m, k in (("forward", "jvp"), ("reverse", "vjp")) if k in kinds) or "none"
-    emitter = Emitter(program, NumPyPrinter(), module_header(program, mode, report), show_rules)
+    emitter = Emitter(program, NumPyPrinter(), module_header(program, mode, report), show_rules, memory_plan)
     source = emitter.source()
     param_names = [emitter.names[id(p)] for p in params]
     return CompiledFunction(inputs, outputs, single, pairs, params, param_names, source, fn_name)

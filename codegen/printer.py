@@ -13,6 +13,7 @@ import numpy as np
 import sympy as sp
 
 from symgraph.ops import scalar
+from symgraph.ops.scalar import Elementwise
 from symgraph.ops.shape import index_expr
 
 ATOM, POWER, UNARY, TERM, SUM, COMPARE = 16, 14, 13, 12, 11, 6
@@ -120,6 +121,40 @@ class NumPyPrinter:
         if not weak:
             return Code(f"{self.dtype(value.dtype)}({text})")
         return Code(text, UNARY if text.startswith("-") else ATOM, literal=True)
+
+    # -- writing into a preallocated buffer ---------------------------------------------
+    _UFUNCS = {"add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
+               "power": "power", "maximum": "maximum", "minimum": "minimum"}
+    _UNARY = {"exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "sin": "sin", "cos": "cos",
+              "abs": "absolute", "square": "square", "negative": "negative"}
+
+    def out_call(self, node, args: list[Code], out: str) -> str | None:
+        """The node as one NumPy call writing into ``out``, or None if it has no such form."""
+        op, m = node.op, self.module
+        if isinstance(op, Elementwise) and not getattr(op, "show_expr", True):
+            name = op.name
+        else:
+            name = op.name if type(op).__name__ in ("Add", "Subtract", "Multiply", "Divide", "Power", "Negative",
+                                                    "Maximum", "Minimum", "MatMul", "Sum", "Mean") else None
+        texts = [a.text for a in args]
+        if name == "matmul":
+            return f"{m}.matmul({texts[0]}, {texts[1]}, out={out})" if not any(a.literal for a in args) else None
+        if name in self._UFUNCS:
+            if name == "power" and args[1].text in ("2", "2.0"):
+                return f"{m}.square({texts[0]}, out={out})"
+            return f"{m}.{self._UFUNCS[name]}({texts[0]}, {texts[1]}, out={out})"
+        if name in self._UNARY:
+            return f"{m}.{self._UNARY[name]}({texts[0]}, out={out})"
+        if name == "relu":
+            return f"{m}.maximum({texts[0]}, 0.0, out={out})"
+        if name == "softplus":
+            return f"{m}.logaddexp(0.0, {texts[0]}, out={out})"
+        if name in ("sum", "mean") and not args[0].literal:
+            ndim = node.inputs[0].ndim
+            axis = "None" if len(op.axes) == ndim else _axis_text(op.axes, ndim)
+            keep = ", keepdims=True" if op.keepdims else ""
+            return f"{m}.{name}({texts[0]}, axis={axis}{keep}, out={out})"
+        return None
 
     # -- leaves ------------------------------------------------------------------
     def _print_Placeholder(self, node):

@@ -30,6 +30,8 @@ Run it from the repository root:  python examples/optimizers.py [--out DIR] [--e
 """
 
 import argparse
+import importlib.util
+import sys
 import time
 from pathlib import Path
 
@@ -210,6 +212,10 @@ def main(argv=None):
                         help="directory for the figure (default: examples/out/)")
     parser.add_argument("--epochs", type=int, default=10, help="digits epochs per run (default: 10)")
     args = parser.parse_args(argv)
+    missing = [m for m in ("sklearn", "matplotlib") if importlib.util.find_spec(m) is None]
+    if missing:  # a hint, not a traceback
+        sys.exit(f"optimizers.py needs scikit-learn and matplotlib (missing: {', '.join(missing)}); "
+                 f"install them with:  pip install -e \".[examples]\"")
     started = time.perf_counter()
 
     valley_results = run_valley()

@@ -49,6 +49,16 @@ WEIGHT_DECAY = 1e-3  # L2 penalty on the weight matrices
 DROPOUT = 0.2
 
 
+def require_examples_extra():
+    """Exit with a hint, not a traceback, when scikit-learn or matplotlib is missing."""
+    import importlib.util
+
+    missing = [m for m in ("sklearn", "matplotlib") if importlib.util.find_spec(m) is None]
+    if missing:
+        sys.exit(f"{Path(__file__).name} needs scikit-learn and matplotlib (missing: {', '.join(missing)}); "
+                 f"install them with:  pip install -e \".[examples]\"")
+
+
 # -- 1. data ------------------------------------------------------------------------------
 
 
@@ -98,23 +108,22 @@ def build_model(seed):
 
 
 def excerpt(source, param):
-    """The generated function's body, abridged: the forward pass, the backward pass, Adam's
-    update of ``param`` and its in-place writes. The other parameters' updates repeat the same
-    lines; they are counted, not shown (the saved file has them all)."""
+    """The generated function's body, abridged: from ``# forward`` to the gradient of ``param``
+    (in reverse mode the first layer's weights get theirs last, so this is the whole backward pass),
+    then, after a count of the lines left out (the optimizer's arithmetic), how ``param`` and its
+    optimizer state are written back, and the return. The saved file has every line."""
     lines = source.splitlines()
     start = next((i for i, line in enumerate(lines) if line.strip() == "# forward"), None)
-    adam = next((i for i, line in enumerate(lines) if start is not None and i > start and f"{param}_m" in line), None)
-    if start is None or adam is None:  # an unexpected layout: show the beginning
+    grad = [i for i, line in enumerate(lines) if re.match(rf"\s*grad_{re.escape(param)}\s*=", line)]
+    if start is None or not grad or grad[-1] < start:  # an unexpected layout: show the beginning
         return "\n".join(lines[:60] + [f"    # ... {max(0, len(lines) - 60)} more lines"])
-
-    def other_param(line):  # the line mentions another parameter's first moment (its update begins)
-        return any(not m.endswith(f"{param}_m") for m in re.findall(r"\b\w+_m\b", line))
-
-    stop = next((i for i in range(adam + 1, len(lines)) if other_param(lines[i])), len(lines) - 1)
-    writes = [line for line in lines[stop:] if re.match(rf"\s*{re.escape(param)}(_m|_v)?\s*(\[\.\.\.\]\s*=|[-+*/]?=)", line)]
+    stop = grad[-1] + 1
+    written = rf"\s*{re.escape(param)}(_\w+)?(\[\.\.\.\])?\s*[-+*/]?=\s"  # param or its state, assigned in place
+    writes = [line for line in lines[stop:-1] if re.match(written, line)]
     hidden = len(lines) - stop - len(writes) - 1
-    return "\n".join(lines[start:stop] + [f"    # ... {hidden} more lines: the same update for every other parameter, "
-                                            "and the state written back in place"] + writes + lines[-1:])
+    return "\n".join(lines[start:stop] + [f"    # ... {hidden} lines left out: the optimizer's update of every "
+                                           f"parameter and state, then the writes back, such as:"]
+                      + writes + lines[-1:])
 
 
 def body(source):
@@ -164,6 +173,7 @@ def main(argv=None):
                              "(default: examples/out/)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines and no generated code")
     args = parser.parse_args(argv)
+    require_examples_extra()
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -181,10 +191,11 @@ def main(argv=None):
     weights = [layer.W for layer in model.layers if isinstance(layer, sg.nn.Dense)]
     cross_entropy = sg.softmax_cross_entropy(logits, y).named("cross_entropy")
     cost = (cross_entropy + sg.regularize.l2_penalty(weights, WEIGHT_DECAY)).named("cost")
-    sizes = sum(p.value.size for p in model.parameters)
-    print(f"model: {' -> '.join(repr(layer) if isinstance(layer, sg.nn.Layer) else layer.__name__ for layer in model.layers)}")
-    print(f"       {sizes:,} trainable numbers in {len(model.parameters)} parameters, "
-          f"{len(model.state)} state leaves (batch-norm running statistics, dropout keys)")
+    print("model:")
+    for layer in model.layers:
+        print(f"    {layer!r}" if isinstance(layer, sg.nn.Layer) else f"    {layer.__name__}")
+    print(f"    {sum(p.value.size for p in model.parameters):,} trainable numbers in {len(model.parameters)} "
+          f"parameters; {len(model.state)} state leaves (batch-norm running statistics, dropout keys)")
 
     # 3. Compile. Adam's updates and the model's state updates go into one generated function.
     steps_per_epoch = -(-len(x_train) // BATCH_SIZE)

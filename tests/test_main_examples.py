@@ -61,9 +61,12 @@ def assert_generated_module(path, function_name):
     assert exported == [[function_name]], exported
     defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
     assert function_name in defined
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
     assert imported <= {"numpy"}, imported
     spec = importlib.util.spec_from_file_location(f"generated_{function_name}", path)
     module = importlib.util.module_from_spec(spec)
@@ -174,7 +177,8 @@ def test_optimizers_digits_table_and_figure(optimizers_run):
     rows = table(stdout, "(b) digits")
     assert list(rows) == OPTIMIZERS, stdout
     for row in rows.values():
-        first, final, accuracy = (float(v) for v in re.findall(r"([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s+[0-9.]+s$", row)[0])
+        numbers = re.findall(r"([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s+[0-9.]+s$", row)[0]
+        first, final, accuracy = (float(v) for v in numbers)
         assert final < first  # every optimizer made progress from the same start
         assert accuracy > 0.9
     figure = Path(value_after("saved figure:", stdout))
