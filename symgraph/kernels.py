@@ -17,15 +17,19 @@ def _sigmoid(x):
 def _logsumexp(x, axis, keepdims=False):
     """log(sum(exp(x))) over axis, shifted by the max so exp never overflows."""
     m = x.max(axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
-    return out if keepdims else np.squeeze(out, axis=axis)
+    if not np.isfinite(m).all():  # a row of -inf (or with +inf): shift it by 0 instead
+        m = np.where(np.isfinite(m), m, 0.0)
+    out = np.exp(x - m).sum(axis=axis, keepdims=True)
+    out = np.log(out, out=out)
+    out += m
+    return out if keepdims else out.squeeze(axis)
 
 
 def _softmax(x, axis=-1):
     """exp(x) / sum(exp(x)) over axis, shifted by the max so exp never overflows."""
     e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
 
 
 def _log_softmax(x, axis=-1):
@@ -41,6 +45,8 @@ def _one_hot(labels, num_classes, dtype):
 
 def _pick(x, labels):
     """x[..., labels]: the entry of the last axis chosen by each integer label."""
+    if x.ndim == 2 and labels.ndim == 1:  # rows of logits: plain fancy indexing is fastest
+        return x[np.arange(len(labels)), labels]
     index = np.broadcast_to(labels[..., None], x.shape[:-1] + (1,))
     return np.take_along_axis(x, index, axis=-1)[..., 0]
 
@@ -55,6 +61,9 @@ def _embed(values, shape, index):
 def _unpick(values, labels, num_classes):
     """Zeros of shape values.shape + (num_classes,) with values at the labelled entries."""
     out = np.zeros(values.shape + (num_classes,), dtype=values.dtype)
+    if values.ndim == 1 and labels.ndim == 1:
+        out[np.arange(len(labels)), labels] = values
+        return out
     index = np.broadcast_to(labels[..., None], values.shape + (1,))
     np.put_along_axis(out, index, values[..., None], axis=-1)
     return out
