@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import base64
 import re
+import textwrap
 import inspect as pyinspect
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+import sympy as sp
 
 import symgraph
 from symgraph import kernels
@@ -34,7 +36,7 @@ LINE_LIMIT = 100  # a longer statement gets its comment on the line above
 _VIEWS = ("transpose", "reshape", "broadcast_to", "expand_dims", "squeeze", "getitem", "stop_gradient")
 
 
-def _inplace_step(state: Node, value: Node) -> tuple[str, Node] | None:
+def inplace_step(state: Node, value: Node) -> tuple[str, Node] | None:
     """("-", d) when value is state - d, ("+", d) when it is state + d or d + state; else None."""
     if value.dtype != state.dtype or value.shape != state.shape or len(value.inputs) != 2:
         return None
@@ -95,6 +97,7 @@ class Emitter:
         self.reads: dict[int, frozenset] = {}  # node id -> the named values its code reads
         self.buffered: dict[int, int] = {}  # line index -> 0 for lines that write into a buffer
         self.allocations: list[tuple[str, Node]] = []  # (buffer name, a value it holds)
+        self.derived: set[int] = set()  # nodes computed from derivatives
         self.printer.temp_name = lambda: self.namer.numbered("shared")
         self.update_of = {id(v): s for s, v in program.updates}
         self.output_ids = {id(o) for o in program.outputs}  # returned values get fresh arrays
@@ -129,6 +132,10 @@ class Emitter:
             return identifier(node.name) if node.name else node.op.name
         if depth >= 3:
             return "..."
+        if getattr(node.op, "show_expr", False):  # a fused or user expression: show it over its inputs
+            names = {s: sp.Symbol(self.describe(i, depth + 1)) for s, i in zip(node.op.symbols, node.inputs)}
+            with sp.evaluate(False):
+                return re.sub(r"[^ -~]", "_", str(node.op.expr.xreplace(names)))
         args = ", ".join(self.describe(i, depth + 1) for i in node.inputs)
         return f"{_op_label(node)}({args})"
 
@@ -185,7 +192,7 @@ class Emitter:
             id(i) for n in topo_sort(p.outputs + [v for _, v in p.updates]) for i in n.inputs)
         self.inplace: dict[int, tuple[str, Node]] = {}
         for state, value in p.updates:
-            step = _inplace_step(state, value)
+            step = inplace_step(state, value)
             if step is not None and value_uses[id(value)] == 0 and sum(v is value for _, v in p.updates) == 1:
                 self.inplace[id(value)] = step
         roots = p.outputs + [self.inplace[id(v)][1] if id(v) in self.inplace else v for _, v in p.updates]
@@ -278,8 +285,13 @@ class Emitter:
                 raise AssertionError(f"leaf {node!r} is neither an input nor a parameter")
             args = [self.codes[id(i)] for i in node.inputs]
             reads = frozenset().union(*(self.reads[id(i)] for i in node.inputs))
+            after = node.origin is not None or any(id(i) in self.derived for i in node.inputs)
+            if after:
+                self.derived.add(id(node))
             if node.origin is not None:
                 section = _section(node.origin)
+            elif after:  # computed from derivatives, by the differentiator's caller: an optimizer
+                section = "optimizer"
             if self._bufferable(node):
                 text = self.printer.out_call(node, args, OUT)
                 if text is not None:  # one NumPy call writing into a preallocated buffer
@@ -370,7 +382,7 @@ class Emitter:
                 "buffers = _BUFFERS.get(key)  # allocated by the first call with these sizes",
                 "if buffers is None:  # a new size: allocate once, reuse from then on",
                 "    buffers = _BUFFERS[key] = _allocate(*key)",
-                f"{names}{',' if len(self.allocations) == 1 else ''} = buffers  # written with out= below"]
+                *_wrapped(f"{names}{',' if len(self.allocations) == 1 else ''} = buffers", "# written with out= below")]
         return module, body
 
     def _finish(self) -> tuple[list[str], list[str]]:
@@ -447,7 +459,11 @@ class Emitter:
             out += ["", *buffer_defs]
         for h in helpers:
             out += ["", "", h]
-        out += ["", "", f"def {p.name}({signature}):", *(("    " + line).rstrip() for line in doc), *("    " + b for b in body)]
+        header = f"def {p.name}({signature}):"
+        if len(header) > LINE_LIMIT:  # one argument group per line
+            header = "\n".join([f"def {p.name}(", *("    " + line for line in textwrap.wrap(
+                signature + ",", LINE_LIMIT - 4, break_on_hyphens=False)), "):"])
+        out += ["", "", header, *(("    " + line).rstrip() for line in doc), *("    " + b for b in body)]
         return "\n".join(x for x in out if x is not None).lstrip("\n") + "\n"
 
     def _docstring(self, returns: list[str]) -> list[str]:
@@ -464,9 +480,19 @@ class Emitter:
         if p.outputs:
             lines += ["Returns:", *(entry(r, n) for r, n in zip(returns, p.outputs))]
         if p.updates:
-            lines.append("Updates in place: " + ", ".join(self.names[id(s)] for s, _ in p.updates) + ".")
+            names = ", ".join(self.names[id(s)] for s, _ in p.updates) + "."
+            lines += textwrap.wrap("Updates in place: " + names, LINE_LIMIT - 4, break_on_hyphens=False)
         lines.append('"""')
         return lines
+
+
+def _wrapped(stmt: str, comment: str) -> list[str]:
+    """``a, b, c = value  # comment``, split over lines inside parentheses when too long."""
+    if len(stmt) + 3 + len(comment) <= LINE_LIMIT:
+        return [f"{stmt}  {comment}"]
+    targets, value = stmt.rsplit(" = ", 1)
+    lines = textwrap.wrap(targets, LINE_LIMIT - 8, break_on_hyphens=False)
+    return [f"(  {comment}", *("    " + line for line in lines), f") = {value}"]
 
 
 def _with_comment(stmt: str, comment: str, width: int) -> list[str]:

@@ -14,7 +14,7 @@ import symgraph
 from symgraph.graph import Node, Parameter, Placeholder, topo_sort
 from symgraph.shapes import format_shape
 
-from .emit import Emitter, Program, module_header, parameters_read
+from .emit import Emitter, Program, inplace_step, module_header, parameters_read
 from .naming import identifier
 from .printer import NumPyPrinter
 
@@ -174,8 +174,9 @@ def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: boo
     pairs = _validate(inputs, outputs, updates)
     report = None
     if simplify:
-        values = [v for _, v in pairs]  # kept unfused, so `w - d` stays an in-place `w -= d`
-        everything, report = symgraph.simplify(outputs + values, report=True, unfused=values)
+        values = [v for _, v in pairs]
+        in_place = [v for s, v in pairs if inplace_step(s, v) is not None]  # kept unfused: `w -= d`
+        everything, report = symgraph.simplify(outputs + values, report=True, unfused=in_place)
         outputs, values = everything[: len(outputs)], everything[len(outputs) :]
         pairs = [(s, v) for (s, _), v in zip(pairs, values)]
     fn_name = identifier(name or ("train_step" if pairs else "compute"))

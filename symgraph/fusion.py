@@ -26,8 +26,9 @@ def _fusable(node: Node) -> bool:
     return node.op.scalar_expr is not None and node.dtype.kind == "f" and bool(node.inputs)
 
 
-def fuse(outputs: list[Node], keep: set[int] = frozenset()) -> tuple[list[Node], int]:
-    """Fuse elementwise trees in the graph of ``outputs``; returns (outputs, number of fused nodes).
+def fuse(outputs: list[Node], keep: set[int] = frozenset()) -> tuple[list[Node], int, dict]:
+    """Fuse elementwise trees in the graph of ``outputs``; returns (outputs, number of fused nodes,
+    {id(old): (old, new)} for every node that was replaced).
 
     ``keep``: ids of nodes left exactly as they are (neither fused nor absorbed);
     outputs are never absorbed.
@@ -78,7 +79,8 @@ def fuse(outputs: list[Node], keep: set[int] = frozenset()) -> tuple[list[Node],
         new[id(node)] = out
         original[id(out)] = node
         fused += 1
-    return [new[id(o)] for o in outputs], fused
+    replaced = {id(n): (n, new[id(n)]) for n in order if new[id(n)] is not n}
+    return [new[id(o)] for o in outputs], fused, replaced
 
 
 def _leaf_symbols(leaves: list[Node]) -> list[sp.Symbol]:

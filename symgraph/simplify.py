@@ -65,6 +65,34 @@ def _inherit(new: Node, old: Node):
         new.about = old.about
 
 
+def _repoint_labels(outputs: list[Node], replaced: dict[int, tuple[Node, Node]]):
+    """Derivative labels and provenance name primal nodes; re-point those the simplifier replaced,
+    so grad_<x> and the comments name the values the simplified program actually computes."""
+
+    def resolve(n: Node) -> Node:
+        for _ in range(MAX_PASSES + 2):
+            old_new = replaced.get(id(n))
+            if old_new is None or old_new[0] is not n:
+                return n
+            n = old_new[1]
+        return n
+
+    def remap(info):
+        if isinstance(info, Node):
+            return resolve(info)
+        if not isinstance(info, tuple):
+            return info
+        if len(info) == 3 and info[0] == "vjp" and resolve(info[1]) is not info[1]:
+            return ("vjp", resolve(info[1]), None)  # the input index named the replaced node's inputs
+        return tuple(remap(x) for x in info)
+
+    for node in topo_sort(outputs):
+        if node.about is not None:
+            node.about = (node.about[0], resolve(node.about[1]))
+        if node.origin is not None:
+            node.origin = remap(node.origin)
+
+
 def _reaches(node: Node, ids: set[int]) -> set[int]:
     return {id(n) for n in topo_sort([node])} & ids
 
@@ -84,8 +112,11 @@ def _rewrite(node: Node, by_op: dict[str, list[Rule]], counts: Counter, keep: se
                 continue  # the rewrite would cut a node the caller needs to stay in the graph
             if out.serial >= first_new:
                 _inherit(out, node)
-            elif node.name and not out.name and not out.is_leaf:
-                out.named(node.name)  # an existing value now stands for the named one
+            else:  # an existing value now stands for this one
+                if node.name and not out.name and not out.is_leaf:
+                    out.named(node.name)
+                if node.about is not None and out.about is None and out.origin is not None:
+                    out.about = node.about  # a derivative value stays grad_<x> after a rewrite
             counts[rule.name] += 1
             node = out
             break
@@ -117,6 +148,7 @@ def simplify(nodes, report: bool = False, unsafe: bool = False, rule_sets=RULE_S
     counts: Counter = Counter()
     keep_ids = {id(k) for k in keep}
     passes = 0
+    replaced: dict[int, tuple[Node, Node]] = {}  # id(old) -> (old, new), to re-point labels at the end
     for passes in range(1, MAX_PASSES + 1):
         new: dict[int, Node] = {}
         for node in topo_sort(outputs):
@@ -126,15 +158,20 @@ def simplify(nodes, report: bool = False, unsafe: bool = False, rule_sets=RULE_S
             rebuilt = _rebuild(node, [new[id(i)] for i in node.inputs])
             new[id(node)] = _rewrite(rebuilt, by_op, counts, keep_ids)
         result = [new[id(o)] for o in outputs]
+        for node in topo_sort(outputs):
+            if new[id(node)] is not node:
+                replaced[id(node)] = (node, new[id(node)])
         if all(a is b for a, b in zip(result, outputs)):
             break
         outputs = result
     if fuse:
         originals = [nodes] if single else list(nodes)
         plain = {id(o) for o, original in zip(outputs, originals) if any(original is u for u in unfused)}
-        outputs, fused = fuse_elementwise(outputs, keep_ids | plain)
+        outputs, fused, fusion_map = fuse_elementwise(outputs, keep_ids | plain)
+        replaced.update(fusion_map)
         if fused:
             counts["fuse_elementwise"] += fused
+    _repoint_labels(outputs, replaced)
     out = outputs[0] if single else outputs
     if report:
         return out, SimplifyReport(before, len(topo_sort(outputs)), counts, passes, time.perf_counter() - start)
