@@ -98,6 +98,7 @@ class Emitter:
         self.buffered: dict[int, int] = {}  # line index -> 0 for lines that write into a buffer
         self.allocations: list[tuple[str, Node]] = []  # (buffer name, a value it holds)
         self.derived: set[int] = set()  # nodes computed from derivatives
+        self.buffered_ids: set[int] = set()  # nodes whose value lives in a buffer
         self.printer.temp_name = lambda: self.namer.numbered("shared")
         self.update_of = {id(v): s for s, v in program.updates}
         self.output_ids = {id(o) for o in program.outputs}  # returned values get fresh arrays
@@ -296,6 +297,7 @@ class Emitter:
                 text = self.printer.out_call(node, args, OUT)
                 if text is not None:  # one NumPy call writing into a preallocated buffer
                     self.buffered[len(self.lines)] = 0
+                    self.buffered_ids.add(id(node))
                     self._line(node, section, f"{self.name_of(node)} = {text}", self.comment(node), reads)
                     continue
             code = self.printer.print(node, args)
@@ -394,7 +396,7 @@ class Emitter:
         for out in p.outputs:
             name = self.codes[id(out)].text
             root = self.root(out)
-            in_buffer = any(self.line_nodes[i] is root for i in self.buffered)
+            in_buffer = id(root) in self.buffered_ids
             if id(root) in updated or in_buffer or isinstance(root.op, (Parameter, Constant)) and root.ndim:
                 # the caller gets its own array: not one a later update or call would change
                 snap = self.namer.unique(f"{identifier(name)}_out")

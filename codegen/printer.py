@@ -7,6 +7,8 @@ The printer also collects the :mod:`symgraph.kernels` helpers the code calls.
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +29,26 @@ class Code:
     prec: int = ATOM
     literal: bool = False  # a Python number: has no array methods
     dims: tuple[str, ...] | None = None  # code for each dimension, for a value that is never computed
+
+
+@functools.lru_cache(maxsize=4096)
+def _templates(expr, symbols, levels, module):
+    """SymPy's common subexpressions of ``expr`` and the NumPy text of each, with placeholders
+    for the arguments (and the shared names), computed once per expression and precedences."""
+    with sp.evaluate(False):  # cse rebuilds the tree: don't let SymPy apply identities on the way
+        shared, (reduced,) = sp.cse(expr, symbols=sp.numbered_symbols("_cse"))
+    names = {s: f"\x00{k}\x00" for k, s in enumerate(symbols)}
+    level_of = {s: lv for s, lv in zip(symbols, levels) if lv is not None}
+    templates = []
+    for sym, sub in shared:
+        templates.append(scalar.numpy_code(sub, names, module, level_of))
+        names[sym] = f"\x00{len(names)}\x00"
+    templates.append(scalar.numpy_code(reduced, names, module, level_of))
+    return tuple(shared), reduced, tuple(templates)
+
+
+def _fill(template: str, texts: list[str]) -> str:
+    return re.sub("\x00(\\d+)\x00", lambda m: texts[int(m.group(1))], template)
 
 
 def _index_text(index, leading: bool = False) -> str:
@@ -210,17 +232,16 @@ class NumPyPrinter:
 
     def _print_Elementwise(self, node, *args):
         """A SymPy expression; subexpressions SymPy's cse finds repeated get their own statements."""
-        expr = node.op.expr
-        names = {s: a.text for s, a in zip(node.op.symbols, args)}
-        levels = {s: _SYMPY_LEVEL[a.prec] for s, a in zip(node.op.symbols, args) if a.prec < ATOM}
-        self.helpers |= scalar.helpers_used(expr)
-        with sp.evaluate(False):  # cse rebuilds the tree: don't let SymPy apply identities on the way
-            shared, (expr,) = sp.cse(expr, symbols=sp.numbered_symbols("_cse"))
-        for sym, sub in shared:
+        symbols = node.op.symbols
+        levels = tuple(_SYMPY_LEVEL[a.prec] if a.prec < ATOM else None for a in args)
+        shared, expr, templates = _templates(node.op.expr, symbols, levels, self.module)
+        self.helpers |= scalar.helpers_used(node.op.expr)
+        texts = [a.text for a in args]
+        for sym, template in zip((s for s, _ in shared), templates[:-1]):
             name = self.temp_name()
-            self.pending.append((name, scalar.numpy_code(sub, names, self.module, levels)))
-            names[sym] = name
-        text = scalar.numpy_code(expr, names, self.module, levels)
+            self.pending.append((name, _fill(template, texts)))
+            texts.append(name)
+        text = _fill(templates[-1], texts)
         if set(node.op.symbols) - node.op.expr.free_symbols:  # the value alone would lose the broadcast shape
             shapes = ", ".join(f"{self.module}.shape({a.text})" for a in args)
             text = (f"{self.module}.broadcast_to({text}, {self.module}.broadcast_shapes({shapes}))"

@@ -102,8 +102,13 @@ def _rewrite(node: Node, by_op: dict[str, list[Rule]], counts: Counter, keep: se
     for _ in range(MAX_REWRITES_PER_NODE):
         for rule in by_op.get(op_name(node), []) + by_op.get("*", []):
             first_new = next_serial()
-            with graph.origin(node.origin), graph.applying(rule.name):
+            graph._origin.append(node.origin)  # what graph.origin() / graph.applying() do, without
+            graph._rules.append(rule.name)  # the context managers' cost on this hot path
+            try:
                 out = rule.fn(node)
+            finally:
+                graph._origin.pop()
+                graph._rules.pop()
             if out is None or out is node:
                 continue
             if out.shape != node.shape or out.dtype != node.dtype:

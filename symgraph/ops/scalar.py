@@ -156,6 +156,7 @@ class Elementwise(Op):
         self.expr = sp.sympify(expr)
         self.symbols = tuple(symbols)
         self._derivatives = derivatives
+        self._partials: dict = {}  # input index -> the derivative (see _partial), made on first use
         self._fn = None
         self.show_expr = True  # dprint shows the expression (built-in functions switch it off)
 
@@ -182,6 +183,19 @@ class Elementwise(Op):
 
     def derivative(self, node: Node, i: int) -> Node | None:
         """The partial derivative of the output with respect to input ``i``, as a node."""
+        if i not in self._partials:  # SymPy work depends only on the op: done once per op and input
+            self._partials[i] = self._partial(i)
+        d = self._partials[i]
+        if d is None:
+            return None
+        if isinstance(d, float):
+            return as_node(d, like=node)
+        op, positions = d
+        operands = node.inputs + (node,)  # position len(inputs) is the op's own output y
+        return apply(op, *(operands[k] for k in positions))
+
+    def _partial(self, i: int):
+        """None (zero), a float (a constant), or (derivative op, positions of its operands)."""
         if self._derivatives is not None:
             d = self._derivatives[i]
         else:
@@ -190,14 +204,14 @@ class Elementwise(Op):
                 d = d.subs(self.expr, OUT)
         if d == 0:
             return None
-        used = [(s, n) for s, n in zip(self.symbols + (OUT,), node.inputs + (node,)) if d.has(s)]
-        if not used:
-            return as_node(float(d), like=node)
-        syms, nodes = zip(*used)
+        positions = [k for k, s in enumerate(self.symbols + (OUT,)) if d.has(s)]
+        if not positions:
+            return float(d)
+        syms = [(self.symbols + (OUT,))[k] for k in positions]
         args = _symbols(len(syms))  # fresh names: the derivative op's own output is not y
-        d = d.subs(dict(zip(syms, args)), simultaneous=True)
+        d = d.xreplace(dict(zip(syms, args)))
         label = f"d{self.name}" if len(self.symbols) == 1 else f"d{self.name}/d{i}"
-        return apply(Elementwise(label, d, args), *nodes)
+        return Elementwise(label, d, args), positions
 
     def vjp(self, node, cot):
         out = []
