@@ -277,7 +277,6 @@ class Op:
 
     name = "op"
     params: tuple[str, ...] = ()
-    linear = False  # True when the op is linear in every differentiable input
     differentiable = True  # False: no input ever receives a gradient (comparisons, one_hot, ...)
     broadcasting = False  # True: elementwise with NumPy broadcasting between the inputs
     shape_inputs: tuple[int, ...] = ()  # inputs read only for their shape (never differentiated)

@@ -10,7 +10,6 @@ axes that are statically known to be broadcast.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 Dim = int | str | None
 Shape = tuple[Dim, ...]
@@ -74,18 +73,6 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
     return tuple(out)
 
 
-def broadcast_axes(shape: Shape, target: Shape) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Axes of ``target`` that broadcasting ``shape`` to ``target`` creates.
-
-    Returns ``(leading, stretched)``: the new leading axes, and the axes where
-    ``shape`` has a static 1 and ``target`` does not (both as indices of
-    ``target``). Summing a cotangent over them undoes the broadcast.
-    """
-    lead = len(target) - len(shape)
-    stretched = tuple(lead + i for i, d in enumerate(shape) if d == 1 and target[lead + i] != 1)
-    return tuple(range(lead)), stretched
-
-
 def normalize_axes(axis, ndim: int, what: str) -> tuple[int, ...]:
     """Normalize ``axis`` (None, int or sequence) to sorted negative indices."""
     if axis is None:
@@ -105,8 +92,3 @@ def _located(message: str):
     from .errors import ShapeError, user_location
 
     return ShapeError(f"{message} at {user_location()}")
-
-
-def same_shape(a: Sequence[Dim], b: Sequence[Dim]) -> bool:
-    """True when two static shapes are known to be equal."""
-    return len(a) == len(b) and all(x == y and x is not None for x, y in zip(a, b))

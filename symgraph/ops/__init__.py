@@ -1,6 +1,7 @@
 """Every op of symgraph, one class each, and the builders user code calls."""
+# ruff: noqa: F401  (this module re-exports the op classes and builders)
 
-from ..graph import Constant, Op, Parameter, Placeholder
+from ..graph import Op
 from .arith import (
     Add, Cast, Compare, Divide, Equal, Greater, GreaterEqual, Less, LessEqual, Maximum, Minimum, Multiply,
     Negative, NotEqual, Power, StopGradient, Subtract, Where, add, cast, divide, equal, greater, greater_equal,

@@ -26,7 +26,6 @@ class Binary(Op):
     result = "same"
     broadcasting = True
     symbol = ""  # the Python operator, for printing and dprint
-    precedence = 0
 
     def broadcast(self, inputs):
         try:
@@ -52,7 +51,7 @@ class Binary(Op):
 class Add(Binary):
     """a + b. vjp: (g, g). jvp: ta + tb."""
 
-    name, symbol, precedence, linear = "add", "+", 11, True
+    name, symbol = "add", "+"
 
     def compute(self, a, b):
         return np.add(a, b)
@@ -70,7 +69,7 @@ class Add(Binary):
 class Subtract(Binary):
     """a - b. vjp: (g, -g). jvp: ta - tb."""
 
-    name, symbol, precedence, linear = "subtract", "-", 11, True
+    name, symbol = "subtract", "-"
 
     def compute(self, a, b):
         return np.subtract(a, b)
@@ -89,7 +88,7 @@ class Subtract(Binary):
 class Multiply(Binary):
     """a * b. vjp: (g * b, g * a). jvp: ta * b + a * tb."""
 
-    name, symbol, precedence = "multiply", "*", 12
+    name, symbol = "multiply", "*"
 
     def compute(self, a, b):
         return np.multiply(a, b)
@@ -112,7 +111,7 @@ class Multiply(Binary):
 class Divide(Binary):
     """a / b (true division). vjp: (g / b, -g * q / b) with q = a / b. jvp: (ta - q * tb) / b."""
 
-    name, symbol, precedence, result = "divide", "/", 12, "float"
+    name, symbol, result = "divide", "/", "float"
 
     def compute(self, a, b):
         return np.true_divide(a, b)
@@ -133,7 +132,7 @@ class Divide(Binary):
 class Negative(Op):
     """-a. vjp: -g. jvp: -t."""
 
-    name, symbol, precedence, linear = "negative", "-", 13, True
+    name, symbol = "negative", "-"
 
     def infer(self, a):
         if a.dtype.kind == "b":
@@ -156,7 +155,7 @@ class Negative(Op):
 class Power(Binary):
     """a ** b. vjp: (g * b * a**(b-1), g * a**b * log(a)). jvp: the same, with tangents."""
 
-    name, symbol, precedence = "power", "**", 14
+    name, symbol = "power", "**"
 
     def compute(self, a, b):
         return np.power(a, b)
@@ -226,7 +225,7 @@ class Minimum(Maximum):
 class Compare(Binary):
     """A comparison: boolean result, no derivative."""
 
-    result, differentiable, precedence = "bool", False, 6
+    result, differentiable = "bool", False
 
     def vjp(self, node, g):
         return None, None
@@ -292,7 +291,7 @@ class NotEqual(Compare):
 class Where(Binary):
     """cond ? a : b elementwise. vjp: (none, g where cond, g where not cond). jvp: where(cond, ta, tb)."""
 
-    name, linear = "where", True
+    name = "where"
 
     def infer(self, cond, a, b):
         if cond.dtype.kind != "b":
@@ -315,7 +314,7 @@ class Where(Binary):
 class Cast(Op):
     """x converted to ``dtype``. Gradient flows only between float dtypes."""
 
-    name, params, linear = "cast", ("dtype",), True
+    name, params = "cast", ("dtype",)
 
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)

@@ -28,7 +28,7 @@ class MatMul(Op):
     axis again. Batch axes broadcast; the differentiator sums them away.
     """
 
-    name, symbol, precedence = "matmul", "@", 12
+    name, symbol = "matmul", "@"
 
     def infer(self, a, b):
         if a.ndim == 0 or b.ndim == 0:

@@ -42,7 +42,7 @@ class Pick(Op):
     """x[..., labels]: the entry of the last axis each label chooses.
     vjp: unpick(g, labels), zeros with g at the labelled entries. jvp: pick(t, labels)."""
 
-    name, linear = "pick", True
+    name = "pick"
 
     def infer(self, x, labels):
         _check_labels(self, labels, [x, labels])
@@ -68,7 +68,7 @@ class Unpick(Op):
     """Zeros of shape values.shape + (num_classes,) with ``values`` at the labelled entries
     (labels broadcast against values). vjp: pick(g, labels). jvp: unpick(t, labels)."""
 
-    name, params, linear = "unpick", ("num_classes",), True
+    name, params = "unpick", ("num_classes",)
 
     def __init__(self, num_classes: int):
         self.num_classes = num_classes

@@ -47,7 +47,7 @@ class Sum(Reduce):
     """sum(x, axes). vjp: g with the summed axes back as length 1 (the
     differentiator broadcasts it to x's shape). jvp: sum(t)."""
 
-    name, linear = "sum", True
+    name = "sum"
 
     def out_dtype(self, dtype):
         return np.dtype(np.int64) if dtype.kind == "b" else dtype
@@ -66,7 +66,7 @@ class Mean(Reduce):
     """mean(x, axes). vjp: g divided by the count, with the averaged axes back
     as length 1 (broadcast to x's shape by the differentiator). jvp: mean(t)."""
 
-    name, linear = "mean", True
+    name = "mean"
 
     def out_dtype(self, dtype):
         return dtype if dtype.kind == "f" else np.dtype(np.float64)

@@ -13,7 +13,7 @@ from ..shapes import broadcast_shapes, format_shape, is_static, normalize_axes
 
 
 class ShapeOp(Op):
-    linear = True
+    """An op that moves data without arithmetic: it costs no FLOPs."""
 
     def flops(self, node, sizes):
         return 0
