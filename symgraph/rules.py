@@ -19,7 +19,7 @@ import numpy as np
 from .graph import Constant, Node, as_node, current_graph
 from .graph import apply
 from .ops import arith, linalg, nn, reduce, scalar, shape
-from .shapes import broadcast_shapes, is_static, numel
+from .shapes import is_static, numel
 
 
 @dataclass(frozen=True)
