@@ -42,7 +42,12 @@ class CompiledFunction:
         module = types.ModuleType(f"symgraph_generated_{fn_name}")
         exec(builtins.compile(source, filename, "exec"), module.__dict__)  # source printed by our own printer
         self._fn = getattr(module, fn_name)
-        self._kwarg_names = param_names
+        self._param_ops = [(k, p.op) for k, p in zip(param_names, params)]  # each call reads op.value
+        self._specs = [  # what a call checks: dtype, ndim, static (axis, size), named (axis, dim)
+            (leaf.dtype, leaf.ndim,
+             tuple((a, d) for a, d in enumerate(leaf.shape) if isinstance(d, int)),
+             tuple((a, d) for a, d in enumerate(leaf.shape) if isinstance(d, str)))
+            for leaf in inputs]
 
     def __repr__(self):
         ins = ", ".join(p.name for p in self.inputs)
@@ -60,6 +65,7 @@ class CompiledFunction:
         return path
 
     def _check(self, leaf: Node, value, dims: dict) -> np.ndarray:
+        """The input as an array of the placeholder's dtype, its shape checked (the slow, general path)."""
         name = leaf.name
         array = np.asarray(value)
         if array.ndim != leaf.ndim:
@@ -77,6 +83,27 @@ class CompiledFunction:
         if array.dtype != leaf.dtype:
             array = self._cast(leaf, array)
         return array
+
+    def _fast(self, args) -> list | None:
+        """The inputs unchanged when each is already an ndarray of the right dtype and shape, else None.
+
+        The checks a call needs were worked out at compile time (``self._specs``): this is
+        only comparisons, so validation costs little next to the generated code.
+        """
+        sizes: dict = {}
+        for (dtype, ndim, static, named), a in zip(self._specs, args):
+            if type(a) is not np.ndarray or a.dtype != dtype:
+                return None
+            shape = a.shape
+            if len(shape) != ndim:
+                return None
+            for axis, size in static:
+                if shape[axis] != size:
+                    return None
+            for axis, dim in named:
+                if sizes.setdefault(dim, shape[axis]) != shape[axis]:
+                    return None
+        return list(args)
 
     def _cast(self, leaf: Node, array: np.ndarray) -> np.ndarray:
         """Convert input data to the placeholder's dtype when no value changes; else raise."""
@@ -103,10 +130,11 @@ class CompiledFunction:
         if len(args) != len(self.inputs):
             names = ", ".join(repr(p.name) for p in self.inputs)
             raise TypeError(f"{self.name}() takes {len(self.inputs)} input(s) ({names}), got {len(args)}")
-        dims: dict = {}
-        arrays = [self._check(leaf, a, dims) for leaf, a in zip(self.inputs, args)]
-        kwargs = {k: p.op.value for k, p in zip(self._kwarg_names, self.params)}
-        result = self._fn(*arrays, **kwargs)
+        arrays = self._fast(args)
+        if arrays is None:  # conversions, or an error to report: the general path
+            dims: dict = {}
+            arrays = [self._check(leaf, a, dims) for leaf, a in zip(self.inputs, args)]
+        result = self._fn(*arrays, **{k: op.value for k, op in self._param_ops})
         if self._single:
             return _as_array(result, self.outputs[0])
         if not self.outputs:

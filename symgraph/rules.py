@@ -191,18 +191,30 @@ def const_assoc(n):
 
 
 def factor_common(n):
-    """a * c + b * c -> (a + b) * c; a / c + b / c -> (a + b) / c; the same for -"""
+    """a * c + b * c -> (a + b) * c; a / c + b / c -> (a + b) / c; a * c + b * (-c) -> (a - b) * c"""
     a, b = n.inputs
     if name(a) != name(b) or name(a) not in ("multiply", "divide"):
         return None
     pairs = [(a.inputs, b.inputs)]
     if name(a) == "multiply":  # either factor may be the common one
         pairs = [(p, q) for p in (a.inputs, a.inputs[::-1]) for q in (b.inputs, b.inputs[::-1])]
+    flip = {"add": "subtract", "subtract": "add"}[name(n)]
     for (x, c), (y, d) in pairs:
         if c is d:
             out = _binary(name(a), _binary(name(n), x, y), c)
-            return out if fits(out, n) else None
+        elif name(a) == "multiply" and name(d) == "negative" and _same(d.inputs[0], c):  # a*c + b*(-c)
+            out = _binary("multiply", _binary(flip, x, y), c)
+        elif name(a) == "multiply" and name(n) == "add" and name(c) == "negative" and _same(c.inputs[0], d):
+            out = _binary("multiply", _binary("subtract", y, x), d)  # a*(-c) + b*c
+        else:
+            continue
+        return out if fits(out, n) else None
     return None
+
+
+def _same(a: Node, b: Node) -> bool:
+    """a is b, or a only broadcasts the scalar b."""
+    return a is b or scalar_source(a) is b
 
 
 def drop_broadcast(n):

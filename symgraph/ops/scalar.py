@@ -57,7 +57,7 @@ class ScalarPrinter(NumPyPrinter):
     """
 
     def __init__(self, names: dict, module: str = "np", levels: dict | None = None):
-        super().__init__({"fully_qualified_modules": True, "strict": True})
+        super().__init__({"fully_qualified_modules": True, "strict": True, "order": "none"})  # keep term order
         self._names = names
         self._levels = levels or {}  # SymPy precedence level of each symbol's code (atoms if absent)
         self._alias = module
