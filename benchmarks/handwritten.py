@@ -54,7 +54,8 @@ def make_tiny(params, lr: float, batch: int):
     W1, b1, W2, b2 = params
     dt = W1.dtype
     B, n_hidden, n_out = batch, W1.shape[1], W2.shape[1]
-    dot, add, subtract, multiply, exp, logaddexp, vdot = np.dot, np.add, np.subtract, np.multiply, np.exp, np.logaddexp, np.vdot
+    dot, add, subtract, multiply = np.dot, np.add, np.subtract, np.multiply
+    exp, logaddexp, vdot = np.exp, np.logaddexp, np.vdot
     empty = np.empty
     A1 = empty((B, n_hidden), dt)             # x @ W1 + b1
     H1 = empty((B, n_hidden), dt)             # sigmoid(A1)

@@ -101,6 +101,9 @@ ORDER = ["gen", "raw", "hand", "torch", "jax", "gemm"]
 LABELS = {"gen": "symgraph", "raw": "symgraph raw", "hand": "hand NumPy", "torch": "PyTorch eager",
           "jax": "JAX jit", "gemm": "GEMM only"}
 
+SETTLE_SECONDS = 0.25  # pause before each contender's block on networks with multi-threaded GEMMs
+SETTLE_ABOVE = 2e-3    # ... i.e. where the reference step takes at least this long (the medium network)
+
 # the issue's targets (medians, ratio to the reference in the same run)
 TARGETS = {"tiny": 1.25, "small": 1.15, "medium": 1.05, "deep": 1.10}
 GEMM_TARGET = 1.15
@@ -196,11 +199,15 @@ def raw_function(f):
     wrapper's checks, or (None, reason). Reads the compiled object's private attributes: the wrapper
     calls ``self._fn(*inputs, **{name: parameter.value})``."""
     fn = getattr(f, "_fn", None)
-    names = getattr(f, "_kwarg_names", None)
-    leaves = getattr(f, "params", None)
-    if fn is None or names is None or leaves is None:
-        return None, "the compiled function exposes no _fn/_kwarg_names/params"
-    return fn, {n: p.value for n, p in zip(names, leaves)}
+    if fn is None:
+        return None, "the compiled function exposes no _fn"
+    pairs = getattr(f, "_param_ops", None)  # [(keyword, parameter op)], each call reads op.value
+    if pairs is not None:
+        return fn, {k: op.value for k, op in pairs}
+    names, leaves = getattr(f, "_kwarg_names", None), getattr(f, "params", None)
+    if names is not None and leaves is not None:
+        return fn, {n: p.value for n, p in zip(names, leaves)}
+    return None, "the compiled function exposes neither _param_ops nor _kwarg_names"
 
 
 def generated_contenders(f, leaves, x, labels, init):
@@ -425,26 +432,37 @@ def check_trajectories(contenders, dtype: str):
     return report
 
 
-def steps_per_block(ref: Contender, block_seconds: float, min_steps: int) -> int:
+def reference_step_seconds(ref: Contender) -> float:
     ref.reset()
     ref.loop(2)
     n, elapsed = 1, ref.loop(1)
     while elapsed < 0.02:
         n *= 2
         elapsed = ref.loop(n)
-    per_step = elapsed / n
-    return max(min_steps, round(block_seconds / per_step))
+    return elapsed / n
 
 
-def time_interleaved(contenders, steps: int, blocks: int):
-    """Per-step seconds of each contender in each block, contenders rotating their order per block."""
+def time_interleaved(contenders, steps: int, blocks: int, settle: float = 0.0, warm: float = 0.0):
+    """Per-step seconds of each contender in each block, contenders rotating their order per block.
+
+    ``settle``: seconds to sleep before each contender's block, so that the thread pools of the one
+    before it (OpenBLAS's workers keep spinning for ~0.1 s after a multi-threaded GEMM, which halves
+    PyTorch's and JAX's speed on the medium network) are idle when it starts. ``warm``: untimed
+    steps (at least one) run before the timed ones for at least this many seconds, so every contender
+    is timed in its steady state (XLA's thread pool needs a few steps to be back at speed after
+    sleeping)."""
     times = {c.key: [] for c in contenders}
     k = len(contenders)
     for b in range(blocks):
         order = contenders[b % k:] + contenders[:b % k]
         for c in order:
+            if settle:
+                time.sleep(settle)
             c.reset()
-            c.loop(1)  # untimed: caches and BLAS threads warm after the previous contender
+            elapsed, n = c.loop(1), 1  # untimed: caches and thread pools warm after the previous contender
+            while elapsed < warm:
+                elapsed += c.loop(n)
+                n *= 2
             times[c.key].append(c.loop(steps) / steps)
     return times
 
@@ -762,6 +780,7 @@ def compile_times(name: str, dtype: str, reps: int):
     weights, x, labels = cast_problem(make_problem(name), dtype)
     phases = collections.defaultdict(list)
     for _ in range(reps):
+        gc.collect()
         f, _, seconds = compile_step(name, dtype, weights)
         t0 = perf_counter()
         f(x, labels)
@@ -928,6 +947,10 @@ def main(argv=None):
     parser.add_argument("--dtypes", nargs="+", choices=DTYPES, default=list(DTYPES))
     parser.add_argument("--blocks", type=int, help="timing blocks per network (default 21, quick 3)")
     parser.add_argument("--block-ms", type=float, help="target duration of the reference's block (default 40, quick 5)")
+    parser.add_argument("--settle-ms", type=float,
+                        help=f"pause before each contender's block (default {SETTLE_SECONDS * 1e3:.0f} ms where the "
+                             f"reference step takes ≥ {SETTLE_ABOVE * 1e3:.0f} ms, i.e. where BLAS runs multi-threaded;"
+                             " else 0)")
     parser.add_argument("--threads", type=int,
                         help="BLAS threads for NumPy (threadpoolctl) and PyTorch, and single-threaded XLA when 1 "
                              "(default: NumPy's BLAS default, which PyTorch then matches)")
@@ -940,6 +963,8 @@ def main(argv=None):
     min_steps = 2 if args.quick else 3
     depths = (10, 100) if args.quick else (10, 100, 1000)
     reps = 1 if args.quick else 5
+    scaling_reps = 1 if args.quick else 3
+    warm_seconds = 0.005 if args.quick else 0.025
     output = args.output or (None if args.quick else str(HERE / "RESULTS.md"))
     command = shlex.join([os.path.relpath(sys.executable), *sys.argv]) if argv is None else f"main({argv!r})"
     started = perf_counter()
@@ -988,7 +1013,8 @@ def main(argv=None):
     say(f"blocks: {blocks}, reference block ≈ {block_seconds * 1e3:.0f} ms, load average before: "
         f"{load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
     if load_before[0] > 1.5:
-        say(f"  warning: the machine is busy (load {load_before[0]:.1f} on {os.cpu_count()} CPUs): other processes share "
+        say(f"  warning: the machine is busy (load {load_before[0]:.1f} on {os.cpu_count()} CPUs): other processes "
+            "share "
             "the cores, so absolute times and multi-threaded BLAS/OpenMP results are unreliable")
     say()
 
@@ -1014,18 +1040,23 @@ def main(argv=None):
             failures += [f"{name} {dtype} {LABELS[k]}" for k in bad]
             if name == "medium":
                 contenders.append(gemm_contender(dtype))
-            steps = steps_per_block(by_key["hand"], block_seconds, min_steps)
-            times = time_interleaved(contenders, steps, blocks)
+            per_step = reference_step_seconds(by_key["hand"])
+            steps = max(min_steps, round(block_seconds / per_step))
+            settle = (args.settle_ms / 1000.0 if args.settle_ms is not None
+                      else SETTLE_SECONDS if per_step >= SETTLE_ABOVE else 0.0)
+            times = time_interleaved(contenders, steps, blocks, settle, warm_seconds)
             raw = by_key.get("raw")
-            if raw is not None and any(raw.kwargs[k] is not p.value for k, p in zip(raw.kwargs, raw.leaves)):
+            if raw is not None and not {id(p.value) for p in raw.leaves} <= {id(v) for v in raw.kwargs.values()}:
                 failures.append(f"{name} {dtype}: a parameter's .value was replaced; the raw timings used stale arrays")
             stats = {k: summarize(v) for k, v in times.items()}
             ref = stats["hand"]["median"]
             paired = {k: statistics.median(t / r for t, r in zip(v, times["hand"])) for k, v in times.items()}
             results[(name, dtype)] = {"stats": stats, "paired": paired, "check": check, "steps": steps,
+                                      "settle": settle,
                                       "compile": compile_seconds, "source": f.source, "f": f,
                                       "jax_compile": getattr(by_key.get("jax"), "compile_seconds", None)}
-            say(f"{spec['label']}, {dtype}: {steps} steps per block, {blocks} blocks")
+            say(f"{spec['label']}, {dtype}: {steps} steps per block, {blocks} blocks"
+                + (f", {settle * 1e3:.0f} ms pause before each contender's block" if settle else ""))
             say(f"  {'contender':15} {'median':>10} {'min':>10} {'max':>10} {'÷ hand':>7} {'paired':>7}  "
                 f"5-step check (loss dev, param dev)")
             for key in ORDER:
@@ -1037,6 +1068,8 @@ def main(argv=None):
                 say(f"  {LABELS[key]:15} {fmt_s(s['median']):>10} {fmt_s(s['min']):>10} {fmt_s(s['max']):>10} "
                     f"{s['median'] / ref:7.2f} {paired[key]:7.2f}  {chk_text}")
             say(f"  losses (reference): {', '.join(f'{v:.6g}' for v in check['hand'][3])}")
+            if raw is None:
+                say(f"  (symgraph raw not timed: {raw_function(f)[1]})")
             if name == "medium":
                 g = stats["gemm"]["median"]
                 flops = medium_gemm_flops()
@@ -1060,11 +1093,15 @@ def main(argv=None):
                 + (f"   (JAX jit trace+compile {fmt_s(jc)})" if jc else ""))
     adam = adam_compile_time(reps)
     say(f"  small float32 with sg.optim.Adam: graph -> callable {fmt_s(adam)} (target ≤ {fmt_s(ADAM_COMPILE_TARGET)})")
-    say("compile time of a tanh MLP of width 64 by depth (one compile each):")
+    say(f"compile time of a tanh MLP of width 64 by depth (median of {scaling_reps}):")
     scaling = []
     for depth in depths:
-        d = depth_mlp_compile(depth)
-        total = d["grad"] + d["compile"]
+        runs = []
+        for _ in range(scaling_reps):
+            gc.collect()
+            runs.append(depth_mlp_compile(depth))
+        d = {k: statistics.median(r[k] for r in runs) for k in runs[0]}  # phase by phase
+        total = statistics.median(r["grad"] + r["compile"] for r in runs)
         scaling.append((depth, d, total))
         say(f"  {depth:5d} layers: build {fmt_s(d['build']):>9}, differentiate {fmt_s(d['grad']):>9}, compile "
             f"{fmt_s(d['compile']):>9}; graph -> callable {fmt_s(total):>9} = {fmt_s(total / depth)} per layer, "
@@ -1143,8 +1180,9 @@ def main(argv=None):
     say(f"done in {elapsed:.0f} s; load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
 
     if output:
-        text = render_markdown(env, args, blocks, block_seconds, reps, command, results, compile_rows, adam, scaling,
-                               memory, calls, target_rows, failures, load_before, load_after, elapsed, lines)
+        text = render_markdown(env, args, blocks, block_seconds, warm_seconds, reps, scaling_reps, command, results,
+                               compile_rows, adam, scaling, memory, calls, target_rows, failures, load_before,
+                               load_after, elapsed, lines)
         Path(output).write_text(text, encoding="utf-8")
         print(f"wrote {output}")
     return 1 if failures else 0
@@ -1159,8 +1197,8 @@ def _excerpt(source: str, n: int = 20) -> str:
     return "\n".join(body[max(first, start): max(first, start) + n])
 
 
-def render_markdown(env, args, blocks, block_seconds, reps, command, results, compile_rows, adam, scaling, memory,
-                    calls, target_rows, failures, load_before, load_after, elapsed, lines):
+def render_markdown(env, args, blocks, block_seconds, warm_seconds, reps, scaling_reps, command, results, compile_rows,
+                    adam, scaling, memory, calls, target_rows, failures, load_before, load_after, elapsed, lines):
     md = ["# Train-step benchmark: symgraph against hand-optimized NumPy, PyTorch eager and JAX jit", ""]
     md.append(f"Written by `benchmarks/train_step.py` on {env['date']} (issue 6). Every number below comes from one "
               f"process, with the contenders interleaved; the full console output is at the end.")
@@ -1212,10 +1250,16 @@ def render_markdown(env, args, blocks, block_seconds, reps, command, results, co
         "`np.dot(..., out)` into preallocated arrays.")
     md.append(
         f"- Timing: {blocks} blocks; in each block every contender, in a rotating order, has its parameters reset to "
-        "the initial weights, runs one untimed step, then the same fixed number of timed steps (sized so the "
+        f"the initial weights, runs untimed steps (at least one, for at least {warm_seconds * 1e3:.0f} ms: XLA's "
+        "thread pool needs a few steps to be back at speed after sleeping), then the same fixed number of timed steps "
+        "(sized so the "
         "reference's block takes about the target). Per-step time = block time / steps. Reported: median, min and "
         "max over the blocks; `÷ hand` is the ratio of medians; `paired` the median over blocks of the per-block "
-        "ratio (less sensitive to load drifting between blocks). GC stays enabled.")
+        "ratio (less sensitive to load drifting between blocks). GC stays enabled. Where the reference step takes "
+        f"≥ {SETTLE_ABOVE * 1e3:.0f} ms (the medium network, whose GEMMs run on {env['blas_threads']} BLAS threads), "
+        f"each contender's block starts after a {SETTLE_SECONDS * 1e3:.0f} ms pause: OpenBLAS's worker threads keep "
+        "spinning for ~0.1 s after a multi-threaded GEMM, and a PyTorch or JAX step started in that window runs "
+        "2-3× slower (measured), which would charge NumPy's idle threads to the next contender.")
     md.append(
         "- Compile time: a fresh graph each time; `graph → callable` = `sg.optim.SGD(lr).updates(loss)` "
         "(differentiation) + `codegen.compile` (simplification, scheduling, printing, `exec`); the graph build and "
@@ -1295,7 +1339,7 @@ def render_markdown(env, args, blocks, block_seconds, reps, command, results, co
     md.append("")
     rows = [[d, fmt_s(v["build"]), fmt_s(v["grad"]), fmt_s(v["compile"]), f"**{fmt_s(t)}**", fmt_s(t / d),
              v["lines"]] for d, v, t in scaling]
-    md.append("Scaling with depth (tanh MLP, width 64, SGD; one compile each):")
+    md.append(f"Scaling with depth (tanh MLP, width 64, SGD; median of {scaling_reps} fresh compiles each):")
     md.append("")
     md.append(md_table(["layers", "build graph", "differentiate", "codegen.compile", "graph → callable", "per layer",
                         "source lines"], rows))

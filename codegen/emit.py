@@ -159,6 +159,10 @@ class Emitter:
 
     def comment_for(self, origin, node: Node) -> str:
         if origin is None:
+            if getattr(node.op, "label", None) and not node.name:  # fused: the code already spells it out
+                kinds = sorted({type(e).__name__.lower() for e in sp.preorder_traversal(node.op.expr)
+                                if e.args and not e.is_Symbol})
+                return f"fused elementwise: {', '.join(kinds)}"
             what = self.describe(node)
             return f"node {self.names[id(node)]}: {what}" if node.name else what
         kind = origin[0]
