@@ -59,6 +59,7 @@ import gc
 import operator
 import os
 import platform
+import re
 import shlex
 import statistics
 import subprocess
@@ -851,8 +852,8 @@ def environment(torch_mod, jax_mod):
     env["blas_kernel"] = blas_pool.get("architecture") if blas_pool else None
     if torch_mod is not None:
         shown = torch_mod.__config__.show()
-        env["torch_blas"] = ", ".join(part.strip() for part in shown.replace("\n", ",").split(",")
-                                      if part.strip().startswith(("BLAS_INFO", "CPU capability")))
+        found = [m.group(0) for m in re.finditer(r"BLAS_INFO=\w+|CPU capability usage: \w+", shown)]
+        env["torch_blas"] = ", ".join(found) or "see torch.__config__.show()"
     if jax_mod is not None:
         env["jax_devices"] = ", ".join(str(d) for d in jax_mod.devices())
     return env
