@@ -2,32 +2,11 @@
 
 import ast
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from example_runner import run_example, value_after
+
 SOURCE_HEADER = "(train_step.source) =="
-
-
-def run_example(name, *args):
-    """Run examples/<name> as a user would, from the repository root; return its stdout."""
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / name), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, f"{name} exited with {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
-def value_after(label, out):
-    """The rest of the one line that starts with ``label``."""
-    lines = [line[len(label) :].strip() for line in out.splitlines() if line.startswith(label)]
-    assert len(lines) == 1, f"expected one line starting with {label!r}, got {len(lines)}:\n{out}"
-    return lines[0]
 
 
 def losses(out, prefix):

@@ -8,39 +8,24 @@ one the README's first command reports.
 import ast
 import importlib.util
 import re
-import subprocess
-import sys
+
 from pathlib import Path
 
 import numpy as np
 import pytest
+from example_runner import value_after
+from example_runner import run_example as run_in_process
 
 pytest.importorskip("sklearn", reason="the examples extra (scikit-learn) is not installed")
 pytest.importorskip("matplotlib", reason="the examples extra (matplotlib) is not installed")
 
-ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 OPTIMIZERS = ["SGD", "Momentum", "AdaGrad", "RMSProp", "Adam"]
 
 
 def run_example(name, out, *args):
-    """Run examples/<name> from the repository root with --out; return its stdout."""
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / name), "--out", str(out), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.returncode == 0, f"{name} exited with {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
-def value_after(label, out):
-    """The rest of the one line that starts with ``label``."""
-    lines = [line[len(label) :].strip() for line in out.splitlines() if line.startswith(label)]
-    assert len(lines) == 1, f"expected one line starting with {label!r}, got {len(lines)}:\n{out}"
-    return lines[0]
+    """Run examples/<name> with ``--out out``; return its stdout."""
+    return run_in_process(name, "--out", out, *args)
 
 
 def assert_png(path):

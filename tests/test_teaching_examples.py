@@ -5,21 +5,11 @@ run it); the ``key: value`` lines it prints are parsed and checked.
 """
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from example_runner import run_example
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_example(name):
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / name)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-    assert proc.returncode == 0, f"{name} exited with {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
 
 
 def sections(output):

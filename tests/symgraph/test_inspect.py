@@ -9,7 +9,6 @@ from collections import Counter
 
 import networkx as nx
 import numpy as np
-import pytest
 
 import codegen
 import symgraph as sg
