@@ -100,6 +100,8 @@ class Emitter:
         self.derived: set[int] = set()  # nodes computed from derivatives
         self.buffered_ids: set[int] = set()  # nodes whose value lives in a buffer
         self.printer.temp_name = lambda: self.namer.numbered("shared")
+        self.printer.constant_array = self._constant_array
+        self.filled: dict[tuple, str] = {}  # (fill, shape, dtype) -> name of a read-only array
         self.update_of = {id(v): s for s, v in program.updates}
         self.output_ids = {id(o) for o in program.outputs}  # returned values get fresh arrays
 
@@ -363,19 +365,31 @@ class Emitter:
             section, stmt, comment = self.lines[i]
             self.lines[i] = (section, stmt.replace(OUT, buf), comment)
 
+    def _constant_array(self, fill: str, shape: tuple, dtype) -> str:
+        """The name of an array of ``fill`` ("zeros" or "ones") allocated with the buffers (so it
+        may have a named dimension) and never written: ufuncs run faster against it than
+        against a broadcast scalar, and ``ones @ a`` sums columns faster than a reduction."""
+        key = (fill, shape, np.dtype(dtype).str)
+        if key not in self.filled:
+            self.filled[key] = self.namer.unique("_".join([fill, *(str(d) if isinstance(d, int) else identifier(d) for d in shape)]))
+        return self.filled[key]
+
     def _buffer_prologue(self) -> tuple[list[str], list[str]]:
         """(module-level definitions, first lines of the function body) for the buffers."""
-        if not self.allocations:
+        if not self.allocations and not self.filled:
             return [], []
+        arrays = [("empty", buf, node.shape, node.dtype, buf) for buf, node in self.allocations]
+        arrays += [(fill, name, shape, np.dtype(dtype), f"{name}: read only")
+                   for (fill, shape, dtype), name in self.filled.items()]
         dims = []
-        for _, node in self.allocations:
-            dims += [d for d in node.shape if isinstance(d, str) and d not in dims]
+        for *_, shape, _, _ in arrays:
+            dims += [d for d in shape if isinstance(d, str) and d not in dims]
         params = [identifier(d) for d in dims]
         rows = []
-        for buf, node in self.allocations:
-            shape = tuple(identifier(d) if isinstance(d, str) else d for d in node.shape)
+        for fill, _, shape, dtype, comment in arrays:
+            shape = tuple(identifier(d) if isinstance(d, str) else d for d in shape)
             text = f"({shape[0]},)" if len(shape) == 1 else f"({', '.join(map(str, shape))})"
-            rows.append(f"        {self.printer.module}.empty({text}, dtype={self.printer.dtype(node.dtype)}),  # {buf}")
+            rows.append(f"        {self.printer.module}.{fill}({text}, dtype={self.printer.dtype(dtype)}),  # {comment}")
         fn = self.p.name
         module = [f"_BUFFERS = {{}}  # the arrays {fn} keeps its intermediate values in, one set per input size",
                   "", "",
@@ -383,12 +397,12 @@ class Emitter:
                   f'    """Buffers for one set of input sizes; {fn} reuses them on every call with those sizes."""',
                   "    return (", *rows, "    )"]
         key = "(" + "".join(f"{self.dims[d]}, " for d in dims).rstrip(" ") + ")" if dims else "()"
-        names = ", ".join(buf for buf, _ in self.allocations)
+        names = ", ".join(name for _, name, *_ in arrays)
         body = [f"key = {key}  # the input sizes the buffers depend on",
                 "buffers = _BUFFERS.get(key)  # allocated by the first call with these sizes",
                 "if buffers is None:  # a new size: allocate once, reuse from then on",
                 "    buffers = _BUFFERS[key] = _allocate(*key)",
-                *_wrapped(f"{names}{',' if len(self.allocations) == 1 else ''} = buffers", "# written with out= below")]
+                *_wrapped(f"{names}{',' if len(arrays) == 1 else ''} = buffers", "# written with out= below")]
         return module, body
 
     def _finish(self) -> tuple[list[str], list[str]]:

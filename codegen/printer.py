@@ -47,6 +47,15 @@ def _templates(expr, symbols, levels, module):
     return tuple(shared), reduced, tuple(templates)
 
 
+_SCALAR_UFUNCS = {"exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "sin": "sin", "cos": "cos",
+                  "Abs": "absolute", "Softplus": "logaddexp", "Sigmoid": "sigmoid"}
+
+
+def _is_step(expr) -> bool:
+    """Heaviside(x, 0): 1 where x > 0, else 0."""
+    return isinstance(expr, sp.Heaviside) and len(expr.args) == 2 and expr.args[1] == 0
+
+
 def _fill(template: str, texts: list[str]) -> str:
     return re.sub("\x00(\\d+)\x00", lambda m: texts[int(m.group(1))], template)
 
@@ -93,6 +102,7 @@ class NumPyPrinter:
         self.helpers: set[str] = set()
         self.pending: list[tuple[str, str]] = []  # statements an expression needs first: (name, code)
         self.temp_name = lambda: f"shared{len(self.pending) + 1}"  # the emitter supplies unique names
+        self.constant_array = None  # the emitter's: (fill, shape, dtype) -> name of a read-only array
 
     # -- helpers -----------------------------------------------------------------
     def print(self, node, args: list[Code]) -> Code:
@@ -147,36 +157,91 @@ class NumPyPrinter:
     # -- writing into a preallocated buffer ---------------------------------------------
     _UFUNCS = {"add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
                "power": "power", "maximum": "maximum", "minimum": "minimum"}
-    _UNARY = {"exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "sin": "sin", "cos": "cos",
-              "abs": "absolute", "square": "square", "negative": "negative"}
 
     def out_call(self, node, args: list[Code], out: str) -> str | None:
         """The node as one NumPy call writing into ``out``, or None if it has no such form."""
         op, m = node.op, self.module
-        if isinstance(op, Elementwise) and not getattr(op, "show_expr", True):
-            name = op.name
-        else:
-            name = op.name if type(op).__name__ in ("Add", "Subtract", "Multiply", "Divide", "Power", "Negative",
-                                                    "Maximum", "Minimum", "MatMul", "Sum", "Mean") else None
+        if isinstance(op, Elementwise):
+            return self._elementwise_out(node, args, out)
+        name = op.name if type(op).__name__ in ("Add", "Subtract", "Multiply", "Divide", "Power", "Negative",
+                                                "Maximum", "Minimum", "MatMul", "Sum") else None
         texts = [a.text for a in args]
         if name == "matmul":
-            return f"{m}.matmul({texts[0]}, {texts[1]}, out={out})" if not any(a.literal for a in args) else None
+            if any(a.literal for a in args):
+                return None
+            # np.dot dispatches faster than np.matmul for matrices and vectors (same BLAS call)
+            fn = "dot" if max(i.ndim for i in node.inputs) <= 2 else "matmul"
+            return f"{m}.{fn}({texts[0]}, {texts[1]}, out={out})"
         if name in self._UFUNCS:
             if name == "power" and args[1].text in ("2", "2.0"):
                 return f"{m}.square({texts[0]}, out={out})"
             return f"{m}.{self._UFUNCS[name]}({texts[0]}, {texts[1]}, out={out})"
-        if name in self._UNARY:
-            return f"{m}.{self._UNARY[name]}({texts[0]}, out={out})"
-        if name == "relu":
-            return f"{m}.maximum({texts[0]}, 0.0, out={out})"
-        if name == "softplus":
-            return f"{m}.logaddexp(0.0, {texts[0]}, out={out})"
-        if name in ("sum", "mean") and not args[0].literal:
-            ndim = node.inputs[0].ndim
-            axis = "None" if len(op.axes) == ndim else _axis_text(op.axes, ndim)
+        if name == "negative":
+            return f"{m}.negative({texts[0]}, out={out})"
+        if name == "sum" and not args[0].literal:
+            x = node.inputs[0]
+            if x.ndim == 2 and op.axes == (-2,) and not op.keepdims and self.constant_array is not None:
+                # column sums as a matrix-vector product: several times faster than a reduction
+                ones = self.constant_array("ones", x.shape[:1], x.dtype)
+                return f"{m}.dot({ones}, {texts[0]}, out={out})"
             keep = ", keepdims=True" if op.keepdims else ""
-            return f"{m}.{name}({texts[0]}, axis={axis}{keep}, out={out})"
+            return f"{m}.add.reduce({texts[0]}, axis={self._axis(node)}{keep}, out={out})"
         return None
+
+    def _elementwise_out(self, node, args: list[Code], out: str) -> str | None:
+        """An elementwise expression whose outermost operation is a ufunc, as that ufunc writing
+        into ``out``: ``np.multiply(grad_h, h > 0, out=buf)``. Operands keep their own expressions."""
+        op, m = node.op, self.module
+        if set(op.symbols) - op.expr.free_symbols:
+            return None  # the expression alone would lose the broadcast shape
+        expr = op.expr
+        if isinstance(expr, (sp.Add, sp.Mul)) and len(expr.args) >= 2:
+            first, *rest = expr.args
+            if isinstance(expr, sp.Mul):
+                fn, operands = "multiply", [first, sp.Mul(*rest, evaluate=False)]
+            else:
+                second = sp.Add(*rest, evaluate=False)
+                negated = -second if second.could_extract_minus_sign() else None
+                fn, operands = ("subtract", [first, negated]) if negated is not None else ("add", [first, second])
+        elif isinstance(expr, sp.Pow) and expr.exp == 2:
+            fn, operands = "square", [expr.base]
+        elif isinstance(expr, sp.Max) and len(expr.args) == 2:
+            fn, operands = "maximum", sorted(expr.args, key=lambda a: a.is_Number)
+            if operands[1] == 0 and self.constant_array is not None:  # relu: against an array of zeros
+                zeros = self.constant_array("zeros", node.shape, node.dtype)
+                return f"{m}.maximum({self._expression(operands[0], op.symbols, args)}, {zeros}, out={out})"
+        elif isinstance(expr, sp.Function) and len(expr.args) == 1 and type(expr).__name__ in _SCALAR_UFUNCS:
+            fn, operands = _SCALAR_UFUNCS[type(expr).__name__], [expr.args[0]]
+        else:
+            return None
+        if fn == "multiply":  # a 0/1 step factor: the comparison itself, cast by the ufunc
+            operands = [sp.StrictGreaterThan(o.args[0], 0) if _is_step(o) else o for o in operands]
+        texts = []
+        for operand in operands:
+            text = self._expression(operand, op.symbols, args)
+            if text is None:
+                return None
+            texts.append(text)
+        if fn == "sigmoid":
+            self.helpers.add("_sigmoid")
+            return f"_sigmoid({texts[0]}, out={out})"
+        if fn == "logaddexp":  # softplus(x) = log(exp(0) + exp(x))
+            texts.insert(0, "0.0")
+        return f"{m}.{fn}({', '.join(texts)}, out={out})"
+
+    def _expression(self, expr, symbols, args: list[Code]) -> str | None:
+        """``expr`` over ``symbols`` printed with ``args`` substituted; None if it would need
+        shared subexpressions of its own."""
+        levels = tuple(_SYMPY_LEVEL[a.prec] if a.prec < ATOM else None for a in args)
+        shared, _, templates = _templates(expr, symbols, levels, self.module)
+        if shared:
+            return None
+        self.helpers |= scalar.helpers_used(expr)
+        return _fill(templates[-1], [a.text for a in args])
+
+    def _axis(self, node) -> str:
+        ndim = node.inputs[0].ndim
+        return "None" if len(node.op.axes) == ndim else _axis_text(node.op.axes, ndim)
 
     # -- leaves ------------------------------------------------------------------
     def _print_Placeholder(self, node):
@@ -295,26 +360,26 @@ class NumPyPrinter:
         return Code(eye if shape == (n,) else f"{eye}.reshape({(n,) + shape})")
 
     # -- reductions --------------------------------------------------------------
-    def _reduce(self, node, x, method: str, helper: bool = False):
-        op, ndim = node.op, node.inputs[0].ndim
-        args = [] if len(op.axes) == ndim and not helper else [f"axis={_axis_text(op.axes, ndim)}"]
-        if op.keepdims:
-            args.append("keepdims=True")
-        if helper:
-            return self.helper(method, self.array(x, node), *args)
-        return Code(f"{self.obj(x, node)}.{method}({', '.join(args)})")
+    def _reduce(self, node, x, ufunc: str) -> Code:
+        """``np.<ufunc>.reduce``: what ``x.sum()`` and ``x.max()`` call, without their Python wrapper."""
+        keep = ", keepdims=True" if node.op.keepdims else ""
+        return Code(f"{self.module}.{ufunc}.reduce({self.array(x, node)}, axis={self._axis(node)}{keep})")
 
     def _print_Sum(self, node, x):
-        return self._reduce(node, x, "sum")
+        return self._reduce(node, x, "add")
 
     def _print_Mean(self, node, x):
-        return self._reduce(node, x, "mean")
+        if node.inputs[0].dtype == np.float16:  # np.mean accumulates float16 in float32
+            keep = ", keepdims=True" if node.op.keepdims else ""
+            return Code(f"{self.obj(x, node)}.mean(axis={self._axis(node)}{keep})")
+        return self.binary(self._reduce(node, x, "add"), "/", self._count(node.inputs[0], x, node.op.axes), TERM)
 
     def _print_Max(self, node, x):
-        return self._reduce(node, x, "max")
+        return self._reduce(node, x, "maximum")
 
     def _print_LogSumExp(self, node, x):
-        return self._reduce(node, x, "_logsumexp", helper=True)
+        keep = ", keepdims=True" if node.op.keepdims else ""
+        return self.helper("_logsumexp", self.array(x, node), f"axis={self._axis(node)}{keep}")
 
     def _print_Softmax(self, node, x):
         return self.helper("_softmax", self.array(x, node), f"axis={node.op.axis}")
@@ -323,13 +388,19 @@ class NumPyPrinter:
         return self.helper("_log_softmax", self.array(x, node), f"axis={node.op.axis}")
 
     def _print_Count(self, node, x):
-        ndim = node.inputs[0].ndim
+        return self._count(node.inputs[0], x, node.op.axes)
+
+    def _count(self, source, x: Code, axes) -> Code:
+        """The number of elements of ``source`` (printed as ``x``) along ``axes``."""
+        ndim = source.ndim
+        if all(isinstance(source.shape[a], int) for a in axes):
+            return Code(str(int(np.prod([source.shape[a] for a in axes], dtype=np.int64))), literal=True)
         if x.dims is not None:
-            dims = [x.dims[a] for a in node.op.axes]
-        elif len(node.op.axes) == ndim:
+            dims = [x.dims[a] for a in axes]
+        elif len(axes) == ndim:
             return Code(f"{self.obj(x)}.size")
         else:
-            dims = [f"{self.obj(x)}.shape[{a + ndim}]" for a in node.op.axes]
+            dims = [f"{self.obj(x)}.shape[{a + ndim}]" for a in axes]
         return Code(" * ".join(dims), TERM if len(dims) > 1 else ATOM)
 
     def _print_RandomUniform(self, node, key, like):

@@ -9,9 +9,10 @@ numerically stable; ``np`` may be CuPy in a generated module.
 import numpy as np
 
 
-def _sigmoid(x):
-    """Logistic function 1 / (1 + exp(-x)), without overflow for any x."""
-    return np.exp(-np.logaddexp(0.0, -x))
+def _sigmoid(x, out=None):
+    """Logistic function 1 / (1 + exp(-x)) = exp(-softplus(-x)), without overflow for any x."""
+    s = np.logaddexp(0.0, np.negative(x), out=out)
+    return np.exp(np.negative(s, out=out), out=out)
 
 
 def _logsumexp(x, axis, keepdims=False):

@@ -71,7 +71,7 @@ def test_buffers_are_allocated_once_per_input_size_and_reused(rng):
     x, y, loss, params = mlp(rng)
     step = codegen.compile([x, y], loss, updates=sg.optim.SGD(0.1).updates(loss, params))
     src = step.source
-    assert re.search(r"np\.matmul\(x, W1, out=buf\d+\)", src)
+    assert re.search(r"np\.dot\(x, W1, out=buf\d+\)", src)
     assert re.search(r"np\.add\((\w+), b1, out=buf\d+\)", src)  # the bias added in the matmul's buffer
     store = step._fn.__globals__["_BUFFERS"]
     for xb, yb in batches(rng, [5, 5, 3, 5, 3]):
