@@ -178,6 +178,8 @@ class NumPyPrinter:
             return f"{m}.{self._UFUNCS[name]}({texts[0]}, {texts[1]}, out={out})"
         if name == "negative":
             return f"{m}.negative({texts[0]}, out={out})"
+        if type(op).__name__ == "AddAt":  # adds in place when out is x's own buffer
+            return f"{self.helper('_add_at', texts[0], self.array(args[1], node), texts[2]).text[:-1]}, out={out})"
         if name == "sum" and not args[0].literal:
             x = node.inputs[0]
             if x.ndim == 2 and op.axes == (-2,) and not op.keepdims and self.constant_array is not None:
@@ -412,6 +414,9 @@ class NumPyPrinter:
 
     def _print_Pick(self, node, x, labels):
         return self.helper("_pick", self.array(x, node), labels.text)
+
+    def _print_AddAt(self, node, x, values, labels):
+        return self.helper("_add_at", x.text, self.array(values, node), labels.text)
 
     def _print_Unpick(self, node, values, labels):
         return self.helper("_unpick", self.array(values, node), labels.text, str(node.op.num_classes))

@@ -17,11 +17,10 @@ def _sigmoid(x, out=None):
 
 def _logsumexp(x, axis, keepdims=False):
     """log(sum(exp(x))) over axis, shifted by the max so exp never overflows."""
-    m = x.max(axis=axis, keepdims=True)
-    if not np.isfinite(m).all():  # a row of -inf (or with +inf): shift it by 0 instead
+    m = np.maximum.reduce(x, axis=axis, keepdims=True)
+    if not np.isfinite(np.add.reduce(m, axis=None)):  # a row of -inf (or with +inf): shift it by 0 instead
         m = np.where(np.isfinite(m), m, 0.0)
-    out = np.exp(x - m).sum(axis=axis, keepdims=True)
-    out = np.log(out, out=out)
+    out = np.log(np.add.reduce(np.exp(x - m), axis=axis, keepdims=True))
     out += m
     return out if keepdims else out.squeeze(axis)
 
@@ -67,6 +66,21 @@ def _unpick(values, labels, num_classes):
         return out
     index = np.broadcast_to(labels[..., None], values.shape + (1,))
     np.put_along_axis(out, index, values[..., None], axis=-1)
+    return out
+
+
+def _add_at(x, values, labels, out=None):
+    """x plus ``values`` at the entries of the last axis the integer labels choose (one per row)."""
+    if out is None:
+        out = x.copy()
+    elif out is not x:
+        np.copyto(out, x)
+    if labels.ndim == 1:
+        out[np.arange(len(labels)), labels] += values
+        return out
+    index = labels[..., None]
+    picked = np.take_along_axis(out, index, axis=-1)
+    np.put_along_axis(out, index, picked + np.asarray(values)[..., None], axis=-1)
     return out
 
 

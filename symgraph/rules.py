@@ -336,31 +336,24 @@ def log_of_sum_exp(n):
     return reduce.logsumexp(x, tuple(ax + x.ndim for ax in a.op.axes), a.op.keepdims)
 
 
-def softmax_from_logsumexp(n):
-    """exp(x - logsumexp(x, axis)) -> softmax(x, axis)"""
-    (a,) = n.inputs
-    if name(a) != "subtract":
+def add_unpick(n):
+    """a + unpick(v, labels) -> add_at(a, v, labels), and a - unpick(v, labels) -> add_at(a, -v, labels):
+    v added at the labelled entries of a, with no matrix of zeros (or one-hot rows) built"""
+    a, u = n.inputs
+    if name(u) != "unpick" and name(n) == "add":
+        u, a = a, u
+    if name(u) != "unpick" or not fits(a, n):
         return None
-    x, lse = a.inputs
-    if name(lse) == "expand_dims":
-        lse = lse.inputs[0]
-        if name(lse) != "logsumexp" or lse.op.keepdims or a.inputs[1].op.axes != lse.op.axes:
-            return None
-    elif name(lse) != "logsumexp" or not lse.op.keepdims:
+    values, labels = u.inputs
+    if labels.shape != n.shape[:-1]:
         return None
-    if lse.inputs[0] is not x or len(lse.op.axes) != 1 or not fits(x, n):
+    scalar = scalar_source(values)
+    values = values if scalar is None else scalar
+    if name(n) == "subtract":
+        values = arith.negative(values)
+    if np.result_type(a.dtype, values.dtype) != a.dtype:
         return None
-    return reduce.softmax(x, lse.op.axes[0] + x.ndim)
-
-
-def unpick_of_scalar(n):
-    """unpick(broadcast(s), labels) -> one_hot(labels) * s"""
-    values, labels = n.inputs
-    s = scalar_source(values)
-    if s is None or labels.ndim + 1 != n.ndim:
-        return None
-    out = arith.multiply(nn.one_hot(labels, n.op.num_classes, n.dtype), s)
-    return out if fits(out, n) else None
+    return nn.add_at(a, values, labels)
 
 
 def unpick_of_negative(n):
@@ -450,9 +443,8 @@ STABILIZE = RuleSet("stabilize", (
     Rule("log_of_sigmoid", ("log",), log_of_sigmoid),
     Rule("log_one_plus_exp", ("log",), log_one_plus_exp),
     Rule("log_of_sum_exp", ("log",), log_of_sum_exp),
-    Rule("softmax_from_logsumexp", ("exp",), softmax_from_logsumexp),
-    Rule("unpick_of_scalar", ("unpick",), unpick_of_scalar),
     Rule("unpick_of_negative", ("unpick",), unpick_of_negative),
+    Rule("add_unpick", ("add", "subtract"), add_unpick),
 ))
 
 MASKING = RuleSet("masking", (

@@ -8,7 +8,7 @@ from .arith import (
     less, less_equal, maximum, minimum, multiply, negative, not_equal, power, stop_gradient, subtract, where,
 )
 from .linalg import MatMul, matmul
-from .nn import OneHot, Pick, Unpick, binary_cross_entropy, mse, one_hot, pick, softmax_cross_entropy
+from .nn import AddAt, OneHot, Pick, Unpick, binary_cross_entropy, mse, one_hot, pick, softmax_cross_entropy
 from .random import RandomUniform, next_key, random_key, random_uniform
 from .reduce import (
     Count, LogSoftmax, LogSumExp, Max, Mean, Softmax, Sum, log_softmax, logsumexp, mean, reduce_max, reduce_sum,

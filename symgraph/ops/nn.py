@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import kernels
 from ..graph import NoDerivative, Node, Op, apply, as_node
-from ..shapes import format_shape
+from ..shapes import format_shape, numel
 from .reduce import log_softmax, logsumexp, mean, reduce_sum
 from .scalar import softplus, square
 
@@ -85,6 +85,54 @@ class Unpick(Op):
 
     def jvp(self, node, t):
         return None if t[0] is None else apply(self, t[0], node.inputs[1])
+
+
+class AddAt(Op):
+    """x with ``values`` added at the labelled entries of its last axis: x + unpick(values, labels)
+    without the matrix of zeros (the simplifier's rewrite of the cross-entropy gradient,
+    softmax - one_hot). ``labels`` has the shape of x without its last axis; ``values`` broadcasts
+    to it. vjp: g for x, pick(g, labels) summed to the shape of values. jvp: add_at(tx, tv, labels)."""
+
+    name = "add_at"
+
+    def infer(self, x, values, labels):
+        _check_labels(self, labels, [x, values, labels])
+        if x.shape[:-1] != labels.shape or not isinstance(x.shape[-1], int):
+            raise self.shape_error([x, values, labels], "labels must have the shape of x without its last axis")
+        if values.ndim > labels.ndim or any(
+                v not in (1, w) for v, w in zip(values.shape[::-1], labels.shape[::-1])):
+            raise self.shape_error([x, values, labels], "values must broadcast to the shape of labels")
+        if np.result_type(x.dtype, values.dtype) != x.dtype:
+            raise self.dtype_error([x, values, labels], "values must not widen the dtype of x")
+        return x.shape, x.dtype
+
+    def compute(self, x, values, labels):
+        return kernels._add_at(x, values, labels)
+
+    def vjp(self, node, g):
+        from .shape import fit_to_shape
+
+        x, values, labels = node.inputs
+        return g, fit_to_shape(apply(Pick(), g, labels), values), None
+
+    def jvp(self, node, t):
+        from .shape import broadcast_to
+
+        x, values, labels = node.inputs
+        tx, tv = t[0], t[1]
+        if tv is None:
+            return tx
+        if tx is None:
+            return apply(Unpick(x.shape[-1]), broadcast_to(tv, labels.shape), labels)
+        return apply(self, tx, tv, labels)
+
+    def flops(self, node, sizes):
+        return numel(node.inputs[2].shape, sizes)
+
+
+def add_at(x, values, labels) -> Node:
+    """x + unpick(values, labels): x with ``values`` added at the entries the integer labels choose."""
+    return apply(AddAt(), as_node(x), as_node(values, like=x), as_node(labels))
 
 
 def one_hot(labels, num_classes: int, dtype="float64") -> Node:

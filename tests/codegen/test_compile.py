@@ -447,13 +447,14 @@ def test_backward_section_is_marked_after_forward(mlp_source):
 def test_no_random_or_sympy_style_names(mlp_source, rng):
     fn = function_body(mlp_source)
     ops = {"tanh", "add", "matmul", "logsumexp", "subtract", "mean", "multiply", "negative", "pick",
-           "unpick", "exp", "sum", "broadcast_to", "transpose", "const", "buf"}
+           "unpick", "add_at", "count", "divide", "exp", "sum", "broadcast_to", "transpose", "const", "buf"}
     leaves = {"x", "y", "W1", "b1", "W2", "b2", "key", "buffers"}  # key, buffers: the memory plan's prologue
     for name in assigned_names(fn):
         assert not re.fullmatch(r"x\d+|_.*|.*_\d+", name), name  # SymPy cse names, private, dedup suffix
         base = name[len("grad_"):] if name.startswith("grad_") else name
         m = re.fullmatch(r"([a-z_]+?)([1-9]\d*)", base)
-        assert base in leaves or (m is not None and m.group(1) in ops), name
+        constant = re.fullmatch(r"(ones|zeros)(_(batch|\d+))+", base)  # read-only arrays of the memory plan
+        assert base in leaves or constant or (m is not None and m.group(1) in ops), name
 
 
 def test_forward_mode_tangents_are_named_tan(rng):
