@@ -43,11 +43,49 @@ class CompiledFunction:
         exec(builtins.compile(source, filename, "exec"), module.__dict__)  # source printed by our own printer
         self._fn = getattr(module, fn_name)
         self._param_ops = [(k, p.op) for k, p in zip(param_names, params)]  # each call reads op.value
-        self._specs = [  # what a call checks: dtype, ndim, static (axis, size), named (axis, dim)
-            (leaf.dtype, leaf.ndim,
-             tuple((a, d) for a, d in enumerate(leaf.shape) if isinstance(d, int)),
-             tuple((a, d) for a, d in enumerate(leaf.shape) if isinstance(d, str)))
-            for leaf in inputs]
+        self._entry = self._specialized_entry()
+
+    def _specialized_entry(self):
+        """The call path, written for these inputs at compile time: one expression checks that each
+        input is already an ndarray of the right dtype and shape (else the general path converts it
+        or raises), then the generated function is called with each parameter's current value."""
+        args = [f"a{i}" for i in range(len(self.inputs))]
+        checks, dims = [], {}
+        for i, (leaf, a) in enumerate(zip(self.inputs, args)):
+            checks.append(f"type({a}) is ndarray and {a}.dtype == D{i} and {a}.ndim == {leaf.ndim}")
+            for axis, d in enumerate(leaf.shape):
+                if isinstance(d, int):
+                    checks.append(f"{a}.shape[{axis}] == {d}")
+                elif d in dims:  # a named dimension seen before: the sizes must agree
+                    checks.append(f"{a}.shape[{axis}] == {dims[d]}")
+                else:
+                    dims[d] = f"{a}.shape[{axis}]"
+        call_args = ", ".join(args + [f"{k}=P{j}.value" for j, (k, _) in enumerate(self._param_ops)])
+        text = "\n".join([
+            f"def entry({', '.join(args)}):",
+            f"    if {' and '.join(checks) or 'True'}:",
+            f"        return finish(fn({call_args}))",
+            f"    return finish(checked({', '.join(args)}))",
+        ])
+        namespace = {"ndarray": np.ndarray, "fn": self._fn, "finish": self._finish, "checked": self._checked,
+                     **{f"D{i}": leaf.dtype for i, leaf in enumerate(self.inputs)},
+                     **{f"P{j}": op for j, (_, op) in enumerate(self._param_ops)}}
+        exec(builtins.compile(text, f"<symgraph {self.name} entry>", "exec"), namespace)  # names we made
+        return namespace["entry"]
+
+    def _checked(self, *args):
+        """The general path: inputs converted to the placeholders' dtypes, or a clear error."""
+        dims: dict = {}
+        arrays = [self._check(leaf, a, dims) for leaf, a in zip(self.inputs, args)]
+        return self._fn(*arrays, **{k: op.value for k, op in self._param_ops})
+
+    def _finish(self, result):
+        if self._single:
+            return result if type(result) is np.ndarray else np.asarray(result, dtype=self.outputs[0].dtype)
+        if not self.outputs:
+            return []
+        result = result if len(self.outputs) > 1 else (result,)
+        return [_as_array(r, o) for r, o in zip(result, self.outputs)]
 
     def __repr__(self):
         ins = ", ".join(p.name for p in self.inputs)
@@ -84,27 +122,6 @@ class CompiledFunction:
             array = self._cast(leaf, array)
         return array
 
-    def _fast(self, args) -> list | None:
-        """The inputs unchanged when each is already an ndarray of the right dtype and shape, else None.
-
-        The checks a call needs were worked out at compile time (``self._specs``): this is
-        only comparisons, so validation costs little next to the generated code.
-        """
-        sizes: dict = {}
-        for (dtype, ndim, static, named), a in zip(self._specs, args):
-            if type(a) is not np.ndarray or a.dtype != dtype:
-                return None
-            shape = a.shape
-            if len(shape) != ndim:
-                return None
-            for axis, size in static:
-                if shape[axis] != size:
-                    return None
-            for axis, dim in named:
-                if sizes.setdefault(dim, shape[axis]) != shape[axis]:
-                    return None
-        return list(args)
-
     def _cast(self, leaf: Node, array: np.ndarray) -> np.ndarray:
         """Convert input data to the placeholder's dtype when no value changes; else raise."""
         want, got = leaf.dtype, array.dtype
@@ -130,17 +147,7 @@ class CompiledFunction:
         if len(args) != len(self.inputs):
             names = ", ".join(repr(p.name) for p in self.inputs)
             raise TypeError(f"{self.name}() takes {len(self.inputs)} input(s) ({names}), got {len(args)}")
-        arrays = self._fast(args)
-        if arrays is None:  # conversions, or an error to report: the general path
-            dims: dict = {}
-            arrays = [self._check(leaf, a, dims) for leaf, a in zip(self.inputs, args)]
-        result = self._fn(*arrays, **{k: op.value for k, op in self._param_ops})
-        if self._single:
-            return _as_array(result, self.outputs[0])
-        if not self.outputs:
-            return []
-        result = result if len(self.outputs) > 1 else (result,)
-        return [_as_array(r, o) for r, o in zip(result, self.outputs)]
+        return self._entry(*args)
 
 
 def _as_array(value, node: Node):
