@@ -13,6 +13,8 @@ differentiates.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -374,3 +376,25 @@ def test_masked_gradient_when_the_taken_branch_broadcasts():
     with np.errstate(invalid="ignore", divide="ignore"):
         grad = f(X)
     np.testing.assert_allclose(grad, safe(lambda v: 0.5 / np.sqrt(v)) * W.sum(axis=0), rtol=RTOL, atol=0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spread", [1.0, 50.0, 80.0, 1e4])
+def test_logsumexp_kernel_shifts_by_the_global_or_the_row_max_alike(dtype, spread):
+    """The kernel shifts by the largest entry when every exp(x - max) is a normal number, and by
+    each row's max otherwise: both must agree with an exact reference to the dtype's precision."""
+    from symgraph.kernels import _logsumexp
+
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-spread, 0, size=(16, 5)) + rng.uniform(-3, 3, size=(16, 1)) * spread
+    x[3] = -spread * 4  # a row far below the others
+    ref = np.array([math.fsum(math.exp(v - r.max()) for v in r) for r in x])
+    ref = np.log(ref) + x.max(axis=1)
+    got = _logsumexp(x.astype(dtype), axis=1)
+    assert got.dtype == dtype
+    eps = np.finfo(dtype).eps
+    error = np.abs(got - ref) / (1 + np.abs(ref))
+    assert error.max() <= 8 * eps, (error.max() / eps, x[error.argmax()])
+    row = np.array([[-np.inf, -np.inf], [0.0, -np.inf]], dtype)
+    with np.errstate(divide="ignore"):  # log(0) = -inf is the answer for a row of -inf
+        np.testing.assert_array_equal(_logsumexp(row, axis=1), [-np.inf, 0.0])
