@@ -200,7 +200,12 @@ class NumPyPrinter:
         if isinstance(expr, (sp.Add, sp.Mul)) and len(expr.args) >= 2:
             first, *rest = expr.args
             if isinstance(expr, sp.Mul):
-                fn, operands = "multiply", [first, sp.Mul(*rest, evaluate=False)]
+                over = [f.base for f in expr.args if isinstance(f, sp.Pow) and f.exp == -1]
+                times = [f for f in expr.args if not (isinstance(f, sp.Pow) and f.exp == -1)]
+                if over and times:  # a / b, not a * b**-1
+                    fn, operands = "divide", [sp.Mul(*times, evaluate=False), sp.Mul(*over, evaluate=False)]
+                else:
+                    fn, operands = "multiply", [first, sp.Mul(*rest, evaluate=False)]
             else:
                 second = sp.Add(*rest, evaluate=False)
                 negated = -second if second.could_extract_minus_sign() else None
