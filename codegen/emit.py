@@ -9,6 +9,7 @@ came from, then wrap the statements in a function and a module.
 from __future__ import annotations
 
 import base64
+import heapq
 import re
 import textwrap
 import inspect as pyinspect
@@ -347,21 +348,20 @@ class Emitter:
         for n in kept:  # returned, or read by the updates after the last line
             last[id(self.root(n))] = float("inf")
         free: dict[tuple, list[str]] = {}
-        held: dict[int, tuple[str, tuple]] = {}  # value id -> (buffer, key)
+        held: list[tuple] = []  # heap of (last line reading the value, line writing it, buffer, key)
         for i in sorted(self.buffered):
             node = self.line_nodes[i]
             elementwise = node.op.name not in ("matmul", "sum", "mean")
-            for vid, (buf, key) in list(held.items()):
-                if last.get(vid, -1) < i or (elementwise and last.get(vid, -1) == i):
-                    free.setdefault(key, []).append(buf)
-                    del held[vid]
+            while held and (held[0][0] < i or (elementwise and held[0][0] == i)):
+                _, _, buf, key = heapq.heappop(held)
+                free.setdefault(key, []).append(buf)
             key = (node.shape, node.dtype.str)
             if free.get(key):
                 buf = free[key].pop()
             else:
                 buf = self.namer.numbered("buf")
                 self.allocations.append((buf, node))
-            held[id(node)] = (buf, key)
+            heapq.heappush(held, (last.get(id(node), -1), i, buf, key))
             section, stmt, comment = self.lines[i]
             self.lines[i] = (section, stmt.replace(OUT, buf), comment)
 
@@ -405,8 +405,9 @@ class Emitter:
                 *_wrapped(f"{names}{',' if len(arrays) == 1 else ''} = buffers", "# written with out= below")]
         return module, body
 
-    def _finish(self) -> tuple[list[str], list[str]]:
-        """Statements that apply the updates, and the names the function returns."""
+    def _finish(self, moved: set[int]) -> tuple[list[str], list[str]]:
+        """Statements that apply the updates (except those already ``moved`` into the body), and
+        the names the function returns."""
         p = self.p
         updated = {id(s) for s, _ in p.updates}
         tail = []
@@ -423,6 +424,8 @@ class Emitter:
             returns.append(name)
         assigns = []
         for state, value in p.updates:
+            if id(value) in moved:
+                continue
             if id(value) in self.inplace:
                 symbol, step = self.inplace[id(value)]
                 text = self.codes[id(step)].text
@@ -443,12 +446,61 @@ class Emitter:
         return tail + assigns, returns
 
     # -- the module --------------------------------------------------------------
+    def _early_updates(self) -> set[int]:
+        """Move each in-place update ``w -= step`` up to just after the last line that reads ``w``
+        and the lines that compute ``step``, when nothing else left for the end reads ``w``: the
+        step's buffer is free from there on, so the backward pass of a deep network needs one
+        weight-gradient buffer rather than one per layer. Returns the ids of the moved values."""
+        p = self.p
+        updated = {id(s) for s, _ in p.updates}
+        defined = {id(n): i for i, n in enumerate(self.line_nodes) if n is not None}
+        last_read: dict[int, int] = {}
+        for i, reads in enumerate(self.line_reads):
+            for n in reads:
+                last_read[id(self.root(n))] = i
+        late = [o for o in p.outputs] + [v if id(v) not in self.inplace else self.inplace[id(v)][1]
+                                         for _, v in p.updates]
+        inserts: dict[int, list[tuple]] = {}
+        moved = set()
+        for state, value in p.updates:
+            if id(value) not in self.inplace:
+                continue
+            symbol, step = self.inplace[id(value)]
+            reads = self.reads[id(step)]
+            others = [n for n in late if n is not step]
+            if (any(id(self.root(n)) in updated for n in reads | {step})  # it reads a state: keep the order
+                    or any(state in self.reads[id(n)] for n in others)):  # read at the end
+                continue
+            j = max([last_read.get(id(state), -1)] + [defined.get(id(n), -1) for n in reads])
+            if j < 0:
+                continue
+            stmt = f"{self.names[id(state)]} {symbol}= {self.codes[id(step)].text}"
+            comment = f"update {self.names[id(state)]} here: nothing below reads it"
+            inserts.setdefault(j, []).append((stmt, comment, reads | {state}))
+            moved.add(id(value))
+        if inserts:
+            lines, nodes, line_reads, buffered = [], [], [], {}
+            for i, line in enumerate(self.lines):
+                if i in self.buffered:
+                    buffered[len(lines)] = 0
+                lines.append(line)
+                nodes.append(self.line_nodes[i])
+                line_reads.append(self.line_reads[i])
+                for stmt, comment, reads in inserts.get(i, []):
+                    lines.append((line[0], stmt, comment))
+                    nodes.append(None)
+                    line_reads.append(reads)
+            self.lines, self.line_nodes, self.line_reads, self.buffered = lines, nodes, line_reads, buffered
+        return moved
+
     def source(self) -> str:
         self._plan()
         self._statements()
-        tail, returns = self._finish()
+        moved = self._early_updates() if self.plan_memory else set()
+        tail, returns = self._finish(moved)
         p = self.p
-        kept = list(p.outputs) + [self.inplace[id(v)][1] if id(v) in self.inplace else v for _, v in p.updates]
+        kept = list(p.outputs) + [self.inplace[id(v)][1] if id(v) in self.inplace else v
+                                  for _, v in p.updates if id(v) not in moved]
         self._assign_buffers(kept)
         buffer_defs, prologue = self._buffer_prologue()
         body = ["# buffers", *prologue] if prologue else []

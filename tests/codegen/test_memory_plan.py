@@ -107,3 +107,44 @@ def test_saved_module_with_buffers_runs_standalone(rng, tmp_path):
     np.testing.assert_allclose(got, expected, rtol=1e-12)
     for p in params:
         np.testing.assert_allclose(values[p.name], p.value, rtol=1e-12)
+
+
+def tied(rng):
+    """An autoencoder whose one weight matrix is read twice: by the encoder and, transposed, by the
+    decoder, so its update must wait for both products and both of their gradients."""
+    x = sg.placeholder("x", shape=("batch", 6))
+    W = sg.parameter("W", value=rng.normal(size=(6, 3)) * 0.5)
+    c = sg.parameter("c", value=rng.normal(size=6) * 0.1)
+    loss = sg.mse(sg.tanh(x @ W) @ W.T + c, x)
+    return x, loss, [W, c]
+
+
+@pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("model", ["mlp", "tied"])
+def test_updates_moved_up_to_where_nothing_reads_the_parameter_agree_with_updates_at_the_end(opt, model, rng):
+    if model == "mlp":
+        x, y, loss, params = mlp(rng)
+        inputs, data = [x, y], batches(np.random.default_rng(2), [5, 3, 5])
+    else:
+        x, loss, params = tied(rng)
+        inputs, data = [x], [(xb,) for xb, _ in batches(np.random.default_rng(2), [5, 3, 5])]
+    updates = OPTIMIZERS[opt]().updates(loss, params)
+    leaves = list(updates)
+    start = [leaf.value.copy() for leaf in leaves]
+    results = {}
+    for plan in (True, False):
+        for leaf, value in zip(leaves, start):
+            leaf.value = value.copy()
+        step = codegen.compile(inputs, loss, updates=updates, memory_plan=plan)
+        lines = [ln.strip() for ln in step.source.splitlines()]
+        moved = [ln for ln in lines if ln.endswith("nothing below reads it")]
+        if plan and opt == "sgd":
+            assert len(moved) == len(params), step.source  # every SGD update runs as soon as it can
+        for ln in moved:  # ... after every line that reads the parameter
+            name = ln.split()[0]
+            after = lines[lines.index(ln) + 1:]
+            assert not any(re.search(rf"\b{name}\b", a.split("#")[0]) for a in after if a), (name, step.source)
+        results[plan] = [[float(step(*batch)), *(leaf.value.copy() for leaf in leaves)] for batch in data]
+    for planned, plain in zip(results[True], results[False]):
+        for a, b in zip(planned, plain):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
