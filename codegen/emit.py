@@ -98,6 +98,7 @@ class Emitter:
         self.reads: dict[int, frozenset] = {}  # node id -> the named values its code reads
         self.buffered: dict[int, int] = {}  # line index -> 0 for lines that write into a buffer
         self.allocations: list[tuple[str, Node]] = []  # (buffer name, a value it holds)
+        self.live: dict[str, list[tuple[int, float]]] = {}  # buffer -> (first, last line) of each value
         self.derived: set[int] = set()  # nodes computed from derivatives
         self.buffered_ids: set[int] = set()  # nodes whose value lives in a buffer
         self.printer.temp_name = lambda: self.namer.numbered("shared")
@@ -361,9 +362,38 @@ class Emitter:
             else:
                 buf = self.namer.numbered("buf")
                 self.allocations.append((buf, node))
-            heapq.heappush(held, (last.get(id(node), -1), i, buf, key))
+            end = last.get(id(node), -1)
+            heapq.heappush(held, (end, i, buf, key))
+            self.live.setdefault(buf, []).append((i, max(i, end)))
             section, stmt, comment = self.lines[i]
             self.lines[i] = (section, stmt.replace(OUT, buf), comment)
+
+    def _blocks(self) -> dict[str, tuple[str, list]]:
+        """Buffers of different shapes whose values are never live at the same time share one block
+        of memory (the largest of them): {buffer: (block, members, largest first)}, blocks of two or
+        more only. Sizes compare when the shapes have the same named dimensions."""
+        groups: dict[tuple, list] = {}
+        for buf, node in self.allocations:
+            named = tuple(sorted(d for d in node.shape if isinstance(d, str)))
+            static = int(np.prod([d for d in node.shape if isinstance(d, int)], dtype=np.int64))
+            groups.setdefault((node.dtype.str, named), []).append((static, buf))
+        shared = {}
+        for members in groups.values():
+            blocks: list[list] = []  # [buffers, their live intervals]
+            for _, buf in sorted(members, key=lambda m: -m[0]):
+                mine = self.live.get(buf, [])
+                for block in blocks:
+                    if not any(a <= d and c <= b for a, b in mine for c, d in block[1]):
+                        block[0].append(buf)
+                        block[1].extend(mine)
+                        break
+                else:
+                    blocks.append([[buf], list(mine)])
+            for bufs, _ in blocks:
+                if len(bufs) > 1:
+                    name = self.namer.numbered("block")
+                    shared.update({b: (name, bufs) for b in bufs})
+        return shared
 
     def _constant_array(self, fill: str, shape: tuple, dtype) -> str:
         """The name of an array of ``fill`` ("zeros" or "ones") allocated with the buffers (so it
@@ -385,17 +415,28 @@ class Emitter:
         for *_, shape, _, _ in arrays:
             dims += [d for d in shape if isinstance(d, str) and d not in dims]
         params = [identifier(d) for d in dims]
-        rows = []
-        for fill, _, shape, dtype, comment in arrays:
+        shared = self._blocks()
+        blocks, rows = [], []
+        for fill, name, shape, dtype, comment in arrays:
             shape = tuple(identifier(d) if isinstance(d, str) else d for d in shape)
             text = f"({shape[0]},)" if len(shape) == 1 else f"({', '.join(map(str, shape))})"
-            rows.append(f"        {self.printer.module}.{fill}({text}, dtype={self.printer.dtype(dtype)}),  # {comment}")
+            array = f"{self.printer.module}.{fill}({text}, dtype={self.printer.dtype(dtype)})"
+            if name in shared:
+                block, members = shared[name]
+                size = " * ".join(map(str, shape))
+                view = block if name == members[0] else f"{block}[:{size}]"
+                array = view if len(shape) == 1 else f"{view}.reshape({', '.join(map(str, shape))})"
+                if name == members[0]:  # the largest: the block is its size
+                    names = ", ".join(sorted(members, key=lambda b: int(b[3:])))
+                    blocks.append(f"    {block} = {self.printer.module}.empty({size}, dtype={self.printer.dtype(dtype)})"
+                                  f"  # {names}: never live at the same time")
+            rows.append(f"        {array},  # {comment}")
         fn = self.p.name
         module = [f"_BUFFERS = {{}}  # the arrays {fn} keeps its intermediate values in, one set per input size",
                   "", "",
                   f"def _allocate({', '.join(params)}):",
                   f'    """Buffers for one set of input sizes; {fn} reuses them on every call with those sizes."""',
-                  "    return (", *rows, "    )"]
+                  *blocks, "    return (", *rows, "    )"]
         key = "(" + "".join(f"{self.dims[d]}, " for d in dims).rstrip(" ") + ")" if dims else "()"
         names = ", ".join(name for _, name, *_ in arrays)
         body = [f"key = {key}  # the input sizes the buffers depend on",

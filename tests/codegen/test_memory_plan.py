@@ -148,3 +148,35 @@ def test_updates_moved_up_to_where_nothing_reads_the_parameter_agree_with_update
     for planned, plain in zip(results[True], results[False]):
         for a, b in zip(planned, plain):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_buffers_of_different_shapes_share_a_block_when_never_live_together(rng):
+    x = sg.placeholder("x", shape=("batch", 20))
+    y = sg.placeholder("y", shape=("batch",), dtype="int64")
+    sizes = [20, 16, 12, 5]
+    params, h = [], x
+    for i, (m, n) in enumerate(zip(sizes, sizes[1:])):
+        W = sg.parameter(f"W{i + 1}", value=rng.normal(size=(m, n)) / np.sqrt(m))
+        b = sg.parameter(f"b{i + 1}", value=np.zeros(n))
+        params += [W, b]
+        h = h @ W + b
+        h = sg.relu(h) if i < len(sizes) - 2 else h
+    loss = sg.softmax_cross_entropy(h, y)
+    updates = sg.optim.SGD(0.5).updates(loss, params)
+    start = [p.value.copy() for p in params]
+    data = [(rng.normal(size=(n, 20)), rng.integers(0, 5, size=n)) for n in (7, 3, 7)]
+    results = {}
+    for plan in (True, False):
+        for p, v in zip(params, start):
+            p.value = v.copy()
+        step = codegen.compile([x, y], loss, updates=updates, memory_plan=plan)
+        if plan:  # the weight gradients (20, 16), (16, 12), (12, 5) are dead once applied
+            block = re.search(r"^    (block\d+) = np\.empty\(20 \* 16, dtype=np\.float64\)  # (.*)$", step.source, re.M)
+            assert block is not None, step.source
+            views = re.findall(rf"^        {block.group(1)}.*# (buf\d+)$", step.source, re.M)
+            listed = block.group(2).split(":")[0].split(", ")
+            assert len(views) >= 3 and sorted(views) == sorted(listed)
+        results[plan] = [[float(step(xb, yb)), *(p.value.copy() for p in params)] for xb, yb in data]
+    for planned, plain in zip(results[True], results[False]):
+        for a, b in zip(planned, plain):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
