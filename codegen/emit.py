@@ -9,6 +9,7 @@ came from, then wrap the statements in a function and a module.
 from __future__ import annotations
 
 import base64
+import bisect
 import heapq
 import re
 import textwrap
@@ -200,9 +201,10 @@ class Emitter:
         value_uses = Counter(id(v) for v in p.outputs) + Counter(
             id(i) for n in topo_sort(p.outputs + [v for _, v in p.updates]) for i in n.inputs)
         self.inplace: dict[int, tuple[str, Node]] = {}
+        updating = Counter(id(v) for _, v in p.updates)  # a value may be the new value of two states
         for state, value in p.updates:
             step = inplace_step(state, value)
-            if step is not None and value_uses[id(value)] == 0 and sum(v is value for _, v in p.updates) == 1:
+            if step is not None and value_uses[id(value)] == 0 and updating[id(value)] == 1:
                 self.inplace[id(value)] = step
         roots = p.outputs + [self.inplace[id(v)][1] if id(v) in self.inplace else v for _, v in p.updates]
         self.order = topo_sort(roots + [s for s, _ in p.updates])
@@ -372,23 +374,28 @@ class Emitter:
         """Buffers of different shapes whose values are never live at the same time share one block
         of memory (the largest of them): {buffer: (block, members, largest first)}, blocks of two or
         more only. Sizes compare when the shapes have the same named dimensions."""
-        groups: dict[tuple, list] = {}
+        groups: dict[tuple, dict] = {}  # (dtype, named dims) -> {shape: buffers}
         for buf, node in self.allocations:
             named = tuple(sorted(d for d in node.shape if isinstance(d, str)))
-            static = int(np.prod([d for d in node.shape if isinstance(d, int)], dtype=np.int64))
-            groups.setdefault((node.dtype.str, named), []).append((static, buf))
+            groups.setdefault((node.dtype.str, named), {}).setdefault(node.shape, []).append(buf)
         shared = {}
-        for members in groups.values():
-            blocks: list[list] = []  # [buffers, their live intervals]
-            for _, buf in sorted(members, key=lambda m: -m[0]):
-                mine = self.live.get(buf, [])
-                for block in blocks:
-                    if not any(a <= d and c <= b for a, b in mine for c, d in block[1]):
-                        block[0].append(buf)
-                        block[1].extend(mine)
-                        break
-                else:
-                    blocks.append([[buf], list(mine)])
+        for by_shape in groups.values():
+            blocks: list[list] = []  # [buffers, their live intervals: disjoint, sorted]
+            # largest first; buffers of one shape always overlap (else the liveness pass would have
+            # given them one buffer), so each shape only tries the blocks made by other shapes
+            for shape, bufs in sorted(by_shape.items(), key=lambda kv: -_static_size(kv[0])):
+                candidates = list(blocks)
+                for buf in bufs:
+                    mine = self.live.get(buf, [])
+                    for block in candidates:
+                        if not any(_overlaps(block[1], interval) for interval in mine):
+                            block[0].append(buf)
+                            for interval in mine:
+                                bisect.insort(block[1], interval)
+                            candidates.remove(block)
+                            break
+                    else:
+                        blocks.append([[buf], sorted(mine)])
             for bufs, _ in blocks:
                 if len(bufs) > 1:
                     name = self.namer.numbered("block")
@@ -499,8 +506,8 @@ class Emitter:
         for i, reads in enumerate(self.line_reads):
             for n in reads:
                 last_read[id(self.root(n))] = i
-        late = [o for o in p.outputs] + [v if id(v) not in self.inplace else self.inplace[id(v)][1]
-                                         for _, v in p.updates]
+        late = list(p.outputs) + [v if id(v) not in self.inplace else self.inplace[id(v)][1] for _, v in p.updates]
+        read_late = Counter(id(n) for v in late for n in self.reads[id(v)])  # by the end: outputs, updates
         inserts: dict[int, list[tuple]] = {}
         moved = set()
         for state, value in p.updates:
@@ -508,9 +515,8 @@ class Emitter:
                 continue
             symbol, step = self.inplace[id(value)]
             reads = self.reads[id(step)]
-            others = [n for n in late if n is not step]
             if (any(id(self.root(n)) in updated for n in reads | {step})  # it reads a state: keep the order
-                    or any(state in self.reads[id(n)] for n in others)):  # read at the end
+                    or read_late[id(state)] > (state in reads)):  # something else reads it at the end
                 continue
             j = max([last_read.get(id(state), -1)] + [defined.get(id(n), -1) for n in reads])
             if j < 0:
@@ -597,6 +603,17 @@ class Emitter:
             lines += textwrap.wrap("Updates in place: " + names, LINE_LIMIT - 4, break_on_hyphens=False)
         lines.append('"""')
         return lines
+
+
+def _static_size(shape) -> int:
+    return int(np.prod([d for d in shape if isinstance(d, int)], dtype=np.int64))
+
+
+def _overlaps(intervals: list[tuple], interval: tuple) -> bool:
+    """Whether ``interval`` (first, last), both ends included, meets one of the sorted disjoint ``intervals``."""
+    a, b = interval
+    k = bisect.bisect_left(intervals, (a, -1))
+    return (k < len(intervals) and intervals[k][0] <= b) or (k > 0 and intervals[k - 1][1] >= a)
 
 
 def _wrapped(stmt: str, comment: str) -> list[str]:
