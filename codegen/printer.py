@@ -221,11 +221,12 @@ class NumPyPrinter:
             fn, operands = _SCALAR_UFUNCS[type(expr).__name__], [expr.args[0]]
         else:
             return None
-        if fn == "multiply":  # a 0/1 step factor: the comparison itself, cast by the ufunc
-            operands = [sp.StrictGreaterThan(o.args[0], 0) if _is_step(o) else o for o in operands]
         texts = []
         for operand in operands:
-            text = self._expression(operand, op.symbols, args)
+            if fn == "multiply" and _is_step(operand):  # a 0/1 factor: the comparison, cast by the ufunc
+                text = self._positive(operand.args[0], node, args)
+            else:
+                text = self._expression(operand, op.symbols, args)
             if text is None:
                 return None
             texts.append(text)
@@ -235,6 +236,17 @@ class NumPyPrinter:
         if fn == "logaddexp":  # softplus(x) = log(exp(0) + exp(x))
             texts.insert(0, "0.0")
         return f"{m}.{fn}({', '.join(texts)}, out={out})"
+
+    def _positive(self, expr, node, args: list[Code]) -> str | None:
+        """``expr > 0`` as np.greater, against an array of zeros when ``expr`` is an input of the
+        node's shape (a comparison with a broadcast scalar is slower)."""
+        text = self._expression(sp.StrictGreaterThan(expr, 0), node.op.symbols, args)
+        if text is not None and expr in node.op.symbols and self.constant_array is not None:
+            source = node.inputs[node.op.symbols.index(expr)]
+            if source.shape == node.shape and source.dtype == node.dtype:
+                zeros = self.constant_array("zeros", node.shape, node.dtype)
+                text = f"{self.module}.greater({args[node.op.symbols.index(expr)].text}, {zeros})"
+        return text
 
     def _expression(self, expr, symbols, args: list[Code]) -> str | None:
         """``expr`` over ``symbols`` printed with ``args`` substituted; None if it would need
