@@ -69,6 +69,8 @@ class ScalarPrinter(NumPyPrinter):
         return self._names[expr]
 
     def parenthesize(self, item, level, strict=False):
+        if isinstance(item, (sp.Rational, sp.Float)) and item >= 0:  # prints as a plain number: 0.5
+            return self._print(item)
         if item in self._levels:  # compound code standing in for a symbol: SymPy can't see inside it
             wrap = self._levels[item] <= level  # always strict: it may be a denominator or a power's base
             return f"({self._names[item]})" if wrap else self._names[item]
