@@ -64,6 +64,12 @@ def _number(value, what: str, low: float = 0.0, high: float | None = None) -> fl
     return float(value)
 
 
+def _one_minus(beta: float) -> float:
+    """1 - beta as the decimal number it stands for: 0.1 for beta = 0.9, not 0.09999999999999998
+    (a difference of one unit in the last place, which would only clutter the generated code)."""
+    return float(f"{1.0 - beta:.15g}")
+
+
 def _scalar(x, like: Node, name: str | None = None):
     """A float64 scalar factor (a number or node) in the dtype of the parameter it will meet.
 
@@ -274,7 +280,7 @@ class RMSProp(Optimizer):
 
     def rule(self, w, g, lr, t):
         v = self.slot(w, "sq_avg")
-        new_v = self.rho * v + (1.0 - self.rho) * (g * g)
+        new_v = self.rho * v + _one_minus(self.rho) * (g * g)
         return w - _scalar(lr, w) * g / (sqrt(new_v) + self.eps), {v: new_v}
 
 
@@ -298,8 +304,8 @@ class Adam(Optimizer):
     def moments(self, w, g):
         """(m, v, new m, new v): the two moving averages of Adam and its variants."""
         m, v = self.slot(w, "m"), self.slot(w, "v")
-        new_m = self.beta1 * m + (1.0 - self.beta1) * g
-        new_v = self.beta2 * v + (1.0 - self.beta2) * (g * g)
+        new_m = self.beta1 * m + _one_minus(self.beta1) * g
+        new_v = self.beta2 * v + _one_minus(self.beta2) * (g * g)
         return m, v, new_m, new_v
 
     def adam_step(self, w, new_m, new_v, lr, t):
@@ -383,9 +389,9 @@ class Adadelta(Optimizer):
 
     def rule(self, w, g, lr, t):
         v, u = self.slot(w, "sq_avg"), self.slot(w, "delta_sq_avg")
-        new_v = self.rho * v + (1.0 - self.rho) * (g * g)
+        new_v = self.rho * v + _one_minus(self.rho) * (g * g)
         delta = sqrt(u + self.eps) / sqrt(new_v + self.eps) * g
-        new_u = self.rho * u + (1.0 - self.rho) * (delta * delta)
+        new_u = self.rho * u + _one_minus(self.rho) * (delta * delta)
         return w - _scalar(lr, w) * delta, {v: new_v, u: new_u}
 
 
