@@ -918,7 +918,9 @@ the IR, all of which it has or can compute at compile time:
    value, the values that may share a slot, and where an op may write over one of its inputs (same
    index map, input dead afterwards). Parameters and optimizer state are updated in place, so the
    plan needs the anti-dependences made explicit: every read of ``W`` (``G @ W.T``) is ordered
-   before its update, which the "updates apply together" semantics only implies.
+   before its update. The NumPy backend already has all three: buffers per input-size signature,
+   blocks shared by buffers of different shapes that are never live together, and each in-place
+   update moved to just after the last read of its parameter.
 5. **A cost model per group.** The IR's per-op FLOP estimates decide, per signature, whether a
    contraction is emitted as a naive unrolled loop (tiny: all of it; small: 32 × 64 × 32 is still
    fine), as a call into BLAS from the kernel (medium), or left to NumPy; and whether two calls'

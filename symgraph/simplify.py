@@ -171,7 +171,8 @@ def simplify(nodes, report: bool = False, unsafe: bool = False, rule_sets=RULE_S
         outputs = result
     if fuse:
         originals = [nodes] if single else list(nodes)
-        plain = {id(o) for o, original in zip(outputs, originals) if any(original is u for u in unfused)}
+        unfused_ids = {id(u) for u in unfused}
+        plain = {id(o) for o, original in zip(outputs, originals) if id(original) in unfused_ids}
         outputs, fused, fusion_map = fuse_elementwise(outputs, keep_ids | plain)
         replaced.update(fusion_map)
         if fused:

@@ -475,3 +475,21 @@ def test_forward_mode_code_is_not_labelled_backward():
     src = codegen.compile([x, t], out).source
     assert "differentiation: forward" in src
     assert "# backward" not in src
+
+
+def test_compile_pauses_the_garbage_collector_and_restores_its_state():
+    import gc
+
+    x = sg.placeholder("x", (3,))
+    assert gc.isenabled()
+    codegen.compile([x], sg.tanh(x))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        codegen.compile([x], sg.exp(x))
+        assert not gc.isenabled()  # a caller's choice is left alone
+    finally:
+        gc.enable()
+    with pytest.raises(TypeError):
+        codegen.compile([x], [sg.tanh(x)], updates={x: x})  # an error inside still restores it
+    assert gc.isenabled()
