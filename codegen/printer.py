@@ -214,9 +214,9 @@ class NumPyPrinter:
             fn, operands = "square", [expr.base]
         elif isinstance(expr, sp.Max) and len(expr.args) == 2:
             fn, operands = "maximum", sorted(expr.args, key=lambda a: a.is_Number)
-            if operands[1] == 0 and self.constant_array is not None:  # relu: against an array of zeros
-                zeros = self.constant_array("zeros", node.shape, node.dtype)
-                return f"{m}.maximum({self._expression(operands[0], op.symbols, args)}, {zeros}, out={out})"
+            x = self._expression(operands[0], op.symbols, args)
+            if operands[1] == 0 and x is not None and self.constant_array is not None:  # relu
+                return f"{m}.maximum({x}, {self.constant_array('zeros', node.shape, node.dtype)}, out={out})"
         elif isinstance(expr, sp.Function) and len(expr.args) == 1 and type(expr).__name__ in _SCALAR_UFUNCS:
             fn, operands = _SCALAR_UFUNCS[type(expr).__name__], [expr.args[0]]
         else:
