@@ -280,7 +280,6 @@ class Emitter:
         return Code(name)
 
     def _statements(self):
-        section = "forward"
         for node in self.order:
             if id(node) in self.codes:
                 continue
@@ -300,9 +299,12 @@ class Emitter:
             if after:
                 self.derived.add(id(node))
             if node.origin is not None:
-                section = _section(node.origin)
+                own = _section(node.origin)
             elif after:  # computed from derivatives, by the differentiator's caller: an optimizer
-                section = "optimizer"
+                own = "optimizer"
+            else:  # the user's own graph: part of whatever section its line lands in
+                own = None
+            section = own or (self.lines[-1][0] if self.lines else "forward")
             if self._bufferable(node):
                 text = self.printer.out_call(node, args, OUT)
                 if text is not None:  # one NumPy call writing into a preallocated buffer

@@ -302,7 +302,12 @@ sin = _unary("sin", sp.sin)
 cos = _unary("cos", sp.cos)
 tanh = _unary("tanh", sp.tanh)
 sigmoid = _unary("sigmoid", Sigmoid, doc="Logistic function 1 / (1 + exp(-x)); derivative s * (1 - s).")
-softplus = _unary("softplus", Softplus, doc="log(1 + exp(x)), stable for any x; derivative sigmoid(x).")
+softplus = _unary(
+    "softplus",
+    Softplus,
+    derivative=lambda x, y: sp.exp(x - y),  # sigmoid(x) from the output: x - softplus(x) <= 0, no overflow
+    doc="log(1 + exp(x)), stable for any x; derivative sigmoid(x), computed as exp(x - softplus(x)).",
+)
 relu = _unary("relu", lambda x: sp.Max(x, 0), derivative=lambda x, y: _H0(y), doc="max(x, 0); derivative 1 where x > 0, else 0.")
 hard_tanh = _unary(
     "hard_tanh",
