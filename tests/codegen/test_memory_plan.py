@@ -33,7 +33,7 @@ OPTIMIZERS = {
 
 
 @pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
-@pytest.mark.parametrize("activation", [sg.tanh, sg.relu], ids=["tanh", "relu"])
+@pytest.mark.parametrize("activation", [sg.tanh, sg.relu, sg.sigmoid], ids=["tanh", "relu", "sigmoid"])
 def test_planned_and_plain_train_steps_agree_across_batch_sizes(opt, activation, rng):
     x, y, loss, params = mlp(rng, hidden_activation=activation)
     optimizer = OPTIMIZERS[opt]()
@@ -180,3 +180,28 @@ def test_buffers_of_different_shapes_share_a_block_when_never_live_together(rng)
     for planned, plain in zip(results[True], results[False]):
         for a, b in zip(planned, plain):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_cross_entropy_train_step_builds_no_one_hot_matrix(rng):
+    x, y, loss, params = mlp(rng, hidden_activation=sg.relu)
+    step = codegen.compile([x, y], loss, updates=sg.optim.SGD(0.1).updates(loss, params))
+    src = step.source
+    for absent in ("_one_hot(", "_unpick(", "np.eye("):
+        assert absent not in src, absent
+    assert re.search(r"= _add_at\(\w+, -\w+, y, out=buf\d+\)", src), src  # -1/N added at each label, in place
+    assert re.search(r"np\.exp\(logits - logsumexp1\[\.\.\., None\]\)", src)  # the forward logsumexp, reused
+
+
+def test_binary_cross_entropy_gradient_reuses_the_losss_softplus(rng):
+    x = sg.placeholder("x", shape=("batch", 3))
+    t = sg.placeholder("t", shape=("batch", 1))
+    w = sg.parameter("w", value=rng.normal(size=(3, 1)))
+    loss = sg.binary_cross_entropy(x @ w, t)
+    step = codegen.compile([x, t], loss, updates=sg.optim.SGD(0.5).updates(loss, [w]))
+    assert "_sigmoid" not in step.source and step.source.count("np.logaddexp(") == 1, step.source
+    xb, tb = rng.normal(size=(6, 3)), rng.uniform(size=(6, 1))
+    w0 = w.value.copy()
+    z = xb @ w0
+    expected = w0 - 0.5 * xb.T @ ((1 / (1 + np.exp(-z)) - tb) / z.size)
+    step(xb, tb)
+    np.testing.assert_allclose(w.value, expected, rtol=1e-12)
