@@ -189,7 +189,7 @@ def test_cross_entropy_train_step_builds_no_one_hot_matrix(rng):
     for absent in ("_one_hot(", "_unpick(", "np.eye("):
         assert absent not in src, absent
     assert re.search(r"= _add_at\(\w+, -\w+, y, out=buf\d+\)", src), src  # -1/N added at each label, in place
-    assert re.search(r"np\.exp\(logits - logsumexp1\[\.\.\., None\]\)", src)  # the forward logsumexp, reused
+    assert re.search(r"np\.exp\(add2 - logsumexp1\[\.\.\., None\]\)", src)  # the forward logsumexp, reused
 
 
 def test_binary_cross_entropy_gradient_reuses_the_losss_softplus(rng):
