@@ -174,8 +174,10 @@ def exp_log(n):
 
 
 def const_assoc(n):
-    """(x op c1) op c2 -> x op (c1 op c2), for op in + and *"""
+    """(x op c1) op c2 -> x op (c1 op c2), for op in + and *, either operand order"""
     a, b = n.inputs
+    if value(b) is None:  # c2 op (x op c1): both ops commute
+        a, b = b, a
     if value(b) is None or name(a) != name(n):
         return None
     x, c1 = a.inputs

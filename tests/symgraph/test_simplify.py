@@ -202,7 +202,7 @@ def case_exp_log(rng):
 @case("const_assoc")
 def case_const_assoc(rng):
     x = vec("x")
-    return Case([x], [(x + 2.0) + 3.0, (2.0 * x) * 3.0], [rng.normal(size=3)],
+    return Case([x], [(x + 2.0) + 3.0, (2.0 * x) * 3.0, 3.0 * (2.0 * x), 3.0 + (x + 2.0)], [rng.normal(size=3)],
                 lambda s: ops_of(s)["add"] == 1 and ops_of(s)["multiply"] == 1)
 
 
