@@ -339,8 +339,9 @@ def log_of_sum_exp(n):
 
 
 def add_unpick(n):
-    """a + unpick(v, labels) -> add_at(a, v, labels), and a - unpick(v, labels) -> add_at(a, -v, labels):
-    v added at the labelled entries of a, with no matrix of zeros (or one-hot rows) built"""
+    """a + unpick(v, labels) -> add_at(a, v, labels); a - unpick(v, labels) -> add_at(a, -v, labels)
+
+    v is added at the labelled entries of a: no matrix of zeros (or of one-hot rows) is built."""
     a, u = n.inputs
     if name(u) != "unpick" and name(n) == "add":
         u, a = a, u
