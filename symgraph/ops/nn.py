@@ -14,6 +14,7 @@ from ..graph import NoDerivative, Node, Op, apply, as_node
 from ..shapes import format_shape, numel
 from .reduce import log_softmax, logsumexp, mean, reduce_sum
 from .scalar import softplus, square
+from .shape import broadcast_to, fit_to_shape
 
 
 def _check_labels(op: Op, labels: Node, inputs):
@@ -110,15 +111,11 @@ class AddAt(Op):
         return kernels._add_at(x, values, labels)
 
     def vjp(self, node, g):
-        from .shape import fit_to_shape
-
-        x, values, labels = node.inputs
+        _, values, labels = node.inputs
         return g, fit_to_shape(apply(Pick(), g, labels), values), None
 
     def jvp(self, node, t):
-        from .shape import broadcast_to
-
-        x, values, labels = node.inputs
+        x, _, labels = node.inputs
         tx, tv = t[0], t[1]
         if tv is None:
             return tx

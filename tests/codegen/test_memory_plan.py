@@ -32,28 +32,39 @@ OPTIMIZERS = {
 }
 
 
+def planned_matches_plain(leaves, build, run):
+    """Compile with and without the memory plan (``build(plan)``), each from the same starting values
+    of ``leaves``; the arrays ``run(step)`` lists must agree. Returns the planned step."""
+    start = [leaf.value.copy() for leaf in leaves]
+    steps, results = {}, {}
+    for plan in (True, False):
+        for leaf, value in zip(leaves, start):
+            leaf.value = value.copy()
+        steps[plan] = build(plan)
+        assert ("out=buf" in steps[plan].source) == plan
+        results[plan] = run(steps[plan])
+    for planned, plain in zip(results[True], results[False]):
+        for a, b in zip(planned, plain):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    return steps[True]
+
+
 @pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("activation", [sg.tanh, sg.relu, sg.sigmoid], ids=["tanh", "relu", "sigmoid"])
 def test_planned_and_plain_train_steps_agree_across_batch_sizes(opt, activation, rng):
     x, y, loss, params = mlp(rng, hidden_activation=activation)
-    optimizer = OPTIMIZERS[opt]()
-    updates = optimizer.updates(loss, params)
+    updates = OPTIMIZERS[opt]().updates(loss, params)
     leaves = list(updates)
-    start = [leaf.value.copy() for leaf in leaves]
-    results = {}
-    for plan in (True, False):
-        for leaf, value in zip(leaves, start):
-            leaf.value = value.copy()
-        step = codegen.compile([x, y], [loss, *sg.grad(loss, params)], updates=updates, memory_plan=plan)
-        assert ("out=buf" in step.source) == plan
+
+    def run(step):
         trace = []
         for xb, yb in batches(np.random.default_rng(1), [5, 3, 5, 7, 3]):  # sizes come back: buffers reused
             trace.append([np.array(v, copy=True) for v in step(xb, yb)])
             trace.append([leaf.value.copy() for leaf in leaves])
-        results[plan] = trace
-    for planned, plain in zip(results[True], results[False]):
-        for a, b in zip(planned, plain):
-            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+        return trace
+
+    planned_matches_plain(leaves, lambda plan: codegen.compile(
+        [x, y], [loss, *sg.grad(loss, params)], updates=updates, memory_plan=plan), run)
 
 
 def test_returned_arrays_are_not_buffers(rng):
@@ -130,24 +141,17 @@ def test_updates_moved_up_to_where_nothing_reads_the_parameter_agree_with_update
         inputs, data = [x], [(xb,) for xb, _ in batches(np.random.default_rng(2), [5, 3, 5])]
     updates = OPTIMIZERS[opt]().updates(loss, params)
     leaves = list(updates)
-    start = [leaf.value.copy() for leaf in leaves]
-    results = {}
-    for plan in (True, False):
-        for leaf, value in zip(leaves, start):
-            leaf.value = value.copy()
-        step = codegen.compile(inputs, loss, updates=updates, memory_plan=plan)
-        lines = [ln.strip() for ln in step.source.splitlines()]
-        moved = [ln for ln in lines if ln.endswith("nothing below reads it")]
-        if plan and opt == "sgd":
-            assert len(moved) == len(params), step.source  # every SGD update runs as soon as it can
-        for ln in moved:  # ... after every line that reads the parameter
-            name = ln.split()[0]
-            after = lines[lines.index(ln) + 1:]
-            assert not any(re.search(rf"\b{name}\b", a.split("#")[0]) for a in after if a), (name, step.source)
-        results[plan] = [[float(step(*batch)), *(leaf.value.copy() for leaf in leaves)] for batch in data]
-    for planned, plain in zip(results[True], results[False]):
-        for a, b in zip(planned, plain):
-            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    step = planned_matches_plain(
+        leaves, lambda plan: codegen.compile(inputs, loss, updates=updates, memory_plan=plan),
+        lambda step: [[float(step(*batch)), *(leaf.value.copy() for leaf in leaves)] for batch in data])
+    lines = [ln.strip() for ln in step.source.splitlines()]
+    moved = [ln for ln in lines if ln.endswith("nothing below reads it")]
+    if opt == "sgd":
+        assert len(moved) == len(params), step.source  # every SGD update runs as soon as it can
+    for ln in moved:  # ... after every line that reads the parameter
+        name = ln.split()[0]
+        after = lines[lines.index(ln) + 1:]
+        assert not any(re.search(rf"\b{name}\b", a.split("#")[0]) for a in after if a), (name, step.source)
 
 
 def test_buffers_of_different_shapes_share_a_block_when_never_live_together(rng):
@@ -163,23 +167,16 @@ def test_buffers_of_different_shapes_share_a_block_when_never_live_together(rng)
         h = sg.relu(h) if i < len(sizes) - 2 else h
     loss = sg.softmax_cross_entropy(h, y)
     updates = sg.optim.SGD(0.5).updates(loss, params)
-    start = [p.value.copy() for p in params]
     data = [(rng.normal(size=(n, 20)), rng.integers(0, 5, size=n)) for n in (7, 3, 7)]
-    results = {}
-    for plan in (True, False):
-        for p, v in zip(params, start):
-            p.value = v.copy()
-        step = codegen.compile([x, y], loss, updates=updates, memory_plan=plan)
-        if plan:  # the weight gradients (20, 16), (16, 12), (12, 5) are dead once applied
-            block = re.search(r"^    (block\d+) = np\.empty\(20 \* 16, dtype=np\.float64\)  # (.*)$", step.source, re.M)
-            assert block is not None, step.source
-            views = re.findall(rf"^        {block.group(1)}.*# (buf\d+)$", step.source, re.M)
-            listed = block.group(2).split(":")[0].split(", ")
-            assert len(views) >= 3 and sorted(views) == sorted(listed)
-        results[plan] = [[float(step(xb, yb)), *(p.value.copy() for p in params)] for xb, yb in data]
-    for planned, plain in zip(results[True], results[False]):
-        for a, b in zip(planned, plain):
-            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    step = planned_matches_plain(
+        params, lambda plan: codegen.compile([x, y], loss, updates=updates, memory_plan=plan),
+        lambda step: [[float(step(xb, yb)), *(p.value.copy() for p in params)] for xb, yb in data])
+    # the weight gradients (20, 16), (16, 12), (12, 5) are dead once applied: one block holds them
+    block = re.search(r"^    (block\d+) = np\.empty\(20 \* 16, dtype=np\.float64\)  # (.*)$", step.source, re.M)
+    assert block is not None, step.source
+    views = re.findall(rf"^        {block.group(1)}.*# (buf\d+)$", step.source, re.M)
+    listed = block.group(2).split(":")[0].split(", ")
+    assert len(views) >= 3 and sorted(views) == sorted(listed)
 
 
 def test_cross_entropy_train_step_builds_no_one_hot_matrix(rng):
