@@ -233,8 +233,9 @@ class NumPyPrinter:
         if fn == "sigmoid":
             self.helpers.add("_sigmoid")
             return f"_sigmoid({texts[0]}, out={out})"
-        if fn == "logaddexp":  # softplus(x) = log(exp(0) + exp(x))
-            texts.insert(0, "0.0")
+        if fn == "logaddexp":  # softplus(x) = log(exp(0) + exp(x)), against an array of zeros if it can
+            zeros = "0.0" if self.constant_array is None else self.constant_array("zeros", node.shape, node.dtype)
+            texts.insert(0, zeros)
         return f"{m}.{fn}({', '.join(texts)}, out={out})"
 
     def _positive(self, expr, node, args: list[Code]) -> str | None:
