@@ -743,3 +743,27 @@ def test_hessian_of_a_non_scalar_is_a_value_error():
     x = sg.placeholder("x", (3,))
     with pytest.raises(ValueError):
         sg.hessian(sg.tanh(x), x)
+
+
+def test_hessian_of_cross_entropy_through_add_at_matches_finite_differences(rng):
+    """The simplified CE gradient is add_at(exp(z - lse) / N, -1/N, y); its own derivatives (add_at's
+    jvp and vjp) give the Hessian, forward over reverse and reverse over reverse alike."""
+    z = sg.placeholder("z", (4, 3))
+    y = sg.placeholder("y", (4,), dtype="int64")
+    loss = sg.softmax_cross_entropy(z, y)
+    g = sg.grad(loss, z)
+    zb, yb = rng.normal(size=(4, 3)), np.array([0, 2, 1, 2])
+    step = codegen.compile([z, y], g)
+    assert "_add_at(" in step.source
+    h = 1e-5
+    numeric = np.empty((4, 3, 4, 3))
+    for i in range(4):
+        for j in range(3):
+            d = np.zeros_like(zb)
+            d[i, j] = h
+            numeric[:, :, i, j] = (step(zb + d, yb) - step(zb - d, yb)) / (2 * h)
+    hessian, forward, reverse = codegen.compile(
+        [z, y], [sg.hessian(loss, z), sg.jacobian(g, z, mode="forward"), sg.jacobian(g, z, mode="reverse")])(zb, yb)
+    np.testing.assert_allclose(hessian, numeric, atol=1e-9)
+    np.testing.assert_allclose(forward, reverse, atol=1e-15)
+    np.testing.assert_allclose(forward, numeric, atol=1e-9)
