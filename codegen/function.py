@@ -208,11 +208,12 @@ def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: boo
     ``inputs``: placeholders, called positionally in that order. ``outputs``:
     a node or a list (the call returns a value or a list to match).
     ``updates``: {parameter: new value node}, applied as if together after the
-    outputs are computed, in place (each as soon as nothing else reads the parameter). ``simplify``: run :func:`symgraph.simplify`
-    first. ``name``: the generated function's name. ``show_rules``: end each
-    line's comment with the simplifier rules that shaped it. ``memory_plan``:
-    write intermediate values into buffers allocated once per input size and
-    reused (``np.dot(a, b, out=buf1)``); False prints plain expressions.
+    outputs are computed, in place (each as soon as nothing else reads the
+    parameter). ``simplify``: run :func:`symgraph.simplify` first. ``name``:
+    the generated function's name. ``show_rules``: end each line's comment with
+    the simplifier rules that shaped it. ``memory_plan``: write intermediate
+    values into buffers allocated once per input size and reused
+    (``np.dot(a, b, out=buf1)``); False prints plain expressions.
     """
     if backend not in BACKENDS:
         raise ValueError(f"compile: backend must be one of {BACKENDS}, got {backend!r}")
