@@ -25,7 +25,8 @@ depend on the batch's values. What it does, the best we know how to write in Num
 - softmax cross-entropy and its gradient are fused: the logits are computed transposed, ``(classes,
   batch)``, so the max and the sums over classes reduce over the leading axis (NumPy's reduction
   over a short trailing axis is several times slower); the label entries are read and corrected
-  through flat indices ``label * batch + row`` (the first read validates the labels);
+  through flat indices ``label * batch + row`` (the first read validates the labels); the three
+  classifiers share it as one function, ``_softmax_cross_entropy``;
 - NumPy functions and bound methods are local names of the closure;
 - values whose lifetimes do not overlap share memory (the weight gradients, each dead after its
   update; the backward buffers of the medium and deep networks), so the step's footprint is about
@@ -47,6 +48,49 @@ def _shared(shapes, dt):
     lifetimes do not overlap, e.g. the weight gradients, each used once by its update)."""
     flat = np.empty(max(int(np.prod(shape)) for shape in shapes), dt)
     return [flat[: int(np.prod(shape))].reshape(shape) for shape in shapes]
+
+
+def _softmax_cross_entropy(C: int, B: int, dt, lr: float):
+    """The fused softmax cross-entropy of the small, medium and deep steps, on logits stored transposed.
+
+    Returns ``(ZT, ce)``: the caller writes the logits, ``(classes, batch)``, into ``ZT``; ``ce(y)``
+    returns the mean loss and leaves ``lr * dLoss/dZ`` (still transposed) in ``ZT``. The max and the
+    sums over classes reduce over the leading axis (NumPy's reduction over a short trailing axis is
+    several times slower); the label entries are read and corrected through flat indices
+    ``label * batch + row`` (the first read validates the labels). It costs the step one Python
+    call (about 0.1 µs)."""
+    subtract, multiply, add, divide, exp, log, dot = (
+        np.subtract, np.multiply, np.add, np.divide, np.exp, np.log, np.dot)
+    max_reduce = np.maximum.reduce
+    ZT = np.empty((C, B), dt)
+    ZTf = ZT.reshape(-1)
+    take = ZTf.take
+    MX, S, P, LS = (np.empty(B, dt) for _ in range(4))   # row max, sum of exp, picked logit, loss rows
+    IDX = np.empty(B, np.int64)                           # flat index of (label, row) in ZT
+    ONES_C = np.ones(C, dt)
+    ROWS = np.arange(B)
+    NB = np.array(B)
+    INV_B = np.full(B, 1.0 / B, dt)
+    LR_B = np.full(B, lr / B, dt)
+    lr_b = np.array(lr / B, dt)
+
+    def ce(y):
+        max_reduce(ZT, 0, None, MX)
+        subtract(ZT, MX, ZT)
+        multiply(y, NB, IDX)
+        add(IDX, ROWS, IDX)
+        take(IDX, None, P)                    # mode "raise": checks the labels
+        exp(ZT, ZT)
+        dot(ONES_C, ZT, S)
+        log(S, LS)
+        subtract(LS, P, LS)
+        loss = dot(LS, INV_B)
+        divide(LR_B, S, S)
+        multiply(ZT, S, ZT)                   # lr * softmax / B
+        ZTf[IDX] -= lr_b                      # ... minus lr / B at the label
+        return loss
+
+    return ZT, ce
 
 
 def make_tiny(params, lr: float, batch: int):
@@ -116,22 +160,15 @@ def make_small(params, lr: float, batch: int):
     W1, b1, W2, b2 = params
     dt = W1.dtype
     B, n_hidden, C = batch, W1.shape[1], W2.shape[1]
-    dot, add, subtract, multiply, divide = np.dot, np.add, np.subtract, np.multiply, np.divide
-    exp, log, maximum, greater, max_reduce = np.exp, np.log, np.maximum, np.greater, np.maximum.reduce
+    dot, add, subtract, multiply = np.dot, np.add, np.subtract, np.multiply
+    maximum, greater = np.maximum, np.greater
     empty = np.empty
     H1 = empty((B, n_hidden), dt)
     H1T = H1.T
     M1 = empty((B, n_hidden), dt)             # relu'(A1) as 0/1
     DH1 = empty((B, n_hidden), dt)
-    ZT = empty((C, B), dt)                    # logits, transposed; then softmax; then lr * dLoss/dZ
+    ZT, softmax_cross_entropy = _softmax_cross_entropy(C, B, dt, lr)  # ZT: the logits, transposed
     GT = ZT.T                                 # lr * dLoss/dZ as (B, C), a view
-    ZTf = ZT.reshape(-1)
-    take = ZTf.take
-    MX = empty(B, dt)                         # row max of the logits
-    S = empty(B, dt)                          # sum of exp, then lr / (B * sum)
-    P = empty(B, dt)                          # shifted logit of the label
-    LS = empty(B, dt)
-    IDX = empty(B, np.int64)                  # flat index of (label, row) in ZT
     DW1, DW2 = _shared([W1.shape, W2.shape], dt)    # each weight gradient dies at its update
     DB1, DB2 = _shared([b1.shape, b2.shape], dt)
     W2T = W2.T
@@ -139,12 +176,6 @@ def make_small(params, lr: float, batch: int):
     ZEROS1 = np.zeros((B, n_hidden), dt)
     ZERO = np.zeros((), dt)
     ONES_B = np.ones(B, dt)
-    ONES_C = np.ones(C, dt)
-    ROWS = np.arange(B)
-    NB = np.array(B)
-    INV_B = np.full(B, 1.0 / B, dt)
-    LR_B = np.full(B, lr / B, dt)
-    lr_b = np.array(lr / B, dt)
 
     def step(x, y):
         # forward
@@ -153,20 +184,7 @@ def make_small(params, lr: float, batch: int):
         maximum(H1, ZEROS1, out=H1)
         dot(W2T, H1T, ZT)                     # logits transposed: (W2.T @ H1.T) = (H1 @ W2).T
         add(ZT, b2c, ZT)
-        # fused softmax cross-entropy
-        max_reduce(ZT, 0, None, MX)
-        subtract(ZT, MX, ZT)
-        multiply(y, NB, IDX)
-        add(IDX, ROWS, IDX)
-        take(IDX, None, P)                    # mode "raise": checks the labels
-        exp(ZT, ZT)
-        dot(ONES_C, ZT, S)
-        log(S, LS)
-        subtract(LS, P, LS)
-        loss = dot(LS, INV_B)
-        divide(LR_B, S, S)
-        multiply(ZT, S, ZT)                   # lr * softmax / B
-        ZTf[IDX] -= lr_b                      # ... minus lr / B at the label
+        loss = softmax_cross_entropy(y)       # leaves lr * dLoss/dZ, transposed, in ZT
         # backward and update
         dot(H1T, GT, DW2)
         dot(GT, W2T, DH1)                     # before W2 changes
@@ -189,8 +207,8 @@ def make_medium(params, lr: float, batch: int):
     W1, b1, W2, b2, W3, b3 = params
     dt = W1.dtype
     B, n1, n2, C = batch, W1.shape[1], W2.shape[1], W3.shape[1]
-    dot, add, subtract, multiply, divide = np.dot, np.add, np.subtract, np.multiply, np.divide
-    exp, log, maximum, greater, max_reduce = np.exp, np.log, np.maximum, np.greater, np.maximum.reduce
+    dot, add, subtract, multiply = np.dot, np.add, np.subtract, np.multiply
+    maximum, greater = np.maximum, np.greater
     empty = np.empty
     H1 = empty((B, n1), dt)
     H1T = H1.T
@@ -199,15 +217,8 @@ def make_medium(params, lr: float, batch: int):
     # two buffers for the four backward values (B, 512): DH2 | M2, then DH1 over M2, then M1 over DH2
     DH2, M1 = _shared([(B, n2), (B, n1)], dt)
     M2, DH1 = _shared([(B, n2), (B, n1)], dt)
-    ZT = empty((C, B), dt)
-    GT = ZT.T
-    ZTf = ZT.reshape(-1)
-    take = ZTf.take
-    MX = empty(B, dt)
-    S = empty(B, dt)
-    P = empty(B, dt)
-    LS = empty(B, dt)
-    IDX = empty(B, np.int64)
+    ZT, softmax_cross_entropy = _softmax_cross_entropy(C, B, dt, lr)
+    GT = ZT.T                                 # lr * dLoss/dZ as (B, C), a view
     DW1, DW2, DW3 = _shared([W1.shape, W2.shape, W3.shape], dt)
     DB1, DB2, DB3 = _shared([b1.shape, b2.shape, b3.shape], dt)
     W2T, W3T = W2.T, W3.T
@@ -216,12 +227,6 @@ def make_medium(params, lr: float, batch: int):
     ZEROS1, ZEROS2 = ZEROS[: B * n1].reshape(B, n1), ZEROS[: B * n2].reshape(B, n2)
     ZERO = np.zeros((), dt)
     ONES_B = np.ones(B, dt)
-    ONES_C = np.ones(C, dt)
-    ROWS = np.arange(B)
-    NB = np.array(B)
-    INV_B = np.full(B, 1.0 / B, dt)
-    LR_B = np.full(B, lr / B, dt)
-    lr_b = np.array(lr / B, dt)
 
     def step(x, y):
         # forward
@@ -233,20 +238,7 @@ def make_medium(params, lr: float, batch: int):
         maximum(H2, ZEROS2, out=H2)
         dot(W3T, H2T, ZT)
         add(ZT, b3c, ZT)
-        # fused softmax cross-entropy
-        max_reduce(ZT, 0, None, MX)
-        subtract(ZT, MX, ZT)
-        multiply(y, NB, IDX)
-        add(IDX, ROWS, IDX)
-        take(IDX, None, P)
-        exp(ZT, ZT)
-        dot(ONES_C, ZT, S)
-        log(S, LS)
-        subtract(LS, P, LS)
-        loss = dot(LS, INV_B)
-        divide(LR_B, S, S)
-        multiply(ZT, S, ZT)
-        ZTf[IDX] -= lr_b
+        loss = softmax_cross_entropy(y)       # leaves lr * dLoss/dZ, transposed, in ZT
         # backward and update
         dot(H2T, GT, DW3)
         dot(GT, W3T, DH2)
@@ -278,8 +270,7 @@ def make_deep(params, lr: float, batch: int):
     L = len(Ws)
     dt = Ws[0].dtype
     B, C = batch, Ws[-1].shape[1]
-    dot, add, subtract, multiply, divide = np.dot, np.add, np.subtract, np.multiply, np.divide
-    exp, log, tanh, max_reduce = np.exp, np.log, np.tanh, np.maximum.reduce
+    dot, add, subtract, multiply, tanh = np.dot, np.add, np.subtract, np.multiply, np.tanh
     empty = np.empty
     widths = [W.shape[1] for W in Ws[:-1]]
     Hs = [empty((B, n), dt) for n in widths]                   # hidden activations (all kept for backward)
@@ -291,23 +282,10 @@ def make_deep(params, lr: float, batch: int):
     ONEs = [ONE[: B * n].reshape(B, n) for n in widths]
     DWs = _shared([W.shape for W in Ws], dt)                   # each weight gradient dies at its update
     DBs = _shared([b.shape for b in bs], dt)
-    ZT = empty((C, B), dt)
+    ZT, softmax_cross_entropy = _softmax_cross_entropy(C, B, dt, lr)
     GT = ZT.T
-    ZTf = ZT.reshape(-1)
-    take = ZTf.take
-    MX = empty(B, dt)
-    S = empty(B, dt)
-    P = empty(B, dt)
-    LS = empty(B, dt)
-    IDX = empty(B, np.int64)
     WL, bL, WLT, bLc = Ws[-1], bs[-1], Ws[-1].T, bs[-1][:, None]
     ONES_B = np.ones(B, dt)
-    ONES_C = np.ones(C, dt)
-    ROWS = np.arange(B)
-    NB = np.array(B)
-    INV_B = np.full(B, 1.0 / B, dt)
-    LR_B = np.full(B, lr / B, dt)
-    lr_b = np.array(lr / B, dt)
     # forward: layer i reads the previous activation (x for the first) and writes Hs[i]
     hidden = [(Ws[i], bs[i], Hs[i]) for i in range(1, L - 1)]
     first = (Ws[0], bs[0], Hs[0])
@@ -332,20 +310,7 @@ def make_deep(params, lr: float, batch: int):
             h = H
         dot(WLT, H_lastT, ZT)
         add(ZT, bLc, ZT)
-        # fused softmax cross-entropy
-        max_reduce(ZT, 0, None, MX)
-        subtract(ZT, MX, ZT)
-        multiply(y, NB, IDX)
-        add(IDX, ROWS, IDX)
-        take(IDX, None, P)
-        exp(ZT, ZT)
-        dot(ONES_C, ZT, S)
-        log(S, LS)
-        subtract(LS, P, LS)
-        loss = dot(LS, INV_B)
-        divide(LR_B, S, S)
-        multiply(ZT, S, ZT)
-        ZTf[IDX] -= lr_b
+        loss = softmax_cross_entropy(y)       # leaves lr * dLoss/dZ, transposed, in ZT
         # backward and update: the softmax layer
         dot(H_lastT, GT, DWL)
         dot(GT, WLT, DH_last)
