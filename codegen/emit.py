@@ -452,7 +452,8 @@ class Emitter:
                 "buffers = _BUFFERS.get(key)  # allocated by the first call with these sizes",
                 "if buffers is None:  # a new size: allocate once, reuse from then on",
                 "    buffers = _BUFFERS[key] = _allocate(*key)",
-                *_wrapped(f"{names}{',' if len(arrays) == 1 else ''} = buffers", "# written with out= below")]
+                *_wrapped(f"{names}{',' if len(arrays) == 1 else ''} = buffers",
+                          "# buf<n>: written with out= below" + ("; ones_/zeros_: read only" if self.filled else ""))]
         return module, body
 
     def _finish(self, moved: set[int]) -> tuple[list[str], list[str]]:
