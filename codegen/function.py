@@ -63,13 +63,18 @@ class CompiledFunction:
                 else:
                     dims[d] = f"{a}.shape[{axis}]"
         call_args = ", ".join(args + [f"{k}=P{j}.value" for j, (k, _) in enumerate(self._param_ops)])
+        # one output: a NumPy scalar (a mean, a sum) is returned as a 0-d array, here, without a call
+        finish = "r if type(r) is ndarray else asarray(r, dtype=O)" if self._single else "finish(r)"
         text = "\n".join([
             f"def entry({', '.join(args)}):",
             f"    if {' and '.join(checks) or 'True'}:",
-            f"        return finish(fn({call_args}))",
-            f"    return finish(checked({', '.join(args)}))",
+            f"        r = fn({call_args})",
+            "    else:",
+            f"        r = checked({', '.join(args)})",
+            f"    return {finish}",
         ])
-        namespace = {"ndarray": np.ndarray, "fn": self._fn, "finish": self._finish, "checked": self._checked,
+        namespace = {"ndarray": np.ndarray, "asarray": np.asarray, "O": self.outputs[0].dtype if self._single else None,
+                     "fn": self._fn, "finish": self._finish, "checked": self._checked,
                      **{f"D{i}": leaf.dtype for i, leaf in enumerate(self.inputs)},
                      **{f"P{j}": op for j, (_, op) in enumerate(self._param_ops)}}
         exec(builtins.compile(text, f"<symgraph {self.name} entry>", "exec"), namespace)  # names we made
@@ -82,8 +87,7 @@ class CompiledFunction:
         return self._fn(*arrays, **{k: op.value for k, op in self._param_ops})
 
     def _finish(self, result):
-        if self._single:
-            return result if type(result) is np.ndarray else np.asarray(result, dtype=self.outputs[0].dtype)
+        """Outputs as arrays, in a list (the entry handles a single output itself)."""
         if not self.outputs:
             return []
         result = result if len(self.outputs) > 1 else (result,)
