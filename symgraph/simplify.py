@@ -182,3 +182,12 @@ def simplify(nodes, report: bool = False, unsafe: bool = False, rule_sets=RULE_S
     if report:
         return out, SimplifyReport(before, len(topo_sort(outputs)), counts, passes, time.perf_counter() - start)
     return out
+
+
+def simplify_labelled(nodes: list[Node], labels, **options):
+    """:func:`simplify` for the code generator: ``(nodes, labels, report)``, where ``labels``
+    (a :class:`symgraph.provenance.Labels`) now speaks of the simplified nodes."""
+    from .provenance import labels_of  # TRANSITIONAL
+
+    out, report = simplify(list(nodes), report=True, **options)
+    return out, labels_of(out), report
