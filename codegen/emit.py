@@ -79,9 +79,10 @@ def _shape_text(shape) -> str:
 class Emitter:
     """Prints a :class:`Program` as module source with one function."""
 
-    def __init__(self, program: Program, printer: NumPyPrinter | None = None, header: str = "",
+    def __init__(self, program: Program, labels, printer: NumPyPrinter | None = None, header: str = "",
                  show_rules: bool = False, plan_memory: bool = True):
         self.p = program
+        self.labels = labels
         self.show_rules = show_rules
         self.plan_memory = plan_memory
         self.printer = printer or NumPyPrinter()
@@ -112,10 +113,11 @@ class Emitter:
     def name_of(self, node: Node) -> str:
         key = id(node)
         if key not in self.names:
-            if node.name:
-                self.names[key] = self.namer.unique(node.name)
-            elif node.about is not None:
-                kind, primal = node.about
+            about = self.labels.about.get(node)
+            if self.labels.name(node):
+                self.names[key] = self.namer.unique(self.labels.name(node))
+            elif about is not None:
+                kind, primal = about
                 prefix = "grad" if kind == "grad" else "tan"
                 self.names[key] = self.namer.unique(f"{prefix}_{self.name_of(primal)}")
             elif key in self.update_of:
@@ -135,7 +137,7 @@ class Emitter:
         if not node.inputs:
             if code is not None:
                 return code.text
-            return identifier(node.name) if node.name else node.op.name
+            return identifier(self.labels.name(node)) if self.labels.name(node) else node.op.name
         if depth >= 3:
             return "..."
         if getattr(node.op, "show_expr", False):  # a fused or user expression: show it over its inputs
@@ -146,7 +148,7 @@ class Emitter:
         return f"{_op_label(node)}({args})"
 
     def comment(self, node: Node) -> str:
-        text = self.comment_for(node.origin, node)
+        text = self.comment_for(self.labels.origin.get(node), node)
         if self.show_rules:
             rules = self.rules_in(node)
             text += f" [rules: {', '.join(rules)}]" if rules else ""
@@ -158,18 +160,18 @@ class Emitter:
         stack = [node]
         while stack:
             n = stack.pop()
-            found += [r for r in n.rules if r not in found]
+            found += [r for r in self.labels.rules.get(n, ()) if r not in found]
             stack += [i for i in n.inputs if i.inputs and id(i) not in self.named]
         return found
 
     def comment_for(self, origin, node: Node) -> str:
         if origin is None:
-            if getattr(node.op, "label", None) and not node.name:  # fused: the code already spells it out
+            if getattr(node.op, "label", None) and not self.labels.name(node):  # fused: the code already spells it out
                 kinds = sorted({type(e).__name__.lower() for e in sp.preorder_traversal(node.op.expr)
                                 if e.args and not e.is_Symbol})
                 return f"fused elementwise: {', '.join(kinds)}"
             what = self.describe(node)
-            return f"node {self.names[id(node)]}: {what}" if node.name else what
+            return f"node {self.names[id(node)]}: {what}" if self.labels.name(node) else what
         kind = origin[0]
         if kind == "vjp":
             _, primal, index = origin
@@ -236,7 +238,7 @@ class Emitter:
             uses[id(node)] += 2  # outputs and new values always get a name
         self.uses, self.shape_refs = uses, shape_refs
         # a value whose adjoint or tangent is printed as grad_<name> keeps its own name too
-        self.has_derivative = {id(n.about[1]) for n in self.order if n.about is not None}
+        self.has_derivative = {id(self.labels.about[n][1]) for n in self.order if n in self.labels.about}
 
     def dim_texts(self, node: Node) -> tuple[str, ...] | None:
         """Code for each of the node's dimensions, when they are static or named by an input."""
@@ -253,8 +255,8 @@ class Emitter:
     def _inline(self, node: Node, code: Code) -> bool:
         return (
             self.uses[id(node)] == 1
-            and not node.name
-            and node.about is None
+            and not self.labels.name(node)
+            and node not in self.labels.about
             and id(node) not in self.shape_refs
             and id(node) not in self.has_derivative
             and len(code.text) <= INLINE_LIMIT
@@ -295,11 +297,12 @@ class Emitter:
                 raise AssertionError(f"leaf {node!r} is neither an input nor a parameter")
             args = [self.codes[id(i)] for i in node.inputs]
             reads = frozenset().union(*(self.reads[id(i)] for i in node.inputs))
-            after = node.origin is not None or any(id(i) in self.derived for i in node.inputs)
+            origin = self.labels.origin.get(node)
+            after = origin is not None or any(id(i) in self.derived for i in node.inputs)
             if after:
                 self.derived.add(id(node))
-            if node.origin is not None:
-                own = _section(node.origin)
+            if origin is not None:
+                own = _section(origin)
             elif after:  # computed from derivatives, by the differentiator's caller: an optimizer
                 own = "optimizer"
             else:  # the user's own graph: part of whatever section its line lands in

@@ -14,6 +14,8 @@ import numpy as np
 
 import symgraph
 from symgraph.graph import Node, Parameter, Placeholder, topo_sort
+from symgraph.provenance import labels_of
+from symgraph.simplify import simplify_labelled
 from symgraph.shapes import format_shape
 
 from .emit import Emitter, Program, inplace_step, module_header, parameters_read
@@ -229,19 +231,21 @@ def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: boo
         outputs = [outputs] if single else list(outputs)
         pairs = _validate(inputs, outputs, updates)
         report = None
+        values = [v for _, v in pairs]
+        labels = labels_of(outputs + values)  # what the calls that built these outputs know of them
         if simplify:
-            values = [v for _, v in pairs]
             in_place = [v for s, v in pairs if inplace_step(s, v) is not None]  # kept unfused: `w -= d`
-            everything, report = symgraph.simplify(outputs + values, report=True, unfused=in_place)
+            everything, labels, report = simplify_labelled(outputs + values, labels, unfused=in_place)
             outputs, values = everything[: len(outputs)], everything[len(outputs) :]
             pairs = [(s, v) for (s, _), v in zip(pairs, values)]
         fn_name = identifier(name or ("train_step" if pairs else "compute"))
         order = topo_sort(outputs + [v for _, v in pairs] + [s for s, _ in pairs])
         params = parameters_read(order)
         program = Program(fn_name, inputs, outputs, pairs, params)
-        kinds = {n.origin[0] for n in order if n.origin is not None}
+        kinds = {labels.origin[n][0] for n in order if n in labels.origin}
         mode = " and ".join(m for m, k in (("forward", "jvp"), ("reverse", "vjp")) if k in kinds) or "none"
-        emitter = Emitter(program, NumPyPrinter(), module_header(program, mode, report), show_rules, memory_plan)
+        emitter = Emitter(program, labels, NumPyPrinter(), module_header(program, mode, report), show_rules,
+                          memory_plan)
         source = emitter.source()
         param_names = [emitter.names[id(p)] for p in params]
         return CompiledFunction(inputs, outputs, single, pairs, params, param_names, source, fn_name)

@@ -10,9 +10,10 @@ built for a path that does not contribute.
 from __future__ import annotations
 
 from .errors import DTypeError, ShapeError, user_location
-from .graph import Node, as_node, current_graph, next_serial, topo_sort
+from .graph import Node, as_node, topo_sort
 from .ops.arith import add
 from .ops.shape import align_after, fit_to_shape, zeros_like
+from .provenance import Recorder, labels_of, results
 from .shapes import format_shape
 
 
@@ -60,16 +61,18 @@ def stabilized(outputs: list[Node], wrt: list[Node]) -> list[Node]:
     rewritten into stable ops before they are differentiated, so the derivative is
     built from the stable form. ``wrt`` nodes are never rewritten away."""
     from .rules import STABILIZE
-    from .simplify import simplify
+    from .simplify import simplify_labelled
 
-    return simplify(outputs, rule_sets=(STABILIZE,), fuse=False, keep=wrt)
+    stable, _, _ = simplify_labelled(outputs, labels_of(outputs), rule_sets=(STABILIZE,), fuse=False, keep=wrt,
+                                     merge_copies=False)
+    return stable
 
 
-def _fit(value: Node, like: Node, lead: int, sweep: str, parent=None) -> Node:
+def _fit(value: Node, like: Node, lead: int, sweep: str, rec: Recorder, parent=None) -> Node:
     """:func:`fit_to_shape`, recording where the value came from for the generated comments."""
     if value.shape[lead:] == like.shape and value.dtype == like.dtype:
         return value
-    with current_graph().origin(("fit", like, value.shape, parent or value.origin, sweep)):
+    with rec.origin(("fit", like, value.shape, parent or rec.labels.origin.get(value), sweep)):
         return fit_to_shape(value, like, lead)
 
 
@@ -81,12 +84,6 @@ def _align(t: Node | None, x: Node, node: Node, lead: int) -> Node | None:
 
 def _or_zeros(node: Node | None, like: Node) -> Node:
     return zeros_like(like) if node is None else node
-
-
-def _label(node: Node, kind: str, primal: Node, first_serial: int):
-    """Record that ``node`` (if built by this call) is the adjoint/tangent of ``primal``."""
-    if node.serial >= first_serial and node.about is None and node.inputs:
-        node.about = (kind, primal)
 
 
 def vjp(outputs, wrt, cotangents) -> list[Node]:
@@ -105,47 +102,54 @@ def vjp(outputs, wrt, cotangents) -> list[Node]:
             raise ShapeError(f"vjp: cotangent shape {format_shape(c.shape)} does not match output shape "
                              f"{format_shape(o.shape)} at {user_location()}")
     _check_differentiable(wrt, "vjp")
-    grads = reverse_sweep(stabilized(outputs, wrt), wrt, cots)
-    return [_or_zeros(grads.get(id(w)), w) for w in wrt]
+    stable = stabilized(outputs, wrt)
+    rec = Recorder(outputs + stable + cots)
+    grads = reverse_sweep(stable, wrt, cots, rec)
+    return _results([_or_zeros(grads.get(id(w)), w) for w in wrt], rec, outputs)
 
 
-def reverse_sweep(outputs, wrt, cots, lead: int = 0) -> dict[int, Node]:
-    """Pull ``cots`` back from ``outputs``; returns {id(node): adjoint} for the nodes between.
+def _results(nodes: list, rec: Recorder, inputs: list[Node]) -> list:
+    """The call's results, carrying its labels and those its inputs came with."""
+    rec.labels.update(labels_of(inputs))
+    return results(nodes, rec.labels)
+
+
+def reverse_sweep(outputs, wrt, cots, rec: Recorder, lead: int = 0) -> dict[int, Node]:
+    """Pull ``cots`` back from ``outputs``; returns {id(node): adjoint} for the nodes between,
+    labelling what it builds in ``rec``.
 
     Cotangents may carry ``lead`` extra leading (basis) axes: every rule
     broadcasts over them, so one sweep computes many vjps at once.
     """
-    graph = current_graph()
-    first_serial = next_serial()
     between = _between(outputs, wrt)
     inside = {id(n) for n in between}
     wrt_ids = {id(w) for w in wrt}
     contributions: dict[int, list[Node]] = {}
     for o, c in zip(outputs, cots):
         if id(o) in inside:
-            contributions.setdefault(id(o), []).append(_fit(c, o, lead, "vjp"))
+            contributions.setdefault(id(o), []).append(_fit(c, o, lead, "vjp", rec))
     grads: dict[int, Node] = {}
     for node in reversed(between):
         parts = contributions.pop(id(node), None)
         if not parts:
             continue
-        with graph.origin(("sum", node, len(parts))):
+        with rec.origin(("sum", node, len(parts))):
             g = parts[0]
             for p in parts[1:]:
                 g = add(g, p)
-        _label(g, "grad", node, first_serial)
+        rec.about(g, "grad", node)
         grads[id(node)] = g
         if not node.inputs or (id(node) in wrt_ids and not any(id(i) in inside for i in node.inputs)):
             continue
         info = ("vjp", node, None)
-        with graph.origin(info):
+        with rec.origin(info):
             cts = node.op.vjp(node, g)
         for i, (x, ct) in enumerate(zip(node.inputs, cts)):
             if ct is None or id(x) not in inside or x.dtype.kind != "f":
                 continue
-            if ct.origin is info:
-                ct.origin = ("vjp", node, i)
-            contributions.setdefault(id(x), []).append(_fit(ct, x, lead, "vjp", ("vjp", node, i)))
+            if rec.labels.origin.get(ct) is info:  # built for this input alone: say which
+                rec.labels.origin[ct] = ("vjp", node, i)
+            contributions.setdefault(id(x), []).append(_fit(ct, x, lead, "vjp", rec, ("vjp", node, i)))
     return grads
 
 
@@ -166,9 +170,12 @@ def grad(cost, wrt, disconnected: str = "raise"):
                          "reduce it first (for example with .sum() or .mean()), or use sg.vjp")
     wrt_list, single = _as_list(wrt, "grad")
     _check_differentiable(wrt_list, "grad")
-    grads = reverse_sweep(stabilized([cost], wrt_list), wrt_list, [as_node(1.0, like=cost)])
+    stable = stabilized([cost], wrt_list)
+    seed = as_node(1.0, like=cost)
+    rec = Recorder([cost, seed] + stable)
+    grads = reverse_sweep(stable, wrt_list, [seed], rec)
     connected = {id(n) for n in topo_sort([cost])}
-    results = []
+    found = []
     for w in wrt_list:
         g = grads.get(id(w))
         if g is None and id(w) not in connected:
@@ -179,8 +186,9 @@ def grad(cost, wrt, disconnected: str = "raise"):
             g = zeros_like(w) if disconnected == "zero" else None
         elif g is None:
             g = zeros_like(w)
-        results.append(g)
-    return results[0] if single else results
+        found.append(g)
+    found = _results(found, rec, [cost])
+    return found[0] if single else found
 
 
 def jvp(outputs, wrt, tangents) -> list[Node]:
@@ -194,18 +202,18 @@ def jvp(outputs, wrt, tangents) -> list[Node]:
     tans = _paired(tangents, wrt, "jvp", "input(s)", "tangent(s)")
     _check_differentiable(wrt, "jvp")
     stable = stabilized(outputs, wrt)
-    tangent = forward_sweep(stable, wrt, tans)
-    return [_or_zeros(tangent.get(id(s)), o) for s, o in zip(stable, outputs)]
+    rec = Recorder(outputs + stable + tans)
+    tangent = forward_sweep(stable, wrt, tans, rec)
+    return _results([_or_zeros(tangent.get(id(s)), o) for s, o in zip(stable, outputs)], rec, outputs)
 
 
-def forward_sweep(outputs, wrt, tans, lead: int = 0) -> dict[int, Node]:
-    """Push ``tans`` forward from ``wrt``; returns {id(node): tangent} for the nodes between.
+def forward_sweep(outputs, wrt, tans, rec: Recorder, lead: int = 0) -> dict[int, Node]:
+    """Push ``tans`` forward from ``wrt``; returns {id(node): tangent} for the nodes between,
+    labelling what it builds in ``rec``.
 
     Tangents may carry ``lead`` extra leading (basis) axes, as in :func:`reverse_sweep`.
     """
-    graph = current_graph()
-    first_serial = next_serial()
-    tangent: dict[int, Node] = {id(w): _fit(t, w, lead, "jvp") for w, t in zip(wrt, tans)}
+    tangent: dict[int, Node] = {id(w): _fit(t, w, lead, "jvp", rec) for w, t in zip(wrt, tans)}
     for node in _between(outputs, wrt):
         if id(node) in tangent:
             continue
@@ -213,12 +221,12 @@ def forward_sweep(outputs, wrt, tans, lead: int = 0) -> dict[int, Node]:
               for pos, i in enumerate(node.inputs)]
         if all(t is None for t in ts):
             continue
-        with graph.origin(("jvp", node)):
+        with rec.origin(("jvp", node)):
             if lead and node.op.broadcasting:
                 ts = [_align(t, x, node, lead) for t, x in zip(ts, node.inputs)]
             t = node.op.jvp(node, ts)
         if t is not None:
-            t = _fit(t, node, lead, "jvp")
-            _label(t, "tangent", node, first_serial)
+            t = _fit(t, node, lead, "jvp", rec)
+            rec.about(t, "tangent", node)
             tangent[id(node)] = t
     return tangent

@@ -18,6 +18,7 @@ import sympy as sp
 
 from .graph import Constant, Node, apply, current_graph, topo_sort
 from .ops.scalar import Elementwise
+from .provenance import Labels
 
 MAX_LEAVES = 12  # a fused expression reads at most this many arrays
 
@@ -26,23 +27,24 @@ def _fusable(node: Node) -> bool:
     return node.op.scalar_expr is not None and node.dtype.kind == "f" and bool(node.inputs)
 
 
-def fuse(outputs: list[Node], keep: set[int] = frozenset()) -> tuple[list[Node], int, dict]:
+def fuse(outputs: list[Node], labels: Labels, keep: set[int] = frozenset()) -> tuple[list[Node], int, dict]:
     """Fuse elementwise trees in the graph of ``outputs``; returns (outputs, number of fused nodes,
-    {id(old): (old, new)} for every node that was replaced).
+    {id(old): (old, new)} for every node that was replaced). ``labels`` gets the fused nodes' labels.
 
     ``keep``: ids of nodes left exactly as they are (neither fused nor absorbed);
     outputs are never absorbed.
     """
     order = topo_sort(outputs)
+    given = {id(n) for n in order}
     users: Counter = Counter(id(i) for n in order for i in n.inputs)
     visible = set(keep) | {id(o) for o in outputs}
-    visible |= {id(n.about[1]) for n in order if n.about is not None}  # shown as grad_<name> / tan_<name>
+    visible |= {id(about[1]) for n, about in labels.about.items() if id(n) in given}  # grad_<name>, tan_<name>
     original: dict[int, Node] = {}  # id of a rebuilt node -> the node it stands for
 
     def absorbable(x: Node) -> bool:
         o = original.get(id(x))
         return (o is not None and _fusable(x) and users[id(o)] == 1 and id(o) not in visible
-                and not o.name and o.about is None)
+                and not labels.name(o) and o not in labels.about)
 
     new: dict[int, Node] = {}
     fused = 0
@@ -51,9 +53,9 @@ def fuse(outputs: list[Node], keep: set[int] = frozenset()) -> tuple[list[Node],
         inputs = [new[id(i)] for i in node.inputs]
         rebuilt = node if all(a is b for a, b in zip(inputs, node.inputs)) else graph.intern(node.op, tuple(inputs))
         if rebuilt is not node:
-            rebuilt.origin, rebuilt.about = rebuilt.origin or node.origin, rebuilt.about or node.about
-            if node.name and not rebuilt.name:
-                rebuilt.named(node.name)
+            labels.inherit(rebuilt, node)
+            if node in labels.about and rebuilt not in labels.about:
+                labels.about[rebuilt] = labels.about[node]
         new[id(node)] = rebuilt
         original[id(rebuilt)] = node
         if id(node) in keep or not _fusable(rebuilt) or not any(absorbable(i) for i in rebuilt.inputs):
@@ -67,15 +69,15 @@ def fuse(outputs: list[Node], keep: set[int] = frozenset()) -> tuple[list[Node],
             expr = expr.xreplace(dict(zip(_leaf_symbols(leaves), symbols)))
         if len(leaves) > MAX_LEAVES or expr.free_symbols != set(symbols):
             continue  # too wide, or SymPy cancelled an operand (which may carry the broadcast shape)
-        with graph.origin(node.origin), graph.applying("fuse_elementwise"):
-            fused_op = Elementwise("fused", expr, symbols)
-            fused_op.label = getattr(rebuilt.op, "label", rebuilt.op.name)  # names the variable: tanh1, add2
-            out = apply(fused_op, *leaves)
+        fused_op = Elementwise("fused", expr, symbols)
+        fused_op.label = getattr(rebuilt.op, "label", rebuilt.op.name)  # names the variable: tanh1, add2
+        out = apply(fused_op, *leaves)
         if out.shape != node.shape or out.dtype != node.dtype:
             continue
-        out.about = out.about or node.about
-        if node.name and not out.name:
-            out.named(node.name)
+        labels.rules.setdefault(out, ("fuse_elementwise",))
+        labels.inherit(out, node)
+        if node in labels.about:
+            labels.about.setdefault(out, labels.about[node])
         new[id(node)] = out
         original[id(out)] = node
         fused += 1

@@ -21,51 +21,58 @@ from .shapes import Shape, check_shape, format_shape
 
 
 class Graph:
-    """The intern table for op nodes, plus the provenance of nodes being built.
+    """The intern table for op nodes.
 
     One instance is current at a time (see :func:`current_graph`); tests can
-    start from a fresh one with :func:`fresh_graph`.
+    start from a fresh one with :func:`fresh_graph`. A call that wants to know
+    which nodes its rules build or reach (to label them in its own table)
+    watches the interning with :meth:`watching`.
     """
 
     def __init__(self):
         self._nodes: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-        self._origin: list = []
-        self._rules: list[str] = []
+        self._copies: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self._watchers: list = []
 
     def __len__(self) -> int:
         return len(self._nodes)
 
     @contextlib.contextmanager
-    def origin(self, info):
-        """Nodes first created inside this block record ``info`` as their origin."""
-        self._origin.append(info)
+    def watching(self, see):
+        """Call ``see(node)`` for every node interned inside this block (built or found);
+        only the innermost watcher sees it."""
+        self._watchers.append(see)
         try:
             yield
         finally:
-            self._origin.pop()
-
-    @contextlib.contextmanager
-    def applying(self, rule: str):
-        """Nodes first created inside this block record that ``rule`` built them."""
-        self._rules.append(rule)
-        try:
-            yield
-        finally:
-            self._rules.pop()
+            self._watchers.pop()
 
     def intern(self, op: Op, inputs: tuple) -> Node:
         key = (op, inputs)
         node = self._nodes.get(key)
         if node is None:
             shape, dtype = op.infer(*inputs)
-            origin = self._origin[-1] if self._origin else None
-            node = Node(op, inputs, shape, dtype, next_serial(), origin)
-            node.rules = tuple(self._rules)
+            node = Node(op, inputs, shape, dtype, next_serial())
             self._nodes[key] = node
+        if self._watchers:
+            self._watchers[-1](node)
         return node
 
+    def copy(self, node: Node, labels=None, name: str | None = None) -> Node:
+        """A copy of ``node`` carrying a display ``name`` or a call's ``labels`` (see
+        :meth:`Node.copy`). Copies are interned too: asking again for the same node and name
+        gives the same copy, and a second call returning the same value adds its labels to the
+        copy's (where they say something new), so the value stays one node."""
+        key = (node, name, labels is not None)
+        copy = self._copies.get(key)
+        if copy is None:
+            copy = self._copies[key] = node.copy(labels, name)
+        elif labels is not None and labels is not copy.labels:
+            copy.labels.update(labels)
+        return copy
+
     def leaf(self, op: Op, shape: Shape, dtype) -> Node:
-        return Node(op, (), shape, np.dtype(dtype), next_serial(), None)
+        return Node(op, (), shape, np.dtype(dtype), next_serial())
 
 
 _current: list[Graph] = []
@@ -96,27 +103,38 @@ def fresh_graph():
 class Node:
     """One value in the graph: ``op(*inputs)`` with a static shape and dtype.
 
-    ``origin`` records where a node came from when the differentiator built it
-    (for example ``("vjp", primal, 1)``) and ``about`` which value it is the
-    adjoint or tangent of; the code generator prints them as the line's comment
-    and the variable's name. ``name`` is a display name only: it does not take part in
-    identity, so naming a shared node names it everywhere.
+    Nothing about a node changes once it is built. Op nodes are interned (one
+    node per op and inputs); a *copy* is a distinct node with the same op and
+    inputs that carries something of its own: a display name (``named``) or
+    ``labels``, the table of the call (``grad``, ``simplify``, ...) that
+    returned it (see :mod:`symgraph.provenance`). The simplifier merges a copy
+    with the interned node it copies.
     """
 
-    __slots__ = ("op", "inputs", "shape", "dtype", "serial", "origin", "about", "rules", "_name", "__weakref__")
+    __slots__ = ("op", "inputs", "shape", "dtype", "serial", "labels", "is_copy", "_name", "__weakref__")
     __array_priority__ = 1000  # make ndarray <op> Node defer to Node's reflected operators
     __array_ufunc__ = None
 
-    def __init__(self, op, inputs, shape, dtype, serial, origin):
+    def __init__(self, op, inputs, shape, dtype, serial, labels=None, name=None):
         self.op = op
         self.inputs = inputs
         self.shape = shape
         self.dtype = dtype
         self.serial = serial
-        self.origin = origin
-        self.about = None  # ("grad", primal) or ("tangent", primal) once the differentiator says so
-        self.rules: tuple[str, ...] = ()  # the simplifier rules that built this node, if any
-        self._name = getattr(op, "leaf_name", None)
+        self.labels = labels  # the labels of the call that returned this copy, if it is one
+        self.is_copy = False  # True for a named or labelled copy of an op node (see copy)
+        self._name = name or getattr(op, "leaf_name", None)
+
+    def copy(self, labels=None, name=None) -> Node:
+        """A distinct node computing the same value, carrying ``labels`` and ``name``
+        (a leaf is never copied: a copy of a placeholder would be another input).
+        Use :meth:`Graph.copy`, which returns the same copy for the same request."""
+        if self.is_leaf:
+            raise TypeError(f"a {self.op.name} leaf cannot be copied")
+        node = Node(self.op, self.inputs, self.shape, self.dtype, next_serial(),
+                    labels if labels is not None else self.labels, name or self._name)
+        node.is_copy = True
+        return node
 
     # -- identity and display -------------------------------------------------
     __hash__ = object.__hash__
@@ -141,11 +159,17 @@ class Node:
         return self._name
 
     def named(self, name: str) -> Node:
-        """Give this node a display name (used by dprint and in generated code); returns it."""
+        """This value under a display name (used by dprint and in generated code).
+
+        Returns a named copy: the node itself is shared by every graph that reaches it
+        and is left as it is. A placeholder or parameter is renamed for display in place
+        (a leaf is the one input it stands for)."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"a node name must be a non-empty str, got {name!r}")
-        self._name = name
-        return self
+        if self.is_leaf:
+            self._name = name
+            return self
+        return self if name == self._name else current_graph().copy(self, name=name)
 
     @property
     def ndim(self) -> int:
@@ -285,8 +309,6 @@ class Op:
         return (type(self),) + tuple(getattr(self, p) for p in self.params)
 
     def __eq__(self, other):
-        if isinstance(other, str):
-            return self.name == other
         return isinstance(other, Op) and self._key() == other._key()
 
     def __hash__(self):

@@ -8,6 +8,7 @@ import networkx as nx
 import numpy as np
 
 from .graph import Node, topo_sort
+from .provenance import Labels, labels_of
 from .shapes import format_shape
 
 
@@ -15,17 +16,25 @@ def _nodes(nodes) -> list[Node]:
     return [nodes] if isinstance(nodes, Node) else list(nodes)
 
 
-def display_names(order: list[Node]) -> dict[int, str]:
-    """A short unique label per node: leaves and named nodes by name, others t1, t2, ...
+def display_names(order: list[Node], labels: Labels | None = None) -> dict[int, str]:
+    """A short unique label per node: leaves and named nodes by name, adjoints and tangents as
+    ``grad_<x>`` / ``tan_<x>`` (as generated code names them), others t1, t2, ...
 
     Names are shown escaped (a newline as \\n), so every label stays on one line.
     """
+    labels = labels if labels is not None else labels_of(order)
     names: dict[int, str] = {}
     used: set[str] = set()
     temp = 0
-    for node in order:
-        if node.name:
-            base = node.name.encode("unicode_escape").decode("ascii")
+
+    def name_of(node: Node) -> str:
+        nonlocal temp
+        if id(node) in names:
+            return names[id(node)]
+        names[id(node)] = "?"  # a guard, should labels ever name a value after itself
+        name = labels.name(node) or labels.derivative_name(node, name_of)
+        if name:
+            base = name.encode("unicode_escape").decode("ascii")
         else:
             temp += 1
             base = f"t{temp}"
@@ -35,6 +44,10 @@ def display_names(order: list[Node]) -> dict[int, str]:
             label = f"{base}_{k}"
         used.add(label)
         names[id(node)] = label
+        return label
+
+    for node in order:
+        name_of(node)
     return names
 
 

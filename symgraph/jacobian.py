@@ -17,9 +17,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .autodiff import _as_list, _check_differentiable, forward_sweep, grad, jvp, reverse_sweep, stabilized
+from .autodiff import _as_list, _check_differentiable, _results, forward_sweep, grad, jvp, reverse_sweep, stabilized
 from .graph import Node, as_node, topo_sort
 from .ops.shape import basis, broadcast_to, reshape, transpose
+from .provenance import Recorder
 from .shapes import format_shape, is_static, numel
 from .simplify import simplify
 
@@ -32,9 +33,9 @@ def _check_static(node: Node, what: str, role: str):
                          f"got {format_shape(node.shape)}")
 
 
-def _forward_jacobian(output: Node, wrt: Node) -> Node:
+def _forward_jacobian(output: Node, wrt: Node, rec: Recorder) -> Node:
     seed = basis(wrt.shape, wrt.dtype)  # (n,) + wrt.shape: tangent k is basis array k
-    t = forward_sweep([output], [wrt], [seed], lead=1).get(id(output))
+    t = forward_sweep([output], [wrt], [seed], rec, lead=1).get(id(output))
     if t is None:
         return _zeros(output, wrt)
     if output.ndim:  # (n,) + out.shape -> out.shape + (n,)
@@ -42,9 +43,9 @@ def _forward_jacobian(output: Node, wrt: Node) -> Node:
     return reshape(t, output.shape + wrt.shape)
 
 
-def _reverse_jacobian(output: Node, wrt: Node) -> Node:
+def _reverse_jacobian(output: Node, wrt: Node, rec: Recorder) -> Node:
     seed = basis(output.shape, output.dtype)  # (m,) + out.shape: cotangent k is basis array k
-    c = reverse_sweep([output], [wrt], [seed], lead=1).get(id(wrt))
+    c = reverse_sweep([output], [wrt], [seed], rec, lead=1).get(id(wrt))
     if c is None:
         return _zeros(output, wrt)
     return reshape(c, output.shape + wrt.shape)
@@ -71,7 +72,9 @@ def jacobian(output, wrt, mode: str = "auto") -> Node:
     if mode == "auto":
         mode = explain_mode(output, wrt).choice
     (stable,) = stabilized([output], [wrt])
-    return _forward_jacobian(stable, wrt) if mode == "forward" else _reverse_jacobian(stable, wrt)
+    rec = Recorder([output, stable])
+    build = _forward_jacobian if mode == "forward" else _reverse_jacobian
+    return _results([build(stable, wrt, rec)], rec, [output])[0]
 
 
 def hessian(cost, wrt) -> Node:
@@ -84,10 +87,10 @@ def hessian(cost, wrt) -> Node:
     _check_static(wrt, "hessian", "input")
     g = grad(cost, wrt, disconnected="zero")
     seed = basis(wrt.shape, wrt.dtype)
-    t = forward_sweep([g], [wrt], [seed], lead=1).get(id(g))
-    if t is None:
-        return _zeros(wrt, wrt)
-    return reshape(t, wrt.shape + wrt.shape)
+    rec = Recorder([g])
+    t = forward_sweep([g], [wrt], [seed], rec, lead=1).get(id(g))
+    h = _zeros(wrt, wrt) if t is None else reshape(t, wrt.shape + wrt.shape)
+    return _results([h], rec, [g])[0]
 
 
 def hvp(cost, wrt, vectors) -> list[Node]:
@@ -241,8 +244,8 @@ def explain_mode(output, wrt) -> ModeReport:
     _check_static(output, "explain_mode", "output")
     _check_static(wrt, "explain_mode", "input")
     (stable,) = stabilized([output], [wrt])
-    fwd = graph_flops(simplify(_forward_jacobian(stable, wrt), fuse=False))  # cost what would run
-    rev = graph_flops(simplify(_reverse_jacobian(stable, wrt), fuse=False))
+    fwd = graph_flops(simplify(_forward_jacobian(stable, wrt, Recorder([stable])), fuse=False))  # cost what would run
+    rev = graph_flops(simplify(_reverse_jacobian(stable, wrt, Recorder([stable])), fuse=False))
     links = _chain(output, wrt)
     chain = _chain_plan(links, wrt) if links else None
     choice = "forward" if fwd < rev else "reverse"

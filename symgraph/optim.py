@@ -78,7 +78,7 @@ def _scalar(x, like: Node, name: str | None = None):
     if not isinstance(x, Node):
         return x
     if name and x.op.name != "constant" and not x.name:
-        x.named(name)
+        x = x.named(name)
     return cast(x, like.dtype)
 
 
@@ -205,7 +205,7 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: the learning-rate schedule must give a scalar node, "
                              f"got {rate!r:.80}")
         if rate.op.name != "constant" and not rate.name:
-            rate.named("lr")
+            rate = rate.named("lr")
         return rate
 
 

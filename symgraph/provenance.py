@@ -15,9 +15,13 @@ the interned node it copies and carries the labels over.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
-from .graph import Node, topo_sort
+from .graph import Node, current_graph, topo_sort
+
+
+PREFIXES = {"grad": "grad", "tangent": "tan"}  # the README's glossary: grad_<x> adjoints, tan_<x> tangents
 
 
 @dataclass
@@ -42,8 +46,63 @@ class Labels:
         """The node's display name: its own, or the one it inherited through a rewrite."""
         return node.name or self.names.get(node)
 
+    def derivative_name(self, node: Node, name_of) -> str | None:
+        """``grad_<x>`` for the adjoint of x, ``tan_<x>`` for its tangent (``name_of(x)`` names x),
+        None for a node that is neither. Generated code, dprint and to_dot all name them so."""
+        about = self.about.get(node)
+        return None if about is None else f"{PREFIXES[about[0]]}_{name_of(about[1])}"
+
     def __bool__(self):
         return bool(self.about or self.origin or self.rules or self.names)
+
+    def inherit(self, new: Node, old: Node, fresh: bool = True):
+        """``new`` replaces ``old``: it keeps old's display name, and, when ``fresh`` (built for
+        the replacement, not a value the graph had already), old's origin; it becomes the same
+        derivative (grad_x, tan_x) as old when it is a derivative value itself."""
+        if new is old or new.is_leaf:
+            return
+        name = self.name(old)
+        if name and not self.name(new):
+            self.names[new] = name
+        if fresh and old in self.origin:
+            self.origin.setdefault(new, self.origin[old])
+        if old in self.about and new in self.origin:
+            self.about.setdefault(new, self.about[old])
+
+    def repoint(self, nodes, replaced: dict):
+        """Re-point what the labels of ``nodes``' graph say about replaced values
+        (``replaced``: {id(old): (old, new)}) at the values that replaced them."""
+
+        def resolve(n):
+            for _ in range(len(replaced) + 1):  # follow old -> new -> newer; replacements never cycle
+                pair = replaced.get(id(n))
+                if pair is None or pair[0] is not n:
+                    return n
+                n = pair[1]
+            return n
+
+        def remap(info):
+            if isinstance(info, Node):
+                return resolve(info)
+            if not isinstance(info, tuple):
+                return info
+            if len(info) == 3 and info[0] == "vjp" and info[2] is not None:
+                old, new = info[1], resolve(info[1])
+                same_inputs = len(old.inputs) == len(new.inputs) and all(
+                    resolve(a) is b for a, b in zip(old.inputs, new.inputs))
+                return ("vjp", new, info[2] if same_inputs else None)  # else the index named other inputs
+            return tuple(remap(x) for x in info)
+
+        for node in topo_sort(nodes):
+            if node in self.about:
+                kind, primal = self.about[node]
+                primal = resolve(primal)
+                if primal is node:  # the value and its derivative became one node: no longer a derivative
+                    del self.about[node]
+                else:
+                    self.about[node] = (kind, primal)
+            if node in self.origin:
+                self.origin[node] = remap(self.origin[node])
 
     def update(self, other: Labels):
         """Add ``other``'s entries for nodes this table says nothing about."""
@@ -57,11 +116,51 @@ def labels_of(nodes) -> Labels:
     """The labels of every call whose results the graph of ``nodes`` was built from, merged
     (where two calls label the same node, the first found in topological order wins)."""
     merged = Labels()
-    for node in topo_sort(nodes):  # TRANSITIONAL: read from the nodes until the calls keep their own tables
-        if node.about is not None:
-            merged.about[node] = node.about
-        if node.origin is not None:
-            merged.origin[node] = node.origin
-        if node.rules:
-            merged.rules[node] = node.rules
+    for node in topo_sort(nodes):
+        if node.labels is not None:
+            merged.update(node.labels)
     return merged
+
+
+def results(nodes: list, labels: Labels) -> list:
+    """The call's results as copies that carry its ``labels`` (leaves, constants and ``None``
+    are returned as they are; so is everything when the call has nothing to say)."""
+    if not labels:
+        return list(nodes)
+    graph = current_graph()
+    copies = [None if n is None or not n.inputs else graph.copy(n, labels) for n in nodes]
+    for node, copy in zip(nodes, copies):
+        if copy is not None:
+            for table in (copy.labels.about, copy.labels.origin, copy.labels.rules, copy.labels.names):
+                if node in table:
+                    table.setdefault(copy, table[node])
+    return [node if copy is None else copy for node, copy in zip(nodes, copies)]
+
+
+class Recorder:
+    """Fills one differentiation call's :class:`Labels` while its rules build nodes.
+
+    ``given``: the nodes the call started from (the primal graph, the seeds); they are the
+    caller's values and are never labelled by this call.
+    """
+
+    def __init__(self, given):
+        self.labels = Labels()
+        self.given = {id(n) for n in topo_sort(given)}
+
+    @contextlib.contextmanager
+    def origin(self, info):
+        """Nodes the rules build or reach inside this block came from ``info``."""
+        origin, given = self.labels.origin, self.given
+
+        def see(node):
+            if node.inputs and id(node) not in given and node not in origin:
+                origin[node] = info
+
+        with current_graph().watching(see):
+            yield
+
+    def about(self, node: Node, kind: str, primal: Node):
+        """``node`` is the adjoint (kind "grad") or tangent ("tangent") of ``primal``."""
+        if node.inputs and id(node) not in self.given:
+            self.labels.about.setdefault(node, (kind, primal))

@@ -14,7 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .fusion import fuse as fuse_elementwise
-from .graph import Node, current_graph, next_serial, topo_sort
+from .graph import Node, current_graph, topo_sort
+from .provenance import Labels, labels_of, results
 from .rules import RULE_SETS, Rule
 from .rules import name as op_name
 
@@ -45,83 +46,52 @@ def _index(rules: list[Rule]) -> dict[str, list[Rule]]:
     return by_op
 
 
-def _rebuild(node: Node, inputs: list[Node]) -> Node:
-    if all(a is b for a, b in zip(inputs, node.inputs)):
+def _rebuild(node: Node, inputs: list[Node], labels: Labels, given: set[int], merge_copies: bool) -> Node:
+    """``node`` over ``inputs``, interned; a named or labelled copy becomes the interned node it
+    copies (with ``merge_copies``), its name and labels carried over in ``labels``."""
+    if all(a is b for a, b in zip(inputs, node.inputs)) and not (merge_copies and node.is_copy):
         return node
-    graph = current_graph()
-    with graph.origin(node.origin):
-        new = graph.intern(node.op, tuple(inputs))
-    _inherit(new, node)
+    new = current_graph().intern(node.op, tuple(inputs))
+    labels.inherit(new, node, fresh=id(new) not in given)
     return new
 
 
-def _inherit(new: Node, old: Node):
-    """A node that replaces ``old`` keeps its display name and derivative label, if it has none."""
-    if new is old or new.is_leaf:
-        return
-    if old.name and not new.name:
-        new.named(old.name)
-    if old.about is not None and new.about is None:
-        new.about = old.about
+class _RuleWatch:
+    """Labels what a rule builds: the rule's name, and the origin of the node it rewrites."""
 
+    __slots__ = ("labels", "given", "rule", "origin")
 
-def _repoint_labels(outputs: list[Node], replaced: dict[int, tuple[Node, Node]]):
-    """Derivative labels and provenance name primal nodes; re-point those the simplifier replaced,
-    so grad_<x> and the comments name the values the simplified program actually computes."""
+    def __init__(self, labels: Labels, given: set[int]):
+        self.labels, self.given, self.rule, self.origin = labels, given, None, None
 
-    def resolve(n: Node) -> Node:
-        for _ in range(MAX_PASSES + 2):
-            old_new = replaced.get(id(n))
-            if old_new is None or old_new[0] is not n:
-                return n
-            n = old_new[1]
-        return n
-
-    def remap(info):
-        if isinstance(info, Node):
-            return resolve(info)
-        if not isinstance(info, tuple):
-            return info
-        if len(info) == 3 and info[0] == "vjp" and resolve(info[1]) is not info[1]:
-            return ("vjp", resolve(info[1]), None)  # the input index named the replaced node's inputs
-        return tuple(remap(x) for x in info)
-
-    for node in topo_sort(outputs):
-        if node.about is not None:
-            node.about = (node.about[0], resolve(node.about[1]))
-        if node.origin is not None:
-            node.origin = remap(node.origin)
+    def __call__(self, node: Node):
+        if node.inputs and id(node) not in self.given:
+            self.labels.rules.setdefault(node, (self.rule,))
+            if self.origin is not None:
+                self.labels.origin.setdefault(node, self.origin)
 
 
 def _reaches(node: Node, ids: set[int]) -> set[int]:
     return {id(n) for n in topo_sort([node])} & ids
 
 
-def _rewrite(node: Node, by_op: dict[str, list[Rule]], counts: Counter, keep: set[int]) -> Node:
-    graph = current_graph()
+def _rewrite(node: Node, by_op: dict[str, list[Rule]], counts: Counter, keep: set[int], watch: _RuleWatch) -> Node:
+    watchers = current_graph()._watchers  # what Graph.watching does, without a context manager's cost
     for _ in range(MAX_REWRITES_PER_NODE):
         for rule in by_op.get(op_name(node), []) + by_op.get("*", []):
-            first_new = next_serial()
-            graph._origin.append(node.origin)  # what graph.origin() / graph.applying() do, without
-            graph._rules.append(rule.name)  # the context managers' cost on this hot path
+            watch.rule, watch.origin = rule.name, watch.labels.origin.get(node)
+            watchers.append(watch)
             try:
                 out = rule.fn(node)
             finally:
-                graph._origin.pop()
-                graph._rules.pop()
+                watchers.pop()
             if out is None or out is node:
                 continue
             if out.shape != node.shape or out.dtype != node.dtype:
                 raise AssertionError(f"rule {rule.name} changed {node!r} into {out!r}")
             if keep and not _reaches(out, keep) >= _reaches(node, keep):
                 continue  # the rewrite would cut a node the caller needs to stay in the graph
-            if out.serial >= first_new:
-                _inherit(out, node)
-            else:  # an existing value now stands for this one
-                if node.name and not out.name and not out.is_leaf:
-                    out.named(node.name)
-                if node.about is not None and out.about is None and out.origin is not None:
-                    out.about = node.about  # a derivative value stays grad_<x> after a rewrite
+            watch.labels.inherit(out, node, fresh=id(out) not in watch.given)
             counts[rule.name] += 1
             node = out
             break
@@ -144,11 +114,32 @@ def simplify(nodes, report: bool = False, unsafe: bool = False, rule_sets=RULE_S
     one expression themselves (the code generator keeps ``w - d`` updates as
     they are, to apply them in place). With ``report=True`` returns
     ``(nodes, report)``.
+
+    The results carry this call's labels (which rules built which node, the
+    derivative labels of the graph given, re-pointed at the values that replaced
+    their nodes), so a compile of them prints those labels.
     """
-    start = time.perf_counter()
     single = isinstance(nodes, Node)
     outputs = [nodes] if single else list(nodes)
-    before = len(topo_sort(outputs))
+    out, labels, rep = simplify_labelled(outputs, labels_of(outputs), unsafe=unsafe, rule_sets=rule_sets,
+                                         fuse=fuse, keep=keep, unfused=unfused)
+    out = results(out, labels)
+    out = out[0] if single else out
+    return (out, rep) if report else out
+
+
+def simplify_labelled(nodes: list[Node], labels: Labels, unsafe: bool = False, rule_sets=RULE_SETS,
+                      fuse: bool = True, keep=(), unfused=(), merge_copies: bool = True):
+    """:func:`simplify` for callers that keep the labels themselves (the code generator, the
+    differentiator): ``(nodes, labels, report)``, where ``labels`` (a copy of the given
+    :class:`~symgraph.provenance.Labels`, extended) speaks of the simplified nodes.
+    ``merge_copies=False`` leaves named and labelled copies in place."""
+    start = time.perf_counter()
+    outputs = list(nodes)
+    labels = Labels(dict(labels.about), dict(labels.origin), dict(labels.rules), dict(labels.names))
+    before = topo_sort(outputs)
+    given = {id(n) for n in before}
+    watch = _RuleWatch(labels, given)
     by_op = _index([r for s in rule_sets for r in s.rules if unsafe or not r.unsafe])
     counts: Counter = Counter()
     keep_ids = {id(k) for k in keep}
@@ -160,8 +151,8 @@ def simplify(nodes, report: bool = False, unsafe: bool = False, rule_sets=RULE_S
             if id(node) in keep_ids:  # kept exactly: the caller holds on to this very node
                 new[id(node)] = node
                 continue
-            rebuilt = _rebuild(node, [new[id(i)] for i in node.inputs])
-            new[id(node)] = _rewrite(rebuilt, by_op, counts, keep_ids)
+            rebuilt = _rebuild(node, [new[id(i)] for i in node.inputs], labels, given, merge_copies)
+            new[id(node)] = _rewrite(rebuilt, by_op, counts, keep_ids, watch)
         result = [new[id(o)] for o in outputs]
         for node in topo_sort(outputs):
             if new[id(node)] is not node:
@@ -170,24 +161,12 @@ def simplify(nodes, report: bool = False, unsafe: bool = False, rule_sets=RULE_S
             break
         outputs = result
     if fuse:
-        originals = [nodes] if single else list(nodes)
         unfused_ids = {id(u) for u in unfused}
-        plain = {id(o) for o, original in zip(outputs, originals) if id(original) in unfused_ids}
-        outputs, fused, fusion_map = fuse_elementwise(outputs, keep_ids | plain)
+        plain = {id(o) for o, original in zip(outputs, nodes) if id(original) in unfused_ids}
+        outputs, fused, fusion_map = fuse_elementwise(outputs, labels, keep_ids | plain)
         replaced.update(fusion_map)
         if fused:
             counts["fuse_elementwise"] += fused
-    _repoint_labels(outputs, replaced)
-    out = outputs[0] if single else outputs
-    if report:
-        return out, SimplifyReport(before, len(topo_sort(outputs)), counts, passes, time.perf_counter() - start)
-    return out
-
-
-def simplify_labelled(nodes: list[Node], labels, **options):
-    """:func:`simplify` for the code generator: ``(nodes, labels, report)``, where ``labels``
-    (a :class:`symgraph.provenance.Labels`) now speaks of the simplified nodes."""
-    from .provenance import labels_of  # TRANSITIONAL
-
-    out, report = simplify(list(nodes), report=True, **options)
-    return out, labels_of(out), report
+    labels.repoint(outputs, replaced)
+    rep = SimplifyReport(len(before), len(topo_sort(outputs)), counts, passes, time.perf_counter() - start)
+    return outputs, labels, rep

@@ -153,14 +153,20 @@ class Elementwise(Op):
 
     name, params, broadcasting = "elementwise", ("name", "expr", "symbols"), True
 
-    def __init__(self, name: str, expr: sp.Expr, symbols: tuple, derivatives: tuple | None = None):
+    def __init__(self, name: str, expr: sp.Expr, symbols: tuple, derivatives: tuple | None = None,
+                 builtin: bool = False):
         self.name = name
         self.expr = sp.sympify(expr)
         self.symbols = tuple(symbols)
-        self._derivatives = derivatives
+        self._derivatives = None if derivatives is None else tuple(sp.sympify(d) for d in derivatives)
         self._partials: dict = {}  # input index -> the derivative (see _partial), made on first use
         self._fn = None
-        self.show_expr = True  # dprint shows the expression (built-in functions switch it off)
+        self.show_expr = not builtin  # dprint shows the expression of all but the built-in functions
+
+    def _key(self):
+        # everything that changes behaviour: a user's elementwise(..., name="softplus") is not sg.softplus,
+        # which has its own derivative and is matched by the simplifier's rules
+        return (Elementwise, self.name, self.expr, self.symbols, self._derivatives, self.show_expr)
 
     def infer(self, *inputs):
         try:
@@ -276,8 +282,7 @@ def elementwise(fn, name: str | None = None):
 
 def _unary(name: str, make, derivative=None, doc: str = ""):
     (x,) = _symbols(1)
-    op = Elementwise(name, make(x), (x,), None if derivative is None else (derivative(x, OUT),))
-    op.show_expr = False
+    op = Elementwise(name, make(x), (x,), None if derivative is None else (derivative(x, OUT),), builtin=True)
 
     def build(x):
         node = as_node(x)
@@ -326,6 +331,5 @@ def leaky_relu(x, alpha: float = 0.01) -> Node:
         raise ValueError(f"leaky_relu: alpha must be a number in [0, 1), got {alpha!r}")
     (s,) = _symbols(1)
     a = sp.Float(alpha)
-    op = Elementwise("leaky_relu", sp.Max(s, a * s), (s,), (a + (1 - a) * _H0(OUT),))
-    op.show_expr = False
+    op = Elementwise("leaky_relu", sp.Max(s, a * s), (s,), (a + (1 - a) * _H0(OUT),), builtin=True)
     return apply(op, _as_float(x))
