@@ -10,10 +10,10 @@ built for a path that does not contribute.
 from __future__ import annotations
 
 from .errors import DTypeError, ShapeError, user_location
-from .graph import Node, as_node, topo_sort
+from .graph import Node, as_node, gc_paused, topo_sort
 from .ops.arith import add
 from .ops.shape import align_after, fit_to_shape, zeros_like
-from .provenance import Recorder, labels_of, results
+from .provenance import Labels, Recorder
 from .shapes import format_shape
 
 
@@ -63,7 +63,7 @@ def stabilized(outputs: list[Node], wrt: list[Node]) -> list[Node]:
     from .rules import STABILIZE
     from .simplify import simplify_labelled
 
-    stable, _, _ = simplify_labelled(outputs, labels_of(outputs), rule_sets=(STABILIZE,), fuse=False, keep=wrt,
+    stable, _, _ = simplify_labelled(outputs, Labels(), rule_sets=(STABILIZE,), fuse=False, keep=wrt,
                                      merge_copies=False)
     return stable
 
@@ -86,6 +86,7 @@ def _or_zeros(node: Node | None, like: Node) -> Node:
     return zeros_like(like) if node is None else node
 
 
+@gc_paused()
 def vjp(outputs, wrt, cotangents) -> list[Node]:
     """Reverse mode: the cotangents pulled back through the outputs to each ``wrt``.
 
@@ -105,13 +106,7 @@ def vjp(outputs, wrt, cotangents) -> list[Node]:
     stable = stabilized(outputs, wrt)
     rec = Recorder(outputs + stable + cots)
     grads = reverse_sweep(stable, wrt, cots, rec)
-    return _results([_or_zeros(grads.get(id(w)), w) for w in wrt], rec, outputs)
-
-
-def _results(nodes: list, rec: Recorder, inputs: list[Node]) -> list:
-    """The call's results, carrying its labels and those its inputs came with."""
-    rec.labels.update(labels_of(inputs))
-    return results(nodes, rec.labels)
+    return rec.results([_or_zeros(grads.get(id(w)), w) for w in wrt])
 
 
 def reverse_sweep(outputs, wrt, cots, rec: Recorder, lead: int = 0) -> dict[int, Node]:
@@ -153,6 +148,7 @@ def reverse_sweep(outputs, wrt, cots, rec: Recorder, lead: int = 0) -> dict[int,
     return grads
 
 
+@gc_paused()
 def grad(cost, wrt, disconnected: str = "raise"):
     """The gradient of a scalar ``cost`` with respect to ``wrt`` (a node or a list), as new nodes.
 
@@ -187,10 +183,11 @@ def grad(cost, wrt, disconnected: str = "raise"):
         elif g is None:
             g = zeros_like(w)
         found.append(g)
-    found = _results(found, rec, [cost])
+    found = rec.results(found)
     return found[0] if single else found
 
 
+@gc_paused()
 def jvp(outputs, wrt, tangents) -> list[Node]:
     """Forward mode: the tangents pushed forward from each ``wrt`` to the outputs.
 
@@ -204,7 +201,7 @@ def jvp(outputs, wrt, tangents) -> list[Node]:
     stable = stabilized(outputs, wrt)
     rec = Recorder(outputs + stable + tans)
     tangent = forward_sweep(stable, wrt, tans, rec)
-    return _results([_or_zeros(tangent.get(id(s)), o) for s, o in zip(stable, outputs)], rec, outputs)
+    return rec.results([_or_zeros(tangent.get(id(s)), o) for s, o in zip(stable, outputs)])
 
 
 def forward_sweep(outputs, wrt, tans, rec: Recorder, lead: int = 0) -> dict[int, Node]:

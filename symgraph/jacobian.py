@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .autodiff import _as_list, _check_differentiable, _results, forward_sweep, grad, jvp, reverse_sweep, stabilized
-from .graph import Node, as_node, topo_sort
+from .autodiff import _as_list, _check_differentiable, forward_sweep, grad, jvp, reverse_sweep, stabilized
+from .graph import Node, as_node, gc_paused, topo_sort
 from .ops.shape import basis, broadcast_to, reshape, transpose
 from .provenance import Recorder
 from .shapes import format_shape, is_static, numel
@@ -56,6 +56,7 @@ def _zeros(output: Node, wrt: Node) -> Node:
     return broadcast_to(as_node(0, like=wrt), output.shape + wrt.shape)
 
 
+@gc_paused()
 def jacobian(output, wrt, mode: str = "auto") -> Node:
     """The Jacobian of ``output`` with respect to ``wrt``, shape ``output.shape + wrt.shape``.
 
@@ -74,9 +75,10 @@ def jacobian(output, wrt, mode: str = "auto") -> Node:
     (stable,) = stabilized([output], [wrt])
     rec = Recorder([output, stable])
     build = _forward_jacobian if mode == "forward" else _reverse_jacobian
-    return _results([build(stable, wrt, rec)], rec, [output])[0]
+    return rec.results([build(stable, wrt, rec)])[0]
 
 
+@gc_paused()
 def hessian(cost, wrt) -> Node:
     """The Hessian of a scalar ``cost``, shape ``wrt.shape + wrt.shape``.
 
@@ -90,7 +92,7 @@ def hessian(cost, wrt) -> Node:
     rec = Recorder([g])
     t = forward_sweep([g], [wrt], [seed], rec, lead=1).get(id(g))
     h = _zeros(wrt, wrt) if t is None else reshape(t, wrt.shape + wrt.shape)
-    return _results([h], rec, [g])[0]
+    return rec.results([h])[0]
 
 
 def hvp(cost, wrt, vectors) -> list[Node]:

@@ -15,7 +15,6 @@ the interned node it copies and carries the labels over.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
 from .graph import Node, current_graph, topo_sort
@@ -115,9 +114,14 @@ class Labels:
 def labels_of(nodes) -> Labels:
     """The labels of every call whose results the graph of ``nodes`` was built from, merged
     (where two calls label the same node, the first found in topological order wins)."""
-    merged = Labels()
-    for node in topo_sort(nodes):
-        if node.labels is not None:
+    return _merged(topo_sort(nodes))
+
+
+def _merged(order) -> Labels:
+    merged, seen = Labels(), set()
+    for node in order:
+        if node.labels is not None and id(node.labels) not in seen:  # a call's results share its table
+            seen.add(id(node.labels))
             merged.update(node.labels)
     return merged
 
@@ -141,26 +145,39 @@ class Recorder:
     """Fills one differentiation call's :class:`Labels` while its rules build nodes.
 
     ``given``: the nodes the call started from (the primal graph, the seeds); they are the
-    caller's values and are never labelled by this call.
+    caller's values and are never labelled by this call. Use ``with recorder.origin(info):``
+    around rules: the nodes they build or reach came from ``info`` (the innermost wins).
     """
 
     def __init__(self, given):
+        order = topo_sort(given)
         self.labels = Labels()
-        self.given = {id(n) for n in topo_sort(given)}
+        self.given = {id(n) for n in order}
+        self.inherited = _merged(order)  # what the given nodes came with
+        self._infos: list = []
+        self._watchers = current_graph()._watchers
 
-    @contextlib.contextmanager
-    def origin(self, info):
-        """Nodes the rules build or reach inside this block came from ``info``."""
-        origin, given = self.labels.origin, self.given
+    def origin(self, info) -> Recorder:
+        self._infos.append(info)
+        return self
 
-        def see(node):
-            if node.inputs and id(node) not in given and node not in origin:
-                origin[node] = info
+    def __enter__(self):  # Graph.watching, without a generator's cost on this hot path
+        self._watchers.append(self)
 
-        with current_graph().watching(see):
-            yield
+    def __exit__(self, *exc):
+        self._watchers.pop()
+        self._infos.pop()
+
+    def __call__(self, node: Node):
+        if node.inputs and id(node) not in self.given and node not in self.labels.origin:
+            self.labels.origin[node] = self._infos[-1]
 
     def about(self, node: Node, kind: str, primal: Node):
         """``node`` is the adjoint (kind "grad") or tangent ("tangent") of ``primal``."""
         if node.inputs and id(node) not in self.given:
             self.labels.about.setdefault(node, (kind, primal))
+
+    def results(self, nodes: list) -> list:
+        """The call's results, carrying its labels and those its given nodes came with."""
+        self.labels.update(self.inherited)
+        return results(nodes, self.labels)

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .fusion import fuse as fuse_elementwise
-from .graph import Node, current_graph, topo_sort
+from .graph import Node, current_graph, gc_paused, topo_sort
 from .provenance import Labels, labels_of, results
 from .rules import RULE_SETS, Rule
 from .rules import name as op_name
@@ -100,6 +100,7 @@ def _rewrite(node: Node, by_op: dict[str, list[Rule]], counts: Counter, keep: se
     return node
 
 
+@gc_paused()
 def simplify(nodes, report: bool = False, unsafe: bool = False, rule_sets=RULE_SETS, fuse: bool = True,
              keep=(), unfused=()):
     """Equivalent, simplified nodes (a node or a list, matching the input).
