@@ -457,10 +457,64 @@ def _check_dtype(dtype, what: str) -> np.dtype:
     return dt
 
 
+_REAL = (int, float, np.integer, np.floating)  # what an object array may hold: Python ints beyond int64
+
+
+def _numbers(value, what: str) -> np.ndarray:
+    """``value`` as an array of bool, integer or float numbers (Python ints too large for
+    int64 stay objects), or a ``DTypeError`` naming ``what``."""
+    try:
+        given = np.asarray(value)
+    except (TypeError, ValueError) as e:  # ragged nested lists
+        raise DTypeError(f"{what}: value is not an array of numbers ({e})") from None
+    bad = [v for v in given.flat if not isinstance(v, _REAL)][:1] if given.dtype == object else []
+    if given.dtype.kind not in "biufO" or bad:
+        shown = f"a {type(bad[0]).__name__} element ({bad[0]!r:.40})" if bad else f"{given.dtype} data"
+        raise DTypeError(f"{what}: value holds {shown}; only bool, integer and float values are supported")
+    return given
+
+
+def _exact_array(value, dtype, what: str) -> np.ndarray:
+    """A new array holding ``value`` in ``dtype`` (``None``: a float value keeps its dtype,
+    any other value becomes float64), or a ``DTypeError`` naming ``what`` when the value is
+    not real numbers or storing it would change a value: a fraction, NaN or out-of-range
+    number into an integer or bool dtype, a finite number that overflows to inf in a narrower
+    float. Rounding to a narrower float is not a change."""
+    given = _numbers(value, what)
+    if dtype is None:
+        dtype = given.dtype if given.dtype.kind == "f" else np.float64
+    dt = _check_dtype(dtype, what)
+    try:
+        with np.errstate(all="ignore"):
+            array = np.array(given, dtype=dt, copy=True)
+    except (TypeError, ValueError, OverflowError):  # a Python int beyond the dtype's range
+        raise DTypeError(f"{what}: value {value!r:.60} does not fit {dt}") from None
+    changed = np.argwhere(_changed(given, array))
+    if len(changed):
+        at = tuple(int(i) for i in changed[0])
+        where = f" at index {at}" if at else ""
+        raise DTypeError(f"{what}: value {np.asarray(given[at]).item()!r}{where} would become "
+                         f"{array[at].item()!r} in {dt}; convert it yourself if that is intended")
+    return array
+
+
+def _changed(given: np.ndarray, array: np.ndarray) -> np.ndarray:
+    """Where ``array`` (``given`` converted) holds a different value: inf from a finite number
+    in a float dtype; in an integer or bool dtype, any value that does not convert back or
+    whose sign flipped (a wrap-around)."""
+    if array.dtype.kind == "f":
+        if given.dtype == object:  # Python numbers: float() raised on overflow
+            return np.zeros(given.shape, dtype=bool)
+        return np.isinf(array) & ~np.isinf(given.astype(np.float64))
+    with np.errstate(all="ignore"):
+        back = array.astype(given.dtype)
+    return np.asarray((back != given) | ((array < 0) != (given < 0)), dtype=bool)
+
+
 def placeholder(name: str, shape, dtype="float64") -> Node:
     """An input of the graph, fed positionally when a compiled function is called.
 
-    ``shape`` entries are ``int``, ``str`` (a named dimension) or ``None``.
+    ``shape`` entries are ``int`` (or any NumPy integer), ``str`` (a named dimension) or ``None``.
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"placeholder: name must be a non-empty str, got {name!r}")
@@ -468,36 +522,49 @@ def placeholder(name: str, shape, dtype="float64") -> Node:
     return current_graph().leaf(Placeholder(name), shape, _check_dtype(dtype, f"placeholder {name!r}"))
 
 
-def parameter(name: str, value=None, shape=None, init=None, dtype="float64", trainable: bool = True) -> Node:
-    """A trainable leaf owning a NumPy array: give ``value``, or ``shape`` and ``init``."""
-    what = f"parameter {name!r}"
+def parameter(name: str, value=None, shape=None, init=None, dtype=None, trainable: bool = True) -> Node:
+    """A trainable leaf owning a NumPy array: give ``value``, or ``shape`` and ``init``.
+
+    ``dtype=None``: a float value keeps its dtype (float32 stays float32); any
+    other value, and ``init``'s arrays, become float64. A value that would change
+    when stored in the dtype (1.7 into int64, 1e300 into float32, a complex
+    number) raises ``DTypeError`` naming the parameter.
+    """
     if not isinstance(name, str) or not name:
         raise TypeError(f"parameter: name must be a non-empty str, got {name!r}")
-    dt = _check_dtype(dtype, what)
+    array = _leaf_array(f"parameter {name!r}", value, shape, init, dtype)
+    return current_graph().leaf(Parameter(name, array, trainable), array.shape, array.dtype)
+
+
+def _leaf_array(what: str, value, shape, init, dtype) -> np.ndarray:
+    """The array a parameter or state leaf owns, from ``value`` or from ``init(shape)``."""
     if value is not None:
         if init is not None:
             raise ValueError(f"{what}: give either value or init, not both")
-        array = np.array(value, dtype=dt, copy=True)
-        if shape is not None and tuple(shape) != array.shape:
+        array = _exact_array(value, dtype, what)
+        if shape is not None and check_shape(shape, what) != array.shape:
             raise ValueError(f"{what}: shape {tuple(shape)} does not match the value's shape {array.shape}")
-    else:
-        if shape is None or init is None:
-            raise ValueError(f"{what}: give value=..., or shape=... together with init=...")
-        shape = check_shape(shape, what)
-        if not all(isinstance(d, int) for d in shape):
-            raise ValueError(f"{what}: a parameter's shape must be all ints, got {shape!r}")
-        array = np.asarray(init(shape), dtype=dt)
-        if array.shape != shape:
-            raise ValueError(f"{what}: init returned shape {array.shape}, expected {shape}")
-        array = np.array(array, copy=True)
-    return current_graph().leaf(Parameter(name, array, trainable), array.shape, array.dtype)
+        return array
+    if shape is None or init is None:
+        raise ValueError(f"{what}: give value=..., or shape=... together with init=...")
+    shape = check_shape(shape, what)
+    if not all(isinstance(d, int) for d in shape):
+        raise ValueError(f"{what}: a parameter's shape must be all ints, got {shape!r}")
+    array = _exact_array(init(shape), np.float64 if dtype is None else dtype, what)
+    if array.shape != shape:
+        raise ValueError(f"{what}: init returned shape {array.shape}, expected {shape}")
+    return array
 
 
 def state(name: str, value, dtype=None) -> Node:
     """A non-trainable leaf owning an array (optimizer state, running statistics, random keys),
-    changed only through a compiled function's ``updates``. Keeps ``value``'s dtype unless given."""
-    array = np.asarray(value)
-    return parameter(name, value=array, dtype=dtype or array.dtype, trainable=False)
+    changed only through a compiled function's ``updates``. Keeps ``value``'s dtype unless given
+    (with the same checks as :func:`parameter`)."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"state: name must be a non-empty str, got {name!r}")
+    what = f"state {name!r}"
+    array = _leaf_array(what, value, None, None, _numbers(value, what).dtype if dtype is None else dtype)
+    return current_graph().leaf(Parameter(name, array, False), array.shape, array.dtype)
 
 
 def parameters_of(nodes, trainable: bool | None = True) -> list[Node]:
@@ -509,12 +576,13 @@ def parameters_of(nodes, trainable: bool | None = True) -> list[Node]:
 
 
 def constant(value, name: str | None = None, dtype=None) -> Node:
-    """A fixed array (or number) in the graph. Equal constants are the same node."""
+    """A fixed array (or number) in the graph. Equal constants are the same node.
+    With ``dtype``, a value that would change in it raises ``DTypeError`` (as for :func:`parameter`)."""
     if isinstance(value, Node):
         raise TypeError("constant: value is already a graph node")
-    array = np.array(value, dtype=dtype, copy=True)
-    if array.dtype.kind not in "biuf":
-        raise DTypeError(f"constant: unsupported dtype {array.dtype} (value {value!r:.60})")
+    what = f"constant {name!r}" if name else "constant"
+    given = _numbers(value, what)
+    array = _exact_array(given, given.dtype if dtype is None else dtype, what)
     return current_graph().intern(Constant(array, weak=False, leaf_name=name), ())
 
 
