@@ -17,12 +17,17 @@ from .provenance import Labels, Recorder
 from .shapes import format_shape
 
 
-def _as_list(nodes, what: str) -> tuple[list[Node], bool]:
+def _as_list(nodes, what: str, argument: str = "wrt") -> tuple[list[Node], bool]:
+    """``(list of nodes, whether a single node was given)``; ``argument`` names it in errors."""
     single = isinstance(nodes, Node)
-    items = [nodes] if single else list(nodes)
+    try:
+        items = [nodes] if single else list(nodes)
+    except TypeError:
+        raise TypeError(f"{what}: {argument} must be a graph node or a list of nodes, "
+                        f"got {type(nodes).__name__} {nodes!r:.60}") from None
     for n in items:
         if not isinstance(n, Node):
-            raise TypeError(f"{what}: expected graph nodes, got {type(n).__name__} {n!r:.60}")
+            raise TypeError(f"{what}: {argument} must hold graph nodes, got {type(n).__name__} {n!r:.60}")
     return items, single
 
 
@@ -93,7 +98,7 @@ def vjp(outputs, wrt, cotangents) -> list[Node]:
     Lists in, lists out. Returns, for each ``wrt``, the node
     ``sum_k cotangents[k] . d outputs[k] / d wrt`` (zeros when none depend on it).
     """
-    outputs, _ = _as_list(outputs, "vjp")
+    outputs, _ = _as_list(outputs, "vjp", "outputs")
     wrt, _ = _as_list(wrt, "vjp")
     cots = _paired(cotangents, outputs, "vjp", "output(s)", "cotangent(s)")
     for o, c in zip(outputs, cots):
@@ -194,7 +199,7 @@ def jvp(outputs, wrt, tangents) -> list[Node]:
     Lists in, lists out. Returns, for each output, the node
     ``sum_k d output / d wrt[k] . tangents[k]`` (zeros when it depends on none).
     """
-    outputs, _ = _as_list(outputs, "jvp")
+    outputs, _ = _as_list(outputs, "jvp", "outputs")
     wrt, _ = _as_list(wrt, "jvp")
     tans = _paired(tangents, wrt, "jvp", "input(s)", "tangent(s)")
     _check_differentiable(wrt, "jvp")

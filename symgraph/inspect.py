@@ -59,7 +59,9 @@ def _constant_text(node: Node) -> str | None:
 
 
 def _attrs_text(node: Node) -> str:
-    attrs = {k: v for k, v in node.op.attrs().items()
+    """The op's attributes as keyword arguments, under the names its builder takes (``op.keywords``)."""
+    keywords = getattr(node.op, "keywords", {})
+    attrs = {keywords.get(k, k): v for k, v in node.op.attrs().items()
              if k not in ("name", "expr", "symbols", "weak") and v is not None and v != ()}
     if getattr(node.op, "show_expr", False):  # a derivative, fused or user-defined elementwise op
         attrs["expr"] = node.op.expr

@@ -65,7 +65,7 @@ def jacobian(output, wrt, mode: str = "auto") -> Node:
     """
     if mode not in MODES:
         raise ValueError(f"jacobian: mode must be one of {MODES}, got {mode!r}")
-    (output,), _ = _as_list([output], "jacobian")
+    (output,), _ = _as_list([output], "jacobian", "output")
     (wrt,), _ = _as_list([wrt], "jacobian")
     _check_differentiable([wrt], "jacobian")
     _check_static(output, "jacobian", "output")
@@ -240,7 +240,7 @@ def explain_mode(output, wrt) -> ModeReport:
     as compilation would, and their op FLOP estimates summed; the cheaper wins
     (reverse on a tie).
     """
-    (output,), _ = _as_list([output], "explain_mode")
+    (output,), _ = _as_list([output], "explain_mode", "output")
     (wrt,), _ = _as_list([wrt], "explain_mode")
     _check_differentiable([wrt], "explain_mode")
     _check_static(output, "explain_mode", "output")

@@ -10,6 +10,7 @@ axes that are statically known to be broadcast.
 from __future__ import annotations
 
 import math
+import numbers
 
 Dim = int | str | None
 Shape = tuple[Dim, ...]
@@ -24,12 +25,22 @@ def format_shape(shape: Shape) -> str:
     return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
+def is_integer(d) -> bool:
+    """A Python or NumPy integer (``np.int64(3)``, as from ``x.shape`` or ``len``), not a bool."""
+    return isinstance(d, numbers.Integral) and not isinstance(d, bool)
+
+
+def integers(entries) -> tuple:
+    """The entries with every integer (Python or NumPy) as a Python ``int``; others unchanged."""
+    return tuple(int(d) if is_integer(d) else d for d in entries)
+
+
 def check_shape(shape, what: str) -> Shape:
-    """Validate a user-given shape: a tuple of int >= 0, str or None."""
-    if isinstance(shape, (int, str)) or shape is None:
+    """Validate a user-given shape: a tuple of integers >= 0 (NumPy integers become ``int``), str or None."""
+    if is_integer(shape) or isinstance(shape, str) or shape is None:
         shape = (shape,)
     try:
-        shape = tuple(shape)
+        shape = integers(shape)
     except TypeError:
         raise TypeError(f"{what}: shape must be a tuple, got {shape!r}") from None
     for d in shape:
@@ -77,7 +88,7 @@ def normalize_axes(axis, ndim: int, what: str) -> tuple[int, ...]:
     """Normalize ``axis`` (None, int or sequence) to sorted negative indices."""
     if axis is None:
         return tuple(range(-ndim, 0))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = integers((axis,) if is_integer(axis) else axis)
     out = []
     for a in axes:
         if not isinstance(a, int) or isinstance(a, bool) or not -ndim <= a < ndim:

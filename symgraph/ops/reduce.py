@@ -20,6 +20,7 @@ from .shape import ExpandDims
 
 class Reduce(Op):
     params = ("axes", "keepdims")
+    keywords = {"axes": "axis"}  # the builder's name for the attribute, as dprint shows it
 
     def __init__(self, axes: tuple[int, ...], keepdims: bool = False):
         self.axes = tuple(axes)

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from ..graph import NoDerivative, Node, Op, apply, as_node
-from ..shapes import broadcast_shapes, format_shape, is_static, normalize_axes
+from ..shapes import broadcast_shapes, format_shape, integers, is_integer, is_static, normalize_axes
 
 
 class ShapeOp(Op):
@@ -194,6 +194,7 @@ class ExpandDims(ShapeOp):
     """Insert length-1 axes at ``axes`` (negative positions in the output). vjp: squeeze them."""
 
     name, params = "expand_dims", ("axes",)
+    keywords = {"axes": "axis"}  # the builder's name for the attribute, as dprint shows it
 
     def __init__(self, axes):
         self.axes = tuple(axes)
@@ -219,6 +220,7 @@ class Squeeze(ShapeOp):
     """Remove length-1 axes at ``axes`` (negative positions in the input). vjp: expand them back."""
 
     name, params = "squeeze", ("axes",)
+    keywords = {"axes": "axis"}
 
     def __init__(self, axes):
         self.axes = tuple(axes)
@@ -242,13 +244,18 @@ class Squeeze(ShapeOp):
 def expand_dims(x, axis) -> Node:
     """x with new length-1 axes inserted at ``axis`` (an int or a tuple, positions in the result)."""
     x = as_node(x)
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = integers((axis,) if is_integer(axis) else axis)
     return apply(ExpandDims(normalize_axes(axes, x.ndim + len(axes), "expand_dims")), x)
 
 
-def squeeze(x, axis) -> Node:
+def squeeze(x, axis=None, *, axes=None) -> Node:
+    """x without its length-1 axes at ``axis`` (an int or a tuple, NumPy's name; ``axes``
+    is accepted as the same argument)."""
+    if (axis is None) == (axes is None):
+        raise TypeError(f"squeeze: give the axes to remove as axis=... (or axes=...), exactly once; "
+                        f"got axis={axis!r}, axes={axes!r}")
     x = as_node(x)
-    return apply(Squeeze(normalize_axes(axis, x.ndim, "squeeze")), x)
+    return apply(Squeeze(normalize_axes(axis if axes is None else axes, x.ndim, "squeeze")), x)
 
 
 # -- indexing -----------------------------------------------------------------
@@ -256,6 +263,10 @@ def _normalize_index(index, shape, what):
     """A hashable index: a tuple with an int or a (start, stop, step) triple per axis."""
     if not isinstance(index, tuple):
         index = (index,)
+    for i in index:
+        if isinstance(i, (np.ndarray, list, Node, bool, np.bool_)):
+            raise TypeError(f"{what}: only ints, slices and ... can index a node, got {_array_index_kind(i)}; "
+                            f"select by a mask with sg.where(mask, x, 0), pick entries with sg.one_hot")
     if sum(i is Ellipsis for i in index) > 1:
         raise IndexError(f"{what}: an index can only have a single ellipsis")
     if Ellipsis in index:
@@ -283,6 +294,15 @@ def _normalize_index(index, shape, what):
         else:
             raise TypeError(f"{what}: only ints, slices and ... can index a node, got {i!r}")
     return tuple(out)
+
+
+def _array_index_kind(i) -> str:
+    """How to name an index NumPy would treat as fancy indexing (a mask or an integer array)."""
+    if isinstance(i, Node):
+        return f"a graph node {i!r:.60}"
+    array = np.asarray(i)
+    kind = "a boolean mask" if array.dtype.kind == "b" else "an integer array" if array.dtype.kind in "iu" else "an array"
+    return f"{kind} of shape {array.shape}" if array.ndim else f"a {type(i).__name__} ({i!r})"
 
 
 def index_expr(index) -> tuple:
@@ -351,7 +371,7 @@ class Embed(ShapeOp):
 
 def getitem(x, index) -> Node:
     x = as_node(x)
-    norm = _normalize_index(index, x.shape, "getitem")
+    norm = _normalize_index(index, x.shape, f"getitem of {x.name!r}" if x.name else "getitem")
     if all(i == (None, None, None) for i in norm):
         return x
     return apply(GetItem(norm), x)
@@ -425,7 +445,7 @@ def transpose(x, axes=None) -> Node:
 def reshape(x, shape) -> Node:
     """x with a new shape (ints, at most one -1)."""
     x = as_node(x)
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = integers((shape,) if is_integer(shape) else shape)
     if any(not isinstance(d, int) or d < -1 for d in shape) or shape.count(-1) > 1:
         raise ValueError(f"reshape: the new shape must be ints >= 0 with at most one -1, got {shape!r}")
     if shape == x.shape:
@@ -436,7 +456,7 @@ def reshape(x, shape) -> Node:
 def broadcast_to(x, shape) -> Node:
     """x broadcast to a static shape of ints."""
     x = as_node(x)
-    shape = tuple(shape)
+    shape = integers(shape)
     if not is_static(shape):
         raise ValueError(f"broadcast_to: the target shape must be ints, got {shape!r}")
     return x if x.shape == shape else apply(BroadcastTo(shape), x)

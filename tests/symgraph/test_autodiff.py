@@ -65,6 +65,19 @@ def test_grad_argument_checks():
         sg.grad(cost, x, disconnected="ignore")
 
 
+@pytest.mark.parametrize("call, match", [
+    (lambda x, c: sg.grad(c, 3.0), r"grad: wrt must be a graph node or a list of nodes, got float 3.0"),
+    (lambda x, c: sg.grad(c, [x, 3.0]), r"grad: wrt must hold graph nodes, got float 3.0"),
+    (lambda x, c: sg.vjp(3.0, x, [1.0]), r"vjp: outputs must be a graph node or a list of nodes, got float"),
+    (lambda x, c: sg.jvp([c], 3, [1.0]), r"jvp: wrt must be a graph node or a list of nodes, got int 3"),
+    (lambda x, c: sg.hvp(c, 3.0, [1.0]), r"hvp: wrt must be a graph node or a list of nodes, got float"),
+])
+def test_a_number_where_nodes_belong_is_named(call, match):  # issue 11: "'float' object is not iterable"
+    x = sg.placeholder("x", ())
+    with pytest.raises(TypeError, match=match):
+        call(x, sg.tanh(x))
+
+
 def test_grad_of_a_single_node_is_a_node_and_of_a_list_is_a_list():
     x = sg.placeholder("x", (3,))
     y = sg.placeholder("y", (2,))

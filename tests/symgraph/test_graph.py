@@ -161,6 +161,24 @@ def test_placeholder_rejects_bad_dims(bad):
         sg.placeholder("x", bad)
 
 
+def test_numpy_integers_are_shape_entries_and_axes():  # issue 11: np.int64(3) was refused
+    n = np.int64(3)
+    x = sg.placeholder("x", (n, np.int32(2)))
+    assert x.shape == (3, 2) and all(type(d) is int for d in x.shape)
+    assert sg.placeholder("v", n).shape == (3,)
+    W = sg.parameter("W", shape=(n, np.uint8(2)), init=sg.init.zeros())
+    assert W.shape == (3, 2) and type(W.shape[0]) is int
+    assert sg.parameter("b", value=np.zeros(3), shape=(n,)).shape == (3,)
+    assert x.reshape((np.int64(2), n)).shape == (2, 3)
+    assert x.reshape(np.int64(6)).shape == (6,)
+    assert sg.broadcast_to(x, (np.int64(4), 3, 2)).shape == (4, 3, 2)
+    assert x.sum(axis=np.int64(0)) is x.sum(axis=0)
+    assert sg.expand_dims(x, np.int64(0)) is sg.expand_dims(x, 0)
+    assert x[np.int64(1)].shape == (2,)
+    with pytest.raises(ValueError, match="placeholder 'y'"):
+        sg.placeholder("y", (np.bool_(True), 2))
+
+
 def test_placeholder_dtypes():
     assert sg.placeholder("y", ("batch",), dtype="int64").dtype == np.int64
     assert sg.placeholder("m", (2,), dtype=bool).dtype == np.bool_
@@ -302,6 +320,7 @@ def test_state_and_constant_check_values_and_name_themselves():
     assert sg.constant([1, 2], dtype="float32").dtype == np.float32
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast")
 @pytest.mark.xfail(strict=True, reason="BUG (issue 11, defect 11): Parameter.assign converts same-kind values "
                    "without checking them (300 into int8 becomes 44, 1e300 into float32 becomes inf); the fix "
                    "is one line in the Parameter class (graph core), see the reliability branch's report")
@@ -613,3 +632,26 @@ def test_no_node_is_built_when_an_error_is_raised(fresh_graph):
     with pytest.raises(sg.ShapeError):
         a * b
     assert len(fresh_graph) == 0
+
+
+# -- indexing with what NumPy calls fancy indexing (issue 11: "truth value ... is ambiguous") ----
+
+
+@pytest.mark.parametrize("index, what", [
+    (np.array([True, False, True]), "a boolean mask of shape \\(3,\\)"),
+    ([True, False, True], "a boolean mask of shape \\(3,\\)"),
+    ((Ellipsis, np.array([True, False, True])), "a boolean mask of shape \\(3,\\)"),
+    (np.array([0, 2]), "an integer array of shape \\(2,\\)"),
+    ([0, 2], "an integer array of shape \\(2,\\)"),
+    (True, "a bool \\(True\\)"),
+    (np.bool_(False), "a bool \\(np.False_\\)"),
+])
+def test_indexing_with_a_mask_or_an_array_is_a_clear_error(index, what):
+    x = sg.placeholder("x", (3,))
+    with pytest.raises(TypeError, match=f"getitem of 'x': only ints, slices and ... can index a node, got {what}; "
+                                        "select by a mask with sg.where"):
+        x[index]
+    with pytest.raises(TypeError, match="getitem of 'x': .* got a graph node"):
+        x[x > 0]
+    with pytest.raises(TypeError, match="^getitem: only ints"):
+        sg.tanh(x)[index]  # an unnamed node

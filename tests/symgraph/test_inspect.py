@@ -9,6 +9,7 @@ from collections import Counter
 
 import networkx as nx
 import numpy as np
+import pytest
 
 import codegen
 import symgraph as sg
@@ -333,3 +334,29 @@ def test_simplify_drops_dead_code():
     # and folding removes the now-dead constant operands
     folded = sg.simplify(x * sg.sqrt(sg.constant(np.array([4.0, 9.0, 16.0]))))
     assert sg.count_ops(folded) == {"placeholder": 1, "constant": 1, "multiply": 1}
+
+
+def test_printed_attributes_are_the_builders_keywords():
+    """dprint's `op(%x, axis=(-1,))` can be typed back: each builder takes the keyword dprint shows
+    and gives the same (hash-consed) node. Issue 11: squeeze printed `axes=` but refused it."""
+    x = sg.placeholder("x", (3, 1, 4))
+    built = {
+        "squeeze": sg.squeeze(x, 1), "expand_dims": sg.expand_dims(x, 0), "sum": x.sum(axis=(0, 2)),
+        "mean": sg.mean(x, 0, keepdims=True), "max": sg.max(x, -1), "logsumexp": sg.logsumexp(x, axis=-1),
+        "transpose": sg.transpose(x, (2, 0, 1)), "reshape": x.reshape((4, 3)), "softmax": sg.softmax(x, 0),
+    }
+    for op, node in built.items():
+        line = sg.dprint(node).splitlines()[-1]
+        keywords = dict(re.findall(r", (\w+)=(\([^)]*\)|[^,)]+)", line))
+        assert keywords, line
+        rebuilt = getattr(sg, op)(x, **{k: eval(v) for k, v in keywords.items()})
+        assert rebuilt is node, (line, rebuilt)
+
+
+def test_squeeze_takes_axis_or_axes_once():
+    x = sg.placeholder("x", (3, 1))
+    assert sg.squeeze(x, axis=-1) is sg.squeeze(x, axes=(-1,)) is sg.squeeze(x, 1)
+    with pytest.raises(TypeError, match="squeeze: give the axes to remove as axis=... \\(or axes=...\\), exactly once"):
+        sg.squeeze(x, axis=1, axes=1)
+    with pytest.raises(TypeError, match="squeeze: give the axes"):
+        sg.squeeze(x)
