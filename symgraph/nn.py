@@ -40,6 +40,9 @@ The contract:
   evaluation calls leave it alone, so the order in which the two graphs are
   built does not matter. Without them, the compiled step never changes the
   running statistics, and dropout draws the same mask on every call.
+- **Leaves in the input's precision.** Parameters and running statistics
+  take the dtype of the input the layer is first called on when it is a
+  float (a float32 model stays float32), float64 otherwise.
 - ``.parameters``: trainable leaves (differentiate and update these);
   ``.state``: non-trainable leaves; ``.leaves``: both (for checkpoints);
   each in creation order.
@@ -66,6 +69,11 @@ def _auto_name(prefix: str) -> str:
     counts = _numbering.setdefault(current_graph(), {})
     counts[prefix] = counts.get(prefix, 0) + 1
     return f"{prefix}{counts[prefix]}"
+
+
+def _float_dtype(x: Node) -> np.dtype:
+    """The dtype of a layer's leaves: the input's when it is a float, else float64."""
+    return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
 
 
 def _last_dim(layer: Layer, x: Node) -> int:
@@ -98,8 +106,8 @@ class Layer:
         self._updates: dict[Node, Node] = {}
 
     # -- building ---------------------------------------------------------------
-    def add_parameter(self, what: str, shape, init) -> Node:
-        leaf = parameter(f"{self.name}_{what}", shape=shape, init=init)
+    def add_parameter(self, what: str, shape, init, dtype=None) -> Node:
+        leaf = parameter(f"{self.name}_{what}", shape=shape, init=init, dtype=dtype)
         self._leaves.append(leaf)
         return leaf
 
@@ -181,8 +189,9 @@ class Dense(Layer):
         self.use_bias = use_bias
 
     def build(self, x):
-        self.W = self.add_parameter("W", (_last_dim(self, x), self.units), self.init)
-        self.b = self.add_parameter("b", (self.units,), initializers.zeros()) if self.use_bias else None
+        dtype = _float_dtype(x)
+        self.W = self.add_parameter("W", (_last_dim(self, x), self.units), self.init, dtype)
+        self.b = self.add_parameter("b", (self.units,), initializers.zeros(), dtype) if self.use_bias else None
 
     def forward(self, x, training):
         if x.shape[-1] != self.W.shape[0]:
@@ -226,11 +235,11 @@ class BatchNorm(Layer):
         self.eps = float(eps)
 
     def build(self, x):
-        n = _last_dim(self, x)
-        self.gamma = self.add_parameter("gamma", (n,), initializers.constant(1.0))
-        self.beta = self.add_parameter("beta", (n,), initializers.zeros())
-        self.running_mean = self.add_state("running_mean", np.zeros(n))
-        self.running_var = self.add_state("running_var", np.ones(n))
+        n, dtype = _last_dim(self, x), _float_dtype(x)
+        self.gamma = self.add_parameter("gamma", (n,), initializers.constant(1.0), dtype)
+        self.beta = self.add_parameter("beta", (n,), initializers.zeros(), dtype)
+        self.running_mean = self.add_state("running_mean", np.zeros(n, dtype))
+        self.running_var = self.add_state("running_var", np.ones(n, dtype))
 
     def forward(self, x, training):
         if x.ndim < 2 or x.shape[-1] != self.gamma.shape[0]:

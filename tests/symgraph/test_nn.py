@@ -421,3 +421,44 @@ def test_sequential_takes_plain_functions_and_nests():
     assert inner(x) is inner(x, training=False)  # no mode-dependent layer inside: training may be left out
     with pytest.raises(TypeError):
         nn.Sequential([nn.Dense(2), 3])
+
+
+# -- precision (issue 11: "float32 models must stay float32 end to end") -------------------
+
+
+def _float32_mlp(layers: bool):
+    """A float32 MLP trained with Adam: built from nn layers, or from sg.parameter with float32 values
+    (dtype=None keeps them float32). Returns the compiled step, the updates and the loss."""
+    x = sg.placeholder("x", ("batch", 4), dtype="float32")
+    y = sg.placeholder("y", ("batch",), dtype="int64")
+    if layers:
+        model = nn.Sequential([nn.Dense(8, activation=sg.relu), nn.BatchNorm(), nn.Dropout(0.2, seed=1), nn.Dense(3)])
+        logits = model(x, training=True)
+        params, state_updates = model.parameters, model.state_updates
+    else:
+        rng = np.random.default_rng(0)
+        W1 = sg.parameter("W1", value=rng.normal(size=(4, 8)).astype(np.float32))
+        W2 = sg.parameter("W2", value=rng.normal(size=(8, 3)).astype(np.float32))
+        logits, params, state_updates = sg.relu(x @ W1) @ W2, [W1, W2], {}
+    loss = sg.softmax_cross_entropy(logits, y)
+    updates = {**sg.optim.Adam(1e-2).updates(loss, params), **state_updates}
+    return codegen.compile([x, y], loss, updates=updates), updates, loss
+
+
+@pytest.mark.parametrize("layers", [True, False], ids=["nn_layers", "parameters"])
+def test_a_float32_mlp_with_adam_stays_float32(layers):
+    step, updates, loss = _float32_mlp(layers)
+    leaves = sg.parameters_of([loss, *updates.values()], trainable=None)
+    for leaf in leaves:  # the step counter is a float64 scalar by design (optim docstring); keys are ints
+        want = np.float64 if leaf.name == "step" else np.int64 if leaf.name.endswith("_key") else np.float32
+        assert leaf.dtype == want, leaf.name
+    assert loss.dtype == np.float32 and all(v.dtype == leaf.dtype for leaf, v in updates.items())
+    assert step(np.ones((5, 4), np.float32), np.arange(5) % 3).dtype == np.float32
+    assert all(leaf.value.dtype == leaf.dtype for leaf in leaves)
+    assert sum(leaf.dtype == np.float32 for leaf in leaves) >= 6  # parameters and Adam's moments
+
+
+def test_layers_on_integer_inputs_make_float64_leaves():
+    dense = nn.Dense(2)
+    dense(sg.placeholder("i", ("batch", 3), dtype="int64"))
+    assert dense.W.dtype == np.float64 and dense.b.dtype == np.float64
