@@ -6,17 +6,32 @@ batch, average the losses, optionally evaluate, print one progress line and
 save a checkpoint. Everything that trains lives in ``step`` (the compiled
 forward, backward and update); this module only feeds it.
 
-Checkpoints are ``.npz`` files holding one array per leaf, keyed by the leaf's
-name. ``save_params`` writes a temporary file in the target's directory,
-fsyncs it and renames it over the target (``os.replace``), so an interrupted
-save leaves the previous checkpoint intact. ``load_params`` validates the whole
-file before it assigns anything, so a bad file changes no value.
+Checkpoints are ``.npz`` files (zip archives) holding one ``<leaf name>.npy``
+member per leaf. Every leaf member ends in ``.npy`` and is read back under
+exactly the name it was written with (leaves named ``x`` and ``x.npy`` are two
+different keys), so names are unambiguous; two distinct leaves with the same
+name, or a name a zip archive cannot hold (a NUL character), are refused at
+save time. A checkpoint written by ``fit`` also holds the member
+``symgraph-fit.json`` (it does not end in ``.npy``, so it is never a leaf's):
+the number of finished epochs and the shuffling generator's state, which
+``fit(..., resume=True)`` continues from.
+
+``save_params`` writes a temporary file ``.<name>.symgraph-tmp-<pid>-<random>``
+next to the target, fsyncs it and renames it over the target (``os.replace``),
+so an interrupted save leaves the previous checkpoint intact. The temporary
+file is removed on every error; a process killed during a save (``kill -9``)
+cannot remove it, so each save first removes the temporary files of the same
+target whose process no longer runs (on POSIX systems; elsewhere they stay).
+``load_params`` validates the whole file before it assigns anything, so a bad
+file changes no value.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -25,12 +40,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .graph import Node, Parameter
+from .graph import Node, Parameter, _exact_array
 
 __all__ = ["Checkpoint", "fit", "load_params", "save_params"]
 
 
 # -- checkpoints --------------------------------------------------------------------------
+
+_RECORD = "symgraph-fit.json"  # fit's progress; never a leaf's member, which all end in ".npy"
 
 
 def _leaves(leaves, what: str) -> list[Node]:
@@ -63,9 +80,31 @@ def _leaves(leaves, what: str) -> list[Node]:
         if leaf.name in names:
             raise ValueError(f"{what}: two different leaves are named {leaf.name!r}; checkpoints key arrays by "
                              f"name, so give them distinct names")
+        _member(leaf, what)
         names[leaf.name] = leaf
         result.append(leaf)
     return result
+
+
+def _member(leaf: Node, what: str) -> str:
+    """The archive member holding a leaf, ``<name>.npy``, or a ValueError if a zip file cannot hold that name."""
+    member = f"{leaf.name}.npy"
+    if zipfile.ZipInfo(member).filename != member:
+        raise ValueError(f"{what}: leaf name {leaf.name!r} cannot be a checkpoint key (a zip archive "
+                         f"stores it as {zipfile.ZipInfo(member).filename[:-4]!r}); rename the leaf")
+    return member
+
+
+def _check_target(path: str, what: str) -> tuple[str, str]:
+    """``(directory, file name)`` of a checkpoint to be written, once the directory is known to be writable."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"{what}: cannot write checkpoint {path!r}: directory {directory!r} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{what}: cannot write checkpoint {path!r}: it is a directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise PermissionError(f"{what}: cannot write checkpoint {path!r}: directory {directory!r} is not writable")
+    return directory, os.path.basename(path)
 
 
 def save_params(leaves, path) -> str:
@@ -74,31 +113,50 @@ def save_params(leaves, path) -> str:
     written, fsynced and renamed over ``path``. Returns the path.
 
     ``leaves``: parameter/state nodes (a node, a list, a mapping of nodes, or an
-    object with ``.parameters``/``.state``). Names must be unique.
+    object with ``.parameters``/``.state``). Names must be unique. Temporary files
+    of ``path`` left by a process killed during a save are removed first (see the
+    module docstring).
     """
-    leaves = _leaves(leaves, "save_params")
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    return _write(_leaves(leaves, "save_params"), os.fspath(path), None, "save_params")
+
+
+def _write(leaves: list[Node], path: str, record: dict | None, what: str) -> str:
+    """Write the leaves (and fit's ``record``) to ``path`` atomically."""
+    members = [(_member(leaf, what), leaf) for leaf in leaves]
+    directory, name = _check_target(path, what)
+    _remove_stale_temporaries(directory, name)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.symgraph-tmp-{os.getpid()}-", suffix="")
     try:
         with os.fdopen(fd, "wb") as f:
             # zipfile + write_array is what np.savez does, without its reserved keyword names
             # ("file", "allow_pickle"), which would collide with leaf names
             with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-                for leaf in leaves:
-                    with zf.open(f"{leaf.name}.npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, np.asarray(leaf.value), allow_pickle=False)
+                for member, leaf in members:
+                    with zf.open(member, "w", force_zip64=True) as out:
+                        np.lib.format.write_array(out, np.asarray(leaf.value), allow_pickle=False)
+                if record is not None:
+                    zf.writestr(_RECORD, json.dumps(record))
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # an ordinary data file, not mkstemp's private 0600
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _remove(tmp)
         raise
-    try:  # make the rename itself durable (POSIX); not possible everywhere
+    _fsync_directory(directory)
+    return path
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make a rename in ``directory`` durable (POSIX); not possible everywhere."""
+    try:
         dir_fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
@@ -106,22 +164,56 @@ def save_params(leaves, path) -> str:
             os.close(dir_fd)
     except OSError:
         pass
-    return path
 
 
-def _read_npz(path: str) -> dict[str, np.ndarray]:
-    """Every array of the checkpoint, fully read (so a bad CRC or a short member shows here)."""
+def _remove_stale_temporaries(directory: str, name: str) -> None:
+    """Remove the temporary files of checkpoint ``name`` whose writing process no longer runs."""
+    pattern = re.compile(re.escape(f".{name}.symgraph-tmp-") + r"(\d+)-[a-z0-9_]{8}")
+    for entry in os.listdir(directory):
+        found = pattern.fullmatch(entry)
+        if found and not _running(int(found.group(1))):
+            _remove(os.path.join(directory, entry))
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` may still be running (always True where that cannot be checked safely)."""
+    if pid == os.getpid() or os.name != "posix":
+        return True
     try:
-        npz = np.load(path, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single .npy array, not an .npz archive")
-        with npz:
-            return {key: npz[key] for key in npz.files}
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, under another user
+        pass
+    return True
+
+
+def _read(path: str, what: str) -> tuple[dict[str, np.ndarray], dict | None]:
+    """Every leaf array of the checkpoint by name, fully read (so a bad CRC or a short member
+    shows here), and fit's record (None when the file has none)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(6) == b"\x93NUMPY":
+                raise ValueError("it holds a single .npy array, not an .npz archive")
+            f.seek(0)
+            with zipfile.ZipFile(f) as zf:
+                return _read_members(zf)
     except FileNotFoundError:
-        raise ValueError(f"load_params: checkpoint {path!r} does not exist") from None
+        raise ValueError(f"{what}: checkpoint {path!r} does not exist") from None
     except Exception as e:  # BadZipFile, EOFError, pickle refusal, bad header...: all mean "not a checkpoint"
-        raise ValueError(f"load_params: {path!r} is not a readable .npz checkpoint "
+        raise ValueError(f"{what}: {path!r} is not a readable .npz checkpoint "
                          f"(truncated or corrupt?): {type(e).__name__}: {e}") from e
+
+
+def _read_members(zf: zipfile.ZipFile) -> tuple[dict[str, np.ndarray], dict | None]:
+    arrays, record = {}, None
+    for member in zf.namelist():
+        with zf.open(member) as f:
+            if member.endswith(".npy"):
+                arrays[member[: -len(".npy")]] = np.lib.format.read_array(f, allow_pickle=False)
+            elif member == _RECORD:
+                record = json.loads(f.read())
+    return arrays, record
 
 
 def load_params(leaves, path, strict: bool = False) -> None:
@@ -129,31 +221,40 @@ def load_params(leaves, path, strict: bool = False) -> None:
 
     Every leaf's name must be in the file, with the same shape and a dtype that
     converts to the leaf's without changing kind (``same_kind``: float64 into
-    float32 is allowed, float into int is not). Extra arrays in the file are
-    ignored, unless ``strict=True``. Raises ``ValueError`` naming the file and
-    the leaf for a missing, truncated, corrupt or mismatched file; everything is
-    checked before anything is assigned, so on error no value changes.
+    float32 is allowed, float into int is not) nor any value (1e300 into float32
+    is refused). Extra arrays in the file are ignored, unless ``strict=True``.
+    Raises ``ValueError`` naming the file and the leaf for a missing, truncated,
+    corrupt or mismatched file; everything is checked before anything is
+    assigned, so on error no value changes.
     """
-    leaves = _leaves(leaves, "load_params")
     path = os.fspath(path)
-    arrays = _read_npz(path)
-    for leaf in leaves:
-        if leaf.name not in arrays:
-            raise ValueError(f"load_params: checkpoint {path!r} has no array for leaf {leaf.name!r} "
-                             f"(it has: {', '.join(sorted(arrays)) or 'nothing'})")
-        saved, current = arrays[leaf.name], np.asarray(leaf.value)
-        if saved.shape != current.shape:
-            raise ValueError(f"load_params: leaf {leaf.name!r} has shape {current.shape}, but checkpoint "
-                             f"{path!r} holds shape {saved.shape}")
-        if not np.can_cast(saved.dtype, current.dtype, "same_kind"):
-            raise ValueError(f"load_params: leaf {leaf.name!r} is {current.dtype}, but checkpoint {path!r} "
-                             f"holds {saved.dtype} data, which does not convert to it")
+    _assign(_leaves(leaves, "load_params"), _read(path, "load_params")[0], path, strict, "load_params")
+
+
+def _assign(leaves: list[Node], arrays: dict, path: str, strict: bool, what: str) -> None:
+    """Check every leaf's array, then assign them all (or none)."""
+    values = [_checked(leaf, arrays, path, what) for leaf in leaves]
     if strict:
         extra = sorted(set(arrays) - {leaf.name for leaf in leaves})
         if extra:
-            raise ValueError(f"load_params: checkpoint {path!r} holds arrays for no given leaf: {', '.join(extra)}")
-    for leaf in leaves:
-        leaf.value = arrays[leaf.name]
+            raise ValueError(f"{what}: checkpoint {path!r} holds arrays for no given leaf: {', '.join(extra)}")
+    for leaf, value in zip(leaves, values):
+        leaf.value = value
+
+
+def _checked(leaf: Node, arrays: dict, path: str, what: str) -> np.ndarray:
+    """The checkpoint's array for ``leaf``, converted to its dtype, or a ValueError naming the leaf."""
+    if leaf.name not in arrays:
+        raise ValueError(f"{what}: checkpoint {path!r} has no array for leaf {leaf.name!r} "
+                         f"(it has: {', '.join(sorted(arrays)) or 'nothing'})")
+    saved, current = arrays[leaf.name], np.asarray(leaf.value)
+    if saved.shape != current.shape:
+        raise ValueError(f"{what}: leaf {leaf.name!r} has shape {current.shape}, but checkpoint "
+                         f"{path!r} holds shape {saved.shape}")
+    if not np.can_cast(saved.dtype, current.dtype, "same_kind"):
+        raise ValueError(f"{what}: leaf {leaf.name!r} is {current.dtype}, but checkpoint {path!r} "
+                         f"holds {saved.dtype} data, which does not convert to it")
+    return _exact_array(saved, current.dtype, f"{what}: leaf {leaf.name!r} from checkpoint {path!r}")
 
 
 # -- the training loop --------------------------------------------------------------------
@@ -161,9 +262,13 @@ def load_params(leaves, path, strict: bool = False) -> None:
 
 @dataclasses.dataclass
 class Checkpoint:
-    """Where and how often ``fit`` saves: ``save_params(leaves, path)`` after every
-    ``every``-th epoch and after the last one. ``fit(checkpoint=(path, leaves))`` is
-    shorthand for ``Checkpoint(path, leaves)``."""
+    """Where and how often ``fit`` saves: the leaves (as :func:`save_params` does) and
+    fit's progress, after every ``every``-th epoch and after the last one.
+    ``fit(checkpoint=(path, leaves))`` is shorthand for ``Checkpoint(path, leaves)``.
+    ``fit`` checks that the directory exists and is writable before the first epoch.
+    For ``fit(..., resume=True)``, give every leaf the step changes: parameters,
+    optimizer state, running statistics, random keys (``sg.parameters_of([loss,
+    *updates.values()], trainable=None)`` lists them)."""
 
     path: str | os.PathLike
     leaves: object
@@ -226,8 +331,8 @@ def _loss_of(result) -> float:
 
 
 def fit(step, data, epochs: int, batch_size: int, shuffle: bool = True, seed=None, eval_fn=None,
-        progress: bool = True, checkpoint=None, stream=None) -> dict:
-    """Train by calling ``step`` on mini-batches of ``data`` for ``epochs`` epochs.
+        progress: bool = True, checkpoint=None, stream=None, resume: bool = False) -> dict:
+    """Train by calling ``step`` on mini-batches of ``data`` until ``epochs`` epochs are done.
 
     ``data``: a tuple of arrays (or one array) with the same length along axis 0;
     each mini-batch of ``batch_size`` rows (the last one may be smaller) is passed
@@ -243,63 +348,143 @@ def fit(step, data, epochs: int, batch_size: int, shuffle: bool = True, seed=Non
     ``progress``: print one line per epoch (loss, eval, time, samples/s) to
     ``stream`` (default ``sys.stderr``); on a TTY the line is redrawn in place
     with a bar while the epoch runs. ``progress=False`` prints nothing.
-    ``checkpoint``: ``(path, leaves)`` or a :class:`Checkpoint`; the leaves are
-    saved atomically with :func:`save_params` after every ``every``-th epoch and
-    after the last.
+    ``checkpoint``: ``(path, leaves)`` or a :class:`Checkpoint`; the leaves and the
+    number of finished epochs and shuffling state are saved atomically after every
+    ``every``-th epoch and after the last.
+    ``resume``: continue from the checkpoint file if it exists: restore its leaves
+    (all of the checkpoint's leaves, and only those, must be in it, with their
+    shapes), the number of finished epochs and the shuffling state (which takes
+    the place of ``seed``), then run only the remaining epochs up to ``epochs``.
+    A run resumed in a new process, from a model built the same way, ends with
+    the same values, bit for bit, as a run that was never interrupted. Without a
+    checkpoint file, training starts from scratch. When the step is a compiled
+    function, every leaf it updates must be in the checkpoint (otherwise the
+    resumed run would restart, say, Adam's moments).
 
     Returns the history: ``{"epoch": [1, 2, ...], "loss": [...]`` (mean loss per
     sample, each batch's loss weighted by its size), ``"time": [...]`` (seconds of
     training per epoch, without evaluation or checkpointing), ``"samples_per_sec":
-    [...]``, and ``"eval": [...]`` when ``eval_fn`` is given ``}``.
+    [...]``, and ``"eval": [...]`` when ``eval_fn`` is given ``}``. With
+    ``resume=True`` it covers the epochs this call ran, under their numbers in
+    the whole run (``[4, 5, 6]`` after a checkpoint at epoch 3), and
+    ``history["resumed_from"]`` is the number of epochs the checkpoint had
+    finished (0 when there was no checkpoint file; ``epochs`` or more when
+    nothing was left to run, and the lists are empty).
     """
     arrays = _check_data(data)
-    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
-        raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"fit: batch_size must be a positive int, got {batch_size!r}")
-    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
-        checkpoint = Checkpoint(*checkpoint)
-    if checkpoint is not None and (not isinstance(checkpoint.every, (int, np.integer)) or checkpoint.every < 1):
-        raise ValueError(f"fit: checkpoint.every must be a positive int, got {checkpoint.every!r}")
+    for name, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ValueError(f"fit: {name} must be a {'non-negative' if low == 0 else 'positive'} int, got {value!r}")
+    checkpoint, leaves = _checkpoint_leaves(checkpoint, step, resume)
     n = len(arrays[0])
     rng = np.random.default_rng(seed)
+    out = sys.stderr if stream is None else stream
+    done = _resume(checkpoint, leaves, rng, n, epochs, out if progress else None) if resume else 0
     history = {"epoch": [], "loss": [], "time": [], "samples_per_sec": []}
     if eval_fn is not None:
         history["eval"] = []
-    bar = _Progress(sys.stderr if stream is None else stream, epochs, n) if progress else None
+    if resume:
+        history["resumed_from"] = done
+    bar = _Progress(out, epochs, n) if progress else None
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(done + 1, epochs + 1):
             order = rng.permutation(n) if shuffle else None
-            total, seen, start = 0.0, 0, time.perf_counter()
-            for lo in range(0, n, batch_size):
-                hi = min(lo + batch_size, n)
-                batch = [a[order[lo:hi]] for a in arrays] if shuffle else [a[lo:hi] for a in arrays]
-                total += _loss_of(step(*batch)) * (hi - lo)
-                seen = hi
-                if bar:
-                    bar.update(epoch, seen, total / seen, time.perf_counter() - start)
-            seconds = time.perf_counter() - start
+            loss, seconds = _run_epoch(step, arrays, order, batch_size, bar, epoch)
             rate = n / seconds if seconds > 0 else float("inf")
-            history["epoch"].append(epoch)
-            history["loss"].append(total / n)
-            history["time"].append(seconds)
-            history["samples_per_sec"].append(rate)
+            for key, value in (("epoch", epoch), ("loss", loss), ("time", seconds), ("samples_per_sec", rate)):
+                history[key].append(value)
             metric = None
             if eval_fn is not None:
-                metric = eval_fn()
-                try:
-                    metric = float(metric)
-                except (TypeError, ValueError):
-                    pass
+                metric = _metric(eval_fn())
                 history["eval"].append(metric)
             if bar:
-                bar.end_epoch(epoch, total / n, metric, seconds, rate)
+                bar.end_epoch(epoch, loss, metric, seconds, rate)
             if checkpoint is not None and (epoch % checkpoint.every == 0 or epoch == epochs):
-                save_params(checkpoint.leaves, checkpoint.path)
+                record = {"epochs_done": epoch, "samples": n, "shuffle_state": rng.bit_generator.state}
+                _write(leaves, os.fspath(checkpoint.path), record, "fit")
     finally:
         if bar:
             bar.close()
     return history
+
+
+def _run_epoch(step, arrays, order, batch_size, bar, epoch) -> tuple[float, float]:
+    """Call ``step`` on every mini-batch, in ``order`` (None: the data's): (mean loss per sample, seconds)."""
+    n = len(arrays[0])
+    total, start = 0.0, time.perf_counter()
+    for lo in range(0, n, batch_size):
+        hi = min(lo + batch_size, n)
+        batch = [a[lo:hi] for a in arrays] if order is None else [a[order[lo:hi]] for a in arrays]
+        total += _loss_of(step(*batch)) * (hi - lo)
+        if bar:
+            bar.update(epoch, hi, total / hi, time.perf_counter() - start)
+    return total / n, time.perf_counter() - start
+
+
+def _metric(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _checkpoint_leaves(checkpoint, step, resume: bool) -> tuple[Checkpoint | None, list[Node]]:
+    """The checkpoint (a Checkpoint or a (path, leaves) tuple) and its leaves, checked before the first epoch."""
+    if checkpoint is None:
+        if resume:
+            raise ValueError("fit: resume=True needs a checkpoint to resume from (checkpoint=Checkpoint(path, leaves))")
+        return None, []
+    if not isinstance(checkpoint, Checkpoint):
+        checkpoint = Checkpoint(*checkpoint)
+    if not isinstance(checkpoint.every, (int, np.integer)) or checkpoint.every < 1:
+        raise ValueError(f"fit: checkpoint.every must be a positive int, got {checkpoint.every!r}")
+    leaves = _leaves(checkpoint.leaves, "fit")
+    _check_target(os.fspath(checkpoint.path), "fit")
+    if resume:
+        held = {id(leaf) for leaf in leaves}
+        missing = [leaf.name for leaf in _updated_leaves(step) if id(leaf) not in held]
+        if missing:
+            raise ValueError(f"fit: the checkpoint does not hold {', '.join(map(repr, missing))}, which step updates; "
+                             f"a resumed run would restart them. Checkpoint every leaf the step changes "
+                             f"(sg.parameters_of([loss, *updates.values()], trainable=None) lists them)")
+    return checkpoint, leaves
+
+
+def _updated_leaves(step) -> list[Node]:
+    """The leaves a compiled step updates (its ``updates``: a dict or (leaf, value) pairs); none for other callables."""
+    updates = getattr(step, "updates", None)
+    if isinstance(updates, Mapping):
+        return list(updates)
+    try:
+        return [leaf for leaf, _ in updates]
+    except (TypeError, ValueError):
+        return []
+
+
+def _resume(checkpoint: Checkpoint, leaves, rng, n: int, epochs: int, stream) -> int:
+    """Restore the leaves and the shuffling state from the checkpoint file, if there is one;
+    returns the number of epochs it had finished (0 without a file)."""
+    path = os.fspath(checkpoint.path)
+    if not os.path.exists(path):
+        return 0
+    what = "fit(resume=True)"
+    arrays, record = _read(path, what)
+    if record is None:
+        raise ValueError(f"{what}: checkpoint {path!r} holds no training progress (it was written by save_params, "
+                         f"not fit); load it with sg.load_params and call fit without resume")
+    try:
+        done, samples = int(record["epochs_done"]), int(record["samples"])
+        rng.bit_generator.state = record["shuffle_state"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{what}: checkpoint {path!r} holds an unreadable training record ({e!r})") from None
+    if samples != n:
+        raise ValueError(f"{what}: checkpoint {path!r} was written while training on {samples} samples, "
+                         f"but data holds {n}")
+    _assign(leaves, arrays, path, True, what)
+    if stream is not None:
+        left = f"{epochs - done} epoch(s) left" if done < epochs else "nothing left to train"
+        stream.write(f"resumed from {path} after epoch {done} of {epochs}: {left}\n")
+    return done
 
 
 def _check_data(data) -> list[np.ndarray]:

@@ -4,8 +4,12 @@ Contract: DESIGN.md section A ("Training"); issue 5, item 6.
 """
 
 import io
+import json
 import os
 import re
+import signal
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -15,6 +19,8 @@ import codegen
 import symgraph as sg
 import symgraph.train as train
 from symgraph.train import Checkpoint, fit, load_params, save_params
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # -- helpers ------------------------------------------------------------------------
 
@@ -202,12 +208,13 @@ def test_fit_with_eval_and_checkpoint_on_a_compiled_model(rng, tmp_path, monkeyp
     def accuracy():
         return float(np.mean(np.argmax(X @ W.value + b.value, axis=1) == Y))
 
-    def counting_save(leaves, p):
+    def counting_write(leaves, p, record, what):
         saved.append(len(accuracy_calls))
-        return save_params(leaves, p)
+        return real_write(leaves, p, record, what)
 
     accuracy_calls = []
-    monkeypatch.setattr(train, "save_params", counting_save)
+    real_write = train._write
+    monkeypatch.setattr(train, "_write", counting_write)
     h = fit(step, (X, Y), epochs=5, batch_size=10, seed=0, progress=False,
             eval_fn=lambda: accuracy_calls.append(1) or accuracy(),
             checkpoint=Checkpoint(path, [W, b], every=2))
@@ -457,3 +464,266 @@ def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["ckpt.npz"]
     monkeypatch.undo()
     load_params(leaves, path)
+
+
+# -- exact resume (issue 11, defect 5) ------------------------------------------------------
+
+RESUME_SCRIPT = os.path.join(os.path.dirname(__file__), "resume_script.py")
+
+
+def _run_script(mode, checkpoint, out):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, RESUME_SCRIPT, mode, str(checkpoint), str(out)], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _final(out):
+    with zipfile.ZipFile(out) as zf:
+        leaves = {name: zf.read(name) for name in zf.namelist()}  # exact bytes, dtype and shape headers included
+    with open(f"{out}.json") as f:
+        return leaves, json.load(f)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kills a process with SIGKILL")
+def test_a_run_killed_in_epoch_4_and_resumed_in_a_new_process_ends_bit_identical(tmp_path):
+    full = _run_script("full", tmp_path / "unused.npz", tmp_path / "full.npz")
+    assert full.returncode == 0, full.stderr
+    killed = _run_script("killed", tmp_path / "ckpt.npz", tmp_path / "killed.npz")
+    assert killed.returncode == -signal.SIGKILL and not (tmp_path / "killed.npz").exists()
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.npz", "full.npz", "full.npz.json"]  # the checkpoint of epoch 3
+    resumed = _run_script("resume", tmp_path / "ckpt.npz", tmp_path / "resumed.npz")
+    assert resumed.returncode == 0, resumed.stderr
+
+    (full_leaves, full_history), (resumed_leaves, resumed_history) = _final(tmp_path / "full.npz"), _final(
+        tmp_path / "resumed.npz")
+    assert {"dense1_W.npy", "dense1_W_m.npy", "step.npy", "batchnorm1_running_var.npy",
+            "dropout1_key.npy"} <= set(full_leaves)
+    assert resumed_leaves == full_leaves  # bit for bit: parameters, Adam's moments and step, statistics, key
+    assert resumed_history["resumed_from"] == 3 and resumed_history["epoch"] == [4, 5, 6]
+    assert resumed_history["loss"] == full_history["loss"][3:]
+    with zipfile.ZipFile(tmp_path / "ckpt.npz") as zf:
+        assert json.loads(zf.read("symgraph-fit.json"))["epochs_done"] == 6
+
+
+def _interrupted_at(epoch, n, batch_size):
+    """A Recorder that raises KeyboardInterrupt on the second batch of ``epoch``."""
+    rec = Recorder()
+    batches = -(-n // batch_size)
+
+    def step(*batch):
+        if len(rec.batches) == (epoch - 1) * batches + 1:
+            raise KeyboardInterrupt
+        return rec(*batch)
+
+    return rec, step
+
+
+def test_resume_continues_the_shuffling_and_runs_only_the_remaining_epochs(tmp_path):
+    ids, W = np.arange(20), sg.parameter("W", value=np.zeros(2))
+    whole = Recorder()
+    fit(whole, (ids,), epochs=6, batch_size=8, seed=3, progress=False)
+    rec, step = _interrupted_at(5, 20, 8)
+    ck = Checkpoint(tmp_path / "c.npz", [W], every=2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(step, (ids,), epochs=6, batch_size=8, seed=3, progress=False, checkpoint=ck, resume=True)
+    again = Recorder()
+    out = io.StringIO()
+    h = fit(again, (ids,), epochs=6, batch_size=8, seed=99, checkpoint=ck, resume=True, stream=out)  # seed: restored
+    np.testing.assert_array_equal(epochs_of(again, 20), epochs_of(whole, 20)[4:])  # epochs 5 and 6, same orders
+    assert h["resumed_from"] == 4 and h["epoch"] == [5, 6]
+    assert out.getvalue().startswith(f"resumed from {ck.path} after epoch 4 of 6: 2 epoch(s) left\n")
+
+
+def test_resume_without_a_checkpoint_file_starts_from_scratch(tmp_path):
+    ids = np.arange(10)
+    plain, resumed = Recorder(), Recorder()
+    fit(plain, (ids,), epochs=2, batch_size=4, seed=1, progress=False)
+    h = fit(resumed, (ids,), epochs=2, batch_size=4, seed=1, progress=False, resume=True,
+            checkpoint=(tmp_path / "c.npz", [sg.parameter("W", value=np.zeros(1))]))
+    np.testing.assert_array_equal(epochs_of(resumed, 10), epochs_of(plain, 10))
+    assert h["resumed_from"] == 0 and h["epoch"] == [1, 2] and (tmp_path / "c.npz").exists()
+
+
+def test_resume_when_epochs_are_already_reached_trains_nothing(tmp_path):
+    W = sg.parameter("W", value=np.zeros(1))
+    ck = Checkpoint(tmp_path / "c.npz", [W])
+    fit(Recorder(), (np.arange(4),), epochs=3, batch_size=2, progress=False, checkpoint=ck)
+    rec, out = Recorder(), io.StringIO()
+    h = fit(rec, (np.arange(4),), epochs=3, batch_size=2, eval_fn=lambda: 1.0, checkpoint=ck, resume=True, stream=out)
+    assert rec.batches == []
+    assert h == {"epoch": [], "loss": [], "time": [], "samples_per_sec": [], "eval": [], "resumed_from": 3}
+    assert out.getvalue() == f"resumed from {ck.path} after epoch 3 of 3: nothing left to train\n"
+    h = fit(rec, (np.arange(4),), epochs=5, batch_size=2, progress=False, checkpoint=ck, resume=True)
+    assert h["epoch"] == [4, 5] and len(rec.batches) == 4  # more epochs asked: only those run
+
+
+def _checkpoint_of(tmp_path, leaves):
+    path = tmp_path / "c.npz"
+    fit(Recorder(), (np.arange(4),), epochs=1, batch_size=2, progress=False, checkpoint=(path, leaves))
+    return path
+
+
+@pytest.mark.parametrize("other, msg", [
+    (lambda: [sg.parameter("V", value=np.zeros(2))], r"fit\(resume=True\): checkpoint .* has no array for leaf 'V'"),
+    (lambda: [sg.parameter("W", value=np.zeros(3))], r"fit\(resume=True\): leaf 'W' has shape \(3,\)"),
+    (lambda: [sg.parameter("W", value=np.zeros(2), dtype="int64")], r"fit\(resume=True\): leaf 'W' is int64"),
+    (lambda: [sg.parameter("W", value=np.zeros(2)), sg.state("count", 0), sg.parameter("b", value=np.zeros(1))][:1],
+     r"fit\(resume=True\): checkpoint .* holds arrays for no given leaf: b, count"),
+])
+def test_resume_from_another_models_checkpoint_names_the_leaf_and_changes_nothing(tmp_path, other, msg):
+    path = _checkpoint_of(tmp_path, [sg.parameter("W", value=np.ones(2)), sg.state("count", 1),
+                                     sg.parameter("b", value=np.ones(1))])
+    leaves = other()
+    before = snapshot(leaves)
+    rec = Recorder()
+    with pytest.raises(ValueError, match=msg):
+        fit(rec, (np.arange(4),), epochs=2, batch_size=2, progress=False, checkpoint=(path, leaves), resume=True)
+    assert rec.batches == []
+    assert_unchanged(leaves, before)
+
+
+def test_resume_refuses_checkpoints_it_cannot_continue(tmp_path):
+    W = sg.parameter("W", value=np.zeros(2))
+    save_params([W], tmp_path / "plain.npz")
+    with pytest.raises(ValueError, match=r"fit\(resume=True\): checkpoint .*plain.npz' holds no training progress"):
+        fit(Recorder(), (np.arange(4),), epochs=2, batch_size=2, progress=False,
+            checkpoint=(tmp_path / "plain.npz", [W]), resume=True)
+    path = _checkpoint_of(tmp_path, [W])
+    with pytest.raises(ValueError, match=r"written while training on 4 samples, but data holds 6"):
+        fit(Recorder(), (np.arange(6),), epochs=2, batch_size=2, progress=False, checkpoint=(path, [W]), resume=True)
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("symgraph-fit.json", '{"epochs_done": 1}')  # a second, damaged record, read instead
+    with pytest.raises(ValueError, match=r"fit\(resume=True\): checkpoint .* holds an unreadable training record"):
+        fit(Recorder(), (np.arange(4),), epochs=2, batch_size=2, progress=False, checkpoint=(path, [W]), resume=True)
+    with pytest.raises(ValueError, match=r"fit: resume=True needs a checkpoint"):
+        fit(Recorder(), (np.arange(6),), epochs=2, batch_size=2, progress=False, resume=True)
+
+
+def test_resume_refuses_a_checkpoint_missing_leaves_the_step_updates(rng, tmp_path):
+    x = sg.placeholder("x", ("batch", 2))
+    W = sg.parameter("W", value=np.ones(2))
+    loss = ((x @ W) ** 2).mean()
+    opt = sg.optim.Adam(0.1)
+    step = codegen.compile([x], loss, updates=opt.updates(loss))
+    data = (rng.normal(size=(6, 2)),)
+    with pytest.raises(ValueError, match=r"fit: the checkpoint does not hold 'W_m', 'W_v', 'step', which step updates"):
+        fit(step, data, epochs=1, batch_size=2, progress=False, checkpoint=(tmp_path / "c.npz", [W]), resume=True)
+    assert W.value.tolist() == [1.0, 1.0]
+    fit(step, data, epochs=1, batch_size=2, progress=False, checkpoint=(tmp_path / "c.npz", [W, *opt.state]),
+        resume=True)
+    fit(step, data, epochs=1, batch_size=2, progress=False, checkpoint=(tmp_path / "w.npz", [W]))  # weights only
+
+
+# -- the checkpoint's directory and temporary files (issue 11, defect 9) ---------------------
+
+
+@pytest.mark.parametrize("target, breakage, error, msg", [
+    ("missing/c.npz", None, FileNotFoundError, r"fit: cannot write checkpoint '.*missing/c.npz': directory '.*missing' "
+                                               r"does not exist"),
+    ("sub", None, IsADirectoryError, r"fit: cannot write checkpoint '.*sub': it is a directory"),
+    ("c.npz", "read-only", PermissionError, r"fit: cannot write checkpoint '.*c.npz': directory '.*' is not writable"),
+])
+def test_fit_checks_the_checkpoint_directory_before_the_first_epoch(tmp_path, monkeypatch, target, breakage, error,
+                                                                    msg):
+    (tmp_path / "sub").mkdir()
+    if breakage:
+        monkeypatch.setattr(os, "access", lambda path, mode: False)  # root may write anywhere: simulate it
+    rec = Recorder()
+    with pytest.raises(error, match=msg):
+        fit(rec, (np.arange(4),), epochs=2, batch_size=2, progress=False,
+            checkpoint=Checkpoint(tmp_path / target, [sg.parameter("W", value=np.zeros(1))]))
+    assert rec.batches == []
+    with pytest.raises(error, match=msg.replace("fit:", "save_params:")):
+        save_params([sg.parameter("W", value=np.zeros(1))], tmp_path / target)
+
+
+def test_checkpoint_leaves_are_checked_before_the_first_epoch(tmp_path):
+    rec = Recorder()
+    with pytest.raises(ValueError, match="fit: two different leaves are named 'W'"):
+        fit(rec, (np.arange(4),), epochs=1, batch_size=2, progress=False,
+            checkpoint=(tmp_path / "c.npz", [sg.parameter("W", value=np.zeros(1)), sg.parameter("W", value=1.0)]))
+    assert rec.batches == []
+
+
+@pytest.mark.parametrize("broken", ["fsync", "chmod", "replace"])
+def test_a_failed_save_leaves_the_old_file_and_no_temporary_file(tmp_path, monkeypatch, broken):
+    leaves = leaves_for_checkpoint()
+    path = tmp_path / "ckpt.npz"
+    save_params(leaves, path)
+    old = path.read_bytes()
+    leaves[0].value = np.full((2, 3), 99.0)
+    seen = []
+
+    def fail(*args):
+        seen.append(os.path.basename(args[0]) if isinstance(args[0], (str, os.PathLike)) else args[0])
+        raise OSError(f"{broken} failed")
+
+    monkeypatch.setattr(os, broken, fail)
+    with pytest.raises(OSError, match=f"{broken} failed"):
+        save_params(leaves, path)
+    assert path.read_bytes() == old and os.listdir(tmp_path) == ["ckpt.npz"]
+    if broken != "fsync":  # the temporary file's recognizable name: .<target>.symgraph-tmp-<pid>-<random>
+        assert re.fullmatch(rf"\.ckpt\.npz\.symgraph-tmp-{os.getpid()}-[a-z0-9_]{{8}}", seen[0]), seen
+
+
+KILLED_DURING_SAVE = """
+import os, signal, sys
+import numpy as np
+import symgraph as sg
+real = np.lib.format.write_array
+def dying(*args, **kw):
+    real(*args, **kw)
+    os.kill(os.getpid(), signal.SIGKILL)  # kill -9 halfway through the archive
+np.lib.format.write_array = dying
+sg.save_params([sg.parameter("W", value=np.ones(1000)), sg.parameter("b", value=np.ones(3))], sys.argv[1])
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kills a process with SIGKILL")
+def test_a_later_save_removes_what_a_killed_save_left(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    W = sg.parameter("W", value=np.zeros(1000))
+    save_params([W], path)
+    old = path.read_bytes()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([sys.executable, "-c", KILLED_DURING_SAVE, str(path)], env=env, capture_output=True)
+    assert run.returncode == -signal.SIGKILL
+    left = [f for f in os.listdir(tmp_path) if f != "ckpt.npz"]
+    assert len(left) == 1 and re.fullmatch(r"\.ckpt\.npz\.symgraph-tmp-\d+-[a-z0-9_]{8}", left[0]), left
+    assert path.read_bytes() == old
+    live = tmp_path / f".ckpt.npz.symgraph-tmp-{os.getppid()}-abcd1234"  # a save still running in another process
+    other = tmp_path / f".other.npz.symgraph-tmp-{left[0].split('-')[2]}-abcd1234"  # another target's
+    live.write_bytes(b"")
+    other.write_bytes(b"")
+    save_params([W], path)
+    assert sorted(os.listdir(tmp_path)) == sorted(["ckpt.npz", live.name, other.name])
+
+
+# -- checkpoint keys (issue 11, defect 10) ---------------------------------------------------
+
+
+def test_leaf_names_are_unambiguous_keys(tmp_path):
+    names = ["x", "x.npy", "x.npy.npy", "symgraph-fit.json", "symgraph-fit"]
+    leaves = [sg.parameter(n, value=np.full(2, float(i))) for i, n in enumerate(names)]
+    path = tmp_path / "c.npz"
+    fit(Recorder(), (np.arange(4),), epochs=1, batch_size=2, progress=False, checkpoint=(path, leaves))
+    for leaf in leaves:
+        leaf.value = np.zeros(2)
+    load_params(leaves, path, strict=True)
+    assert [leaf.value[0] for leaf in leaves] == [0, 1, 2, 3, 4]
+    fit(Recorder(), (np.arange(4),), epochs=2, batch_size=2, progress=False, checkpoint=(path, leaves), resume=True)
+
+
+def test_a_leaf_name_a_zip_archive_cannot_hold_is_refused_at_save_time(tmp_path):
+    with pytest.raises(ValueError, match=r"save_params: leaf name 'a\\x00b' cannot be a checkpoint key"):
+        save_params([sg.parameter("a\0b", value=np.zeros(1)), sg.parameter("a", value=np.ones(1))], tmp_path / "c.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_load_refuses_values_that_would_change_in_the_leaf_dtype(tmp_path):
+    np.savez(tmp_path / "c.npz", h=np.array([1e300, 1.0]))
+    h = sg.parameter("h", value=np.zeros(2, np.float32))
+    with pytest.raises(sg.DTypeError, match=r"load_params: leaf 'h' from checkpoint .*: value 1e\+300 at index \(0,\) "
+                                            r"would become inf in float32"):
+        load_params([h], tmp_path / "c.npz")
+    assert h.value.tolist() == [0.0, 0.0]
