@@ -457,7 +457,7 @@ def _check_dtype(dtype, what: str) -> np.dtype:
     return dt
 
 
-_REAL = (int, float, np.integer, np.floating)  # what an object array may hold: Python ints beyond int64
+_REAL = (int, float, np.integer, np.floating)  # in an object array: NumPy makes one for Python ints beyond int64
 
 
 def _numbers(value, what: str) -> np.ndarray:
@@ -542,8 +542,8 @@ def _leaf_array(what: str, value, shape, init, dtype) -> np.ndarray:
         if init is not None:
             raise ValueError(f"{what}: give either value or init, not both")
         array = _exact_array(value, dtype, what)
-        if shape is not None and check_shape(shape, what) != array.shape:
-            raise ValueError(f"{what}: shape {tuple(shape)} does not match the value's shape {array.shape}")
+        if shape is not None and (shape := check_shape(shape, what)) != array.shape:
+            raise ValueError(f"{what}: shape {shape} does not match the value's shape {array.shape}")
         return array
     if shape is None or init is None:
         raise ValueError(f"{what}: give value=..., or shape=... together with init=...")

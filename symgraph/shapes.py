@@ -30,17 +30,18 @@ def is_integer(d) -> bool:
     return isinstance(d, numbers.Integral) and not isinstance(d, bool)
 
 
-def integers(entries) -> tuple:
-    """The entries with every integer (Python or NumPy) as a Python ``int``; others unchanged."""
-    return tuple(int(d) if is_integer(d) else d for d in entries)
+def int_tuple(entries) -> tuple:
+    """``entries`` (one integer or a sequence) as a tuple, every integer (Python or NumPy) a Python ``int``."""
+    items = (entries,) if is_integer(entries) else tuple(entries)
+    return tuple(int(d) if is_integer(d) else d for d in items)
 
 
 def check_shape(shape, what: str) -> Shape:
     """Validate a user-given shape: a tuple of integers >= 0 (NumPy integers become ``int``), str or None."""
-    if is_integer(shape) or isinstance(shape, str) or shape is None:
+    if isinstance(shape, str) or shape is None:
         shape = (shape,)
     try:
-        shape = integers(shape)
+        shape = int_tuple(shape)
     except TypeError:
         raise TypeError(f"{what}: shape must be a tuple, got {shape!r}") from None
     for d in shape:
@@ -88,7 +89,7 @@ def normalize_axes(axis, ndim: int, what: str) -> tuple[int, ...]:
     """Normalize ``axis`` (None, int or sequence) to sorted negative indices."""
     if axis is None:
         return tuple(range(-ndim, 0))
-    axes = integers((axis,) if is_integer(axis) else axis)
+    axes = int_tuple(axis)
     out = []
     for a in axes:
         if not isinstance(a, int) or isinstance(a, bool) or not -ndim <= a < ndim:

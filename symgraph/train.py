@@ -125,7 +125,7 @@ def _write(leaves: list[Node], path: str, record: dict | None, what: str) -> str
     members = [(_member(leaf, what), leaf) for leaf in leaves]
     directory, name = _check_target(path, what)
     _remove_stale_temporaries(directory, name)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.symgraph-tmp-{os.getpid()}-", suffix="")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.symgraph-tmp-{os.getpid()}-")
     try:
         with os.fdopen(fd, "wb") as f:
             # zipfile + write_array is what np.savez does, without its reserved keyword names
@@ -372,9 +372,10 @@ def fit(step, data, epochs: int, batch_size: int, shuffle: bool = True, seed=Non
     nothing was left to run, and the lists are empty).
     """
     arrays = _check_data(data)
-    for name, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ValueError(f"fit: {name} must be a {'non-negative' if low == 0 else 'positive'} int, got {value!r}")
+    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
+        raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"fit: batch_size must be a positive int, got {batch_size!r}")
     checkpoint, leaves = _checkpoint_leaves(checkpoint, step, resume)
     n = len(arrays[0])
     rng = np.random.default_rng(seed)
@@ -391,11 +392,17 @@ def fit(step, data, epochs: int, batch_size: int, shuffle: bool = True, seed=Non
             order = rng.permutation(n) if shuffle else None
             loss, seconds = _run_epoch(step, arrays, order, batch_size, bar, epoch)
             rate = n / seconds if seconds > 0 else float("inf")
-            for key, value in (("epoch", epoch), ("loss", loss), ("time", seconds), ("samples_per_sec", rate)):
-                history[key].append(value)
+            history["epoch"].append(epoch)
+            history["loss"].append(loss)
+            history["time"].append(seconds)
+            history["samples_per_sec"].append(rate)
             metric = None
             if eval_fn is not None:
-                metric = _metric(eval_fn())
+                metric = eval_fn()
+                try:
+                    metric = float(metric)
+                except (TypeError, ValueError):
+                    pass
                 history["eval"].append(metric)
             if bar:
                 bar.end_epoch(epoch, loss, metric, seconds, rate)
@@ -419,13 +426,6 @@ def _run_epoch(step, arrays, order, batch_size, bar, epoch) -> tuple[float, floa
         if bar:
             bar.update(epoch, hi, total / hi, time.perf_counter() - start)
     return total / n, time.perf_counter() - start
-
-
-def _metric(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return value
 
 
 def _checkpoint_leaves(checkpoint, step, resume: bool) -> tuple[Checkpoint | None, list[Node]]:

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from ..graph import NoDerivative, Node, Op, apply, as_node
-from ..shapes import broadcast_shapes, format_shape, integers, is_integer, is_static, normalize_axes
+from ..shapes import broadcast_shapes, format_shape, int_tuple, is_static, normalize_axes
 
 
 class ShapeOp(Op):
@@ -244,7 +244,7 @@ class Squeeze(ShapeOp):
 def expand_dims(x, axis) -> Node:
     """x with new length-1 axes inserted at ``axis`` (an int or a tuple, positions in the result)."""
     x = as_node(x)
-    axes = integers((axis,) if is_integer(axis) else axis)
+    axes = int_tuple(axis)
     return apply(ExpandDims(normalize_axes(axes, x.ndim + len(axes), "expand_dims")), x)
 
 
@@ -445,7 +445,7 @@ def transpose(x, axes=None) -> Node:
 def reshape(x, shape) -> Node:
     """x with a new shape (ints, at most one -1)."""
     x = as_node(x)
-    shape = integers((shape,) if is_integer(shape) else shape)
+    shape = int_tuple(shape)
     if any(not isinstance(d, int) or d < -1 for d in shape) or shape.count(-1) > 1:
         raise ValueError(f"reshape: the new shape must be ints >= 0 with at most one -1, got {shape!r}")
     if shape == x.shape:
@@ -456,7 +456,7 @@ def reshape(x, shape) -> Node:
 def broadcast_to(x, shape) -> Node:
     """x broadcast to a static shape of ints."""
     x = as_node(x)
-    shape = integers(shape)
+    shape = int_tuple(shape)
     if not is_static(shape):
         raise ValueError(f"broadcast_to: the target shape must be ints, got {shape!r}")
     return x if x.shape == shape else apply(BroadcastTo(shape), x)
