@@ -30,7 +30,8 @@ def test_readme_rule_table_lists_every_rule_with_its_algebra():
 
 def _training_blocks():
     section = re.search(r"\n## Training a network\n(.*?)\n## ", README.read_text(), re.S).group(1)
-    return [compile(code, "README training section", "exec") for code in re.findall(r"```python\n(.*?)```", section, re.S)]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    return [compile(code, "README training section", "exec") for code in blocks]
 
 
 def test_readme_training_section_trains_and_resumes(tmp_path, monkeypatch, capsys):

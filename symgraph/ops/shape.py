@@ -301,8 +301,10 @@ def _array_index_kind(i) -> str:
     if isinstance(i, Node):
         return f"a graph node {i!r:.60}"
     array = np.asarray(i)
-    kind = "a boolean mask" if array.dtype.kind == "b" else "an integer array" if array.dtype.kind in "iu" else "an array"
-    return f"{kind} of shape {array.shape}" if array.ndim else f"a {type(i).__name__} ({i!r})"
+    if array.ndim == 0:
+        return f"a {type(i).__name__} ({i!r})"
+    kind = {"b": "a boolean mask", "i": "an integer array", "u": "an integer array"}.get(array.dtype.kind, "an array")
+    return f"{kind} of shape {array.shape}"
 
 
 def index_expr(index) -> tuple:

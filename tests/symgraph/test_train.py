@@ -22,6 +22,12 @@ from symgraph.train import Checkpoint, fit, load_params, save_params
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+
+def python(*args):
+    """Run Python in a new process that imports this checkout's symgraph."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, *map(str, args)], env=env, capture_output=True, text=True, timeout=120)
+
 # -- helpers ------------------------------------------------------------------------
 
 
@@ -472,9 +478,7 @@ RESUME_SCRIPT = os.path.join(os.path.dirname(__file__), "resume_script.py")
 
 
 def _run_script(mode, checkpoint, out):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, RESUME_SCRIPT, mode, str(checkpoint), str(out)], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return python(RESUME_SCRIPT, mode, checkpoint, out)
 
 
 def _final(out):
@@ -685,8 +689,7 @@ def test_a_later_save_removes_what_a_killed_save_left(tmp_path):
     W = sg.parameter("W", value=np.zeros(1000))
     save_params([W], path)
     old = path.read_bytes()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
-    run = subprocess.run([sys.executable, "-c", KILLED_DURING_SAVE, str(path)], env=env, capture_output=True)
+    run = python("-c", KILLED_DURING_SAVE, path)
     assert run.returncode == -signal.SIGKILL
     left = [f for f in os.listdir(tmp_path) if f != "ckpt.npz"]
     assert len(left) == 1 and re.fullmatch(r"\.ckpt\.npz\.symgraph-tmp-\d+-[a-z0-9_]{8}", left[0]), left
