@@ -22,6 +22,8 @@ so an interrupted save leaves the previous checkpoint intact. The temporary
 file is removed on every error; a process killed during a save (``kill -9``)
 cannot remove it, so each save first removes the temporary files of the same
 target whose process no longer runs (on POSIX systems; elsewhere they stay).
+Processes are looked up on this machine: do not save to one path from several
+machines sharing a file system.
 ``load_params`` validates the whole file before it assigns anything, so a bad
 file changes no value.
 """
