@@ -417,7 +417,7 @@ class Parameter(Placeholder):
             )
         if not np.can_cast(array.dtype, self.value.dtype, "same_kind"):
             raise DTypeError(f"parameter {self.leaf_name!r}: cannot assign {array.dtype} data to a {self.value.dtype} parameter")
-        self.value = np.array(array, dtype=self.value.dtype, copy=True)
+        self.value = _exact_array(array, self.value.dtype, f"parameter {self.leaf_name!r}")
 
 
 class Constant(NoDerivative):

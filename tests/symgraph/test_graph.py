@@ -321,9 +321,6 @@ def test_state_and_constant_check_values_and_name_themselves():
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast")
-@pytest.mark.xfail(strict=True, reason="BUG (issue 11, defect 11): Parameter.assign converts same-kind values "
-                   "without checking them (300 into int8 becomes 44, 1e300 into float32 becomes inf); the fix "
-                   "is one line in the Parameter class (graph core), see the reliability branch's report")
 @pytest.mark.parametrize("dtype, new, match", [
     ("int8", [300, 1], r"parameter 'q': value 300 at index \(0,\) would become 44 in int8"),
     ("float32", [1e300, 1.0], r"parameter 'q': value 1e\+300 at index \(0,\) would become inf in float32"),
