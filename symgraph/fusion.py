@@ -21,6 +21,7 @@ from .ops.scalar import Elementwise
 from .provenance import Labels
 
 MAX_LEAVES = 12  # a fused expression reads at most this many arrays
+MAX_OPS = 16  # and has at most this many operations: a line stays readable, SymPy's recursion shallow
 
 
 def _fusable(node: Node) -> bool:
@@ -47,6 +48,7 @@ def fuse(outputs: list[Node], labels: Labels, keep: set[int] = frozenset()) -> t
                 and not labels.name(o) and o not in labels.about)
 
     new: dict[int, Node] = {}
+    sizes: dict[int, int] = {}  # id of a fused node -> the operations in its expression
     fused = 0
     graph = current_graph()
     for node in order:
@@ -61,12 +63,12 @@ def fuse(outputs: list[Node], labels: Labels, keep: set[int] = frozenset()) -> t
         if id(node) in keep or not _fusable(rebuilt) or not any(absorbable(i) for i in rebuilt.inputs):
             continue
         with sp.evaluate(False):  # keep the graph's own expression: SymPy's automatic identities
-            tree = _expression(rebuilt, absorbable)  # (exp(log x) = x, x*x/x = x) are unsafe at domain edges
+            tree = _expression(rebuilt, absorbable, sizes)  # (exp(log x) = x, x*x/x = x) are unsafe at domain edges
             if tree is None:
                 continue
-            expr, leaves = tree
+            expr, leaves, size = tree
             symbols = tuple(sp.Symbol(f"x{k}", real=True) for k in range(len(leaves)))
-            expr = expr.xreplace(dict(zip(_leaf_symbols(leaves), symbols)))
+            expr = expr.xreplace(dict(zip(_leaf_symbols(len(leaves)), symbols)))
         if len(leaves) > MAX_LEAVES or expr.free_symbols != set(symbols):
             continue  # too wide, or SymPy cancelled an operand (which may carry the broadcast shape)
         fused_op = Elementwise("fused", expr, symbols)
@@ -80,18 +82,26 @@ def fuse(outputs: list[Node], labels: Labels, keep: set[int] = frozenset()) -> t
             labels.about.setdefault(out, labels.about[node])
         new[id(node)] = out
         original[id(out)] = node
+        sizes[id(out)] = size
         fused += 1
     replaced = {id(n): (n, new[id(n)]) for n in order if new[id(n)] is not n}
     return [new[id(o)] for o in outputs], fused, replaced
 
 
-def _leaf_symbols(leaves: list[Node]) -> list[sp.Symbol]:
-    return [sp.Symbol(f"leaf{k}", real=True) for k in range(len(leaves))]
+def _leaf_symbol(k: int) -> sp.Symbol:
+    return sp.Symbol(f"leaf{k}", real=True)
 
 
-def _expression(root: Node, absorbable) -> tuple[sp.Expr, list[Node]] | None:
-    """(expression over leaf symbols, leaves) for the elementwise tree under ``root``."""
+def _leaf_symbols(n: int) -> list[sp.Symbol]:
+    return [_leaf_symbol(k) for k in range(n)]
+
+
+def _expression(root: Node, absorbable, sizes: dict[int, int]) -> tuple[sp.Expr, list[Node], int] | None:
+    """(expression over leaf symbols, leaves, operations) for the elementwise tree under ``root``.
+    Inputs are absorbed depth first while the expression stays within MAX_OPS operations
+    (``sizes``: those of nodes already fused); the rest are read as leaves."""
     leaves: list[Node] = []
+    ops = 0
 
     def leaf(n: Node) -> sp.Expr:
         if isinstance(n.op, Constant) and n.ndim == 0 and n.op.weak:  # a Python number, printed shortest
@@ -99,14 +109,19 @@ def _expression(root: Node, absorbable) -> tuple[sp.Expr, list[Node]] | None:
             return sp.Float(str(v)) if n.dtype.kind == "f" else sp.Integer(int(v))
         for k, seen in enumerate(leaves):
             if seen is n:
-                return _leaf_symbols(leaves)[k]
+                return _leaf_symbol(k)
         leaves.append(n)
-        return _leaf_symbols(leaves)[-1]
+        return _leaf_symbol(len(leaves) - 1)
+
+    def fits(n: Node) -> bool:
+        return absorbable(n) and ops + sizes.get(id(n), 1) <= MAX_OPS
 
     def walk(n: Node) -> sp.Expr:
-        return sp.sympify(n.op.scalar_expr(*(walk(i) if absorbable(i) else leaf(i) for i in n.inputs)))
+        nonlocal ops
+        ops += sizes.get(id(n), 1)
+        return sp.sympify(n.op.scalar_expr(*(walk(i) if fits(i) else leaf(i) for i in n.inputs)))
 
     try:
-        return walk(root), leaves
+        return walk(root), leaves, ops
     except (TypeError, ValueError):
         return None

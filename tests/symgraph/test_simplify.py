@@ -727,3 +727,36 @@ def test_cross_entropy_gradient_wrt_logits_reuses_logsumexp_and_builds_no_one_ho
     np.testing.assert_allclose(g_v, expected, rtol=1e-12, atol=1e-15)
     (raw_loss, raw_g) = run([x, y], [loss, g], feeds)
     assert_same([raw_loss, raw_g], [loss_v, g_v])
+
+
+def test_fusion_keeps_each_expression_small_on_long_elementwise_chains(rng):
+    from symgraph.fusion import MAX_OPS
+
+    x = sg.placeholder("x", (3,))
+    z = x
+    for _ in range(200):  # one expression of 600 operations would overflow SymPy's printer's recursion
+        z = sg.tanh(z) * 1.1 + 0.1
+    (fused,) = sg.simplify([z])
+    elementwise = [n for n in sg.topo_sort([fused]) if isinstance(n.op, sg.ops.Elementwise)]
+    assert len(elementwise) > 200 * 3 // MAX_OPS
+    assert all(sp.count_ops(n.op.expr) <= MAX_OPS for n in elementwise)
+    xv = rng.normal(size=3)
+    expected = xv
+    for _ in range(200):
+        expected = np.tanh(expected) * 1.1 + 0.1
+    np.testing.assert_allclose(codegen.compile([x], z)(xv), expected, rtol=1e-12)
+
+
+def test_gradient_of_a_long_horner_polynomial_compiles_and_is_right(rng):
+    x = sg.placeholder("x", (3,))
+    z = sg.constant(1.0)
+    coefficients = [float(k % 7 + 1) for k in range(300)]
+    for c in coefficients:
+        z = z * x + c
+    f = codegen.compile([x], sg.grad(z.sum(), x))
+    xv = rng.uniform(-0.5, 0.5, size=3)
+    value, slope = np.ones(3), np.zeros(3)
+    for c in coefficients:  # Horner with its derivative
+        slope = slope * xv + value
+        value = value * xv + c
+    np.testing.assert_allclose(f(xv), slope, rtol=1e-10)
