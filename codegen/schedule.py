@@ -39,7 +39,7 @@ class Program:
     params: list[Node] = field(default_factory=list)  # leaves passed as keyword arguments
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Statement:
     """One line of the function body: ``target op value  # comment``, in ``section``.
 
@@ -206,25 +206,27 @@ class Schedule:
     # -- sections ------------------------------------------------------------------
     def _sections(self):
         """Each needed node's section: a derivative's own section; "optimizer" for a value computed
-        from derivatives without being one, or needed only by the updates; else "forward"."""
-        origin = self.labels.origin
+        from derivatives without being one (without updates: its derivatives' section), or needed
+        only by the updates; else "forward"."""
+        origin, section = self.labels.origin, {}
         derived: set[int] = set()
-        for node in self.order:
-            if node in origin or any(id(i) in derived for i in node.inputs):
-                derived.add(id(node))
-        main = {id(n) for n in self.p.outputs} | {id(n) for n in self.order if n in origin}
-        for node in reversed(self.order):
-            if id(node) in main:
-                main.update(id(i) for i in node.inputs)
-        self.section: dict[int, str] = {}
+        main = {id(n) for n in self.p.outputs}
         for node in self.order:
             if node in origin:
-                self.section[id(node)] = derivative_section(origin[node])
-            elif id(node) in derived or id(node) not in main:
-                self.section[id(node)] = "optimizer"
-            else:
-                self.section[id(node)] = "forward"
-        self.derived = derived
+                derived.add(id(node))
+                main.add(id(node))
+                section[id(node)] = derivative_section(origin[node])
+            elif not derived.isdisjoint(map(id, node.inputs)):
+                derived.add(id(node))
+                if not self.p.updates:  # no optimizer: it finishes what its derivative inputs started
+                    section[id(node)] = next(section[id(i)] for i in node.inputs if id(i) in derived)
+        for node in reversed(self.order):
+            if id(node) in main:
+                main.update(map(id, node.inputs))
+        for node in self.order:
+            if id(node) not in section:
+                section[id(node)] = "optimizer" if id(node) in derived or id(node) not in main else "forward"
+        self.section, self.derived = section, derived
 
     def _sink_optimizer_lines(self):
         """Move each value only the optimizer needs (not computed from derivatives) down to just
