@@ -65,7 +65,8 @@ class Commenter:
         if not node.inputs:
             if code is not None:
                 return code.text
-            return identifier(node.name) if node.name else node.op.name
+            name = s.labels.name(node)
+            return identifier(name) if name else node.op.name
         if depth >= 3:
             return "..."
         if getattr(node.op, "show_expr", False):  # a fused or user expression: show it over its inputs

@@ -77,7 +77,8 @@ class CompiledFunction:
             f"        r = checked({', '.join(args)})",
             f"    return {finish}",
         ])
-        namespace = {"ndarray": self.backend.array_type, "asarray": self.backend.asarray, "O": self.outputs[0].dtype if self._single else None,
+        namespace = {"ndarray": self.backend.array_type, "asarray": self.backend.asarray,
+                     "O": self.outputs[0].dtype if self._single else None,
                      "fn": self._fn, "finish": self._finish, "checked": self._checked,
                      **{f"D{i}": leaf.dtype for i, leaf in enumerate(self.inputs)},
                      **{f"P{j}": op for j, (_, op) in enumerate(self._param_ops)}}
@@ -235,7 +236,7 @@ def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: boo
         fn_name = identifier(name or ("train_step" if pairs else "compute"))
         order = topo_sort(outputs + values + [s for s, _ in pairs])
         params = [n for n in order if isinstance(n.op, Parameter)]
-        program = Program(fn_name, inputs, outputs, pairs, params)
+        program = Program(fn_name, inputs, outputs, pairs, params, order)
         header = module_header(program, _mode(labels), report, target)
         source, names = _generate(program, target, labels, header, show_rules, memory_plan)
         return CompiledFunction(inputs, outputs, single, pairs, params, [names[id(p)] for p in params], source,

@@ -148,7 +148,8 @@ def _array(printer, shared, fill: str, name: str, shape: tuple, dtype) -> tuple[
     if name != members[0]:
         return [], array
     names = ", ".join(sorted(members, key=lambda b: int(b[3:])))  # the largest: the block is its size
-    return [f"    {block} = {printer.module}.empty({size}, dtype={dtype_text})  # {names}: never live at the same time"], array
+    allocation = f"    {block} = {printer.module}.empty({size}, dtype={dtype_text})  # {names}: never live at the same time"
+    return [allocation], array
 
 
 def _wrapped(stmt: str, comment: str) -> list[str]:

@@ -37,6 +37,7 @@ class Program:
     outputs: list[Node]
     updates: list[tuple[Node, Node]]  # (state leaf, new value)
     params: list[Node] = field(default_factory=list)  # leaves passed as keyword arguments
+    graph: list[Node] = field(default_factory=list)  # every node of the outputs and updates, in topological order
 
 
 @dataclass(eq=False, slots=True)
@@ -146,8 +147,8 @@ class Schedule:
         p = self.p
         # An update w <- w - d (or w + d) that nothing else reads becomes an in-place
         # `w -= d`: only d is computed in the body, and the update block writes w.
-        value_uses = Counter(id(v) for v in p.outputs) + Counter(
-            id(i) for n in topo_sort(p.outputs + [v for _, v in p.updates]) for i in n.inputs)
+        graph = p.graph or topo_sort(p.outputs + [v for _, v in p.updates])
+        value_uses = Counter(id(v) for v in p.outputs) + Counter(id(i) for n in graph for i in n.inputs)
         self.inplace: dict[int, tuple[str, Node]] = {}
         updating = Counter(id(v) for _, v in p.updates)  # a value may be the new value of two states
         for state, value in p.updates:
@@ -327,7 +328,8 @@ class Schedule:
             body = f"{m}.array({value.tolist()!r}, dtype={dtype})"
         else:
             data = base64.b64encode(np.ascontiguousarray(value).tobytes()).decode()
-            body = f"{m}.frombuffer(base64.b64decode({data!r}), dtype={np.dtype(value.dtype).str!r}).reshape({value.shape})"
+            body = (f"{m}.frombuffer(base64.b64decode({data!r}), dtype={np.dtype(value.dtype).str!r})"
+                    f".reshape({value.shape})")
         self.constants.append(f"{name} = {body}  # {format_shape(value.shape)} {value.dtype}")
         self.named.add(id(node))
         return Code(name)

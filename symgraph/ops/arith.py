@@ -72,7 +72,7 @@ class Subtract(Binary):
     """a - b. vjp: (g, -g). jvp: ta - tb."""
 
     name, symbol = "subtract", "-"
-    writes_into = True  # code generator facts (see Op)
+    writes_into = True  # np.subtract(a, b, out=buf)
 
     def compute(self, a, b):
         return np.subtract(a, b)
@@ -92,7 +92,7 @@ class Multiply(Binary):
     """a * b. vjp: (g * b, g * a). jvp: ta * b + a * tb."""
 
     name, symbol = "multiply", "*"
-    writes_into = True  # code generator facts (see Op)
+    writes_into = True  # np.multiply(a, b, out=buf)
 
     def compute(self, a, b):
         return np.multiply(a, b)
@@ -116,7 +116,7 @@ class Divide(Binary):
     """a / b (true division). vjp: (g / b, -g * q / b) with q = a / b. jvp: (ta - q * tb) / b."""
 
     name, symbol, result = "divide", "/", "float"
-    writes_into = True  # code generator facts (see Op)
+    writes_into = True  # np.divide(a, b, out=buf)
 
     def compute(self, a, b):
         return np.true_divide(a, b)
@@ -138,7 +138,7 @@ class Negative(Op):
     """-a. vjp: -g. jvp: -t."""
 
     name, symbol = "negative", "-"
-    view_of, elementwise, writes_into = (), True, True  # code generator facts (see Op)
+    view_of, elementwise, writes_into = (), True, True  # np.negative(a, out=buf)
 
     def infer(self, a):
         if a.dtype.kind == "b":
@@ -162,7 +162,7 @@ class Power(Binary):
     """a ** b. vjp: (g * b * a**(b-1), g * a**b * log(a)). jvp: the same, with tangents."""
 
     name, symbol = "power", "**"
-    writes_into = True  # code generator facts (see Op)
+    writes_into = True  # np.power(a, b, out=buf), np.square for b = 2
 
     def compute(self, a, b):
         return np.power(a, b)
@@ -195,7 +195,7 @@ class Maximum(Binary):
     """max(a, b) elementwise; ties send the gradient to a. vjp: (g where a >= b, g where a < b)."""
 
     name = "maximum"
-    writes_into = True  # code generator facts (see Op)
+    writes_into = True  # np.maximum(a, b, out=buf); Minimum inherits it
 
     def compute(self, a, b):
         return np.maximum(a, b)
@@ -323,7 +323,7 @@ class Cast(Op):
     """x converted to ``dtype``. Gradient flows only between float dtypes."""
 
     name, params = "cast", ("dtype",)
-    view_of, elementwise, writes_into = (), True, False  # code generator facts (see Op)
+    view_of, elementwise, writes_into = (), True, False  # astype makes a new array; no out= form printed
 
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)

@@ -26,7 +26,7 @@ class OneHot(NoDerivative):
     """Rows of the identity picked by integer labels; no derivative."""
 
     name, params = "one_hot", ("num_classes", "dtype")
-    view_of, elementwise, writes_into = (), False, False  # code generator facts (see Op)
+    view_of, elementwise, writes_into = (), False, False  # a new array
 
     def __init__(self, num_classes: int, dtype):
         self.num_classes = num_classes
@@ -72,7 +72,7 @@ class Unpick(Op):
     (labels broadcast against values). vjp: pick(g, labels). jvp: unpick(t, labels)."""
 
     name, params = "unpick", ("num_classes",)
-    view_of, elementwise, writes_into = (), False, False  # code generator facts (see Op)
+    view_of, elementwise, writes_into = (), False, False  # a new array of zeros with the values written in
 
     def __init__(self, num_classes: int):
         self.num_classes = num_classes

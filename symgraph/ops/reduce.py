@@ -133,7 +133,7 @@ class Softmax(Op):
     vjp and jvp (the Jacobian is symmetric): s * (v - sum(v * s))."""
 
     name, params = "softmax", ("axis",)
-    view_of, elementwise, writes_into = (), False, False  # code generator facts (see Op)
+    view_of, elementwise, writes_into = (), False, False  # the helper returns a new array
 
     def __init__(self, axis: int):
         self.axis = axis
@@ -176,7 +176,7 @@ class Count(NoDerivative):
     """The number of elements of x along ``axes``, read from x's shape at run time."""
 
     name, params, shape_inputs = "count", ("axes",), (0,)
-    view_of, elementwise, writes_into = (), False, False  # code generator facts (see Op)
+    view_of, elementwise, writes_into = (), False, False  # a number, never an array of the input
 
     def __init__(self, axes):
         self.axes = tuple(axes)

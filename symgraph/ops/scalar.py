@@ -69,7 +69,7 @@ class Elementwise(Op):
     """
 
     name, params, broadcasting = "elementwise", ("name", "expr", "symbols"), True
-    view_of, elementwise, writes_into = (), True, True  # one ufunc call writing into a buffer, when the printer finds one
+    view_of, elementwise, writes_into = (), True, True  # a ufunc writing into a buffer, when the printer finds one
 
     def __init__(self, name: str, expr: sp.Expr, symbols: tuple, derivatives: tuple | None = None):
         self.name = name

@@ -451,7 +451,7 @@ class Basis(NoDerivative):
     one-sweep Jacobian (identity tangents or cotangents). No inputs, no derivative."""
 
     name, params = "basis", ("shape", "dtype")
-    view_of, elementwise, writes_into = (), False, False  # code generator facts (see Op)
+    view_of, elementwise, writes_into = (), False, False  # np.eye: a new array
 
     def __init__(self, shape, dtype):
         self.shape = tuple(shape)

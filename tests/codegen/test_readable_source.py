@@ -44,7 +44,8 @@ def deep_step(rng, layers=6, opt=None):
         b = sg.parameter(f"b{i}", value=np.zeros(5))
         h, params = sg.tanh(h @ W + b), params + [W, b]
     loss = sg.softmax_cross_entropy(h, y)
-    return codegen.compile([x, y], [loss, *sg.grad(loss, params[:2])], updates=(opt or sg.optim.SGD(0.1)).updates(loss, params))
+    updates = (opt or sg.optim.SGD(0.1)).updates(loss, params)
+    return codegen.compile([x, y], [loss, *sg.grad(loss, params[:2])], updates=updates)
 
 
 def tied_step(rng):
