@@ -8,6 +8,7 @@ array module and the elementwise kernels, little else.
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import numpy as np
@@ -29,6 +30,38 @@ _SCALAR_UFUNCS = {"exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "s
 def _is_step(expr) -> bool:
     """Heaviside(x, 0): 1 where x > 0, else 0."""
     return isinstance(expr, sp.Heaviside) and len(expr.args) == 2 and expr.args[1] == 0
+
+
+@functools.lru_cache(maxsize=4096)
+def _loses_shape(expr, symbols: tuple) -> bool:
+    """Whether the expression leaves out an argument, so that its value alone would lose the broadcast shape."""
+    return bool(set(symbols) - expr.free_symbols)
+
+
+@functools.lru_cache(maxsize=4096)  # ops are shared by many nodes: decompose each expression once
+def _ufunc_form(expr, symbols: tuple):
+    """(ufunc name, operand expressions) for the outermost operation of ``expr``, or None (also when
+    the expression alone would lose the broadcast shape: an argument it does not use)."""
+    if _loses_shape(expr, symbols):
+        return None
+    if isinstance(expr, (sp.Add, sp.Mul)) and len(expr.args) >= 2:
+        first, *rest = expr.args
+        if isinstance(expr, sp.Mul):
+            over = [f.base for f in expr.args if isinstance(f, sp.Pow) and f.exp == -1]
+            times = [f for f in expr.args if not (isinstance(f, sp.Pow) and f.exp == -1)]
+            if over and times:  # a / b, not a * b**-1
+                return "divide", (sp.Mul(*times, evaluate=False), sp.Mul(*over, evaluate=False))
+            return "multiply", (first, sp.Mul(*rest, evaluate=False))
+        second = sp.Add(*rest, evaluate=False)
+        negated = -second if second.could_extract_minus_sign() else None
+        return ("subtract", (first, negated)) if negated is not None else ("add", (first, second))
+    if isinstance(expr, sp.Pow) and expr.exp == 2:
+        return "square", (expr.base,)
+    if isinstance(expr, sp.Max) and len(expr.args) == 2:
+        return "maximum", tuple(sorted(expr.args, key=lambda a: a.is_Number))
+    if isinstance(expr, sp.Function) and len(expr.args) == 1 and type(expr).__name__ in _SCALAR_UFUNCS:
+        return _SCALAR_UFUNCS[type(expr).__name__], (expr.args[0],)
+    return None
 
 
 def _index_text(index, leading: bool = False) -> str:
@@ -152,9 +185,7 @@ class NumPyPrinter(Printer):
         """An elementwise expression whose outermost operation is a ufunc, as that ufunc writing
         into the buffer: ``np.multiply(grad_h, h > 0, out=buf)``. Operands keep their own expressions."""
         op = node.op
-        if set(op.symbols) - op.expr.free_symbols:
-            return None  # the expression alone would lose the broadcast shape
-        split = self._outer_ufunc(op.expr)
+        split = _ufunc_form(op.expr, op.symbols)
         if split is None:
             return None
         fn, operands = split
@@ -178,28 +209,6 @@ class NumPyPrinter(Printer):
             zeros = self.constant_array("zeros", node.shape, node.dtype) if self.constant_array else "0.0"
             texts.insert(0, zeros)
         return Call(f"{self.module}.{fn}", tuple(texts))
-
-    @staticmethod
-    def _outer_ufunc(expr):
-        """(ufunc name, operand expressions) for the outermost operation of ``expr``, or None."""
-        if isinstance(expr, (sp.Add, sp.Mul)) and len(expr.args) >= 2:
-            first, *rest = expr.args
-            if isinstance(expr, sp.Mul):
-                over = [f.base for f in expr.args if isinstance(f, sp.Pow) and f.exp == -1]
-                times = [f for f in expr.args if not (isinstance(f, sp.Pow) and f.exp == -1)]
-                if over and times:  # a / b, not a * b**-1
-                    return "divide", [sp.Mul(*times, evaluate=False), sp.Mul(*over, evaluate=False)]
-                return "multiply", [first, sp.Mul(*rest, evaluate=False)]
-            second = sp.Add(*rest, evaluate=False)
-            negated = -second if second.could_extract_minus_sign() else None
-            return ("subtract", [first, negated]) if negated is not None else ("add", [first, second])
-        if isinstance(expr, sp.Pow) and expr.exp == 2:
-            return "square", [expr.base]
-        if isinstance(expr, sp.Max) and len(expr.args) == 2:
-            return "maximum", sorted(expr.args, key=lambda a: a.is_Number)
-        if isinstance(expr, sp.Function) and len(expr.args) == 1 and type(expr).__name__ in _SCALAR_UFUNCS:
-            return _SCALAR_UFUNCS[type(expr).__name__], [expr.args[0]]
-        return None
 
     def _positive(self, expr, node, args: list[Code]) -> str | None:
         """``expr > 0`` as np.greater, against an array of zeros when ``expr`` is an input of the
@@ -290,7 +299,7 @@ class NumPyPrinter(Printer):
             self.pending.append((name, scalar.fill(template, texts)))
             texts.append(name)
         text = scalar.fill(templates[-1], texts)
-        if set(node.op.symbols) - node.op.expr.free_symbols:  # the value alone would lose the broadcast shape
+        if _loses_shape(node.op.expr, node.op.symbols):
             shapes = ", ".join(f"{self.module}.shape({a.text})" for a in args)
             text = (f"{self.module}.broadcast_to({text}, {self.module}.broadcast_shapes({shapes}))"
                     f".astype({self.dtype(node.dtype)})")

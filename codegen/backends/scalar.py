@@ -101,9 +101,10 @@ def scalar_code(expr: sp.Expr, names: dict, module: str = "np", levels: dict | N
     return ScalarPrinter(names, module, levels).doprint(expr)
 
 
-def helpers_used(expr: sp.Expr) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def helpers_used(expr: sp.Expr) -> frozenset[str]:
     """Names of :mod:`symgraph.kernels` helpers the printed expression calls."""
-    return {"_sigmoid"} if expr.has(Sigmoid) else set()
+    return frozenset({"_sigmoid"}) if expr.has(Sigmoid) else frozenset()
 
 
 def scalar_function(expr: sp.Expr, symbols: tuple):
