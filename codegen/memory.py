@@ -221,23 +221,26 @@ class MemoryPlan:
     def _release(self, statements: list[Statement]) -> list[Statement]:
         """After a line writes a buffer (or a block it shares), ``del`` the names still bound to the
         value the memory held before, so no name outlives its value in the generated code."""
-        bound: dict[str, list[str]] = {}  # memory (a block, or a buffer of its own) -> names bound to it
-        memory_of: dict[int, str] = {}  # buffered value id -> its memory
+        bound: dict[str, dict[str, str]] = {}  # memory (a block, or a buffer of its own) -> {name: its buffer}
+        memory_of: dict[int, tuple[str, str]] = {}  # buffered value id -> (its memory, its buffer)
         out = []
         for st in statements:
             out.append(st)
             if st.buffer is not None:
                 memory = self.shared.get(st.buffer, (st.buffer,))[0]
-                stale = [n for n in bound.get(memory, ()) if n != st.target]
-                bound[memory] = [st.target]
-                memory_of[id(st.node)] = memory
+                stale = bound.get(memory, {})
+                bound[memory] = {st.target: st.buffer}
+                memory_of[id(st.node)] = memory, st.buffer
                 if stale:
-                    comment = f"{st.buffer} now holds {st.target}"
+                    others = sorted(set(stale.values()) - {st.buffer})
+                    where = f"{st.buffer}, sharing {memory} with {', '.join(others)}," if others else st.buffer
+                    comment = f"{where} now holds {st.target}"
                     out.append(Statement(", ".join(stale), "", comment, st.section, op="del"))
             elif st.node is not None:  # a view of a buffered value is bound to that memory too
                 for r in self.roots(st.node):
                     if id(r) in memory_of:
-                        bound[memory_of[id(r)]].append(st.target)
+                        memory, buffer = memory_of[id(r)]
+                        bound[memory][st.target] = buffer
         return out
 
 
