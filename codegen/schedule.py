@@ -156,8 +156,9 @@ class Schedule:
             if step is not None and value_uses[id(value)] == 0 and updating[id(value)] == 1:
                 self.inplace[id(value)] = step
         self.step_of = {id(step): (self.update_of[key], sign) for key, (sign, step) in self.inplace.items()}
-        self.roots = p.outputs + [self.inplace[id(v)][1] if id(v) in self.inplace else v for _, v in p.updates]
-        self.order = topo_sort(self.roots + [s for s, _ in p.updates])
+        # what the body computes: the outputs, and each update value (or the step of an in-place one)
+        self.results = p.outputs + [self.inplace[id(v)][1] if id(v) in self.inplace else v for _, v in p.updates]
+        self.order = topo_sort(self.results + [s for s, _ in p.updates])
         for leaf in p.inputs + p.params:
             self.codes[id(leaf)] = Code(self.name_of(leaf))
             self.named.add(id(leaf))
@@ -172,7 +173,7 @@ class Schedule:
     def _count_uses(self):
         """What must be computed: the roots and what they read, except values read only for a
         shape that the inputs' named dimensions already spell out; and how often each is read."""
-        self.needed = {id(n) for n in self.roots} | {id(s) for s, _ in self.p.updates}
+        self.needed = {id(n) for n in self.results} | {id(s) for s, _ in self.p.updates}
         uses: Counter = Counter()
         shape_refs: set[int] = set()
         for node in reversed(self.order):
@@ -185,7 +186,7 @@ class Schedule:
                         continue
                 uses[id(x)] += 1
                 self.needed.add(id(x))
-        for node in self.roots:
+        for node in self.results:
             uses[id(node)] += 2  # outputs and new values always get a name
         self.uses, self.shape_refs = uses, shape_refs
         # a value whose adjoint or tangent is printed as grad_<name> keeps its own name too
