@@ -14,15 +14,16 @@ import numpy as np
 
 import symgraph
 from symgraph.graph import Node, Parameter, Placeholder, topo_sort
-from symgraph.provenance import labels_of
-from symgraph.simplify import simplify_labelled
 from symgraph.shapes import format_shape
 
-from .emit import Emitter, Program, inplace_step, module_header, parameters_read
-from .naming import identifier
-from .printer import NumPyPrinter
+from symgraph.provenance import Labels, labels_of
+from symgraph.simplify import simplify_labelled
 
-BACKENDS = ("numpy", "cupy")
+from . import backends
+from .memory import MemoryPlan
+from .module import assemble, module_header
+from .naming import identifier
+from .schedule import Program, Schedule, inplace_step
 
 
 class CompiledFunction:
@@ -33,7 +34,8 @@ class CompiledFunction:
     the updates in place.
     """
 
-    def __init__(self, inputs, outputs, single, updates, params, param_names, source, fn_name):
+    def __init__(self, inputs, outputs, single, updates, params, param_names, source, fn_name, backend=None):
+        self.backend = backend or backends.get("numpy")
         self.inputs = inputs
         self.outputs = outputs
         self.updates = updates
@@ -51,7 +53,7 @@ class CompiledFunction:
 
     def _specialized_entry(self):
         """The call path, written for these inputs at compile time: one expression checks that each
-        input is already an ndarray of the right dtype and shape (else the general path converts it
+        input is already an array of the backend's type, dtype and shape (else the general path converts it
         or raises), then the generated function is called with each parameter's current value."""
         args = [f"a{i}" for i in range(len(self.inputs))]
         checks, dims = [], {}
@@ -75,7 +77,8 @@ class CompiledFunction:
             f"        r = checked({', '.join(args)})",
             f"    return {finish}",
         ])
-        namespace = {"ndarray": np.ndarray, "asarray": np.asarray, "O": self.outputs[0].dtype if self._single else None,
+        namespace = {"ndarray": self.backend.array_type, "asarray": self.backend.asarray,
+                     "O": self.outputs[0].dtype if self._single else None,
                      "fn": self._fn, "finish": self._finish, "checked": self._checked,
                      **{f"D{i}": leaf.dtype for i, leaf in enumerate(self.inputs)},
                      **{f"P{j}": op for j, (_, op) in enumerate(self._param_ops)}}
@@ -93,14 +96,15 @@ class CompiledFunction:
         if not self.outputs:
             return []
         result = result if len(self.outputs) > 1 else (result,)
-        return [_as_array(r, o) for r, o in zip(result, self.outputs)]
+        return [r if isinstance(r, self.backend.array_type) else self.backend.asarray(r, dtype=o.dtype)
+                for r, o in zip(result, self.outputs)]
 
     def __repr__(self):
         ins = ", ".join(p.name for p in self.inputs)
         return f"<CompiledFunction {self.name}({ins})>"
 
     def save(self, path) -> str:
-        """Write the generated module (standalone: it needs only NumPy) to ``path``; returns the path."""
+        """Write the generated module (standalone: it needs only its backend's array library) to ``path``."""
         path = os.fspath(path)
         directory = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
@@ -113,7 +117,7 @@ class CompiledFunction:
     def _check(self, leaf: Node, value, dims: dict) -> np.ndarray:
         """The input as an array of the placeholder's dtype, its shape checked (the slow, general path)."""
         name = leaf.name
-        array = np.asarray(value)
+        array = self.backend.asarray(value)
         if array.ndim != leaf.ndim:
             raise ValueError(f"{self.name}: input {name!r} expects shape {format_shape(leaf.shape)}, "
                              f"got an array of shape {array.shape} ({array.ndim} dimensions instead of {leaf.ndim})")
@@ -156,12 +160,6 @@ class CompiledFunction:
             names = ", ".join(repr(p.name) for p in self.inputs)
             raise TypeError(f"{self.name}() takes {len(self.inputs)} input(s) ({names}), got {len(args)}")
         return self._entry(*args)
-
-
-def _as_array(value, node: Node):
-    if isinstance(value, np.ndarray):
-        return value
-    return np.asarray(value, dtype=node.dtype)
 
 
 def _validate(inputs, outputs, updates):
@@ -209,46 +207,55 @@ def _gc_paused():
 
 def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: bool = True,  # noqa: A001
             name: str | None = None, show_rules: bool = False, memory_plan: bool = True):
-    """Compile graph nodes into a callable backed by generated NumPy source.
+    """Compile graph nodes into a callable backed by generated source for ``backend``.
 
     ``inputs``: placeholders, called positionally in that order. ``outputs``:
     a node or a list (the call returns a value or a list to match).
     ``updates``: {parameter: new value node}, applied as if together after the
     outputs are computed, in place (each as soon as nothing else reads the
-    parameter). ``simplify``: run :func:`symgraph.simplify` first. ``name``:
-    the generated function's name. ``show_rules``: end each line's comment with
-    the simplifier rules that shaped it. ``memory_plan``: write intermediate
-    values into buffers allocated once per input size and reused
-    (``np.dot(a, b, out=buf1)``); False prints plain expressions.
+    parameter). ``backend``: a name registered in :mod:`codegen.backends`.
+    ``simplify``: run :func:`symgraph.simplify` first. ``name``: the generated
+    function's name. ``show_rules``: end each line's comment with the simplifier
+    rules that shaped it. ``memory_plan``: write intermediate values into buffers
+    allocated once per input size and reused (``np.dot(a, b, out=buf1)``); False
+    prints plain expressions.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"compile: backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "cupy":
-        raise NotImplementedError("compile: the CuPy backend is not built yet; use backend='numpy'")
+    target = backends.get(backend)
     with _gc_paused():  # compiling makes many objects and almost no garbage cycles
         inputs = [inputs] if isinstance(inputs, Node) else list(inputs)
         single = isinstance(outputs, Node)
         outputs = [outputs] if single else list(outputs)
         pairs = _validate(inputs, outputs, updates)
-        report = None
         values = [v for _, v in pairs]
-        labels = labels_of(outputs + values)  # what the calls that built these outputs know of them
+        labels, report = labels_of(outputs + values), None
         if simplify:
             in_place = [v for s, v in pairs if inplace_step(s, v) is not None]  # kept unfused: `w -= d`
             everything, labels, report = simplify_labelled(outputs + values, labels, unfused=in_place)
             outputs, values = everything[: len(outputs)], everything[len(outputs) :]
             pairs = [(s, v) for (s, _), v in zip(pairs, values)]
         fn_name = identifier(name or ("train_step" if pairs else "compute"))
-        order = topo_sort(outputs + [v for _, v in pairs] + [s for s, _ in pairs])
-        params = parameters_read(order)
-        program = Program(fn_name, inputs, outputs, pairs, params)
-        kinds = {labels.origin[n][0] for n in order if n in labels.origin}
-        mode = " and ".join(m for m, k in (("forward", "jvp"), ("reverse", "vjp")) if k in kinds) or "none"
-        emitter = Emitter(program, labels, NumPyPrinter(), module_header(program, mode, report), show_rules,
-                          memory_plan)
-        source = emitter.source()
-        param_names = [emitter.names[id(p)] for p in params]
-        return CompiledFunction(inputs, outputs, single, pairs, params, param_names, source, fn_name)
+        order = topo_sort(outputs + values + [s for s, _ in pairs])
+        params = [n for n in order if isinstance(n.op, Parameter)]
+        program = Program(fn_name, inputs, outputs, pairs, params, order)
+        header = module_header(program, _mode(labels, order), report, target)
+        source, names = _generate(program, target, labels, header, show_rules, memory_plan)
+        return CompiledFunction(inputs, outputs, single, pairs, params, [names[id(p)] for p in params], source,
+                                fn_name, target)
+
+
+def _mode(labels: Labels, order: list[Node]) -> str:
+    """The differentiation modes the labels record for the compiled nodes, for the module header."""
+    kinds = {labels.origin[n][0] for n in order if n in labels.origin}
+    return " and ".join(m for m, k in (("forward", "jvp"), ("reverse", "vjp")) if k in kinds) or "none"
+
+
+def _generate(program: Program, backend, labels: Labels, header: str, show_rules: bool, memory_plan: bool):
+    """The passes: schedule -> memory plan -> module text. Returns (source, node id -> name)."""
+    schedule = Schedule(program, backend, labels, show_rules, memory_plan)
+    statements = schedule.run()
+    memory = MemoryPlan(schedule)
+    body, tail, returns = memory.run(statements, memory_plan)
+    return assemble(schedule, memory, body, tail, returns, header), schedule.names
 
 
 def evaluate(outputs, feed: dict | None = None):

@@ -13,6 +13,7 @@ Prefixes (documented in the README glossary): ``grad_<x>`` is the adjoint
 from __future__ import annotations
 
 import builtins
+import functools
 import keyword
 import re
 from collections import Counter
@@ -20,6 +21,7 @@ from collections import Counter
 RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | {"np", "cp", "base64"}
 
 
+@functools.lru_cache(maxsize=8192)  # the same bases (matmul, tanh, grad_...) come back thousands of times
 def identifier(text: str, fallback: str = "v") -> str:
     """``text`` turned into a valid, non-reserved Python identifier (ASCII only)."""
     name = re.sub(r"[^0-9A-Za-z_]", "_", str(text))

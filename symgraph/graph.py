@@ -319,6 +319,10 @@ class Op:
     differentiable = True  # False: no input ever receives a gradient (comparisons, one_hot, ...)
     broadcasting = False  # True: elementwise with NumPy broadcasting between the inputs
     shape_inputs: tuple[int, ...] = ()  # inputs read only for their shape (never differentiated)
+    # Facts the code generator reads (an op that declares nothing is handled conservatively):
+    view_of: tuple[int, ...] | None = None  # inputs the result may be a view of; None: unknown, so any input
+    elementwise: bool = False  # result element i reads only input elements at i: may overwrite an input's buffer
+    writes_into: bool = False  # has a form that writes the result into a given buffer (the printer spells it)
 
     def _key(self):
         return (type(self),) + tuple(getattr(self, p) for p in self.params)

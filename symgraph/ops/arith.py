@@ -26,6 +26,7 @@ class Binary(Op):
     result = "same"
     broadcasting = True
     symbol = ""  # the Python operator, for printing and dprint
+    view_of, elementwise, writes_into = (), True, False  # result element i from operand elements at i (broadcast)
 
     def broadcast(self, inputs):
         try:
@@ -52,6 +53,7 @@ class Add(Binary):
     """a + b. vjp: (g, g). jvp: ta + tb."""
 
     name, symbol = "add", "+"
+    writes_into = True  # np.add(a, b, out=buf)
 
     def compute(self, a, b):
         return np.add(a, b)
@@ -70,6 +72,7 @@ class Subtract(Binary):
     """a - b. vjp: (g, -g). jvp: ta - tb."""
 
     name, symbol = "subtract", "-"
+    writes_into = True  # np.subtract(a, b, out=buf)
 
     def compute(self, a, b):
         return np.subtract(a, b)
@@ -89,6 +92,7 @@ class Multiply(Binary):
     """a * b. vjp: (g * b, g * a). jvp: ta * b + a * tb."""
 
     name, symbol = "multiply", "*"
+    writes_into = True  # np.multiply(a, b, out=buf)
 
     def compute(self, a, b):
         return np.multiply(a, b)
@@ -112,6 +116,7 @@ class Divide(Binary):
     """a / b (true division). vjp: (g / b, -g * q / b) with q = a / b. jvp: (ta - q * tb) / b."""
 
     name, symbol, result = "divide", "/", "float"
+    writes_into = True  # np.divide(a, b, out=buf)
 
     def compute(self, a, b):
         return np.true_divide(a, b)
@@ -133,6 +138,7 @@ class Negative(Op):
     """-a. vjp: -g. jvp: -t."""
 
     name, symbol = "negative", "-"
+    view_of, elementwise, writes_into = (), True, True  # np.negative(a, out=buf)
 
     def infer(self, a):
         if a.dtype.kind == "b":
@@ -156,6 +162,7 @@ class Power(Binary):
     """a ** b. vjp: (g * b * a**(b-1), g * a**b * log(a)). jvp: the same, with tangents."""
 
     name, symbol = "power", "**"
+    writes_into = True  # np.power(a, b, out=buf), np.square for b = 2
 
     def compute(self, a, b):
         return np.power(a, b)
@@ -188,6 +195,7 @@ class Maximum(Binary):
     """max(a, b) elementwise; ties send the gradient to a. vjp: (g where a >= b, g where a < b)."""
 
     name = "maximum"
+    writes_into = True  # np.maximum(a, b, out=buf); Minimum inherits it
 
     def compute(self, a, b):
         return np.maximum(a, b)
@@ -315,6 +323,7 @@ class Cast(Op):
     """x converted to ``dtype``. Gradient flows only between float dtypes."""
 
     name, params = "cast", ("dtype",)
+    view_of, elementwise, writes_into = (), True, False  # astype makes a new array; no out= form printed
 
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
@@ -337,6 +346,7 @@ class StopGradient(NoDerivative):
     """x, treated as a constant by differentiation."""
 
     name = "stop_gradient"
+    view_of, elementwise, writes_into = (0,), False, False  # the value itself, not a copy
 
     def infer(self, x):
         return x.shape, x.dtype

@@ -29,6 +29,7 @@ class MatMul(Op):
     """
 
     name, symbol = "matmul", "@"
+    view_of, elementwise, writes_into = (), False, True  # np.dot(a, b, out=buf)
 
     def infer(self, a, b):
         if a.ndim == 0 or b.ndim == 0:

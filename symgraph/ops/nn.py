@@ -26,6 +26,7 @@ class OneHot(NoDerivative):
     """Rows of the identity picked by integer labels; no derivative."""
 
     name, params = "one_hot", ("num_classes", "dtype")
+    view_of, elementwise, writes_into = (), False, False  # a new array
 
     def __init__(self, num_classes: int, dtype):
         self.num_classes = num_classes
@@ -44,6 +45,7 @@ class Pick(Op):
     vjp: unpick(g, labels), zeros with g at the labelled entries. jvp: pick(t, labels)."""
 
     name = "pick"
+    view_of, elementwise, writes_into = (), False, False  # fancy indexing copies
 
     def infer(self, x, labels):
         _check_labels(self, labels, [x, labels])
@@ -70,6 +72,7 @@ class Unpick(Op):
     (labels broadcast against values). vjp: pick(g, labels). jvp: unpick(t, labels)."""
 
     name, params = "unpick", ("num_classes",)
+    view_of, elementwise, writes_into = (), False, False  # a new array of zeros with the values written in
 
     def __init__(self, num_classes: int):
         self.num_classes = num_classes
@@ -95,6 +98,7 @@ class AddAt(Op):
     to it. vjp: g for x, pick(g, labels) summed to the shape of values. jvp: add_at(tx, tv, labels)."""
 
     name = "add_at"
+    view_of, elementwise, writes_into = (), True, True  # may add in place over x's buffer
 
     def infer(self, x, values, labels):
         _check_labels(self, labels, [x, values, labels])

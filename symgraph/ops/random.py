@@ -19,6 +19,7 @@ class RandomUniform(NoDerivative):
     drawn from the stream of the first input, a random key. No derivative."""
 
     name, params, shape_inputs = "random_uniform", ("dtype",), (1,)
+    view_of, elementwise, writes_into = (), False, False  # a new array
 
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)

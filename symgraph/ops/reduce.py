@@ -21,6 +21,7 @@ from .shape import ExpandDims
 class Reduce(Op):
     params = ("axes", "keepdims")
     keywords = {"axes": "axis"}  # the builder's name for the attribute, as dprint shows it
+    view_of, elementwise, writes_into = (), False, False  # a reduction makes a new array
 
     def __init__(self, axes: tuple[int, ...], keepdims: bool = False):
         self.axes = tuple(axes)
@@ -49,6 +50,7 @@ class Sum(Reduce):
     differentiator broadcasts it to x's shape). jvp: sum(t)."""
 
     name = "sum"
+    writes_into = True  # np.add.reduce(x, axis, out=buf)
 
     def out_dtype(self, dtype):
         return np.dtype(np.int64) if dtype.kind == "b" else dtype
@@ -132,6 +134,7 @@ class Softmax(Op):
     vjp and jvp (the Jacobian is symmetric): s * (v - sum(v * s))."""
 
     name, params = "softmax", ("axis",)
+    view_of, elementwise, writes_into = (), False, False  # the helper returns a new array
 
     def __init__(self, axis: int):
         self.axis = axis
@@ -174,6 +177,7 @@ class Count(NoDerivative):
     """The number of elements of x along ``axes``, read from x's shape at run time."""
 
     name, params, shape_inputs = "count", ("axes",), (0,)
+    view_of, elementwise, writes_into = (), False, False  # a number, never an array of the input
 
     def __init__(self, axes):
         self.axes = tuple(axes)

@@ -11,13 +11,10 @@ the same way, and :func:`elementwise` lets users add their own.
 from __future__ import annotations
 
 import inspect
-import re
 
 import numpy as np
 import sympy as sp
-from sympy.printing.numpy import NumPyPrinter
 
-from .. import kernels
 from ..graph import Node, Op, apply, as_node
 from ..shapes import broadcast_shapes, numel
 
@@ -48,92 +45,12 @@ class Softplus(sp.Function):
             return sp.log(1 + sp.exp(x))
 
 
-class ScalarPrinter(NumPyPrinter):
-    """Prints a scalar SymPy expression as a NumPy expression over arrays.
+def _numpy_function(expr: sp.Expr, symbols: tuple):
+    """``expr`` as a NumPy function of one array per symbol: the NumPy backend's printed code, so the
+    op's semantics and the generated code are one text (imported here, not when symgraph is imported)."""
+    from codegen.backends.scalar import scalar_function
 
-    Symbols print as the code given for them in ``names``; ``np`` is the
-    array module's name. Unknown functions raise (SymPy's strict mode), so no
-    unprintable text can reach generated code.
-    """
-
-    def __init__(self, names: dict, module: str = "np", levels: dict | None = None):
-        super().__init__({"fully_qualified_modules": True, "strict": True, "order": "none"})  # keep term order
-        self._names = names
-        self._levels = levels or {}  # SymPy precedence level of each symbol's code (atoms if absent)
-        self._alias = module
-
-    def _module_format(self, fqn, register=True):
-        return self._alias + fqn[len("numpy") :] if fqn.startswith("numpy.") else fqn
-
-    def _print_Symbol(self, expr):
-        return self._names[expr]
-
-    def parenthesize(self, item, level, strict=False):
-        if isinstance(item, (sp.Rational, sp.Float)) and item >= 0:  # prints as a plain number: 0.5
-            return self._print(item)
-        if item in self._levels:  # compound code standing in for a symbol: SymPy can't see inside it
-            wrap = self._levels[item] <= level  # always strict: it may be a denominator or a power's base
-            return f"({self._names[item]})" if wrap else self._names[item]
-        return super().parenthesize(item, level, strict)
-
-    def _print_Pow(self, expr, rational=False):
-        if expr.exp == 1:  # x**1 from an unevaluated division x / y = x * y**-1
-            return self.parenthesize(expr.base, 60)
-        return super()._print_Pow(expr, rational=rational)
-
-    def _print_Mul(self, expr):
-        text = super()._print_Mul(expr)  # SymPy writes a*b/c: space the operators as PEP 8 does
-        return re.sub(r"\s*(?<!\*)([*/])(?!\*)\s*", r" \1 ", text)
-
-    def _print_Float(self, expr):
-        return repr(float(expr))
-
-    def _print_Rational(self, expr):
-        return repr(float(expr))
-
-    def _print_Half(self, expr):
-        return "0.5"
-
-    def _print_Max(self, expr):
-        return self._nested("maximum", expr.args)
-
-    def _print_Min(self, expr):
-        return self._nested("minimum", expr.args)
-
-    def _nested(self, fn, args):
-        code = self._print(args[0])
-        for a in args[1:]:
-            code = f"{self._alias}.{fn}({code}, {self._print(a)})"
-        return code
-
-    def _print_Heaviside(self, expr):
-        h0 = expr.args[1] if len(expr.args) > 1 else sp.Rational(1, 2)
-        return f"{self._alias}.heaviside({self._print(expr.args[0])}, {self._print(h0)})"
-
-    def _print_Piecewise(self, expr):
-        *pieces, (last, cond) = expr.args
-        if cond != sp.true:
-            raise ValueError("a Piecewise expression needs a final (value, True) branch")
-        code = self._print(last)
-        for value, c in reversed(pieces):
-            code = f"{self._alias}.where({self._print(c)}, {self._print(value)}, {code})"
-        return code
-
-    def _print_Sigmoid(self, expr):
-        return f"_sigmoid({self._print(expr.args[0])})"
-
-    def _print_Softplus(self, expr):
-        return f"{self._alias}.logaddexp(0.0, {self._print(expr.args[0])})"
-
-
-def numpy_code(expr: sp.Expr, names: dict, module: str = "np", levels: dict | None = None) -> str:
-    """``expr`` as NumPy code; ``names`` maps symbols to code, ``levels`` to its SymPy precedence."""
-    return ScalarPrinter(names, module, levels).doprint(expr)
-
-
-def helpers_used(expr: sp.Expr) -> set[str]:
-    """Names of :mod:`symgraph.kernels` helpers the printed expression calls."""
-    return {"_sigmoid"} if expr.has(Sigmoid) else set()
+    return scalar_function(expr, symbols)
 
 
 def _symbols(n: int) -> tuple[sp.Symbol, ...]:
@@ -152,6 +69,7 @@ class Elementwise(Op):
     """
 
     name, params, broadcasting = "elementwise", ("name", "expr", "symbols"), True
+    view_of, elementwise, writes_into = (), True, True  # a ufunc writing into a buffer, when the printer finds one
 
     def __init__(self, name: str, expr: sp.Expr, symbols: tuple, derivatives: tuple | None = None,
                  builtin: bool = False):
@@ -178,10 +96,7 @@ class Elementwise(Op):
 
     def compute(self, *arrays):
         if self._fn is None:
-            names = [f"a{i}" for i in range(len(self.symbols))]
-            code = numpy_code(self.expr, dict(zip(self.symbols, names)))
-            namespace = {"np": np, "_sigmoid": kernels._sigmoid}
-            self._fn = eval(f"lambda {', '.join(names)}: {code}", namespace)  # text from our printer only
+            self._fn = _numpy_function(self.expr, self.symbols)
         shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
         dtype = np.result_type(*arrays, np.float16)
         return np.broadcast_to(self._fn(*(np.asarray(a, dtype) for a in arrays)), shape).astype(dtype)
@@ -266,7 +181,7 @@ def elementwise(fn, name: str | None = None):
     extra = expr.free_symbols - set(symbols)
     if extra:
         raise ValueError(f"elementwise {label!r}: the expression uses symbols {sorted(map(str, extra))} that are not its arguments")
-    numpy_code(expr, {s: s.name for s in symbols})  # raises now, not at compile time, if SymPy can't print it
+    _numpy_function(expr, symbols)  # raises now, not at compile time, if SymPy can't print it
     op = Elementwise(label, expr, symbols)
 
     def build(*inputs):

@@ -15,6 +15,7 @@ from ..shapes import broadcast_shapes, format_shape, int_tuple, is_static, norma
 class ShapeOp(Op):
     """An op that moves data without arithmetic: it costs no FLOPs."""
 
+    view_of, elementwise, writes_into = (0,), False, False  # moves data: NumPy returns a view where it can
     def flops(self, node, sizes):
         return 0
 
@@ -349,6 +350,7 @@ class Embed(ShapeOp):
     of ``getitem``."""
 
     name, params, shape_inputs = "embed", ("index", "lead"), (1,)
+    view_of = ()  # a new array of zeros with the values written in
 
     def __init__(self, index, lead=()):
         self.index = index
@@ -383,6 +385,7 @@ class Concatenate(ShapeOp):
     """Join inputs along ``axis`` (negative). vjp: the matching slices of the cotangent."""
 
     name, params = "concatenate", ("axis",)
+    view_of = ()  # np.concatenate copies
 
     def __init__(self, axis: int):
         self.axis = axis
@@ -470,6 +473,7 @@ class Basis(NoDerivative):
     one-sweep Jacobian (identity tangents or cotangents). No inputs, no derivative."""
 
     name, params = "basis", ("shape", "dtype")
+    view_of, elementwise, writes_into = (), False, False  # np.eye: a new array
 
     def __init__(self, shape, dtype):
         self.shape = tuple(shape)

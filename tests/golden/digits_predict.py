@@ -56,12 +56,18 @@ def predict(
     # forward
     matmul1 = np.dot(x, dense1_W, out=buf1)     # matmul(x, dense1_W)
     dense1 = np.add(matmul1, dense1_b, out=buf1)  # node dense1: add(matmul1, dense1_b)
+    del matmul1                                 # buf1 now holds dense1
     # node batchnorm1: batchnorm1_beta + batchnorm1_gamma*((-batchnorm1_running_mean + dense1)/(sqrt(batchnorm1_running_var + 1.0e-5)))
     batchnorm1 = np.add(batchnorm1_gamma * ((dense1 - batchnorm1_running_mean) / (np.sqrt(batchnorm1_running_var + 1e-05))), batchnorm1_beta, out=buf1)
+    del dense1                                  # buf1 now holds batchnorm1
     relu1 = np.maximum(batchnorm1, zeros_batch_128, out=buf1)  # relu(batchnorm1)
+    del batchnorm1                              # buf1 now holds relu1
     matmul2 = np.dot(relu1, dense2_W, out=buf2)  # matmul(relu1, dense2_W)
     dense2_z = np.add(matmul2, dense2_b, out=buf2)  # node dense2_z: add(matmul2, dense2_b)
+    del matmul2                                 # buf2 now holds dense2_z
     dense2 = np.maximum(dense2_z, zeros_batch_64, out=buf2)  # node dense2: relu(dense2_z)
+    del dense2_z                                # buf2 now holds dense2
     matmul3 = np.dot(dense2, dense3_W, out=buf3)  # matmul(dense2, dense3_W)
+    del relu1                                   # buf3, sharing block1 with buf1, now holds matmul3
     dense3 = matmul3 + dense3_b                 # node dense3: add(matmul3, dense3_b)
     return dense3

@@ -15,12 +15,12 @@ _BUFFERS = {}  # the arrays train_step keeps its intermediate values in, one set
 
 def _allocate(batch):
     """Buffers for one set of input sizes; train_step reuses them on every call with those sizes."""
-    block3 = np.empty(64 * 128, dtype=np.float64)  # buf2, buf21: never live at the same time
-    block2 = np.empty(batch * 64, dtype=np.float64)  # buf17, buf18: never live at the same time
-    block1 = np.empty(batch * 128, dtype=np.float64)  # buf13, buf19: never live at the same time
-    block4 = np.empty(64 * 128, dtype=np.float64)  # buf27, buf31, buf32: never live at the same time
-    block5 = np.empty(128 * 64, dtype=np.float64)  # buf33, buf35, buf36: never live at the same time
-    block6 = np.empty(64 * 10, dtype=np.float64)  # buf37, buf38: never live at the same time
+    block3 = np.empty(64 * 128, dtype=np.float64)  # buf2, buf20: never live at the same time
+    block2 = np.empty(batch * 64, dtype=np.float64)  # buf16, buf17: never live at the same time
+    block1 = np.empty(batch * 128, dtype=np.float64)  # buf12, buf18: never live at the same time
+    block4 = np.empty(64 * 128, dtype=np.float64)  # buf26, buf31: never live at the same time
+    block5 = np.empty(128 * 64, dtype=np.float64)  # buf32, buf34, buf35: never live at the same time
+    block6 = np.empty(64 * 10, dtype=np.float64)  # buf30, buf36, buf38: never live at the same time
     return (
         np.empty((batch, 128), dtype=np.float64),  # buf1
         block3.reshape(64, 128),  # buf2
@@ -31,36 +31,35 @@ def _allocate(batch):
         np.empty((batch, 128), dtype=np.float64),  # buf7
         np.empty((batch, 128), dtype=np.float64),  # buf8
         np.empty((128,), dtype=np.float64),  # buf9
-        np.empty((128,), dtype=np.float64),  # buf10
+        np.empty((batch, 128), dtype=np.float64),  # buf10
         np.empty((batch, 128), dtype=np.float64),  # buf11
-        np.empty((batch, 128), dtype=np.float64),  # buf12
-        block1[:batch * 64].reshape(batch, 64),  # buf13
+        block1[:batch * 64].reshape(batch, 64),  # buf12
+        np.empty((batch, 64), dtype=np.float64),  # buf13
         np.empty((batch, 64), dtype=np.float64),  # buf14
-        np.empty((batch, 64), dtype=np.float64),  # buf15
-        np.empty((batch, 10), dtype=np.float64),  # buf16
-        block2[:batch],  # buf17
-        block2.reshape(batch, 64),  # buf18
-        block1.reshape(batch, 128),  # buf19
-        np.empty((128,), dtype=np.float64),  # buf20
-        block3[:1 * 128].reshape(1, 128),  # buf21
+        np.empty((batch, 10), dtype=np.float64),  # buf15
+        block2[:batch],  # buf16
+        block2.reshape(batch, 64),  # buf17
+        block1.reshape(batch, 128),  # buf18
+        np.empty((128,), dtype=np.float64),  # buf19
+        block3[:1 * 128].reshape(1, 128),  # buf20
+        np.empty((128,), dtype=np.float64),  # buf21
         np.empty((128,), dtype=np.float64),  # buf22
-        np.empty((128,), dtype=np.float64),  # buf23
-        np.empty((64,), dtype=np.float64),  # buf24
-        np.empty((10,), dtype=np.float64),  # buf25
-        np.empty((64, 128), dtype=np.float64),  # buf26
-        block4.reshape(64, 128),  # buf27
+        np.empty((64,), dtype=np.float64),  # buf23
+        np.empty((10,), dtype=np.float64),  # buf24
+        np.empty((64, 128), dtype=np.float64),  # buf25
+        block4.reshape(64, 128),  # buf26
+        np.empty((128,), dtype=np.float64),  # buf27
         np.empty((128,), dtype=np.float64),  # buf28
         np.empty((128,), dtype=np.float64),  # buf29
-        np.empty((128,), dtype=np.float64),  # buf30
-        block4[:128],  # buf31
-        block4[:128 * 64].reshape(128, 64),  # buf32
-        block5.reshape(128, 64),  # buf33
-        np.empty((64,), dtype=np.float64),  # buf34
-        block5[:64],  # buf35
-        block5[:64 * 10].reshape(64, 10),  # buf36
-        block6.reshape(64, 10),  # buf37
+        block6[:128],  # buf30
+        block4[:128 * 64].reshape(128, 64),  # buf31
+        block5.reshape(128, 64),  # buf32
+        np.empty((64,), dtype=np.float64),  # buf33
+        block5[:64],  # buf34
+        block5[:64 * 10].reshape(64, 10),  # buf35
+        block6.reshape(64, 10),  # buf36
+        np.empty((10,), dtype=np.float64),  # buf37
         block6[:10],  # buf38
-        np.empty((10,), dtype=np.float64),  # buf39
         np.zeros((batch, 128), dtype=np.float64),  # zeros_batch_128: read only
         np.zeros((batch, 64), dtype=np.float64),  # zeros_batch_64: read only
         np.ones((batch,), dtype=np.float64),  # ones_batch: read only
@@ -167,58 +166,58 @@ def train_step(
     (  # buf<n>: written with out= below; ones_/zeros_: read only
         buf1, buf2, buf3, buf4, buf5, buf6, buf7, buf8, buf9, buf10, buf11, buf12, buf13, buf14,
         buf15, buf16, buf17, buf18, buf19, buf20, buf21, buf22, buf23, buf24, buf25, buf26, buf27,
-        buf28, buf29, buf30, buf31, buf32, buf33, buf34, buf35, buf36, buf37, buf38, buf39,
+        buf28, buf29, buf30, buf31, buf32, buf33, buf34, buf35, buf36, buf37, buf38,
         zeros_batch_128, zeros_batch_64, ones_batch
     ) = buffers
     # forward
     matmul1 = np.dot(x, dense1_W, out=buf1)     # matmul(x, dense1_W)
     dense1 = np.add(matmul1, dense1_b, out=buf1)  # node dense1: add(matmul1, dense1_b)
+    del matmul1                                 # buf1 now holds dense1
     square1 = np.square(dense1_W, out=buf2)     # square(dense1_W)
     square2 = np.square(dense2_W, out=buf3)     # square(dense2_W)
     square3 = np.square(dense3_W, out=buf4)     # square(dense3_W)
-    new_step = step + 1.0                       # add(step, 1.0)
     # backward
     count1 = dense1.shape[0]                    # vjp of mean(dense1)
+    # forward
     # node batchnorm1_mean: mean(dense1)
     batchnorm1_mean = np.add.reduce(dense1, axis=0) / dense1.shape[0]
     subtract1 = np.subtract(dense1, batchnorm1_mean, out=buf5)  # subtract(dense1, batchnorm1_mean)
     multiply1 = np.multiply(subtract1, subtract1, out=buf6)  # multiply(subtract1, subtract1)
     # node batchnorm1_var: mean(multiply1)
     batchnorm1_var = np.add.reduce(multiply1, axis=0) / multiply1.shape[0]
-    # node lr: 0.005*cos((3.141592653589793*Min(2110.0, step))/2110.0) + 0.005
-    lr = 0.005 + 0.005 * np.cos((3.141592653589793 * np.minimum(2110.0, step)) / 2110.0)
-    # node sqrt_bias_correction2: sqrt(1.0 - 0.999**new_step)
-    sqrt_bias_correction2 = np.sqrt(1.0 - 0.999**new_step)
-    sqrt1 = np.sqrt(batchnorm1_var + 1e-05)     # fused elementwise: add, pow
+    sqrt1 = np.sqrt(batchnorm1_var + 1e-05)     # sqrt(batchnorm1_var + 1.0e-5)
     divide1 = np.divide(subtract1, sqrt1, out=buf7)  # divide(subtract1, sqrt1)
     # node batchnorm1: batchnorm1_beta + batchnorm1_gamma*divide1
     batchnorm1 = np.add(batchnorm1_gamma * divide1, batchnorm1_beta, out=buf8)
-    # fused elementwise: add, mul
-    new_batchnorm1_running_mean = np.add(0.9 * batchnorm1_running_mean, 0.1 * batchnorm1_mean, out=buf9)
     # optimizer
-    # fused elementwise: add, mul, pow
-    new_batchnorm1_running_var = np.add(0.9 * batchnorm1_running_var, (0.1 * batchnorm1_var) * (count1 / (count1 - 1.0)), out=buf10)
+    # new value of batchnorm1_running_var
+    new_batchnorm1_running_var = np.add(0.9 * batchnorm1_running_var, (0.1 * batchnorm1_var) * (count1 / (count1 - 1.0)), out=buf9)
+    # forward
     relu1 = np.maximum(batchnorm1, zeros_batch_128, out=buf8)  # relu(batchnorm1)
+    del batchnorm1                              # buf8 now holds relu1
     # cast(greater_equal(random_uniform(dropout1_key, relu1), 0.2))
     cast1 = (_uniform(dropout1_key, relu1.shape, np.float64) >= 0.2).astype(np.float64)
     dropout1_key += const1                      # update dropout1_key here: nothing below reads it
-    dropout1_mask = np.multiply(cast1, 1.25, out=buf11)  # node dropout1_mask: multiply(cast1, 1.25)
+    dropout1_mask = np.multiply(cast1, 1.25, out=buf10)  # node dropout1_mask: multiply(cast1, 1.25)
     # node dropout1: multiply(relu1, dropout1_mask)
-    dropout1 = np.multiply(relu1, dropout1_mask, out=buf12)
-    matmul2 = np.dot(dropout1, dense2_W, out=buf13)  # matmul(dropout1, dense2_W)
-    dense2_z = np.add(matmul2, dense2_b, out=buf13)  # node dense2_z: add(matmul2, dense2_b)
-    dense2 = np.maximum(dense2_z, zeros_batch_64, out=buf13)  # node dense2: relu(dense2_z)
+    dropout1 = np.multiply(relu1, dropout1_mask, out=buf11)
+    matmul2 = np.dot(dropout1, dense2_W, out=buf12)  # matmul(dropout1, dense2_W)
+    dense2_z = np.add(matmul2, dense2_b, out=buf12)  # node dense2_z: add(matmul2, dense2_b)
+    del matmul2                                 # buf12 now holds dense2_z
+    dense2 = np.maximum(dense2_z, zeros_batch_64, out=buf12)  # node dense2: relu(dense2_z)
+    del dense2_z                                # buf12 now holds dense2
     # cast(greater_equal(random_uniform(dropout2_key, dense2), 0.2))
     cast2 = (_uniform(dropout2_key, dense2.shape, np.float64) >= 0.2).astype(np.float64)
     dropout2_key += const1                      # update dropout2_key here: nothing below reads it
-    dropout2_mask = np.multiply(cast2, 1.25, out=buf14)  # node dropout2_mask: multiply(cast2, 1.25)
+    dropout2_mask = np.multiply(cast2, 1.25, out=buf13)  # node dropout2_mask: multiply(cast2, 1.25)
     # node dropout2: multiply(dense2, dropout2_mask)
-    dropout2 = np.multiply(dense2, dropout2_mask, out=buf15)
-    matmul3 = np.dot(dropout2, dense3_W, out=buf16)  # matmul(dropout2, dense3_W)
-    logits = np.add(matmul3, dense3_b, out=buf16)  # node logits: add(matmul3, dense3_b)
+    dropout2 = np.multiply(dense2, dropout2_mask, out=buf14)
+    matmul3 = np.dot(dropout2, dense3_W, out=buf15)  # matmul(dropout2, dense3_W)
+    logits = np.add(matmul3, dense3_b, out=buf15)  # node logits: add(matmul3, dense3_b)
+    del matmul3                                 # buf15 now holds logits
     logsumexp1 = _logsumexp(logits, axis=1)     # logsumexp(logits)
     # subtract(logsumexp1, pick(logits, y))
-    subtract2 = np.subtract(logsumexp1, _pick(logits, y), out=buf17)
+    subtract2 = np.subtract(logsumexp1, _pick(logits, y), out=buf16)
     # node cross_entropy: mean(subtract2)
     cross_entropy = np.add.reduce(subtract2, axis=None) / subtract2.size
     # node cost: cross_entropy + 0.0005*(sum(square3) + (sum(square1) + sum(square2)))
@@ -226,122 +225,164 @@ def train_step(
     # backward
     count2 = subtract2.size                     # vjp of mean(subtract2)
     # vjp of logsumexp(logits) wrt logits
-    divide2 = np.divide(np.exp(logits - logsumexp1[..., None]), count2, out=buf16)
+    divide2 = np.divide(np.exp(logits - logsumexp1[..., None]), count2, out=buf15)
+    del logits                                  # buf15 now holds divide2
     # adjoint of logits: sum of 2 contributions
-    grad_logits = _add_at(divide2, -1.0 / count2, y, out=buf16)
+    grad_logits = _add_at(divide2, -1.0 / count2, y, out=buf15)
+    del divide2                                 # buf15 now holds grad_logits
     # vjp of matmul(dropout2, dense3_W) wrt dropout2
-    grad_dropout2 = np.dot(grad_logits, dense3_W.T, out=buf18)
+    grad_dropout2 = np.dot(grad_logits, dense3_W.T, out=buf17)
+    del subtract2  # buf17, sharing block2 with buf16, now holds grad_dropout2
     # vjp of matmul(dropout2, dense3_W) wrt dense3_W
     matmul4 = np.dot(dropout2.T, grad_logits, out=buf4)
+    del square3                                 # buf4 now holds matmul4
     # vjp of multiply(dense2, dropout2_mask) wrt dense2
-    grad_dense2 = np.multiply(grad_dropout2, dropout2_mask, out=buf18)
+    grad_dense2 = np.multiply(grad_dropout2, dropout2_mask, out=buf17)
+    del grad_dropout2                           # buf17 now holds grad_dense2
     # vjp of relu(dense2_z) wrt dense2_z
-    grad_dense2_z = np.multiply(grad_dense2, np.greater(dense2, zeros_batch_64), out=buf18)
+    grad_dense2_z = np.multiply(grad_dense2, np.greater(dense2, zeros_batch_64), out=buf17)
+    del grad_dense2                             # buf17 now holds grad_dense2_z
     # vjp of matmul(dropout1, dense2_W) wrt dropout1
-    grad_dropout1 = np.dot(grad_dense2_z, dense2_W.T, out=buf19)
+    grad_dropout1 = np.dot(grad_dense2_z, dense2_W.T, out=buf18)
+    del dense2  # buf18, sharing block1 with buf12, now holds grad_dropout1
     # vjp of matmul(dropout1, dense2_W) wrt dense2_W
     matmul5 = np.dot(dropout1.T, grad_dense2_z, out=buf3)
+    del square2                                 # buf3 now holds matmul5
     # vjp of multiply(relu1, dropout1_mask) wrt relu1
-    grad_relu1 = np.multiply(grad_dropout1, dropout1_mask, out=buf19)
+    grad_relu1 = np.multiply(grad_dropout1, dropout1_mask, out=buf18)
+    del grad_dropout1                           # buf18 now holds grad_relu1
     # vjp of relu(batchnorm1) wrt batchnorm1
-    grad_batchnorm1 = np.multiply(grad_relu1, np.greater(relu1, zeros_batch_128), out=buf19)
+    grad_batchnorm1 = np.multiply(grad_relu1, np.greater(relu1, zeros_batch_128), out=buf18)
+    del grad_relu1                              # buf18 now holds grad_batchnorm1
     # vjp of multiply(batchnorm1_gamma, divide1) wrt batchnorm1_gamma
     multiply2 = np.multiply(grad_batchnorm1, divide1, out=buf8)
+    del relu1                                   # buf8 now holds multiply2
     # vjp of multiply(batchnorm1_gamma, divide1) wrt divide1
-    grad_divide1 = np.multiply(grad_batchnorm1, batchnorm1_gamma, out=buf11)
+    grad_divide1 = np.multiply(grad_batchnorm1, batchnorm1_gamma, out=buf10)
+    del dropout1_mask                           # buf10 now holds grad_divide1
     # vjp of divide(subtract1, sqrt1) wrt sqrt1
     divide3 = np.divide(-grad_divide1 * divide1, sqrt1, out=buf7)
-    grad_sqrt1 = np.dot(ones_batch, divide3, out=buf20)  # un-broadcast sqrt1 (128,) <- (batch, 128)
-    grad_add1 = np.multiply(grad_sqrt1, 0.5 / sqrt1, out=buf20)  # vjp of sqrt(batchnorm1_var + 1.0e-5)
+    del divide1                                 # buf7 now holds divide3
+    grad_sqrt1 = np.dot(ones_batch, divide3, out=buf19)  # un-broadcast sqrt1 (128,) <- (batch, 128)
+    grad_add1 = np.multiply(grad_sqrt1, 0.5 / sqrt1, out=buf19)  # vjp of sqrt(batchnorm1_var + 1.0e-5)
+    del grad_sqrt1                              # buf19 now holds grad_add1
     # vjp of mean(multiply1) wrt multiply1
-    divide4 = np.divide(grad_add1[..., None, :], multiply1.shape[0], out=buf21)
+    divide4 = np.divide(grad_add1[..., None, :], multiply1.shape[0], out=buf20)
+    del square1                                 # buf20, sharing block3 with buf2, now holds divide4
     # vjp of mean(multiply1) wrt multiply1, broadcast to (batch, 128)
     grad_multiply1 = np.broadcast_to(divide4, multiply1.shape)
     # adjoint of subtract1: sum of 2 contributions
-    grad_subtract1 = np.add(grad_divide1 / sqrt1, grad_multiply1 * (2.0 * subtract1), out=buf11)
+    grad_subtract1 = np.add(grad_divide1 / sqrt1, grad_multiply1 * (2.0 * subtract1), out=buf10)
+    del grad_divide1                            # buf10 now holds grad_subtract1
     # vjp of subtract(dense1, batchnorm1_mean) wrt batchnorm1_mean
     negative1 = np.negative(grad_subtract1, out=buf5)
+    del subtract1                               # buf5 now holds negative1
     # un-broadcast batchnorm1_mean (128,) <- (batch, 128)
-    grad_batchnorm1_mean = np.dot(ones_batch, negative1, out=buf20)
+    grad_batchnorm1_mean = np.dot(ones_batch, negative1, out=buf19)
+    del grad_add1                               # buf19 now holds grad_batchnorm1_mean
     # vjp of mean(dense1) wrt dense1
-    divide5 = np.divide(grad_batchnorm1_mean[..., None, :], count1, out=buf21)
+    divide5 = np.divide(grad_batchnorm1_mean[..., None, :], count1, out=buf20)
+    del divide4, grad_multiply1                 # buf20 now holds divide5
     # adjoint of dense1: sum of 2 contributions
-    grad_dense1 = np.add(grad_subtract1, np.broadcast_to(divide5, dense1.shape), out=buf11)
+    grad_dense1 = np.add(grad_subtract1, np.broadcast_to(divide5, dense1.shape), out=buf10)
+    del grad_subtract1                          # buf10 now holds grad_dense1
     matmul6 = np.dot(x.T, grad_dense1, out=buf2)  # vjp of matmul(x, dense1_W) wrt dense1_W
+    del divide5                                 # buf2, sharing block3 with buf20, now holds matmul6
     # adjoint of dense1_W: sum of 2 contributions
     grad_dense1_W = np.add(0.0005 * (2 * dense1_W), matmul6, out=buf2)
+    del matmul6                                 # buf2 now holds grad_dense1_W
     # un-broadcast dense1_b (128,) <- (batch, 128)
-    grad_dense1_b = np.dot(ones_batch, grad_dense1, out=buf20)
+    grad_dense1_b = np.dot(ones_batch, grad_dense1, out=buf19)
+    del grad_batchnorm1_mean                    # buf19 now holds grad_dense1_b
     # un-broadcast batchnorm1_gamma (128,) <- (batch, 128)
-    grad_batchnorm1_gamma = np.dot(ones_batch, multiply2, out=buf22)
+    grad_batchnorm1_gamma = np.dot(ones_batch, multiply2, out=buf21)
     # un-broadcast batchnorm1_beta (128,) <- (batch, 128)
-    grad_batchnorm1_beta = np.dot(ones_batch, grad_batchnorm1, out=buf23)
+    grad_batchnorm1_beta = np.dot(ones_batch, grad_batchnorm1, out=buf22)
     # adjoint of dense2_W: sum of 2 contributions
     grad_dense2_W = np.add(0.0005 * (2 * dense2_W), matmul5, out=buf3)
+    del matmul5                                 # buf3 now holds grad_dense2_W
     # un-broadcast dense2_b (64,) <- (batch, 64)
-    grad_dense2_b = np.dot(ones_batch, grad_dense2_z, out=buf24)
+    grad_dense2_b = np.dot(ones_batch, grad_dense2_z, out=buf23)
     # adjoint of dense3_W: sum of 2 contributions
     grad_dense3_W = np.add(0.0005 * (2 * dense3_W), matmul4, out=buf4)
+    del matmul4                                 # buf4 now holds grad_dense3_W
     # un-broadcast dense3_b (10,) <- (batch, 10)
-    grad_dense3_b = np.dot(ones_batch, grad_logits, out=buf25)
+    grad_dense3_b = np.dot(ones_batch, grad_logits, out=buf24)
     # optimizer
-    # fused elementwise: add, mul
-    new_dense1_W_m = np.add(0.9 * dense1_W_m, 0.1 * grad_dense1_W, out=buf26)
-    # fused elementwise: add, mul
+    new_dense1_W_m = np.add(0.9 * dense1_W_m, 0.1 * grad_dense1_W, out=buf25)  # new value of dense1_W_m
+    # new value of dense1_W_v
     new_dense1_W_v = np.add(0.999 * dense1_W_v, 0.001 * (grad_dense1_W * grad_dense1_W), out=buf2)
+    del grad_dense1_W                           # buf2 now holds new_dense1_W_v
+    # node lr: 0.005*cos((3.141592653589793*Min(2110.0, step))/2110.0) + 0.005
+    lr = 0.005 + 0.005 * np.cos((3.141592653589793 * np.minimum(2110.0, step)) / 2110.0)
+    new_step = step + 1.0                       # new value of step
     step_size = lr / (1.0 - 0.9**new_step)      # node step_size: lr/(1.0 - 0.9**new_step)
-    # fused elementwise: add, mul, pow
-    divide6 = np.divide(step_size * new_dense1_W_m, 1e-08 + np.sqrt(new_dense1_W_v) / sqrt_bias_correction2, out=buf27)
+    # node sqrt_bias_correction2: sqrt(1.0 - 0.999**new_step)
+    sqrt_bias_correction2 = np.sqrt(1.0 - 0.999**new_step)
+    # step subtracted from dense1_W
+    divide6 = np.divide(step_size * new_dense1_W_m, 1e-08 + np.sqrt(new_dense1_W_v) / sqrt_bias_correction2, out=buf26)
     dense1_W -= divide6                         # update dense1_W here: nothing below reads it
-    # fused elementwise: add, mul
-    new_dense1_b_m = np.add(0.9 * dense1_b_m, 0.1 * grad_dense1_b, out=buf28)
-    # fused elementwise: add, mul
-    new_dense1_b_v = np.add(0.999 * dense1_b_v, 0.001 * (grad_dense1_b * grad_dense1_b), out=buf20)
-    # fused elementwise: add, mul, pow
-    divide7 = np.divide(step_size * new_dense1_b_m, 1e-08 + np.sqrt(new_dense1_b_v) / sqrt_bias_correction2, out=buf29)
+    new_dense1_b_m = np.add(0.9 * dense1_b_m, 0.1 * grad_dense1_b, out=buf27)  # new value of dense1_b_m
+    # new value of dense1_b_v
+    new_dense1_b_v = np.add(0.999 * dense1_b_v, 0.001 * (grad_dense1_b * grad_dense1_b), out=buf19)
+    del grad_dense1_b                           # buf19 now holds new_dense1_b_v
+    # step subtracted from dense1_b
+    divide7 = np.divide(step_size * new_dense1_b_m, 1e-08 + np.sqrt(new_dense1_b_v) / sqrt_bias_correction2, out=buf28)
     dense1_b -= divide7                         # update dense1_b here: nothing below reads it
-    # fused elementwise: add, mul
-    new_batchnorm1_gamma_m = np.add(0.9 * batchnorm1_gamma_m, 0.1 * grad_batchnorm1_gamma, out=buf29)
-    # fused elementwise: add, mul
-    new_batchnorm1_gamma_v = np.add(0.999 * batchnorm1_gamma_v, 0.001 * (grad_batchnorm1_gamma * grad_batchnorm1_gamma), out=buf22)
-    # fused elementwise: add, mul, pow
-    divide8 = np.divide(step_size * new_batchnorm1_gamma_m, 1e-08 + np.sqrt(new_batchnorm1_gamma_v) / sqrt_bias_correction2, out=buf30)
+    # new value of batchnorm1_gamma_m
+    new_batchnorm1_gamma_m = np.add(0.9 * batchnorm1_gamma_m, 0.1 * grad_batchnorm1_gamma, out=buf28)
+    del divide7                                 # buf28 now holds new_batchnorm1_gamma_m
+    # new value of batchnorm1_gamma_v
+    new_batchnorm1_gamma_v = np.add(0.999 * batchnorm1_gamma_v, 0.001 * (grad_batchnorm1_gamma * grad_batchnorm1_gamma), out=buf21)
+    del grad_batchnorm1_gamma                   # buf21 now holds new_batchnorm1_gamma_v
+    # step subtracted from batchnorm1_gamma
+    divide8 = np.divide(step_size * new_batchnorm1_gamma_m, 1e-08 + np.sqrt(new_batchnorm1_gamma_v) / sqrt_bias_correction2, out=buf29)
     batchnorm1_gamma -= divide8                 # update batchnorm1_gamma here: nothing below reads it
-    # fused elementwise: add, mul
-    new_batchnorm1_beta_m = np.add(0.9 * batchnorm1_beta_m, 0.1 * grad_batchnorm1_beta, out=buf30)
-    # fused elementwise: add, mul
-    new_batchnorm1_beta_v = np.add(0.999 * batchnorm1_beta_v, 0.001 * (grad_batchnorm1_beta * grad_batchnorm1_beta), out=buf23)
-    # fused elementwise: add, mul, pow
-    divide9 = np.divide(step_size * new_batchnorm1_beta_m, 1e-08 + np.sqrt(new_batchnorm1_beta_v) / sqrt_bias_correction2, out=buf31)
+    # new value of batchnorm1_beta_m
+    new_batchnorm1_beta_m = np.add(0.9 * batchnorm1_beta_m, 0.1 * grad_batchnorm1_beta, out=buf29)
+    del divide8                                 # buf29 now holds new_batchnorm1_beta_m
+    # new value of batchnorm1_beta_v
+    new_batchnorm1_beta_v = np.add(0.999 * batchnorm1_beta_v, 0.001 * (grad_batchnorm1_beta * grad_batchnorm1_beta), out=buf22)
+    del grad_batchnorm1_beta                    # buf22 now holds new_batchnorm1_beta_v
+    # step subtracted from batchnorm1_beta
+    divide9 = np.divide(step_size * new_batchnorm1_beta_m, 1e-08 + np.sqrt(new_batchnorm1_beta_v) / sqrt_bias_correction2, out=buf30)
     batchnorm1_beta -= divide9                  # update batchnorm1_beta here: nothing below reads it
-    # fused elementwise: add, mul
-    new_dense2_W_m = np.add(0.9 * dense2_W_m, 0.1 * grad_dense2_W, out=buf32)
-    # fused elementwise: add, mul
+    new_dense2_W_m = np.add(0.9 * dense2_W_m, 0.1 * grad_dense2_W, out=buf31)  # new value of dense2_W_m
+    del divide6  # buf31, sharing block4 with buf26, now holds new_dense2_W_m
+    # new value of dense2_W_v
     new_dense2_W_v = np.add(0.999 * dense2_W_v, 0.001 * (grad_dense2_W * grad_dense2_W), out=buf3)
-    # fused elementwise: add, mul, pow
-    divide10 = np.divide(step_size * new_dense2_W_m, 1e-08 + np.sqrt(new_dense2_W_v) / sqrt_bias_correction2, out=buf33)
+    del grad_dense2_W                           # buf3 now holds new_dense2_W_v
+    # step subtracted from dense2_W
+    divide10 = np.divide(step_size * new_dense2_W_m, 1e-08 + np.sqrt(new_dense2_W_v) / sqrt_bias_correction2, out=buf32)
     dense2_W -= divide10                        # update dense2_W here: nothing below reads it
-    # fused elementwise: add, mul
-    new_dense2_b_m = np.add(0.9 * dense2_b_m, 0.1 * grad_dense2_b, out=buf34)
-    # fused elementwise: add, mul
-    new_dense2_b_v = np.add(0.999 * dense2_b_v, 0.001 * (grad_dense2_b * grad_dense2_b), out=buf24)
-    # fused elementwise: add, mul, pow
-    divide11 = np.divide(step_size * new_dense2_b_m, 1e-08 + np.sqrt(new_dense2_b_v) / sqrt_bias_correction2, out=buf35)
+    new_dense2_b_m = np.add(0.9 * dense2_b_m, 0.1 * grad_dense2_b, out=buf33)  # new value of dense2_b_m
+    # new value of dense2_b_v
+    new_dense2_b_v = np.add(0.999 * dense2_b_v, 0.001 * (grad_dense2_b * grad_dense2_b), out=buf23)
+    del grad_dense2_b                           # buf23 now holds new_dense2_b_v
+    # step subtracted from dense2_b
+    divide11 = np.divide(step_size * new_dense2_b_m, 1e-08 + np.sqrt(new_dense2_b_v) / sqrt_bias_correction2, out=buf34)
+    del divide10                                # buf34, sharing block5 with buf32, now holds divide11
     dense2_b -= divide11                        # update dense2_b here: nothing below reads it
-    # fused elementwise: add, mul
-    new_dense3_W_m = np.add(0.9 * dense3_W_m, 0.1 * grad_dense3_W, out=buf36)
-    # fused elementwise: add, mul
+    new_dense3_W_m = np.add(0.9 * dense3_W_m, 0.1 * grad_dense3_W, out=buf35)  # new value of dense3_W_m
+    del divide11  # buf35, sharing block5 with buf34, now holds new_dense3_W_m
+    # new value of dense3_W_v
     new_dense3_W_v = np.add(0.999 * dense3_W_v, 0.001 * (grad_dense3_W * grad_dense3_W), out=buf4)
-    # fused elementwise: add, mul, pow
-    divide12 = np.divide(step_size * new_dense3_W_m, 1e-08 + np.sqrt(new_dense3_W_v) / sqrt_bias_correction2, out=buf37)
+    del grad_dense3_W                           # buf4 now holds new_dense3_W_v
+    # step subtracted from dense3_W
+    divide12 = np.divide(step_size * new_dense3_W_m, 1e-08 + np.sqrt(new_dense3_W_v) / sqrt_bias_correction2, out=buf36)
+    del divide9                                 # buf36, sharing block6 with buf30, now holds divide12
     dense3_W -= divide12                        # update dense3_W here: nothing below reads it
-    # fused elementwise: add, mul
-    new_dense3_b_m = np.add(0.9 * dense3_b_m, 0.1 * grad_dense3_b, out=buf38)
-    # fused elementwise: add, mul
-    new_dense3_b_v = np.add(0.999 * dense3_b_v, 0.001 * (grad_dense3_b * grad_dense3_b), out=buf25)
-    # fused elementwise: add, mul, pow
-    divide13 = np.divide(step_size * new_dense3_b_m, 1e-08 + np.sqrt(new_dense3_b_v) / sqrt_bias_correction2, out=buf39)
+    new_dense3_b_m = np.add(0.9 * dense3_b_m, 0.1 * grad_dense3_b, out=buf37)  # new value of dense3_b_m
+    # new value of dense3_b_v
+    new_dense3_b_v = np.add(0.999 * dense3_b_v, 0.001 * (grad_dense3_b * grad_dense3_b), out=buf24)
+    del grad_dense3_b                           # buf24 now holds new_dense3_b_v
+    # step subtracted from dense3_b
+    divide13 = np.divide(step_size * new_dense3_b_m, 1e-08 + np.sqrt(new_dense3_b_v) / sqrt_bias_correction2, out=buf38)
+    del divide12                                # buf38, sharing block6 with buf36, now holds divide13
     dense3_b -= divide13                        # update dense3_b here: nothing below reads it
+    # new value of batchnorm1_running_mean
+    new_batchnorm1_running_mean = np.add(0.9 * batchnorm1_running_mean, 0.1 * batchnorm1_mean, out=buf30)
+    del divide13  # buf30, sharing block6 with buf38, now holds new_batchnorm1_running_mean
     # updates, applied together after every value above is computed
     dense1_W_m[...] = new_dense1_W_m  # update dense1_W_m
     dense1_W_v[...] = new_dense1_W_v  # update dense1_W_v

@@ -83,6 +83,7 @@ def train_step(x, y, *, W, b):
     # forward
     matmul1 = np.dot(x, W, out=buf1)            # matmul(x, W)
     logits = np.add(matmul1, b, out=buf1)       # node logits: add(matmul1, b)
+    del matmul1                                 # buf1 now holds logits
     logsumexp1 = _logsumexp(logits, axis=1)     # logsumexp(logits)
     # subtract(logsumexp1, pick(logits, y))
     subtract1 = np.subtract(logsumexp1, _pick(logits, y), out=buf2)
@@ -91,13 +92,17 @@ def train_step(x, y, *, W, b):
     count1 = subtract1.size                     # vjp of mean(subtract1)
     # vjp of logsumexp(logits) wrt logits
     divide1 = np.divide(np.exp(logits - logsumexp1[..., None]), count1, out=buf1)
+    del logits                                  # buf1 now holds divide1
     # adjoint of logits: sum of 2 contributions
     grad_logits = _add_at(divide1, -1.0 / count1, y, out=buf1)
+    del divide1                                 # buf1 now holds grad_logits
     grad_W = np.dot(x.T, grad_logits, out=buf3)  # vjp of matmul(x, W) wrt W
     grad_b = np.dot(ones_batch, grad_logits, out=buf4)  # un-broadcast b (3,) <- (batch, 3)
     # optimizer
-    multiply1 = np.multiply(0.5, grad_W, out=buf3)  # multiply(0.5, grad_W)
+    multiply1 = np.multiply(0.5, grad_W, out=buf3)  # step subtracted from W
+    del grad_W                                  # buf3 now holds multiply1
     W -= multiply1                              # update W here: nothing below reads it
-    multiply2 = np.multiply(0.5, grad_b, out=buf4)  # multiply(0.5, grad_b)
+    multiply2 = np.multiply(0.5, grad_b, out=buf4)  # step subtracted from b
+    del grad_b                                  # buf4 now holds multiply2
     b -= multiply2                              # update b here: nothing below reads it
     return loss

@@ -110,52 +110,62 @@ def train_step(x, y, *, W1, b1, W2, b2, step, W1_m, W1_v, b1_m, b1_v, W2_m, W2_v
     # forward
     matmul1 = np.dot(x, W1, out=buf1)           # matmul(x, W1)
     add1 = np.add(matmul1, b1, out=buf1)        # add(matmul1, b1)
+    del matmul1                                 # buf1 now holds add1
     h = np.tanh(add1, out=buf1)                 # node h: tanh(add1)
-    new_step = step + 1.0                       # add(step, 1.0)
+    del add1                                    # buf1 now holds h
     matmul2 = np.dot(h, W2, out=buf2)           # matmul(h, W2)
     logits = np.add(matmul2, b2, out=buf2)      # node logits: add(matmul2, b2)
+    del matmul2                                 # buf2 now holds logits
     logsumexp1 = _logsumexp(logits, axis=1)     # logsumexp(logits)
     # subtract(logsumexp1, pick(logits, y))
     subtract1 = np.subtract(logsumexp1, _pick(logits, y), out=buf3)
     loss = np.add.reduce(subtract1, axis=None) / subtract1.size  # node loss: mean(subtract1)
     # backward
     count1 = subtract1.size                     # vjp of mean(subtract1)
-    step_size = 0.001 / (1.0 - 0.9**new_step)   # node step_size: 0.001/(1.0 - 0.9**new_step)
-    # node sqrt_bias_correction2: sqrt(1.0 - 0.999**new_step)
-    sqrt_bias_correction2 = np.sqrt(1.0 - 0.999**new_step)
     # vjp of logsumexp(logits) wrt logits
     divide1 = np.divide(np.exp(logits - logsumexp1[..., None]), count1, out=buf2)
+    del logits                                  # buf2 now holds divide1
     # adjoint of logits: sum of 2 contributions
     grad_logits = _add_at(divide1, -1.0 / count1, y, out=buf2)
+    del divide1                                 # buf2 now holds grad_logits
     grad_h = np.dot(grad_logits, W2.T, out=buf4)  # vjp of matmul(h, W2) wrt h
+    del subtract1                               # buf4, sharing block1 with buf3, now holds grad_h
     grad_add1 = np.multiply(grad_h, 1 - h**2, out=buf4)  # vjp of tanh(add1) wrt add1
+    del grad_h                                  # buf4 now holds grad_add1
     grad_W1 = np.dot(x.T, grad_add1, out=buf5)  # vjp of matmul(x, W1) wrt W1
     grad_b1 = np.dot(ones_batch, grad_add1, out=buf6)  # un-broadcast b1 (8,) <- (batch, 8)
     grad_W2 = np.dot(h.T, grad_logits, out=buf7)  # vjp of matmul(h, W2) wrt W2
     grad_b2 = np.dot(ones_batch, grad_logits, out=buf8)  # un-broadcast b2 (3,) <- (batch, 3)
     # optimizer
-    new_W1_m = np.add(0.9 * W1_m, 0.1 * grad_W1, out=buf9)  # fused elementwise: add, mul
-    # fused elementwise: add, mul
-    new_W1_v = np.add(0.999 * W1_v, 0.001 * (grad_W1 * grad_W1), out=buf5)
-    # fused elementwise: add, mul, pow
+    new_W1_m = np.add(0.9 * W1_m, 0.1 * grad_W1, out=buf9)  # new value of W1_m
+    new_W1_v = np.add(0.999 * W1_v, 0.001 * (grad_W1 * grad_W1), out=buf5)  # new value of W1_v
+    del grad_W1                                 # buf5 now holds new_W1_v
+    new_step = step + 1.0                       # new value of step
+    step_size = 0.001 / (1.0 - 0.9**new_step)   # node step_size: 0.001/(1.0 - 0.9**new_step)
+    # node sqrt_bias_correction2: sqrt(1.0 - 0.999**new_step)
+    sqrt_bias_correction2 = np.sqrt(1.0 - 0.999**new_step)
+    # step subtracted from W1
     divide2 = np.divide(step_size * new_W1_m, 1e-08 + np.sqrt(new_W1_v) / sqrt_bias_correction2, out=buf10)
     W1 -= divide2                               # update W1 here: nothing below reads it
-    new_b1_m = np.add(0.9 * b1_m, 0.1 * grad_b1, out=buf11)  # fused elementwise: add, mul
-    # fused elementwise: add, mul
-    new_b1_v = np.add(0.999 * b1_v, 0.001 * (grad_b1 * grad_b1), out=buf6)
-    # fused elementwise: add, mul, pow
+    new_b1_m = np.add(0.9 * b1_m, 0.1 * grad_b1, out=buf11)  # new value of b1_m
+    new_b1_v = np.add(0.999 * b1_v, 0.001 * (grad_b1 * grad_b1), out=buf6)  # new value of b1_v
+    del grad_b1                                 # buf6 now holds new_b1_v
+    # step subtracted from b1
     divide3 = np.divide(step_size * new_b1_m, 1e-08 + np.sqrt(new_b1_v) / sqrt_bias_correction2, out=buf12)
+    del divide2                                 # buf12, sharing block2 with buf10, now holds divide3
     b1 -= divide3                               # update b1 here: nothing below reads it
-    new_W2_m = np.add(0.9 * W2_m, 0.1 * grad_W2, out=buf13)  # fused elementwise: add, mul
-    # fused elementwise: add, mul
-    new_W2_v = np.add(0.999 * W2_v, 0.001 * (grad_W2 * grad_W2), out=buf7)
-    # fused elementwise: add, mul, pow
+    new_W2_m = np.add(0.9 * W2_m, 0.1 * grad_W2, out=buf13)  # new value of W2_m
+    del divide3                                 # buf13, sharing block2 with buf12, now holds new_W2_m
+    new_W2_v = np.add(0.999 * W2_v, 0.001 * (grad_W2 * grad_W2), out=buf7)  # new value of W2_v
+    del grad_W2                                 # buf7 now holds new_W2_v
+    # step subtracted from W2
     divide4 = np.divide(step_size * new_W2_m, 1e-08 + np.sqrt(new_W2_v) / sqrt_bias_correction2, out=buf14)
     W2 -= divide4                               # update W2 here: nothing below reads it
-    new_b2_m = np.add(0.9 * b2_m, 0.1 * grad_b2, out=buf15)  # fused elementwise: add, mul
-    # fused elementwise: add, mul
-    new_b2_v = np.add(0.999 * b2_v, 0.001 * (grad_b2 * grad_b2), out=buf8)
-    # fused elementwise: add, mul, pow
+    new_b2_m = np.add(0.9 * b2_m, 0.1 * grad_b2, out=buf15)  # new value of b2_m
+    del divide4                                 # buf15, sharing block3 with buf14, now holds new_b2_m
+    new_b2_v = np.add(0.999 * b2_v, 0.001 * (grad_b2 * grad_b2), out=buf8)  # new value of b2_v
+    del grad_b2                                 # buf8 now holds new_b2_v
+    # step subtracted from b2
     divide5 = np.divide(step_size * new_b2_m, 1e-08 + np.sqrt(new_b2_v) / sqrt_bias_correction2, out=buf16)
     b2 -= divide5                               # update b2 here: nothing below reads it
     # updates, applied together after every value above is computed

@@ -39,9 +39,9 @@ def tanh_jacobian(x, *, W, b):
     # forward
     matmul1 = np.dot(x, W, out=buf1)            # matmul(x, W)
     y = np.tanh(matmul1 + b, out=buf1)          # node y: tanh(b + matmul1)
+    del matmul1                                 # buf1 now holds y
     # forward mode: tangents
     tan_y = np.multiply(W, 1 - y**2, out=buf2)  # jvp of tanh(b + matmul1)
-    # optimizer
     jacobian = tan_y.T                          # node jacobian: transpose(tan_y)
     # updates, applied together after every value above is computed
     jacobian_out = jacobian.copy()  # a copy for the caller

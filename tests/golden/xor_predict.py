@@ -41,6 +41,7 @@ def compute(x, *, W, c, w, b):
     # forward
     matmul1 = np.dot(x, W, out=buf1)         # matmul(x, W)
     hidden = np.tanh(matmul1 + c, out=buf1)  # node hidden: tanh(c + matmul1)
+    del matmul1                              # buf1 now holds hidden
     matmul2 = np.dot(hidden, w, out=buf2)    # matmul(hidden, w)
     output = matmul2 + b                     # node output: add(matmul2, b)
     return output

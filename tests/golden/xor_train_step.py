@@ -52,29 +52,39 @@ def train_step(x, y, *, W, c, w, b):
     # forward
     matmul1 = np.dot(x, W, out=buf1)            # matmul(x, W)
     add1 = np.add(matmul1, c, out=buf1)         # add(matmul1, c)
+    del matmul1                                 # buf1 now holds add1
     hidden = np.tanh(add1, out=buf1)            # node hidden: tanh(add1)
+    del add1                                    # buf1 now holds hidden
     matmul2 = np.dot(hidden, w, out=buf2)       # matmul(hidden, w)
     output = np.add(matmul2, b, out=buf2)       # node output: add(matmul2, b)
+    del matmul2                                 # buf2 now holds output
     subtract1 = np.subtract(output, y, out=buf2)  # subtract(output, y)
+    del output                                  # buf2 now holds subtract1
     square1 = np.square(subtract1, out=buf3)    # square(subtract1)
     loss = np.add.reduce(square1, axis=None) / square1.size  # node loss: mean(square1)
     # backward
     # vjp of square(subtract1) wrt subtract1
     grad_subtract1 = np.divide(2 * subtract1, square1.size, out=buf3)
+    del square1                                 # buf3 now holds grad_subtract1
     # vjp of matmul(hidden, w) wrt hidden
     grad_hidden = np.multiply(grad_subtract1[..., None], w, out=buf4)
+    del subtract1                               # buf4, sharing block1 with buf2, now holds grad_hidden
     grad_add1 = np.multiply(grad_hidden, 1 - hidden**2, out=buf4)  # vjp of tanh(add1) wrt add1
+    del grad_hidden                             # buf4 now holds grad_add1
     grad_W = np.dot(x.T, grad_add1, out=buf5)   # vjp of matmul(x, W) wrt W
     grad_c = np.dot(ones_batch, grad_add1, out=buf6)  # un-broadcast c (4,) <- (batch, 4)
     grad_w = np.dot(hidden.T, grad_subtract1, out=buf7)  # vjp of matmul(hidden, w) wrt w
     grad_b = np.add.reduce(grad_subtract1, axis=None)  # un-broadcast b () <- (batch,)
     # optimizer
-    multiply1 = np.multiply(0.1, grad_W, out=buf5)  # multiply(0.1, grad_W)
+    multiply1 = np.multiply(0.1, grad_W, out=buf5)  # step subtracted from W
+    del grad_W                                  # buf5 now holds multiply1
     W -= multiply1                              # update W here: nothing below reads it
-    multiply2 = np.multiply(0.1, grad_c, out=buf6)  # multiply(0.1, grad_c)
+    multiply2 = np.multiply(0.1, grad_c, out=buf6)  # step subtracted from c
+    del grad_c                                  # buf6 now holds multiply2
     c -= multiply2                              # update c here: nothing below reads it
-    multiply3 = np.multiply(0.1, grad_w, out=buf7)  # multiply(0.1, grad_w)
+    multiply3 = np.multiply(0.1, grad_w, out=buf7)  # step subtracted from w
+    del grad_w                                  # buf7 now holds multiply3
     w -= multiply3                              # update w here: nothing below reads it
-    multiply4 = 0.1 * grad_b                    # multiply(0.1, grad_b)
+    multiply4 = 0.1 * grad_b                    # step subtracted from b
     b -= multiply4                              # update b here: nothing below reads it
     return loss

@@ -1,6 +1,6 @@
-"""Walk every op class: each has a docstring, a printer method and its own rules,
-and each is reached by the table of cases in test_ops.py (so a new op without a
-case, or without a jvp/vjp check, is noticed)."""
+"""Walk every op class: each has a docstring, a printer method in every backend, its own
+rules and the code generator's facts, and each is reached by the table of cases in
+test_ops.py (so a new op without a case, or without a jvp/vjp check, is noticed)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import codegen
+import codegen.backends
 import symgraph as sg
 import symgraph.ops
 from symgraph.graph import Constant, Op, Placeholder, topo_sort
@@ -88,10 +90,76 @@ def test_op_class_has_its_own_docstring(cls):
     assert doc and doc.strip(), f"{cls.__name__} has no docstring of its own"
 
 
+@pytest.mark.parametrize("backend", sorted(codegen.backends.BACKENDS))
 @pytest.mark.parametrize("cls", OP_CLASSES, ids=_class_id)
-def test_printer_has_a_method_for_the_op(cls):
-    method = getattr(codegen.NumPyPrinter, f"_print_{cls.__name__}", None)
-    assert callable(method), f"codegen.NumPyPrinter has no _print_{cls.__name__}"
+def test_every_backend_printer_has_a_method_for_the_op(cls, backend):
+    printer = codegen.backends.BACKENDS[backend].printer_class
+    method = getattr(printer, f"_print_{cls.__name__}", None)
+    assert callable(method), f"{printer.__name__} ({backend}) has no _print_{cls.__name__}"
+
+
+def test_codegen_numpy_printer_is_the_numpy_backends():
+    assert codegen.NumPyPrinter is codegen.backends.BACKENDS["numpy"].printer_class
+
+
+# -- the code generator's facts ----------------------------------------------------------
+FACTS = ("view_of", "elementwise", "writes_into")
+
+
+@pytest.mark.parametrize("cls", NON_LEAVES, ids=_class_id)
+def test_op_declares_every_code_generator_fact(cls):
+    """Each fact is set on the class or on a base below Op (Binary, Reduce, ShapeOp, ...), never
+    left to Op's conservative default by accident. Leaves have no inputs: the defaults do."""
+    for fact in FACTS:
+        owner = next(c for c in cls.__mro__ if fact in c.__dict__)
+        assert owner is not Op, f"{cls.__name__} does not declare {fact} (it falls back to Op's default)"
+    assert cls.view_of is None or all(isinstance(i, int) for i in cls.view_of)
+    assert isinstance(cls.elementwise, bool) and isinstance(cls.writes_into, bool)
+
+
+@pytest.mark.parametrize("backend", sorted(codegen.backends.BACKENDS))
+@pytest.mark.parametrize("cls", [c for c in NON_LEAVES if c.writes_into], ids=_class_id)
+def test_an_op_that_writes_into_a_buffer_has_the_printer_form(cls, backend):
+    printer = codegen.backends.BACKENDS[backend].printer_class
+    assert callable(getattr(printer, f"_out_{cls.__name__}", None)), f"{printer.__name__} has no _out_{cls.__name__}"
+
+
+def _computed_nodes():
+    """(node, input arrays, output array) for every node the forward cases build, run by op.compute."""
+    cases = _load_cases()
+    found = []
+    rng = np.random.default_rng(0)
+    for case in cases.CASES:
+        with sg.fresh_graph(), np.errstate(all="ignore"):
+            xs, arrays = cases.make_inputs(case, rng)
+            values = {id(x): a for x, a in zip(xs, arrays)}
+            for node in topo_sort([case.build(*xs)]):
+                if node.is_leaf:
+                    values.setdefault(id(node), getattr(node.op, "value", None))
+                elif id(node) not in values:
+                    args = [values[id(i)] for i in node.inputs]
+                    values[id(node)] = node.op.compute(*args)
+                    found.append((node, args, values[id(node)]))
+    return found
+
+
+def test_view_facts_match_what_numpy_does():
+    """An op declaring ``view_of=()`` never returns memory of an input (else a buffer could change
+    under a returned value); one declaring input k returns a view of it in some case."""
+    seen_view: dict[str, bool] = {}
+    for node, args, out in _computed_nodes():
+        view_of = node.op.view_of
+        if view_of is None:
+            continue
+        name = type(node.op).__name__
+        for k, a in enumerate(args):
+            if isinstance(a, np.ndarray) and isinstance(out, np.ndarray) and np.shares_memory(a, out):
+                assert k in view_of, f"{name} returns memory of input {k} but declares view_of={view_of}"
+                seen_view[name] = True
+        if view_of:
+            seen_view.setdefault(name, False)
+    never = [name for name, seen in seen_view.items() if not seen]
+    assert not never, f"ops declaring view_of whose compute never returned a view: {never}"
 
 
 @pytest.mark.parametrize("cls", NON_LEAVES, ids=_class_id)

@@ -1,0 +1,26 @@
+"""Backends by name: ``codegen.compile(..., backend="numpy")`` looks its backend up here.
+
+A backend is one object owning its printer, scalar printer, imports, header, helper
+kernels and array type (see :class:`codegen.backends.numpy.NumPyBackend`). Adding one is a
+new module in this package and one entry in ``BACKENDS``.
+"""
+
+from __future__ import annotations
+
+from .numpy import NumPyBackend, NumPyPrinter
+
+BACKENDS = {"numpy": NumPyBackend()}
+PLANNED = {"cupy": "the CuPy backend is not built yet; use backend='numpy'"}
+
+
+def get(name: str):
+    """The backend registered as ``name``; NotImplementedError for a planned one, else ValueError."""
+    if name in BACKENDS:
+        return BACKENDS[name]
+    if name in PLANNED:
+        raise NotImplementedError(f"compile: {PLANNED[name]}")
+    known = tuple(BACKENDS) + tuple(PLANNED)
+    raise ValueError(f"compile: backend must be one of {known}, got {name!r}")
+
+
+__all__ = ["BACKENDS", "NumPyBackend", "NumPyPrinter", "get"]

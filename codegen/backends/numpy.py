@@ -1,0 +1,441 @@
+"""The NumPy backend: its printer (one ``_print_<Op>`` method per op, ``_out_<Op>`` for the ops
+that can write into a buffer), its scalar printer, imports, header, helper kernels and array type.
+
+A new backend (CuPy, ...) is one module like this one, registered in
+:mod:`codegen.backends`; it usually subclasses :class:`NumPyPrinter` and overrides the
+array module and the elementwise kernels, little else.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+import numpy as np
+import sympy as sp
+
+from symgraph import kernels
+from symgraph.ops.shape import index_expr
+
+from ..printer import ATOM, COMPARE, POWER, SUM, TERM, UNARY, Call, Code, Printer
+from . import scalar
+
+# The printer's precedence levels in SymPy's scale (sympy.printing.precedence.PRECEDENCE).
+_SYMPY_LEVEL = {POWER: 60, UNARY: 50, TERM: 50, SUM: 40, COMPARE: 35}
+
+_SCALAR_UFUNCS = {"exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "sin": "sin", "cos": "cos",
+                  "Abs": "absolute", "Softplus": "logaddexp", "Sigmoid": "sigmoid"}
+
+
+def _is_step(expr) -> bool:
+    """Heaviside(x, 0): 1 where x > 0, else 0."""
+    return isinstance(expr, sp.Heaviside) and len(expr.args) == 2 and expr.args[1] == 0
+
+
+@functools.lru_cache(maxsize=4096)
+def _loses_shape(expr, symbols: tuple) -> bool:
+    """Whether the expression leaves out an argument, so that its value alone would lose the broadcast shape."""
+    return bool(set(symbols) - expr.free_symbols)
+
+
+@functools.lru_cache(maxsize=4096)  # ops are shared by many nodes: decompose each expression once
+def _ufunc_form(expr, symbols: tuple):
+    """(ufunc name, operand expressions) for the outermost operation of ``expr``, or None (also when
+    the expression alone would lose the broadcast shape: an argument it does not use)."""
+    if _loses_shape(expr, symbols):
+        return None
+    if isinstance(expr, (sp.Add, sp.Mul)) and len(expr.args) >= 2:
+        first, *rest = expr.args
+        if isinstance(expr, sp.Mul):
+            over = [f.base for f in expr.args if isinstance(f, sp.Pow) and f.exp == -1]
+            times = [f for f in expr.args if not (isinstance(f, sp.Pow) and f.exp == -1)]
+            if over and times:  # a / b, not a * b**-1
+                return "divide", (sp.Mul(*times, evaluate=False), sp.Mul(*over, evaluate=False))
+            return "multiply", (first, sp.Mul(*rest, evaluate=False))
+        second = sp.Add(*rest, evaluate=False)
+        negated = -second if second.could_extract_minus_sign() else None
+        return ("subtract", (first, negated)) if negated is not None else ("add", (first, second))
+    if isinstance(expr, sp.Pow) and expr.exp == 2:
+        return "square", (expr.base,)
+    if isinstance(expr, sp.Max) and len(expr.args) == 2:
+        return "maximum", tuple(sorted(expr.args, key=lambda a: a.is_Number))
+    if isinstance(expr, sp.Function) and len(expr.args) == 1 and type(expr).__name__ in _SCALAR_UFUNCS:
+        return _SCALAR_UFUNCS[type(expr).__name__], (expr.args[0],)
+    return None
+
+
+def _index_text(index, leading: bool = False) -> str:
+    """``[:, 0]``-style text for a normalized index, dropping trailing full
+    slices; with ``leading``, the index applies after leading axes (``..., 0, :``)."""
+    parts = list(index_expr(index))
+    while parts and parts[-1] == slice(None) and not leading:
+        parts.pop()
+    out = []
+    for p in parts:
+        if isinstance(p, int):
+            out.append(str(p))
+        else:
+            text = ":".join("" if v is None else str(v) for v in (p.start, p.stop))
+            out.append(text + ("" if p.step is None else f":{p.step}"))
+    return ", ".join((["..."] if leading else []) + out) or "..."
+
+
+def _shape_of(like: Code, lead: tuple) -> str:
+    """Text for ``lead + like.shape``."""
+    if like.dims is not None:
+        return _tuple_text(tuple(str(d) for d in lead) + like.dims)
+    text = like.text if like.prec >= ATOM else f"({like.text})"
+    return f"{lead!r} + {text}.shape" if lead else f"{text}.shape"
+
+
+def _tuple_text(items) -> str:
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def _axis_text(axes, ndim: int) -> str:
+    pos = [a + ndim for a in axes]
+    return str(pos[0]) if len(pos) == 1 else str(tuple(pos))
+
+
+class NumPyPrinter(Printer):
+    """Prints nodes as NumPy expressions; ``module`` is the array module's name."""
+
+    module = "np"
+    scalar_printer = scalar.ScalarPrinter  # SymPy expressions of elementwise ops -> code
+
+    def dtype(self, dtype) -> str:
+        dtype = np.dtype(dtype)
+        return f"{self.module}.bool_" if dtype.kind == "b" else f"{self.module}.{dtype.name}"
+
+    def obj(self, code: Code, node=None) -> str:
+        """Text for ``code`` used before ``.method`` or ``[index]``."""
+        if code.literal:
+            return f"{self.dtype(node.dtype if node is not None else np.float64)}({code.text})"
+        return self.wrap(code, ATOM)
+
+    def array(self, code: Code, node) -> str:
+        """Text for an argument a helper reads as an array (a literal becomes a typed NumPy scalar)."""
+        return self.obj(code, node) if code.literal else code.text
+
+    def literal(self, value: np.ndarray, weak: bool) -> Code:
+        """A scalar constant: a Python literal when weak, else a typed NumPy scalar."""
+        v = value[()]
+        if value.dtype.kind == "b":
+            return Code(str(bool(v)))
+        if value.dtype.kind == "f" and not np.isfinite(v):
+            text = f"{self.module}.nan" if np.isnan(v) else f"{self.module}.inf"
+            text = "-" + text if v < 0 else text
+        else:
+            text = str(v) if value.dtype.kind == "f" else str(int(v))
+        if not weak:
+            return Code(f"{self.dtype(value.dtype)}({text})")
+        return Code(text, UNARY if text.startswith("-") else ATOM, literal=True)
+
+    # -- writing into a preallocated buffer (ops that declare ``writes_into``) -----------
+    def _ufunc(self, name: str, *args: Code) -> Call:
+        return Call(f"{self.module}.{name}", tuple(a.text for a in args))
+
+    def _out_Add(self, node, a, b):
+        return self._ufunc("add", a, b)
+
+    def _out_Subtract(self, node, a, b):
+        return self._ufunc("subtract", a, b)
+
+    def _out_Multiply(self, node, a, b):
+        return self._ufunc("multiply", a, b)
+
+    def _out_Divide(self, node, a, b):
+        return self._ufunc("divide", a, b)
+
+    def _out_Power(self, node, a, b):
+        return self._ufunc("square", a) if b.text in ("2", "2.0") else self._ufunc("power", a, b)
+
+    def _out_Maximum(self, node, a, b):
+        return self._ufunc("maximum", a, b)
+
+    def _out_Minimum(self, node, a, b):
+        return self._ufunc("minimum", a, b)
+
+    def _out_Negative(self, node, a):
+        return self._ufunc("negative", a)
+
+    def _out_MatMul(self, node, a, b):
+        if a.literal or b.literal:
+            return None
+        # np.dot dispatches faster than np.matmul for matrices and vectors (same BLAS call)
+        return self._ufunc("dot" if max(i.ndim for i in node.inputs) <= 2 else "matmul", a, b)
+
+    def _out_AddAt(self, node, x, values, labels):
+        """Adds in place when the buffer is x's own."""
+        self.helpers.add("_add_at")
+        return Call("_add_at", (x.text, self.array(values, node), labels.text))
+
+    def _out_Sum(self, node, x):
+        if x.literal:
+            return None
+        source = node.inputs[0]
+        if source.ndim == 2 and node.op.axes == (-2,) and not node.op.keepdims and self.constant_array:
+            # column sums as a matrix-vector product: several times faster than a reduction
+            ones = self.constant_array("ones", source.shape[:1], source.dtype)
+            return Call(f"{self.module}.dot", (ones, x.text))
+        keep = ("keepdims=True",) if node.op.keepdims else ()
+        return Call(f"{self.module}.add.reduce", (x.text, f"axis={self._axis(node)}", *keep))
+
+    def _out_Elementwise(self, node, *args):
+        """An elementwise expression whose outermost operation is a ufunc, as that ufunc writing
+        into the buffer: ``np.multiply(grad_h, h > 0, out=buf)``. Operands keep their own expressions."""
+        op = node.op
+        split = _ufunc_form(op.expr, op.symbols)
+        if split is None:
+            return None
+        fn, operands = split
+        if fn == "maximum" and operands[1] == 0 and self.constant_array:  # relu, against an array of zeros
+            x = self._expression(operands[0], op.symbols, args)
+            if x is not None:
+                return Call(f"{self.module}.maximum", (x, self.constant_array("zeros", node.shape, node.dtype)))
+        texts = []
+        for operand in operands:
+            if fn == "multiply" and _is_step(operand):  # a 0/1 factor: the comparison, cast by the ufunc
+                text = self._positive(operand.args[0], node, args)
+            else:
+                text = self._expression(operand, op.symbols, args)
+            if text is None:
+                return None
+            texts.append(text)
+        if fn == "sigmoid":
+            self.helpers.add("_sigmoid")
+            return Call("_sigmoid", tuple(texts))
+        if fn == "logaddexp":  # softplus(x) = log(exp(0) + exp(x)), against an array of zeros if it can
+            zeros = self.constant_array("zeros", node.shape, node.dtype) if self.constant_array else "0.0"
+            texts.insert(0, zeros)
+        return Call(f"{self.module}.{fn}", tuple(texts))
+
+    def _positive(self, expr, node, args: list[Code]) -> str | None:
+        """``expr > 0`` as np.greater, against an array of zeros when ``expr`` is an input of the
+        node's shape (a comparison with a broadcast scalar is slower)."""
+        text = self._expression(sp.StrictGreaterThan(expr, 0), node.op.symbols, args)
+        if text is not None and expr in node.op.symbols and self.constant_array is not None:
+            source = node.inputs[node.op.symbols.index(expr)]
+            if source.shape == node.shape and source.dtype == node.dtype:
+                zeros = self.constant_array("zeros", node.shape, node.dtype)
+                text = f"{self.module}.greater({args[node.op.symbols.index(expr)].text}, {zeros})"
+        return text
+
+    def _expression(self, expr, symbols, args: list[Code]) -> str | None:
+        """``expr`` over ``symbols`` printed with ``args`` substituted; None if it would need
+        shared subexpressions of its own."""
+        levels = tuple(_SYMPY_LEVEL[a.prec] if a.prec < ATOM else None for a in args)
+        shared, _, templates = scalar.templates(expr, symbols, levels, self.module, self.scalar_printer)
+        if shared:
+            return None
+        self.helpers |= scalar.helpers_used(expr)
+        return scalar.fill(templates[-1], [a.text for a in args])
+
+    def _axis(self, node) -> str:
+        ndim = node.inputs[0].ndim
+        return "None" if len(node.op.axes) == ndim else _axis_text(node.op.axes, ndim)
+
+    # -- leaves ------------------------------------------------------------------
+    def _print_Placeholder(self, node):
+        raise AssertionError("leaves print as their variable names")
+
+    _print_Parameter = _print_Constant = _print_Placeholder
+
+    # -- arithmetic --------------------------------------------------------------
+    def _print_Add(self, node, a, b):
+        return self.binary(a, "+", b, SUM)
+
+    def _print_Subtract(self, node, a, b):
+        return self.binary(a, "-", b, SUM)
+
+    def _print_Multiply(self, node, a, b):
+        return self.binary(a, "*", b, TERM)
+
+    def _print_Divide(self, node, a, b):
+        return self.binary(a, "/", b, TERM)
+
+    def _print_Power(self, node, a, b):
+        return self.binary(a, "**", b, POWER, right_assoc=True)
+
+    def _print_Negative(self, node, a):
+        return Code(f"-{self.wrap(a, UNARY)}", UNARY)
+
+    def _print_MatMul(self, node, a, b):
+        return self.binary(a, "@", b, TERM)
+
+    def _print_Maximum(self, node, a, b):
+        return self.call(f"{self.module}.maximum", a.text, b.text)
+
+    def _print_Minimum(self, node, a, b):
+        return self.call(f"{self.module}.minimum", a.text, b.text)
+
+    def _compare(self, node, a, b):
+        # comparisons chain in Python (a < b == c), so neither side may be a bare comparison
+        return Code(f"{self.wrap(a, COMPARE + 1)} {node.op.symbol} {self.wrap(b, COMPARE + 1)}", COMPARE)
+
+    _print_Less = _print_LessEqual = _print_Greater = _print_GreaterEqual = _compare
+    _print_Equal = _print_NotEqual = _compare
+
+    def _print_Where(self, node, c, a, b):
+        if a.literal and b.literal:  # np.where of two Python numbers would be float64/int64
+            return self.call(f"{self.module}.where", c.text, self.obj(a, node), b.text)
+        return self.call(f"{self.module}.where", c.text, a.text, b.text)
+
+    def _print_Cast(self, node, x):
+        return Code(f"{self.obj(x, node.inputs[0])}.astype({self.dtype(node.dtype)})")
+
+    def _print_StopGradient(self, node, x):
+        return x
+
+    def _print_Elementwise(self, node, *args):
+        """A SymPy expression; subexpressions SymPy's cse finds repeated get their own statements."""
+        symbols = node.op.symbols
+        levels = tuple(_SYMPY_LEVEL[a.prec] if a.prec < ATOM else None for a in args)
+        shared, expr, templates = scalar.templates(node.op.expr, symbols, levels, self.module, self.scalar_printer)
+        self.helpers |= scalar.helpers_used(node.op.expr)
+        texts = [a.text for a in args]
+        for sym, template in zip((s for s, _ in shared), templates[:-1]):
+            name = self.temp_name()
+            self.pending.append((name, scalar.fill(template, texts)))
+            texts.append(name)
+        text = scalar.fill(templates[-1], texts)
+        if _loses_shape(node.op.expr, node.op.symbols):
+            shapes = ", ".join(f"{self.module}.shape({a.text})" for a in args)
+            text = (f"{self.module}.broadcast_to({text}, {self.module}.broadcast_shapes({shapes}))"
+                    f".astype({self.dtype(node.dtype)})")
+            return Code(text)
+        prec = ATOM if (expr.is_Function or expr.is_Symbol) else SUM if expr.is_Add else TERM if expr.is_Mul else UNARY
+        return Code(text, prec)
+
+    # -- shapes ------------------------------------------------------------------
+    def _print_Transpose(self, node, x):
+        ndim = node.ndim
+        if ndim == 2 and node.op.axes == (1, 0):
+            return Code(f"{self.obj(x, node)}.T")
+        if node.op.axes == (1, 0):
+            return self.call(f"{self.module}.swapaxes", x.text, "-1", "-2")
+        return self.call(f"{self.module}.transpose", x.text, str(node.op.full_axes(ndim)))
+
+    def _print_Reshape(self, node, x, like=None):
+        shape = _shape_of(like, node.op.lead) if node.op.shape is None else str(node.op.shape)
+        return Code(f"{self.obj(x, node)}.reshape({shape})")
+
+    def _print_BroadcastTo(self, node, x, like=None):
+        shape = _shape_of(like, node.op.lead) if node.op.shape is None else str(node.op.shape)
+        return self.call(f"{self.module}.broadcast_to", x.text, shape)
+
+    def _print_ExpandDims(self, node, x):
+        first = min(node.op.axes)
+        parts = ["None" if a in node.op.axes else ":" for a in range(first, 0)]
+        return Code(f"{self.obj(x, node)}[..., {', '.join(parts)}]")
+
+    def _print_Squeeze(self, node, x):
+        first = min(node.op.axes)
+        parts = ["0" if a in node.op.axes else ":" for a in range(first, 0)]
+        return Code(f"{self.obj(x, node)}[..., {', '.join(parts)}]")
+
+    def _print_GetItem(self, node, x):
+        leading = node.inputs[0].ndim > len(node.op.index)
+        return Code(f"{self.obj(x, node)}[{_index_text(node.op.index, leading)}]")
+
+    def _print_Embed(self, node, values, like):
+        index = f"{self.module}.s_[{_index_text(node.op.index, bool(node.op.lead))}]"
+        return self.helper("_embed", self.array(values, node), _shape_of(like, node.op.lead), index)
+
+    def _print_Concatenate(self, node, *xs):
+        items = ", ".join(x.text for x in xs)
+        return self.call(f"{self.module}.concatenate", f"[{items}]", f"axis={node.op.axis + node.ndim}")
+
+    def _print_Basis(self, node):
+        n, shape = node.shape[0], node.op.shape
+        eye = f"{self.module}.eye({n}, dtype={self.dtype(node.dtype)})"
+        return Code(eye if shape == (n,) else f"{eye}.reshape({(n,) + shape})")
+
+    # -- reductions --------------------------------------------------------------
+    def _reduce(self, node, x, ufunc: str) -> Code:
+        """``np.<ufunc>.reduce``: what ``x.sum()`` and ``x.max()`` call, without their Python wrapper."""
+        keep = ", keepdims=True" if node.op.keepdims else ""
+        return Code(f"{self.module}.{ufunc}.reduce({self.array(x, node)}, axis={self._axis(node)}{keep})")
+
+    def _print_Sum(self, node, x):
+        return self._reduce(node, x, "add")
+
+    def _print_Mean(self, node, x):
+        if node.inputs[0].dtype == np.float16:  # np.mean accumulates float16 in float32
+            keep = ", keepdims=True" if node.op.keepdims else ""
+            return Code(f"{self.obj(x, node)}.mean(axis={self._axis(node)}{keep})")
+        return self.binary(self._reduce(node, x, "add"), "/", self._count(node.inputs[0], x, node.op.axes), TERM)
+
+    def _print_Max(self, node, x):
+        return self._reduce(node, x, "maximum")
+
+    def _print_LogSumExp(self, node, x):
+        keep = ", keepdims=True" if node.op.keepdims else ""
+        return self.helper("_logsumexp", self.array(x, node), f"axis={self._axis(node)}{keep}")
+
+    def _print_Softmax(self, node, x):
+        return self.helper("_softmax", self.array(x, node), f"axis={node.op.axis}")
+
+    def _print_LogSoftmax(self, node, x):
+        return self.helper("_log_softmax", self.array(x, node), f"axis={node.op.axis}")
+
+    def _print_Count(self, node, x):
+        return self._count(node.inputs[0], x, node.op.axes)
+
+    def _count(self, source, x: Code, axes) -> Code:
+        """The number of elements of ``source`` (printed as ``x``) along ``axes``."""
+        ndim = source.ndim
+        if all(isinstance(source.shape[a], int) for a in axes):
+            return Code(str(int(np.prod([source.shape[a] for a in axes], dtype=np.int64))), literal=True)
+        if x.dims is not None:
+            dims = [x.dims[a] for a in axes]
+        elif len(axes) == ndim:
+            return Code(f"{self.obj(x)}.size")
+        else:
+            dims = [f"{self.obj(x)}.shape[{a + ndim}]" for a in axes]
+        return Code(" * ".join(dims), TERM if len(dims) > 1 else ATOM)
+
+    def _print_RandomUniform(self, node, key, like):
+        return self.helper("_uniform", key.text, _shape_of(like, ()), self.dtype(node.dtype))
+
+    # -- labels ------------------------------------------------------------------
+    def _print_OneHot(self, node, labels):
+        return self.helper("_one_hot", labels.text, str(node.op.num_classes), self.dtype(node.dtype))
+
+    def _print_Pick(self, node, x, labels):
+        return self.helper("_pick", self.array(x, node), labels.text)
+
+    def _print_AddAt(self, node, x, values, labels):
+        return self.helper("_add_at", x.text, self.array(values, node), labels.text)
+
+    def _print_Unpick(self, node, values, labels):
+        return self.helper("_unpick", self.array(values, node), labels.text, str(node.op.num_classes))
+
+
+class NumPyBackend:
+    """Generated modules that need only NumPy: everything the generator asks a backend for.
+
+    ``printer()`` prints the ops (its ``scalar_printer`` the SymPy expressions of elementwise ops),
+    ``imports`` and ``header`` open the module, ``helper_source`` gives the text of a helper
+    kernel the code calls, ``array_type`` and ``asarray`` serve the compiled function's call path
+    (an input of exactly ``array_type`` with the right dtype and shape skips conversion).
+    """
+
+    name = "numpy"
+    module = "np"
+    imports = ("import numpy as np",)
+    header = "Needs only NumPy."
+    array_type = np.ndarray
+    asarray = staticmethod(np.asarray)
+    printer_class = NumPyPrinter
+    kernels = kernels  # the helpers' source: each is also the forward semantics of its op
+
+    def printer(self) -> NumPyPrinter:
+        return self.printer_class()
+
+    def helper_names(self) -> list[str]:
+        """Names the generated code must leave free for the helper kernels."""
+        return [n for n in dir(self.kernels) if n.startswith("_")]
+
+    def helper_source(self, name: str) -> str:
+        return inspect.getsource(getattr(self.kernels, name)).rstrip()
