@@ -7,7 +7,7 @@ from collections import Counter
 import networkx as nx
 import numpy as np
 
-from .graph import Node, topo_sort
+from .graph import Constant, Node, topo_sort
 from .provenance import Labels, labels_of
 from .shapes import format_shape
 
@@ -75,16 +75,16 @@ def dprint(nodes) -> str:
     lines = []
 
     def ref(n: Node) -> str:
-        if n.op.name == "constant" and not n.name and _constant_text(n) is not None:
+        if isinstance(n.op, Constant) and not n.name and _constant_text(n) is not None:
             return _constant_text(n)
         return "%" + names[id(n)]
 
     for node in order:
-        if node.op.name == "constant" and ref(node) != "%" + names[id(node)]:
+        if isinstance(node.op, Constant) and ref(node) != "%" + names[id(node)]:
             continue  # scalar constants are shown inline
         if node.inputs:
             rhs = f"{node.op.name}({', '.join(ref(i) for i in node.inputs)}{_attrs_text(node)})"
-        elif node.op.name == "constant":
+        elif isinstance(node.op, Constant):
             rhs = f"constant({np.array2string(node.op.value, threshold=6, separator=', ')})"
         else:
             rhs = node.op.name

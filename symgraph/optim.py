@@ -47,7 +47,7 @@ import numpy as np
 
 from .autodiff import grad as _grad
 from .autodiff import vjp
-from .graph import Node, Parameter, as_node, parameters_of, state
+from .graph import Constant, Node, Parameter, as_node, parameters_of, state
 from .ops import cast, maximum, minimum, sqrt, where
 from .schedules import Schedule
 
@@ -77,7 +77,7 @@ def _scalar(x, like: Node, name: str | None = None):
     """
     if not isinstance(x, Node):
         return x
-    if name and x.op.name != "constant" and not x.name:
+    if name and not isinstance(x.op, Constant) and not x.name:
         x = x.named(name)
     return cast(x, like.dtype)
 
@@ -204,7 +204,7 @@ class Optimizer:
         if not isinstance(rate, Node) or rate.ndim != 0:
             raise ValueError(f"{type(self).__name__}: the learning-rate schedule must give a scalar node, "
                              f"got {rate!r:.80}")
-        if rate.op.name != "constant" and not rate.name:
+        if not isinstance(rate.op, Constant) and not rate.name:
             rate = rate.named("lr")
         return rate
 

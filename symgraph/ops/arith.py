@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ..graph import NoDerivative, Node, Op, apply, as_node
+from ..graph import Constant, NoDerivative, Node, Op, apply, as_node
 from ..shapes import broadcast_shapes, numel
 
 
@@ -175,7 +175,7 @@ class Power(Binary):
         from .scalar import log
 
         a, b = node.inputs
-        if b.op.name == "constant" and b.ndim == 0:  # x ** c: the usual case, kept short
+        if isinstance(b.op, Constant) and b.ndim == 0:  # x ** c: the usual case, kept short
             c = b.op.value.item()
             da = as_node(c, like=a) if c == 1 else as_node(c, like=a) * (a if c == 2 else power(a, c - 1))
         else:
