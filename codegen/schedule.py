@@ -128,13 +128,9 @@ class Schedule:
 
     def _new_name(self, node: Node) -> str:
         """``name`` (user's), ``grad_x`` / ``tan_x`` (derivatives), ``new_w`` (updates), else numbered."""
-        name = self.labels.name(node)
+        name = self.labels.name(node) or self.labels.derivative_name(node, self.name_of)
         if name:
             return self.namer.unique(name)
-        about = self.labels.about.get(node)
-        if about is not None:
-            prefix = "grad" if about[0] == "grad" else "tan"
-            return self.namer.unique(f"{prefix}_{self.name_of(about[1])}")
         if id(node) in self.update_of:
             return self.namer.unique(f"new_{self.name_of(self.update_of[id(node)])}")
         if isinstance(node.op, Constant):

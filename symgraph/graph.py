@@ -146,7 +146,9 @@ class Node:
         Use :meth:`Graph.copy`, which returns the same copy for the same request."""
         if self.is_leaf:
             raise TypeError(f"a {self.op.name} leaf cannot be copied")
-        node = Node(self.op, self.inputs, self.shape, self.dtype, next_serial(),
+        # the copy takes the original's place in the topological order (its inputs are older still):
+        # a value returned by grad is scheduled where the gradient was computed, not after everything
+        node = Node(self.op, self.inputs, self.shape, self.dtype, self.serial,
                     labels if labels is not None else self.labels, name or self._name)
         node.is_copy = True
         return node
@@ -628,7 +630,8 @@ def topo_sort(outputs) -> list[Node]:
 
     Nodes are immutable, so each input exists before any node that uses it:
     sorting the ancestors by creation serial is a topological order, and a
-    deterministic one (it follows the order the user built the graph in).
+    deterministic one (it follows the order the user built the graph in). A
+    copy shares the serial of the node it copies (see :meth:`Node.copy`).
     """
     seen: dict[int, Node] = {}
     stack = [outputs] if isinstance(outputs, Node) else list(outputs)

@@ -12,7 +12,7 @@ def test_readme_example_runs_and_shows_the_current_generated_code(capsys):
     shown = re.search(r"`print\(f\.source\)` shows.*?```python\n(.*?)```", text, re.S).group(1)
     exec(compile(example, "README example", "exec"), {})  # prints f.source
     printed = capsys.readouterr().out
-    assert shown.strip() in printed, "README's generated code is stale: regenerate it from the example"
+    assert shown.strip() in printed, "README's generated code is stale: run python tests/golden/regenerate.py"
 
 
 def test_readme_rule_table_lists_every_rule_with_its_algebra():

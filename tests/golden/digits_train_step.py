@@ -15,9 +15,9 @@ _BUFFERS = {}  # the arrays train_step keeps its intermediate values in, one set
 
 def _allocate(batch):
     """Buffers for one set of input sizes; train_step reuses them on every call with those sizes."""
-    block3 = np.empty(64 * 128, dtype=np.float64)  # buf2, buf20: never live at the same time
-    block2 = np.empty(batch * 64, dtype=np.float64)  # buf16, buf17: never live at the same time
-    block1 = np.empty(batch * 128, dtype=np.float64)  # buf12, buf18: never live at the same time
+    block3 = np.empty(64 * 128, dtype=np.float64)  # buf2, buf24: never live at the same time
+    block2 = np.empty(batch * 64, dtype=np.float64)  # buf16, buf18: never live at the same time
+    block1 = np.empty(batch * 128, dtype=np.float64)  # buf12, buf20: never live at the same time
     block4 = np.empty(64 * 128, dtype=np.float64)  # buf26, buf31: never live at the same time
     block5 = np.empty(128 * 64, dtype=np.float64)  # buf32, buf34, buf35: never live at the same time
     block6 = np.empty(64 * 10, dtype=np.float64)  # buf30, buf36, buf38: never live at the same time
@@ -38,14 +38,14 @@ def _allocate(batch):
         np.empty((batch, 64), dtype=np.float64),  # buf14
         np.empty((batch, 10), dtype=np.float64),  # buf15
         block2[:batch],  # buf16
-        block2.reshape(batch, 64),  # buf17
-        block1.reshape(batch, 128),  # buf18
-        np.empty((128,), dtype=np.float64),  # buf19
-        block3[:1 * 128].reshape(1, 128),  # buf20
+        np.empty((10,), dtype=np.float64),  # buf17
+        block2.reshape(batch, 64),  # buf18
+        np.empty((64,), dtype=np.float64),  # buf19
+        block1.reshape(batch, 128),  # buf20
         np.empty((128,), dtype=np.float64),  # buf21
         np.empty((128,), dtype=np.float64),  # buf22
-        np.empty((64,), dtype=np.float64),  # buf23
-        np.empty((10,), dtype=np.float64),  # buf24
+        np.empty((128,), dtype=np.float64),  # buf23
+        block3[:1 * 128].reshape(1, 128),  # buf24
         np.empty((64, 128), dtype=np.float64),  # buf25
         block4.reshape(64, 128),  # buf26
         np.empty((128,), dtype=np.float64),  # buf27
@@ -230,84 +230,84 @@ def train_step(
     # adjoint of logits: sum of 2 contributions
     grad_logits = _add_at(divide2, -1.0 / count2, y, out=buf15)
     del divide2                                 # buf15 now holds grad_logits
+    # un-broadcast dense3_b (10,) <- (batch, 10)
+    grad_dense3_b = np.dot(ones_batch, grad_logits, out=buf17)
     # vjp of matmul(dropout2, dense3_W) wrt dropout2
-    grad_dropout2 = np.dot(grad_logits, dense3_W.T, out=buf17)
-    del subtract2  # buf17, sharing block2 with buf16, now holds grad_dropout2
+    grad_dropout2 = np.dot(grad_logits, dense3_W.T, out=buf18)
+    del subtract2  # buf18, sharing block2 with buf16, now holds grad_dropout2
     # vjp of matmul(dropout2, dense3_W) wrt dense3_W
     matmul4 = np.dot(dropout2.T, grad_logits, out=buf4)
     del square3                                 # buf4 now holds matmul4
+    # adjoint of dense3_W: sum of 2 contributions
+    grad_dense3_W = np.add(0.0005 * (2 * dense3_W), matmul4, out=buf4)
+    del matmul4                                 # buf4 now holds grad_dense3_W
     # vjp of multiply(dense2, dropout2_mask) wrt dense2
-    grad_dense2 = np.multiply(grad_dropout2, dropout2_mask, out=buf17)
-    del grad_dropout2                           # buf17 now holds grad_dense2
+    grad_dense2 = np.multiply(grad_dropout2, dropout2_mask, out=buf18)
+    del grad_dropout2                           # buf18 now holds grad_dense2
     # vjp of relu(dense2_z) wrt dense2_z
-    grad_dense2_z = np.multiply(grad_dense2, np.greater(dense2, zeros_batch_64), out=buf17)
-    del grad_dense2                             # buf17 now holds grad_dense2_z
+    grad_dense2_z = np.multiply(grad_dense2, np.greater(dense2, zeros_batch_64), out=buf18)
+    del grad_dense2                             # buf18 now holds grad_dense2_z
+    # un-broadcast dense2_b (64,) <- (batch, 64)
+    grad_dense2_b = np.dot(ones_batch, grad_dense2_z, out=buf19)
     # vjp of matmul(dropout1, dense2_W) wrt dropout1
-    grad_dropout1 = np.dot(grad_dense2_z, dense2_W.T, out=buf18)
-    del dense2  # buf18, sharing block1 with buf12, now holds grad_dropout1
+    grad_dropout1 = np.dot(grad_dense2_z, dense2_W.T, out=buf20)
+    del dense2  # buf20, sharing block1 with buf12, now holds grad_dropout1
     # vjp of matmul(dropout1, dense2_W) wrt dense2_W
     matmul5 = np.dot(dropout1.T, grad_dense2_z, out=buf3)
     del square2                                 # buf3 now holds matmul5
+    # adjoint of dense2_W: sum of 2 contributions
+    grad_dense2_W = np.add(0.0005 * (2 * dense2_W), matmul5, out=buf3)
+    del matmul5                                 # buf3 now holds grad_dense2_W
     # vjp of multiply(relu1, dropout1_mask) wrt relu1
-    grad_relu1 = np.multiply(grad_dropout1, dropout1_mask, out=buf18)
-    del grad_dropout1                           # buf18 now holds grad_relu1
+    grad_relu1 = np.multiply(grad_dropout1, dropout1_mask, out=buf20)
+    del grad_dropout1                           # buf20 now holds grad_relu1
     # vjp of relu(batchnorm1) wrt batchnorm1
-    grad_batchnorm1 = np.multiply(grad_relu1, np.greater(relu1, zeros_batch_128), out=buf18)
-    del grad_relu1                              # buf18 now holds grad_batchnorm1
+    grad_batchnorm1 = np.multiply(grad_relu1, np.greater(relu1, zeros_batch_128), out=buf20)
+    del grad_relu1                              # buf20 now holds grad_batchnorm1
+    # un-broadcast batchnorm1_beta (128,) <- (batch, 128)
+    grad_batchnorm1_beta = np.dot(ones_batch, grad_batchnorm1, out=buf21)
     # vjp of multiply(batchnorm1_gamma, divide1) wrt batchnorm1_gamma
     multiply2 = np.multiply(grad_batchnorm1, divide1, out=buf8)
     del relu1                                   # buf8 now holds multiply2
     # vjp of multiply(batchnorm1_gamma, divide1) wrt divide1
-    grad_divide1 = np.multiply(grad_batchnorm1, batchnorm1_gamma, out=buf10)
-    del dropout1_mask                           # buf10 now holds grad_divide1
+    grad_divide1 = np.multiply(grad_batchnorm1, batchnorm1_gamma, out=buf20)
+    del grad_batchnorm1                         # buf20 now holds grad_divide1
+    # un-broadcast batchnorm1_gamma (128,) <- (batch, 128)
+    grad_batchnorm1_gamma = np.dot(ones_batch, multiply2, out=buf22)
     # vjp of divide(subtract1, sqrt1) wrt sqrt1
     divide3 = np.divide(-grad_divide1 * divide1, sqrt1, out=buf7)
     del divide1                                 # buf7 now holds divide3
-    grad_sqrt1 = np.dot(ones_batch, divide3, out=buf19)  # un-broadcast sqrt1 (128,) <- (batch, 128)
-    grad_add1 = np.multiply(grad_sqrt1, 0.5 / sqrt1, out=buf19)  # vjp of sqrt(batchnorm1_var + 1.0e-5)
-    del grad_sqrt1                              # buf19 now holds grad_add1
+    grad_sqrt1 = np.dot(ones_batch, divide3, out=buf23)  # un-broadcast sqrt1 (128,) <- (batch, 128)
+    grad_add1 = np.multiply(grad_sqrt1, 0.5 / sqrt1, out=buf23)  # vjp of sqrt(batchnorm1_var + 1.0e-5)
+    del grad_sqrt1                              # buf23 now holds grad_add1
     # vjp of mean(multiply1) wrt multiply1
-    divide4 = np.divide(grad_add1[..., None, :], multiply1.shape[0], out=buf20)
-    del square1                                 # buf20, sharing block3 with buf2, now holds divide4
+    divide4 = np.divide(grad_add1[..., None, :], multiply1.shape[0], out=buf24)
+    del square1                                 # buf24, sharing block3 with buf2, now holds divide4
     # vjp of mean(multiply1) wrt multiply1, broadcast to (batch, 128)
     grad_multiply1 = np.broadcast_to(divide4, multiply1.shape)
     # adjoint of subtract1: sum of 2 contributions
-    grad_subtract1 = np.add(grad_divide1 / sqrt1, grad_multiply1 * (2.0 * subtract1), out=buf10)
-    del grad_divide1                            # buf10 now holds grad_subtract1
+    grad_subtract1 = np.add(grad_divide1 / sqrt1, grad_multiply1 * (2.0 * subtract1), out=buf20)
+    del grad_divide1                            # buf20 now holds grad_subtract1
     # vjp of subtract(dense1, batchnorm1_mean) wrt batchnorm1_mean
     negative1 = np.negative(grad_subtract1, out=buf5)
     del subtract1                               # buf5 now holds negative1
     # un-broadcast batchnorm1_mean (128,) <- (batch, 128)
-    grad_batchnorm1_mean = np.dot(ones_batch, negative1, out=buf19)
-    del grad_add1                               # buf19 now holds grad_batchnorm1_mean
+    grad_batchnorm1_mean = np.dot(ones_batch, negative1, out=buf23)
+    del grad_add1                               # buf23 now holds grad_batchnorm1_mean
     # vjp of mean(dense1) wrt dense1
-    divide5 = np.divide(grad_batchnorm1_mean[..., None, :], count1, out=buf20)
-    del divide4, grad_multiply1                 # buf20 now holds divide5
+    divide5 = np.divide(grad_batchnorm1_mean[..., None, :], count1, out=buf24)
+    del divide4, grad_multiply1                 # buf24 now holds divide5
     # adjoint of dense1: sum of 2 contributions
-    grad_dense1 = np.add(grad_subtract1, np.broadcast_to(divide5, dense1.shape), out=buf10)
-    del grad_subtract1                          # buf10 now holds grad_dense1
+    grad_dense1 = np.add(grad_subtract1, np.broadcast_to(divide5, dense1.shape), out=buf20)
+    del grad_subtract1                          # buf20 now holds grad_dense1
+    # un-broadcast dense1_b (128,) <- (batch, 128)
+    grad_dense1_b = np.dot(ones_batch, grad_dense1, out=buf23)
+    del grad_batchnorm1_mean                    # buf23 now holds grad_dense1_b
     matmul6 = np.dot(x.T, grad_dense1, out=buf2)  # vjp of matmul(x, dense1_W) wrt dense1_W
-    del divide5                                 # buf2, sharing block3 with buf20, now holds matmul6
+    del divide5                                 # buf2, sharing block3 with buf24, now holds matmul6
     # adjoint of dense1_W: sum of 2 contributions
     grad_dense1_W = np.add(0.0005 * (2 * dense1_W), matmul6, out=buf2)
     del matmul6                                 # buf2 now holds grad_dense1_W
-    # un-broadcast dense1_b (128,) <- (batch, 128)
-    grad_dense1_b = np.dot(ones_batch, grad_dense1, out=buf19)
-    del grad_batchnorm1_mean                    # buf19 now holds grad_dense1_b
-    # un-broadcast batchnorm1_gamma (128,) <- (batch, 128)
-    grad_batchnorm1_gamma = np.dot(ones_batch, multiply2, out=buf21)
-    # un-broadcast batchnorm1_beta (128,) <- (batch, 128)
-    grad_batchnorm1_beta = np.dot(ones_batch, grad_batchnorm1, out=buf22)
-    # adjoint of dense2_W: sum of 2 contributions
-    grad_dense2_W = np.add(0.0005 * (2 * dense2_W), matmul5, out=buf3)
-    del matmul5                                 # buf3 now holds grad_dense2_W
-    # un-broadcast dense2_b (64,) <- (batch, 64)
-    grad_dense2_b = np.dot(ones_batch, grad_dense2_z, out=buf23)
-    # adjoint of dense3_W: sum of 2 contributions
-    grad_dense3_W = np.add(0.0005 * (2 * dense3_W), matmul4, out=buf4)
-    del matmul4                                 # buf4 now holds grad_dense3_W
-    # un-broadcast dense3_b (10,) <- (batch, 10)
-    grad_dense3_b = np.dot(ones_batch, grad_logits, out=buf24)
     # optimizer
     new_dense1_W_m = np.add(0.9 * dense1_W_m, 0.1 * grad_dense1_W, out=buf25)  # new value of dense1_W_m
     # new value of dense1_W_v
@@ -324,8 +324,8 @@ def train_step(
     dense1_W -= divide6                         # update dense1_W here: nothing below reads it
     new_dense1_b_m = np.add(0.9 * dense1_b_m, 0.1 * grad_dense1_b, out=buf27)  # new value of dense1_b_m
     # new value of dense1_b_v
-    new_dense1_b_v = np.add(0.999 * dense1_b_v, 0.001 * (grad_dense1_b * grad_dense1_b), out=buf19)
-    del grad_dense1_b                           # buf19 now holds new_dense1_b_v
+    new_dense1_b_v = np.add(0.999 * dense1_b_v, 0.001 * (grad_dense1_b * grad_dense1_b), out=buf23)
+    del grad_dense1_b                           # buf23 now holds new_dense1_b_v
     # step subtracted from dense1_b
     divide7 = np.divide(step_size * new_dense1_b_m, 1e-08 + np.sqrt(new_dense1_b_v) / sqrt_bias_correction2, out=buf28)
     dense1_b -= divide7                         # update dense1_b here: nothing below reads it
@@ -333,8 +333,8 @@ def train_step(
     new_batchnorm1_gamma_m = np.add(0.9 * batchnorm1_gamma_m, 0.1 * grad_batchnorm1_gamma, out=buf28)
     del divide7                                 # buf28 now holds new_batchnorm1_gamma_m
     # new value of batchnorm1_gamma_v
-    new_batchnorm1_gamma_v = np.add(0.999 * batchnorm1_gamma_v, 0.001 * (grad_batchnorm1_gamma * grad_batchnorm1_gamma), out=buf21)
-    del grad_batchnorm1_gamma                   # buf21 now holds new_batchnorm1_gamma_v
+    new_batchnorm1_gamma_v = np.add(0.999 * batchnorm1_gamma_v, 0.001 * (grad_batchnorm1_gamma * grad_batchnorm1_gamma), out=buf22)
+    del grad_batchnorm1_gamma                   # buf22 now holds new_batchnorm1_gamma_v
     # step subtracted from batchnorm1_gamma
     divide8 = np.divide(step_size * new_batchnorm1_gamma_m, 1e-08 + np.sqrt(new_batchnorm1_gamma_v) / sqrt_bias_correction2, out=buf29)
     batchnorm1_gamma -= divide8                 # update batchnorm1_gamma here: nothing below reads it
@@ -342,8 +342,8 @@ def train_step(
     new_batchnorm1_beta_m = np.add(0.9 * batchnorm1_beta_m, 0.1 * grad_batchnorm1_beta, out=buf29)
     del divide8                                 # buf29 now holds new_batchnorm1_beta_m
     # new value of batchnorm1_beta_v
-    new_batchnorm1_beta_v = np.add(0.999 * batchnorm1_beta_v, 0.001 * (grad_batchnorm1_beta * grad_batchnorm1_beta), out=buf22)
-    del grad_batchnorm1_beta                    # buf22 now holds new_batchnorm1_beta_v
+    new_batchnorm1_beta_v = np.add(0.999 * batchnorm1_beta_v, 0.001 * (grad_batchnorm1_beta * grad_batchnorm1_beta), out=buf21)
+    del grad_batchnorm1_beta                    # buf21 now holds new_batchnorm1_beta_v
     # step subtracted from batchnorm1_beta
     divide9 = np.divide(step_size * new_batchnorm1_beta_m, 1e-08 + np.sqrt(new_batchnorm1_beta_v) / sqrt_bias_correction2, out=buf30)
     batchnorm1_beta -= divide9                  # update batchnorm1_beta here: nothing below reads it
@@ -357,8 +357,8 @@ def train_step(
     dense2_W -= divide10                        # update dense2_W here: nothing below reads it
     new_dense2_b_m = np.add(0.9 * dense2_b_m, 0.1 * grad_dense2_b, out=buf33)  # new value of dense2_b_m
     # new value of dense2_b_v
-    new_dense2_b_v = np.add(0.999 * dense2_b_v, 0.001 * (grad_dense2_b * grad_dense2_b), out=buf23)
-    del grad_dense2_b                           # buf23 now holds new_dense2_b_v
+    new_dense2_b_v = np.add(0.999 * dense2_b_v, 0.001 * (grad_dense2_b * grad_dense2_b), out=buf19)
+    del grad_dense2_b                           # buf19 now holds new_dense2_b_v
     # step subtracted from dense2_b
     divide11 = np.divide(step_size * new_dense2_b_m, 1e-08 + np.sqrt(new_dense2_b_v) / sqrt_bias_correction2, out=buf34)
     del divide10                                # buf34, sharing block5 with buf32, now holds divide11
@@ -374,8 +374,8 @@ def train_step(
     dense3_W -= divide12                        # update dense3_W here: nothing below reads it
     new_dense3_b_m = np.add(0.9 * dense3_b_m, 0.1 * grad_dense3_b, out=buf37)  # new value of dense3_b_m
     # new value of dense3_b_v
-    new_dense3_b_v = np.add(0.999 * dense3_b_v, 0.001 * (grad_dense3_b * grad_dense3_b), out=buf24)
-    del grad_dense3_b                           # buf24 now holds new_dense3_b_v
+    new_dense3_b_v = np.add(0.999 * dense3_b_v, 0.001 * (grad_dense3_b * grad_dense3_b), out=buf17)
+    del grad_dense3_b                           # buf17 now holds new_dense3_b_v
     # step subtracted from dense3_b
     divide13 = np.divide(step_size * new_dense3_b_m, 1e-08 + np.sqrt(new_dense3_b_v) / sqrt_bias_correction2, out=buf38)
     del divide12                                # buf38, sharing block6 with buf36, now holds divide13

@@ -16,8 +16,8 @@ def _allocate(batch):
     return (
         np.empty((batch, 3), dtype=np.float64),  # buf1
         np.empty((batch,), dtype=np.float64),  # buf2
-        np.empty((2, 3), dtype=np.float64),  # buf3
-        np.empty((3,), dtype=np.float64),  # buf4
+        np.empty((3,), dtype=np.float64),  # buf3
+        np.empty((2, 3), dtype=np.float64),  # buf4
         np.ones((batch,), dtype=np.float64),  # ones_batch: read only
     )
 
@@ -96,13 +96,13 @@ def train_step(x, y, *, W, b):
     # adjoint of logits: sum of 2 contributions
     grad_logits = _add_at(divide1, -1.0 / count1, y, out=buf1)
     del divide1                                 # buf1 now holds grad_logits
-    grad_W = np.dot(x.T, grad_logits, out=buf3)  # vjp of matmul(x, W) wrt W
-    grad_b = np.dot(ones_batch, grad_logits, out=buf4)  # un-broadcast b (3,) <- (batch, 3)
+    grad_b = np.dot(ones_batch, grad_logits, out=buf3)  # un-broadcast b (3,) <- (batch, 3)
+    grad_W = np.dot(x.T, grad_logits, out=buf4)  # vjp of matmul(x, W) wrt W
     # optimizer
-    multiply1 = np.multiply(0.5, grad_W, out=buf3)  # step subtracted from W
-    del grad_W                                  # buf3 now holds multiply1
+    multiply1 = np.multiply(0.5, grad_W, out=buf4)  # step subtracted from W
+    del grad_W                                  # buf4 now holds multiply1
     W -= multiply1                              # update W here: nothing below reads it
-    multiply2 = np.multiply(0.5, grad_b, out=buf4)  # step subtracted from b
-    del grad_b                                  # buf4 now holds multiply2
+    multiply2 = np.multiply(0.5, grad_b, out=buf3)  # step subtracted from b
+    del grad_b                                  # buf3 now holds multiply2
     b -= multiply2                              # update b here: nothing below reads it
     return loss

@@ -13,18 +13,18 @@ _BUFFERS = {}  # the arrays train_step keeps its intermediate values in, one set
 
 def _allocate(batch):
     """Buffers for one set of input sizes; train_step reuses them on every call with those sizes."""
-    block1 = np.empty(batch * 8, dtype=np.float64)  # buf3, buf4: never live at the same time
+    block1 = np.empty(batch * 8, dtype=np.float64)  # buf3, buf5: never live at the same time
     block2 = np.empty(4 * 8, dtype=np.float64)  # buf10, buf12, buf13: never live at the same time
     block3 = np.empty(8 * 3, dtype=np.float64)  # buf14, buf15: never live at the same time
     return (
         np.empty((batch, 8), dtype=np.float64),  # buf1
         np.empty((batch, 3), dtype=np.float64),  # buf2
         block1[:batch],  # buf3
-        block1.reshape(batch, 8),  # buf4
-        np.empty((4, 8), dtype=np.float64),  # buf5
-        np.empty((8,), dtype=np.float64),  # buf6
-        np.empty((8, 3), dtype=np.float64),  # buf7
-        np.empty((3,), dtype=np.float64),  # buf8
+        np.empty((3,), dtype=np.float64),  # buf4
+        block1.reshape(batch, 8),  # buf5
+        np.empty((8, 3), dtype=np.float64),  # buf6
+        np.empty((8,), dtype=np.float64),  # buf7
+        np.empty((4, 8), dtype=np.float64),  # buf8
         np.empty((4, 8), dtype=np.float64),  # buf9
         block2.reshape(4, 8),  # buf10
         np.empty((8,), dtype=np.float64),  # buf11
@@ -128,18 +128,18 @@ def train_step(x, y, *, W1, b1, W2, b2, step, W1_m, W1_v, b1_m, b1_v, W2_m, W2_v
     # adjoint of logits: sum of 2 contributions
     grad_logits = _add_at(divide1, -1.0 / count1, y, out=buf2)
     del divide1                                 # buf2 now holds grad_logits
-    grad_h = np.dot(grad_logits, W2.T, out=buf4)  # vjp of matmul(h, W2) wrt h
-    del subtract1                               # buf4, sharing block1 with buf3, now holds grad_h
-    grad_add1 = np.multiply(grad_h, 1 - h**2, out=buf4)  # vjp of tanh(add1) wrt add1
-    del grad_h                                  # buf4 now holds grad_add1
-    grad_W1 = np.dot(x.T, grad_add1, out=buf5)  # vjp of matmul(x, W1) wrt W1
-    grad_b1 = np.dot(ones_batch, grad_add1, out=buf6)  # un-broadcast b1 (8,) <- (batch, 8)
-    grad_W2 = np.dot(h.T, grad_logits, out=buf7)  # vjp of matmul(h, W2) wrt W2
-    grad_b2 = np.dot(ones_batch, grad_logits, out=buf8)  # un-broadcast b2 (3,) <- (batch, 3)
+    grad_b2 = np.dot(ones_batch, grad_logits, out=buf4)  # un-broadcast b2 (3,) <- (batch, 3)
+    grad_h = np.dot(grad_logits, W2.T, out=buf5)  # vjp of matmul(h, W2) wrt h
+    del subtract1                               # buf5, sharing block1 with buf3, now holds grad_h
+    grad_W2 = np.dot(h.T, grad_logits, out=buf6)  # vjp of matmul(h, W2) wrt W2
+    grad_add1 = np.multiply(grad_h, 1 - h**2, out=buf5)  # vjp of tanh(add1) wrt add1
+    del grad_h                                  # buf5 now holds grad_add1
+    grad_b1 = np.dot(ones_batch, grad_add1, out=buf7)  # un-broadcast b1 (8,) <- (batch, 8)
+    grad_W1 = np.dot(x.T, grad_add1, out=buf8)  # vjp of matmul(x, W1) wrt W1
     # optimizer
     new_W1_m = np.add(0.9 * W1_m, 0.1 * grad_W1, out=buf9)  # new value of W1_m
-    new_W1_v = np.add(0.999 * W1_v, 0.001 * (grad_W1 * grad_W1), out=buf5)  # new value of W1_v
-    del grad_W1                                 # buf5 now holds new_W1_v
+    new_W1_v = np.add(0.999 * W1_v, 0.001 * (grad_W1 * grad_W1), out=buf8)  # new value of W1_v
+    del grad_W1                                 # buf8 now holds new_W1_v
     new_step = step + 1.0                       # new value of step
     step_size = 0.001 / (1.0 - 0.9**new_step)   # node step_size: 0.001/(1.0 - 0.9**new_step)
     # node sqrt_bias_correction2: sqrt(1.0 - 0.999**new_step)
@@ -148,23 +148,23 @@ def train_step(x, y, *, W1, b1, W2, b2, step, W1_m, W1_v, b1_m, b1_v, W2_m, W2_v
     divide2 = np.divide(step_size * new_W1_m, 1e-08 + np.sqrt(new_W1_v) / sqrt_bias_correction2, out=buf10)
     W1 -= divide2                               # update W1 here: nothing below reads it
     new_b1_m = np.add(0.9 * b1_m, 0.1 * grad_b1, out=buf11)  # new value of b1_m
-    new_b1_v = np.add(0.999 * b1_v, 0.001 * (grad_b1 * grad_b1), out=buf6)  # new value of b1_v
-    del grad_b1                                 # buf6 now holds new_b1_v
+    new_b1_v = np.add(0.999 * b1_v, 0.001 * (grad_b1 * grad_b1), out=buf7)  # new value of b1_v
+    del grad_b1                                 # buf7 now holds new_b1_v
     # step subtracted from b1
     divide3 = np.divide(step_size * new_b1_m, 1e-08 + np.sqrt(new_b1_v) / sqrt_bias_correction2, out=buf12)
     del divide2                                 # buf12, sharing block2 with buf10, now holds divide3
     b1 -= divide3                               # update b1 here: nothing below reads it
     new_W2_m = np.add(0.9 * W2_m, 0.1 * grad_W2, out=buf13)  # new value of W2_m
     del divide3                                 # buf13, sharing block2 with buf12, now holds new_W2_m
-    new_W2_v = np.add(0.999 * W2_v, 0.001 * (grad_W2 * grad_W2), out=buf7)  # new value of W2_v
-    del grad_W2                                 # buf7 now holds new_W2_v
+    new_W2_v = np.add(0.999 * W2_v, 0.001 * (grad_W2 * grad_W2), out=buf6)  # new value of W2_v
+    del grad_W2                                 # buf6 now holds new_W2_v
     # step subtracted from W2
     divide4 = np.divide(step_size * new_W2_m, 1e-08 + np.sqrt(new_W2_v) / sqrt_bias_correction2, out=buf14)
     W2 -= divide4                               # update W2 here: nothing below reads it
     new_b2_m = np.add(0.9 * b2_m, 0.1 * grad_b2, out=buf15)  # new value of b2_m
     del divide4                                 # buf15, sharing block3 with buf14, now holds new_b2_m
-    new_b2_v = np.add(0.999 * b2_v, 0.001 * (grad_b2 * grad_b2), out=buf8)  # new value of b2_v
-    del grad_b2                                 # buf8 now holds new_b2_v
+    new_b2_v = np.add(0.999 * b2_v, 0.001 * (grad_b2 * grad_b2), out=buf4)  # new value of b2_v
+    del grad_b2                                 # buf4 now holds new_b2_v
     # step subtracted from b2
     divide5 = np.divide(step_size * new_b2_m, 1e-08 + np.sqrt(new_b2_v) / sqrt_bias_correction2, out=buf16)
     b2 -= divide5                               # update b2 here: nothing below reads it

@@ -1,10 +1,31 @@
-"""Rewrite every golden file tests/golden/<case>.py from the current code generator.
+"""Rewrite every golden file tests/golden/<case>.py, and the generated listing the README shows,
+from the current code generator.
 
 Run from the repository root:  python tests/golden/regenerate.py
-It prints which files changed; review them with ``git diff tests/golden`` before committing.
+It prints which files changed; review them with ``git diff tests/golden README.md`` before committing.
 """
 
+import contextlib
+import io
+import re
+
 import cases
+
+README = cases.ROOT / "README.md"
+EXAMPLE = re.compile(r"## Fifteen lines\n\n```python\n(.*?)```", re.S)  # the code tests/test_readme.py runs
+LISTING = re.compile(r"`print\(f\.source\)` shows.*?```python\n(.*?)```", re.S)  # what it shows
+
+
+def readme_listing() -> str:
+    """The README with its generated listing replaced by what its example prints today."""
+    text = README.read_text(encoding="utf-8")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(EXAMPLE.search(text).group(1), "README example", "exec"), {})  # the README's own code
+    output = printed.getvalue()
+    function = output[output.index("def "):].rstrip("\n") + "\n"
+    listing = LISTING.search(text)
+    return text[: listing.start(1)] + function + text[listing.end(1):]
 
 
 def main():
@@ -16,9 +37,13 @@ def main():
         if source != old:
             path.write_text(source, encoding="utf-8", newline="\n")
             changed.append(path.relative_to(cases.ROOT))
+    readme = readme_listing()
+    if readme != README.read_text(encoding="utf-8"):
+        README.write_text(readme, encoding="utf-8", newline="\n")
+        changed.append(README.relative_to(cases.ROOT))
     for path in changed:
         print(f"changed: {path}")
-    print(f"{len(changed)} of {len(cases.CASES)} golden files changed")
+    print(f"{len(changed)} of {len(cases.CASES) + 1} generated files changed (golden modules and README listing)")
 
 
 if __name__ == "__main__":

@@ -19,9 +19,9 @@ def _allocate(batch):
         block1[:batch],  # buf2
         np.empty((batch,), dtype=np.float64),  # buf3
         block1.reshape(batch, 4),  # buf4
-        np.empty((2, 4), dtype=np.float64),  # buf5
+        np.empty((4,), dtype=np.float64),  # buf5
         np.empty((4,), dtype=np.float64),  # buf6
-        np.empty((4,), dtype=np.float64),  # buf7
+        np.empty((2, 4), dtype=np.float64),  # buf7
         np.ones((batch,), dtype=np.float64),  # ones_batch: read only
     )
 
@@ -66,24 +66,24 @@ def train_step(x, y, *, W, c, w, b):
     # vjp of square(subtract1) wrt subtract1
     grad_subtract1 = np.divide(2 * subtract1, square1.size, out=buf3)
     del square1                                 # buf3 now holds grad_subtract1
+    grad_b = np.add.reduce(grad_subtract1, axis=None)  # un-broadcast b () <- (batch,)
     # vjp of matmul(hidden, w) wrt hidden
     grad_hidden = np.multiply(grad_subtract1[..., None], w, out=buf4)
     del subtract1                               # buf4, sharing block1 with buf2, now holds grad_hidden
+    grad_w = np.dot(hidden.T, grad_subtract1, out=buf5)  # vjp of matmul(hidden, w) wrt w
     grad_add1 = np.multiply(grad_hidden, 1 - hidden**2, out=buf4)  # vjp of tanh(add1) wrt add1
     del grad_hidden                             # buf4 now holds grad_add1
-    grad_W = np.dot(x.T, grad_add1, out=buf5)   # vjp of matmul(x, W) wrt W
     grad_c = np.dot(ones_batch, grad_add1, out=buf6)  # un-broadcast c (4,) <- (batch, 4)
-    grad_w = np.dot(hidden.T, grad_subtract1, out=buf7)  # vjp of matmul(hidden, w) wrt w
-    grad_b = np.add.reduce(grad_subtract1, axis=None)  # un-broadcast b () <- (batch,)
+    grad_W = np.dot(x.T, grad_add1, out=buf7)   # vjp of matmul(x, W) wrt W
     # optimizer
-    multiply1 = np.multiply(0.1, grad_W, out=buf5)  # step subtracted from W
-    del grad_W                                  # buf5 now holds multiply1
+    multiply1 = np.multiply(0.1, grad_W, out=buf7)  # step subtracted from W
+    del grad_W                                  # buf7 now holds multiply1
     W -= multiply1                              # update W here: nothing below reads it
     multiply2 = np.multiply(0.1, grad_c, out=buf6)  # step subtracted from c
     del grad_c                                  # buf6 now holds multiply2
     c -= multiply2                              # update c here: nothing below reads it
-    multiply3 = np.multiply(0.1, grad_w, out=buf7)  # step subtracted from w
-    del grad_w                                  # buf7 now holds multiply3
+    multiply3 = np.multiply(0.1, grad_w, out=buf5)  # step subtracted from w
+    del grad_w                                  # buf5 now holds multiply3
     w -= multiply3                              # update w here: nothing below reads it
     multiply4 = 0.1 * grad_b                    # step subtracted from b
     b -= multiply4                              # update b here: nothing below reads it

@@ -86,7 +86,8 @@ def test_named_gives_a_named_copy_and_leaves_the_shared_node_alone():
     b = sg.exp(x).named("b")
     assert b.name == "b" and a.name == "a"
     f = codegen.compile([x], [a, b])
-    assert "a = np.exp(x)" in f.source  # one value: computed once, under the first name
+    assert f.source.count("np.exp(x)") == 1  # one value: computed once, under one of its names
+    assert "a = np.exp(x)" in f.source or "b = np.exp(x)" in f.source
     va, vb = f(np.arange(3.0))
     assert np.array_equal(va, np.exp(np.arange(3.0))) and np.array_equal(vb, va)
 
