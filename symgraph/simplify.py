@@ -161,6 +161,7 @@ def simplify_labelled(nodes: list[Node], labels: Labels, unsafe: bool = False, r
         if all(a is b for a, b in zip(result, outputs)):
             break
         outputs = result
+    labels.repoint(outputs, replaced)  # fusion keeps the values named as derivatives' primals visible
     if fuse:
         unfused_ids = {id(u) for u in unfused}
         plain = {id(o) for o, original in zip(outputs, nodes) if id(original) in unfused_ids}
