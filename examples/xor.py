@@ -61,14 +61,9 @@ def fixed_network():
     print("fixed network:", classes(outputs))
 
 
-def train(hidden_units=4, lr=0.1, seed=0, max_steps=5000, print_every=25):
-    """Step 2: learn XOR by gradient descent from a random start.
-
-    With only two ReLUs, gradient descent from a random start often gets stuck
-    (a unit that is zero on all four points never recovers), so we give the
-    network four tanh units, which train reliably. We stop as soon as every
-    point is classified correctly with a margin (output within 0.2 of its label).
-    """
+def training_graph(hidden_units=4, lr=0.1, seed=0):
+    """The network with tanh units, its loss, and gradient descent as updates, from a random start:
+    (x, y, output, loss, updates)."""
     rng = np.random.default_rng(seed)
     x = sg.placeholder("x", shape=("batch", 2))
     y = sg.placeholder("y", shape=("batch",))
@@ -87,6 +82,18 @@ def train(hidden_units=4, lr=0.1, seed=0, max_steps=5000, print_every=25):
     # Gradient descent is just an update rule per parameter. The compiled
     # function returns the loss, then writes every new value in place, all at once.
     updates = {p: p - lr * g for p, g in zip(params, grads)}
+    return x, y, f, loss, updates
+
+
+def train(hidden_units=4, lr=0.1, seed=0, max_steps=5000, print_every=25):
+    """Step 2: learn XOR by gradient descent from a random start.
+
+    With only two ReLUs, gradient descent from a random start often gets stuck
+    (a unit that is zero on all four points never recovers), so we give the
+    network four tanh units, which train reliably. We stop as soon as every
+    point is classified correctly with a margin (output within 0.2 of its label).
+    """
+    x, y, f, loss, updates = training_graph(hidden_units, lr, seed)
     train_step = codegen.compile([x, y], loss, updates=updates)
     predict = codegen.compile([x], f)
 

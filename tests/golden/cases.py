@@ -29,21 +29,9 @@ def example(name):
     return module
 
 
-def _xor(hidden_units=4, lr=0.1, seed=0):
-    """examples/xor.py's train(): its network() with tanh units; the training setup rebuilt here,
-    since train() compiles and trains in one go (same names, seed and learning rate)."""
-    rng = np.random.default_rng(seed)
-    x = sg.placeholder("x", shape=("batch", 2))
-    y = sg.placeholder("y", shape=("batch",))
-    W = sg.parameter("W", value=rng.normal(size=(2, hidden_units)))
-    c = sg.parameter("c", value=np.zeros(hidden_units))
-    w = sg.parameter("w", value=rng.normal(size=hidden_units))
-    b = sg.parameter("b", value=0.0)
-    params = [W, c, w, b]
-    f = example("xor").network(x, W, c, w, b, sg.tanh)
-    loss = sg.mse(f, y).named("loss")
-    updates = {p: p - lr * g for p, g in zip(params, sg.grad(loss, params))}
-    return x, y, f, loss, updates
+def _xor():
+    """examples/xor.py's training graph (tanh units, seed 0, learning rate 0.1)."""
+    return example("xor").training_graph()
 
 
 def xor_train_step():
