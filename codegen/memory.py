@@ -95,7 +95,8 @@ class MemoryPlan:
         defined = {id(st.node): i for i, st in enumerate(statements) if st.node is not None}
         last_read = self._last_reads(statements)
         late = list(p.outputs) + [s.inplace[id(v)][1] if id(v) in s.inplace else v for _, v in p.updates]
-        read_late = Counter(id(n) for v in late for n in s.reads[id(v)])  # by the end: outputs, updates
+        # what is read at the end (outputs, updates), followed through views back to what they show
+        read_late = Counter(id(r) for v in late for n in s.reads[id(v)] for r in self.roots(n))
         inserts: dict[int, list[Statement]] = {}
         moved = set()
         for state, value in p.updates:
@@ -104,7 +105,7 @@ class MemoryPlan:
             sign, step = s.inplace[id(value)]
             reads = s.reads[id(step)]
             if (any(self._reads_state(n) for n in reads | {step})  # it reads a state: keep the order
-                    or read_late[id(state)] > (state in reads)):  # something else reads it at the end
+                    or read_late[id(state)]):  # something else reads it (or a view of it) at the end
                 continue
             j = max([last_read.get(id(state), -1)] + [defined.get(id(n), -1) for n in reads])
             if j < 0:

@@ -202,3 +202,59 @@ def test_binary_cross_entropy_gradient_reuses_the_losss_softplus(rng):
     expected = w0 - 0.5 * xb.T @ ((1 / (1 + np.exp(-z)) - tb) / z.size)
     step(xb, tb)
     np.testing.assert_allclose(w.value, expected, rtol=1e-12)
+
+
+# -- random training graphs: outputs of every kind, the memory plan on and off ----------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+EXTRA_OUTPUTS = {  # outputs a user may ask of a training step, views of updated parameters among them
+    "W": lambda W, b, h, g: W, "W.T": lambda W, b, h, g: W.T, "W[0]": lambda W, b, h, g: W[0],
+    "W[:, 1:3]": lambda W, b, h, g: W[:, 1:3], "reshape(W)": lambda W, b, h, g: sg.reshape(W, (-1,)),
+    "expand_dims(W)": lambda W, b, h, g: sg.expand_dims(W, 0), "b": lambda W, b, h, g: b,
+    "b * 2": lambda W, b, h, g: b * 2.0, "h": lambda W, b, h, g: h, "h.T": lambda W, b, h, g: h.T,
+    "grad W": lambda W, b, h, g: g, "grad W.T": lambda W, b, h, g: g.T, "W - grad": lambda W, b, h, g: W - g,
+}
+OPTIMIZER_CHOICES = {**OPTIMIZERS, "rmsprop": lambda: sg.optim.RMSProp(0.01), "adagrad": lambda: sg.optim.AdaGrad(0.1)}
+
+
+@settings(max_examples=60, deadline=None)
+@given(extras=st.lists(st.sampled_from(sorted(EXTRA_OUTPUTS)), min_size=1, max_size=4, unique=True),
+       opt=st.sampled_from(sorted(OPTIMIZER_CHOICES)), activation=st.sampled_from(["tanh", "relu", "sigmoid"]),
+       seed=st.integers(0, 2**16))
+def test_random_training_graphs_agree_with_and_without_the_memory_plan(extras, opt, activation, seed):
+    rng = np.random.default_rng(seed)
+    with sg.fresh_graph():
+        x = sg.placeholder("x", shape=("batch", 3))
+        y = sg.placeholder("y", shape=("batch",), dtype="int64")
+        W = sg.parameter("W", value=rng.normal(size=(3, 4)))
+        b = sg.parameter("b", value=rng.normal(size=4))
+        V = sg.parameter("V", value=rng.normal(size=(4, 2)))
+        h = getattr(sg, activation)(x @ W + b)
+        loss = sg.softmax_cross_entropy(h @ V, y)
+        updates = OPTIMIZER_CHOICES[opt]().updates(loss, [W, b, V])
+        (g,) = sg.grad(loss, [W])
+        outputs = [loss] + [EXTRA_OUTPUTS[e](W, b, h, g) for e in extras]
+        leaves = list(updates)
+        data = [(rng.normal(size=(n, 3)), rng.integers(0, 2, size=n)) for n in (5, 5, 3)]
+
+        def run(step):
+            out = [[np.array(v, copy=True) for v in step(xv, yv)] for xv, yv in data]
+            return [*out, [leaf.value.copy() for leaf in leaves]]
+
+        planned_matches_plain(leaves, lambda plan: codegen.compile([x, y], outputs, updates=updates,
+                                                                    memory_plan=plan), run)
+
+
+def test_an_output_that_views_an_updated_parameter_shows_its_value_before_the_step(rng):
+    x, y, loss, params = mlp(rng)
+    W1 = params[0]
+    start = W1.value.copy()
+    f = codegen.compile([x, y], [loss, W1.T, W1[0], sg.reshape(W1, (-1,))],
+                        updates=sg.optim.SGD(0.5).updates(loss, params))
+    xv, yv = batches(rng, [4])[0]
+    _, t, row, flat = f(xv, yv)
+    np.testing.assert_array_equal(t, start.T)
+    np.testing.assert_array_equal(row, start[0])
+    np.testing.assert_array_equal(flat, start.reshape(-1))
+    assert not np.array_equal(W1.value, start)  # the step did happen
