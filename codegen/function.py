@@ -191,20 +191,31 @@ def _validate(inputs, outputs, updates):
 
 
 def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: bool = True,  # noqa: A001
-            name: str | None = None, show_rules: bool = False, memory_plan: bool = True):
+            name: str | None = None, show_rules: bool = False, memory_plan: bool = True,
+            early_updates: bool = False, buffer_cache: int | None = 8):
     """Compile graph nodes into a callable backed by generated source for ``backend``.
 
     ``inputs``: placeholders, called positionally in that order. ``outputs``:
     a node or a list (the call returns a value or a list to match).
-    ``updates``: {parameter: new value node}, applied as if together after the
-    outputs are computed, in place (each as soon as nothing else reads the
-    parameter). ``backend``: a name registered in :mod:`codegen.backends`.
+    ``updates``: {parameter: new value node}, applied together in place after every
+    value of the step is computed, so a step that fails midway (an exception, Ctrl-C)
+    changes no parameter. ``backend``: a name registered in :mod:`codegen.backends`.
     ``simplify``: run :func:`symgraph.simplify` first. ``name``: the generated
     function's name. ``show_rules``: end each line's comment with the simplifier
     rules that shaped it. ``memory_plan``: write intermediate values into buffers
     allocated once per input size and reused (``np.dot(a, b, out=buf1)``); False
     prints plain expressions.
+
+    ``early_updates``: apply each in-place update ``w -= d`` as soon as nothing below
+    reads ``w``, as hand-written NumPy does: the buffer of ``d`` is free from there on
+    (one parameter-sized buffer per parameter less), but a step that fails after the
+    first such update leaves the parameters partly updated. ``buffer_cache``: how many
+    input sizes (batch sizes, ...) each thread keeps buffers for, the least recently used
+    dropped first; ``None`` keeps every size. Each thread has its own buffers, so the
+    function may be called from several threads at once.
     """
+    if buffer_cache is not None and (not isinstance(buffer_cache, int) or buffer_cache < 1):
+        raise ValueError(f"compile: buffer_cache must be a positive int or None, got {buffer_cache!r}")
     target = backends.get(backend)
     with gc_paused():  # compiling makes many objects and almost no garbage cycles
         inputs = [inputs] if isinstance(inputs, Node) else list(inputs)
@@ -221,7 +232,7 @@ def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: boo
         fn_name = identifier(name or ("train_step" if pairs else "compute"))
         order = topo_sort(outputs + values + [s for s, _ in pairs])
         params = [n for n in order if isinstance(n.op, Parameter)]
-        program = Program(fn_name, inputs, outputs, pairs, params, order)
+        program = Program(fn_name, inputs, outputs, pairs, params, order, early_updates, buffer_cache)
         header = module_header(program, _mode(labels, order), report, target)
         source, names = _generate(program, target, labels, header, show_rules, memory_plan)
         return CompiledFunction(inputs, outputs, single, pairs, params, [names[id(p)] for p in params], source,

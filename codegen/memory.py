@@ -44,7 +44,7 @@ class MemoryPlan:
         """(body statements, update statements for the end, returned names)."""
         self.buffered = {id(st.node) for st in statements if st.call is not None}
         moved: set[int] = set()
-        if plan:
+        if plan and self.p.early_updates:
             statements, moved = self._move_updates(statements)
         tail, returns = self._finish(moved)
         s = self.s

@@ -39,7 +39,8 @@ def assemble(schedule: Schedule, memory: MemoryPlan, body: list[Statement], tail
     lines = ["# buffers", *prologue] if prologue else []
     lines += _body(body, tail)
     lines.append(f"return {', '.join(returns)}" if returns else "return None")
-    imports = list(backend.imports) + (["import base64"] if any("base64" in c for c in s.constants) else [])
+    imports = (["import base64"] if any("base64" in c for c in s.constants) else []) + (
+        ["import threading"] if buffer_defs else []) + list(backend.imports)
     out = [f'"""{header}"""' if header else None, "", *imports, "", f'__all__ = ["{p.name}"]']
     if s.constants:
         out += ["", *s.constants]
@@ -116,22 +117,42 @@ def _buffer_prologue(schedule: Schedule, memory: MemoryPlan) -> tuple[list[str],
         block, array = _array(schedule.printer, memory.shared.get(name), fill, name, shape, dtype)
         blocks += block
         rows.append(f"        {array},  # {comment}")
-    fn = schedule.p.name
-    module = [f"_BUFFERS = {{}}  # the arrays {fn} keeps its intermediate values in, one set per input size",
+    fn, limit = schedule.p.name, schedule.p.buffer_cache
+    kept = "every input size" if limit is None else f"the {limit} input sizes most recently used"
+    module = [f"MAX_SIZES = {limit}  # each thread keeps the buffers of {kept} (None: all)",
               "", "",
               f"def _allocate({', '.join(identifier(d) for d in dims)}):",
               f'    """Buffers for one set of input sizes; {fn} reuses them on every call with those sizes."""',
-              *blocks, "    return (", *rows, "    )"]
-    key = "(" + "".join(f"{schedule.dims[d]}, " for d in dims).rstrip(" ") + ")" if dims else "()"
+              *blocks, "    return (", *rows, "    )",
+              "", "", BUFFER_CACHE.format(fn=fn).rstrip("\n")]
+    sizes = ", ".join(schedule.dims[d] for d in dims)
     names = ", ".join(name for _, name, *_ in arrays)
     read_only = "; ones_/zeros_: read only" if schedule.filled else ""
-    body = [f"key = {key}  # the input sizes the buffers depend on",
-            "buffers = _BUFFERS.get(key)  # allocated by the first call with these sizes",
-            "if buffers is None:  # a new size: allocate once, reuse from then on",
-            "    buffers = _BUFFERS[key] = _allocate(*key)",
-            *_wrapped(f"{names}{',' if len(arrays) == 1 else ''} = buffers",
-                      "# buf<n>: written with out= below" + read_only)]
+    body = _wrapped(f"{names}{',' if len(arrays) == 1 else ''} = _buffers({sizes})",
+                    "# buf<n>: written with out= below" + read_only)
     return module, body
+
+
+# The per-thread, least-recently-used cache of buffer sets that every generated module with buffers
+# carries (module text: it must run with nothing but the standard library and the array module).
+BUFFER_CACHE = '''_THREAD = threading.local()  # each thread has its own buffers: calls from several threads never share one
+
+
+def _buffers(*sizes):
+    """The buffers for these input sizes in this thread: allocated by its first call with them,
+    then reused; beyond MAX_SIZES sizes the least recently used are dropped."""
+    try:
+        cache = _THREAD.cache
+    except AttributeError:
+        cache = _THREAD.cache = {{}}
+    buffers = cache.pop(sizes, None)
+    if buffers is None:
+        buffers = _allocate(*sizes)
+        if MAX_SIZES is not None and len(cache) >= MAX_SIZES:
+            del cache[next(iter(cache))]  # the least recently used
+    cache[sizes] = buffers  # the most recently used last
+    return buffers
+'''
 
 
 def _array(printer, shared, fill: str, name: str, shape: tuple, dtype) -> tuple[list[str], str]:

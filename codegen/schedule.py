@@ -38,6 +38,8 @@ class Program:
     updates: list[tuple[Node, Node]]  # (state leaf, new value)
     params: list[Node] = field(default_factory=list)  # leaves passed as keyword arguments
     graph: list[Node] = field(default_factory=list)  # every node of the outputs and updates, in topological order
+    early_updates: bool = False  # in-place updates may run before the end (see codegen.compile)
+    buffer_cache: int | None = 8  # input sizes each thread keeps buffers for (None: all)
 
 
 @dataclass(eq=False, slots=True)
@@ -95,7 +97,8 @@ class Schedule:
         self.plan_memory = plan_memory
         self.backend = backend
         self.printer = backend.printer()
-        self.namer = Namer(reserved={program.name, *backend.helper_names(), "_BUFFERS", "_allocate", "buffers", "key"})
+        self.namer = Namer(reserved={program.name, *backend.helper_names(), "MAX_SIZES", "_THREAD", "_allocate",
+                                     "_buffers", "threading"})
         self.names: dict[int, str] = {}  # node id -> variable (or would-be variable) name
         self.codes: dict[int, Code] = {}
         self.reads: dict[int, frozenset] = {}  # node id -> the named values its code reads

@@ -84,9 +84,9 @@ def test_buffers_are_allocated_once_per_input_size_and_reused(rng):
     src = step.source
     assert re.search(r"np\.dot\(x, W1, out=buf\d+\)", src)
     assert re.search(r"np\.add\((\w+), b1, out=buf\d+\)", src)  # the bias added in the matmul's buffer
-    store = step._fn.__globals__["_BUFFERS"]
     for xb, yb in batches(rng, [5, 5, 3, 5, 3]):
         step(xb, yb)
+    store = step._fn.__globals__["_THREAD"].cache
     assert sorted(store) == [(3,), (5,)]
     first = [id(b) for b in store[(5,)]]
     step(*batches(rng, [5])[0])
@@ -142,7 +142,7 @@ def test_updates_moved_up_to_where_nothing_reads_the_parameter_agree_with_update
     updates = OPTIMIZERS[opt]().updates(loss, params)
     leaves = list(updates)
     step = planned_matches_plain(
-        leaves, lambda plan: codegen.compile(inputs, loss, updates=updates, memory_plan=plan),
+        leaves, lambda plan: codegen.compile(inputs, loss, updates=updates, memory_plan=plan, early_updates=plan),
         lambda step: [[float(step(*batch)), *(leaf.value.copy() for leaf in leaves)] for batch in data])
     lines = [ln.strip() for ln in step.source.splitlines()]
     moved = [ln for ln in lines if ln.endswith("nothing below reads it")]
@@ -169,9 +169,9 @@ def test_buffers_of_different_shapes_share_a_block_when_never_live_together(rng)
     updates = sg.optim.SGD(0.5).updates(loss, params)
     data = [(rng.normal(size=(n, 20)), rng.integers(0, 5, size=n)) for n in (7, 3, 7)]
     step = planned_matches_plain(
-        params, lambda plan: codegen.compile([x, y], loss, updates=updates, memory_plan=plan),
+        params, lambda plan: codegen.compile([x, y], loss, updates=updates, memory_plan=plan, early_updates=plan),
         lambda step: [[float(step(xb, yb)), *(p.value.copy() for p in params)] for xb, yb in data])
-    # the weight gradients (20, 16), (16, 12), (12, 5) are dead once applied: one block holds them
+    # with early updates the weight gradients (20, 16), (16, 12), (12, 5) are dead once applied: one block holds them
     block = re.search(r"^    (block\d+) = np\.empty\(20 \* 16, dtype=np\.float64\)  # (.*)$", step.source, re.M)
     assert block is not None, step.source
     views = re.findall(rf"^        {block.group(1)}.*# (buf\d+)$", step.source, re.M)
@@ -221,8 +221,8 @@ OPTIMIZER_CHOICES = {**OPTIMIZERS, "rmsprop": lambda: sg.optim.RMSProp(0.01), "a
 @settings(max_examples=60, deadline=None)
 @given(extras=st.lists(st.sampled_from(sorted(EXTRA_OUTPUTS)), min_size=1, max_size=4, unique=True),
        opt=st.sampled_from(sorted(OPTIMIZER_CHOICES)), activation=st.sampled_from(["tanh", "relu", "sigmoid"]),
-       seed=st.integers(0, 2**16))
-def test_random_training_graphs_agree_with_and_without_the_memory_plan(extras, opt, activation, seed):
+       early=st.booleans(), seed=st.integers(0, 2**16))
+def test_random_training_graphs_agree_with_and_without_the_memory_plan(extras, opt, activation, early, seed):
     rng = np.random.default_rng(seed)
     with sg.fresh_graph():
         x = sg.placeholder("x", shape=("batch", 3))
@@ -243,7 +243,7 @@ def test_random_training_graphs_agree_with_and_without_the_memory_plan(extras, o
             return [*out, [leaf.value.copy() for leaf in leaves]]
 
         planned_matches_plain(leaves, lambda plan: codegen.compile([x, y], outputs, updates=updates,
-                                                                    memory_plan=plan), run)
+                                                                    memory_plan=plan, early_updates=early), run)
 
 
 def test_an_output_that_views_an_updated_parameter_shows_its_value_before_the_step(rng):
@@ -251,10 +251,86 @@ def test_an_output_that_views_an_updated_parameter_shows_its_value_before_the_st
     W1 = params[0]
     start = W1.value.copy()
     f = codegen.compile([x, y], [loss, W1.T, W1[0], sg.reshape(W1, (-1,))],
-                        updates=sg.optim.SGD(0.5).updates(loss, params))
+                        updates=sg.optim.SGD(0.5).updates(loss, params), early_updates=True)
     xv, yv = batches(rng, [4])[0]
     _, t, row, flat = f(xv, yv)
     np.testing.assert_array_equal(t, start.T)
     np.testing.assert_array_equal(row, start[0])
     np.testing.assert_array_equal(flat, start.reshape(-1))
     assert not np.array_equal(W1.value, start)  # the step did happen
+
+
+@pytest.mark.parametrize("early", [False, True], ids=["atomic", "early_updates"])
+@pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
+def test_a_step_that_fails_midway_changes_no_parameter_unless_updates_run_early(opt, early):
+    """log's derivative 1/z overflows in the backward pass at a subnormal z, after the gradients of the
+    second layer are known: an error raised there (np.errstate) leaves every parameter and state as it
+    was, because updates run at the end; with early_updates=True the second layer has moved already."""
+    x = sg.placeholder("x", shape=("batch", 1))
+    t = sg.placeholder("t", shape=("batch", 1))
+    W1 = sg.parameter("W1", value=np.ones((1, 1)))
+    W2 = sg.parameter("W2", value=np.full((1, 1), 0.5))
+    b2 = sg.parameter("b2", value=np.zeros(1))
+    loss = sg.mse(sg.log(x @ W1) @ W2 + b2, t)
+    updates = OPTIMIZERS[opt]().updates(loss, [W1, W2, b2])
+    leaves = list(updates)
+    step = codegen.compile([x, t], loss, updates=updates, early_updates=early)
+    step(np.array([[2.0]]), np.array([[1.0]]))  # optimizer state leaves its initial values
+    before = [leaf.value.copy() for leaf in leaves]
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError, match="overflow"):
+        step(np.array([[1e-310]]), np.array([[1.0]]))
+    changed = [leaf.name for leaf, value in zip(leaves, before) if not np.array_equal(leaf.value, value)]
+    if early and opt == "sgd":  # momentum and Adam steps read their state: those updates never move
+        assert "W2" in changed and "W1" not in changed
+    else:
+        assert changed == []
+
+
+def _cached_sizes(f):
+    """The input sizes this thread holds buffers for, least recently used first."""
+    return list(f._fn.__globals__["_THREAD"].cache)
+
+
+@pytest.mark.parametrize("limit", [1, 3, None])
+def test_buffers_are_kept_for_the_most_recently_used_input_sizes_only(limit, rng):
+    x, y, loss, params = mlp(rng)
+    f = codegen.compile([x, y], [loss, *sg.grad(loss, params)], buffer_cache=limit)
+    assert f"MAX_SIZES = {limit}" in f.source
+    reference = codegen.compile([x, y], [loss, *sg.grad(loss, params)], memory_plan=False)
+    for n in [1, 2, 3, 4, 5, 2]:
+        xb, yb = batches(rng, [n])[0]
+        for a, b in zip(f(xb, yb), reference(xb, yb)):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+    expected = [(1,), (3,), (4,), (5,), (2,)]  # 2 was used again last
+    assert _cached_sizes(f) == (expected if limit is None else expected[-limit:])
+
+
+def test_buffer_cache_must_be_positive():
+    x = sg.placeholder("x", shape=(3,))
+    with pytest.raises(ValueError, match="buffer_cache must be a positive int or None, got 0"):
+        codegen.compile([x], sg.exp(x), buffer_cache=0)
+
+
+def test_calls_from_several_threads_at_once_are_each_right(rng):
+    import threading
+
+    x, y, loss, params = mlp(rng)
+    f = codegen.compile([x, y], [loss, *sg.grad(loss, params)])
+    data = batches(rng, [16] * 8)  # one batch size: every thread wants the same buffers
+    expected = [[a.copy() for a in f(xb, yb)] for xb, yb in data]
+    wrong, start = [], threading.Barrier(4)
+
+    def work(k):
+        start.wait()
+        for i in range(200):
+            j = (i + k) % len(data)
+            got = f(*data[j])
+            if not all(np.array_equal(a, b) for a, b in zip(got, expected[j])):
+                wrong.append((k, i))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []

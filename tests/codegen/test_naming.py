@@ -67,7 +67,7 @@ def _check_safe(source):
     tree = ast.parse(source)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            assert {a.name for a in node.names} <= {"numpy", "base64"}
+            assert {a.name for a in node.names} <= {"numpy", "base64", "threading"}
         assert not isinstance(node, ast.ImportFrom)
         if isinstance(node, ast.Name):
             assert node.id not in {"os", "eval", "exec", "__import__", "open", "system", "sys"}, node.id
@@ -76,7 +76,7 @@ def _check_safe(source):
     for line in source.splitlines():
         stripped = line.strip()
         if stripped.startswith("import ") or stripped.startswith("from "):
-            assert stripped in {"import numpy as np", "import base64"}, line
+            assert stripped in {"import numpy as np", "import base64", "import threading"}, line
     # one module docstring and one function docstring hold triple quotes; nothing else
     assert source.count('"""') == 2 * len([n for n in ast.walk(tree) if isinstance(n, (ast.Module, ast.FunctionDef))
                                             and ast.get_docstring(n) is not None])

@@ -80,7 +80,8 @@ def _memory_of_buffers(module: ast.Module) -> dict[str, str]:
     allocate = next(n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == "_allocate")
     arrays = next(n for n in allocate.body if isinstance(n, ast.Return)).value.elts
     function = module.body[-1]
-    unpack = next(n for n in function.body if isinstance(n, ast.Assign) and getattr(n.value, "id", "") == "buffers")
+    unpack = next(n for n in function.body if isinstance(n, ast.Assign)
+                  and getattr(getattr(n.value, "func", None), "id", "") == "_buffers")
     memory = {}
     for target, array in zip(unpack.targets[0].elts, arrays):
         base = array
@@ -149,7 +150,7 @@ def test_no_name_outlives_the_value_in_its_buffer(step, rng):
 def test_the_check_finds_a_stale_name():
     source = "\n".join([
         "def _allocate(batch):", "    return (np.empty((batch, 3)),)", "",
-        "def f(x):", "    buf1, = buffers",
+        "def f(x):", "    buf1, = _buffers()",
         "    a = np.add(x, 1.0, out=buf1)", "    a_T = a.T", "    b = np.multiply(x, 2.0, out=buf1)",
         "    c = a_T + b", "    return c",
     ])

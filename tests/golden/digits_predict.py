@@ -4,11 +4,12 @@ simplify: 26 -> 20 nodes (fuse_elementwise x4)
 Needs only NumPy.
 """
 
+import threading
 import numpy as np
 
 __all__ = ["predict"]
 
-_BUFFERS = {}  # the arrays predict keeps its intermediate values in, one set per input size
+MAX_SIZES = 8  # each thread keeps the buffers of the 8 input sizes most recently used (None: all)
 
 
 def _allocate(batch):
@@ -21,6 +22,25 @@ def _allocate(batch):
         np.zeros((batch, 128), dtype=np.float64),  # zeros_batch_128: read only
         np.zeros((batch, 64), dtype=np.float64),  # zeros_batch_64: read only
     )
+
+
+_THREAD = threading.local()  # each thread has its own buffers: calls from several threads never share one
+
+
+def _buffers(*sizes):
+    """The buffers for these input sizes in this thread: allocated by its first call with them,
+    then reused; beyond MAX_SIZES sizes the least recently used are dropped."""
+    try:
+        cache = _THREAD.cache
+    except AttributeError:
+        cache = _THREAD.cache = {}
+    buffers = cache.pop(sizes, None)
+    if buffers is None:
+        buffers = _allocate(*sizes)
+        if MAX_SIZES is not None and len(cache) >= MAX_SIZES:
+            del cache[next(iter(cache))]  # the least recently used
+    cache[sizes] = buffers  # the most recently used last
+    return buffers
 
 
 def predict(
@@ -46,13 +66,9 @@ def predict(
         dense3: (batch, 10) float64
     """
     # buffers
-    key = (x.shape[0],)  # the input sizes the buffers depend on
-    buffers = _BUFFERS.get(key)  # allocated by the first call with these sizes
-    if buffers is None:  # a new size: allocate once, reuse from then on
-        buffers = _BUFFERS[key] = _allocate(*key)
     (  # buf<n>: written with out= below; ones_/zeros_: read only
         buf1, buf2, buf3, zeros_batch_128, zeros_batch_64
-    ) = buffers
+    ) = _buffers(x.shape[0])
     # forward
     matmul1 = np.dot(x, dense1_W, out=buf1)     # matmul(x, dense1_W)
     dense1 = np.add(matmul1, dense1_b, out=buf1)  # node dense1: add(matmul1, dense1_b)

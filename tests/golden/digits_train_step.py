@@ -4,13 +4,14 @@ simplify: 283 -> 157 nodes (fuse_elementwise x81, drop_broadcast x4, add_neg x1,
 Needs only NumPy.
 """
 
+import threading
 import numpy as np
 
 __all__ = ["train_step"]
 
 const1 = np.array([0, 1], dtype=np.int64)  # (2,) int64
 
-_BUFFERS = {}  # the arrays train_step keeps its intermediate values in, one set per input size
+MAX_SIZES = 8  # each thread keeps the buffers of the 8 input sizes most recently used (None: all)
 
 
 def _allocate(batch):
@@ -18,9 +19,6 @@ def _allocate(batch):
     block3 = np.empty(64 * 128, dtype=np.float64)  # buf2, buf24: never live at the same time
     block2 = np.empty(batch * 64, dtype=np.float64)  # buf16, buf18: never live at the same time
     block1 = np.empty(batch * 128, dtype=np.float64)  # buf12, buf20: never live at the same time
-    block4 = np.empty(64 * 128, dtype=np.float64)  # buf26, buf31: never live at the same time
-    block5 = np.empty(128 * 64, dtype=np.float64)  # buf32, buf34, buf35: never live at the same time
-    block6 = np.empty(64 * 10, dtype=np.float64)  # buf30, buf36, buf38: never live at the same time
     return (
         np.empty((batch, 128), dtype=np.float64),  # buf1
         block3.reshape(64, 128),  # buf2
@@ -47,23 +45,45 @@ def _allocate(batch):
         np.empty((128,), dtype=np.float64),  # buf23
         block3[:1 * 128].reshape(1, 128),  # buf24
         np.empty((64, 128), dtype=np.float64),  # buf25
-        block4.reshape(64, 128),  # buf26
+        np.empty((64, 128), dtype=np.float64),  # buf26
         np.empty((128,), dtype=np.float64),  # buf27
         np.empty((128,), dtype=np.float64),  # buf28
         np.empty((128,), dtype=np.float64),  # buf29
-        block6[:128],  # buf30
-        block4[:128 * 64].reshape(128, 64),  # buf31
-        block5.reshape(128, 64),  # buf32
-        np.empty((64,), dtype=np.float64),  # buf33
-        block5[:64],  # buf34
-        block5[:64 * 10].reshape(64, 10),  # buf35
-        block6.reshape(64, 10),  # buf36
-        np.empty((10,), dtype=np.float64),  # buf37
-        block6[:10],  # buf38
+        np.empty((128,), dtype=np.float64),  # buf30
+        np.empty((128,), dtype=np.float64),  # buf31
+        np.empty((128,), dtype=np.float64),  # buf32
+        np.empty((128, 64), dtype=np.float64),  # buf33
+        np.empty((128, 64), dtype=np.float64),  # buf34
+        np.empty((64,), dtype=np.float64),  # buf35
+        np.empty((64,), dtype=np.float64),  # buf36
+        np.empty((64, 10), dtype=np.float64),  # buf37
+        np.empty((64, 10), dtype=np.float64),  # buf38
+        np.empty((10,), dtype=np.float64),  # buf39
+        np.empty((10,), dtype=np.float64),  # buf40
+        np.empty((128,), dtype=np.float64),  # buf41
         np.zeros((batch, 128), dtype=np.float64),  # zeros_batch_128: read only
         np.zeros((batch, 64), dtype=np.float64),  # zeros_batch_64: read only
         np.ones((batch,), dtype=np.float64),  # ones_batch: read only
     )
+
+
+_THREAD = threading.local()  # each thread has its own buffers: calls from several threads never share one
+
+
+def _buffers(*sizes):
+    """The buffers for these input sizes in this thread: allocated by its first call with them,
+    then reused; beyond MAX_SIZES sizes the least recently used are dropped."""
+    try:
+        cache = _THREAD.cache
+    except AttributeError:
+        cache = _THREAD.cache = {}
+    buffers = cache.pop(sizes, None)
+    if buffers is None:
+        buffers = _allocate(*sizes)
+        if MAX_SIZES is not None and len(cache) >= MAX_SIZES:
+            del cache[next(iter(cache))]  # the least recently used
+    cache[sizes] = buffers  # the most recently used last
+    return buffers
 
 
 def _add_at(x, values, labels, out=None):
@@ -159,16 +179,12 @@ def train_step(
     batchnorm1_running_var, dropout1_key, dropout2_key.
     """
     # buffers
-    key = (x.shape[0],)  # the input sizes the buffers depend on
-    buffers = _BUFFERS.get(key)  # allocated by the first call with these sizes
-    if buffers is None:  # a new size: allocate once, reuse from then on
-        buffers = _BUFFERS[key] = _allocate(*key)
     (  # buf<n>: written with out= below; ones_/zeros_: read only
         buf1, buf2, buf3, buf4, buf5, buf6, buf7, buf8, buf9, buf10, buf11, buf12, buf13, buf14,
         buf15, buf16, buf17, buf18, buf19, buf20, buf21, buf22, buf23, buf24, buf25, buf26, buf27,
-        buf28, buf29, buf30, buf31, buf32, buf33, buf34, buf35, buf36, buf37, buf38,
-        zeros_batch_128, zeros_batch_64, ones_batch
-    ) = buffers
+        buf28, buf29, buf30, buf31, buf32, buf33, buf34, buf35, buf36, buf37, buf38, buf39, buf40,
+        buf41, zeros_batch_128, zeros_batch_64, ones_batch
+    ) = _buffers(x.shape[0])
     # forward
     matmul1 = np.dot(x, dense1_W, out=buf1)     # matmul(x, dense1_W)
     dense1 = np.add(matmul1, dense1_b, out=buf1)  # node dense1: add(matmul1, dense1_b)
@@ -199,7 +215,6 @@ def train_step(
     del batchnorm1                              # buf9 now holds relu1
     # cast(greater_equal(random_uniform(dropout1_key, relu1), 0.2))
     cast1 = (_uniform(dropout1_key, relu1.shape, np.float64) >= 0.2).astype(np.float64)
-    dropout1_key += const1                      # update dropout1_key here: nothing below reads it
     dropout1_mask = np.multiply(cast1, 1.25, out=buf10)  # node dropout1_mask: multiply(cast1, 1.25)
     # node dropout1: multiply(relu1, dropout1_mask)
     dropout1 = np.multiply(relu1, dropout1_mask, out=buf11)
@@ -210,7 +225,6 @@ def train_step(
     del dense2_z                                # buf12 now holds dense2
     # cast(greater_equal(random_uniform(dropout2_key, dense2), 0.2))
     cast2 = (_uniform(dropout2_key, dense2.shape, np.float64) >= 0.2).astype(np.float64)
-    dropout2_key += const1                      # update dropout2_key here: nothing below reads it
     dropout2_mask = np.multiply(cast2, 1.25, out=buf13)  # node dropout2_mask: multiply(cast2, 1.25)
     # node dropout2: multiply(dense2, dropout2_mask)
     dropout2 = np.multiply(dense2, dropout2_mask, out=buf14)
@@ -323,86 +337,80 @@ def train_step(
     sqrt_bias_correction2 = np.sqrt(1.0 - 0.999**new_step)
     # step subtracted from dense1_W
     divide6 = np.divide(step_size * new_dense1_W_m, 1e-08 + np.sqrt(new_dense1_W_v) / sqrt_bias_correction2, out=buf26)
-    dense1_W -= divide6                         # update dense1_W here: nothing below reads it
     new_dense1_b_m = np.add(0.9 * dense1_b_m, 0.1 * grad_dense1_b, out=buf27)  # new value of dense1_b_m
     # new value of dense1_b_v
     new_dense1_b_v = np.add(0.999 * dense1_b_v, 0.001 * (grad_dense1_b * grad_dense1_b), out=buf23)
     del grad_dense1_b                           # buf23 now holds new_dense1_b_v
     # step subtracted from dense1_b
     divide7 = np.divide(step_size * new_dense1_b_m, 1e-08 + np.sqrt(new_dense1_b_v) / sqrt_bias_correction2, out=buf28)
-    dense1_b -= divide7                         # update dense1_b here: nothing below reads it
     # new value of batchnorm1_gamma_m
-    new_batchnorm1_gamma_m = np.add(0.9 * batchnorm1_gamma_m, 0.1 * grad_batchnorm1_gamma, out=buf28)
-    del divide7                                 # buf28 now holds new_batchnorm1_gamma_m
+    new_batchnorm1_gamma_m = np.add(0.9 * batchnorm1_gamma_m, 0.1 * grad_batchnorm1_gamma, out=buf29)
     # new value of batchnorm1_gamma_v
     new_batchnorm1_gamma_v = np.add(0.999 * batchnorm1_gamma_v, 0.001 * (grad_batchnorm1_gamma * grad_batchnorm1_gamma), out=buf22)
     del grad_batchnorm1_gamma                   # buf22 now holds new_batchnorm1_gamma_v
     # step subtracted from batchnorm1_gamma
-    divide8 = np.divide(step_size * new_batchnorm1_gamma_m, 1e-08 + np.sqrt(new_batchnorm1_gamma_v) / sqrt_bias_correction2, out=buf29)
-    batchnorm1_gamma -= divide8                 # update batchnorm1_gamma here: nothing below reads it
+    divide8 = np.divide(step_size * new_batchnorm1_gamma_m, 1e-08 + np.sqrt(new_batchnorm1_gamma_v) / sqrt_bias_correction2, out=buf30)
     # new value of batchnorm1_beta_m
-    new_batchnorm1_beta_m = np.add(0.9 * batchnorm1_beta_m, 0.1 * grad_batchnorm1_beta, out=buf29)
-    del divide8                                 # buf29 now holds new_batchnorm1_beta_m
+    new_batchnorm1_beta_m = np.add(0.9 * batchnorm1_beta_m, 0.1 * grad_batchnorm1_beta, out=buf31)
     # new value of batchnorm1_beta_v
     new_batchnorm1_beta_v = np.add(0.999 * batchnorm1_beta_v, 0.001 * (grad_batchnorm1_beta * grad_batchnorm1_beta), out=buf21)
     del grad_batchnorm1_beta                    # buf21 now holds new_batchnorm1_beta_v
     # step subtracted from batchnorm1_beta
-    divide9 = np.divide(step_size * new_batchnorm1_beta_m, 1e-08 + np.sqrt(new_batchnorm1_beta_v) / sqrt_bias_correction2, out=buf30)
-    batchnorm1_beta -= divide9                  # update batchnorm1_beta here: nothing below reads it
-    new_dense2_W_m = np.add(0.9 * dense2_W_m, 0.1 * grad_dense2_W, out=buf31)  # new value of dense2_W_m
-    del divide6  # buf31, sharing block4 with buf26, now holds new_dense2_W_m
+    divide9 = np.divide(step_size * new_batchnorm1_beta_m, 1e-08 + np.sqrt(new_batchnorm1_beta_v) / sqrt_bias_correction2, out=buf32)
+    new_dense2_W_m = np.add(0.9 * dense2_W_m, 0.1 * grad_dense2_W, out=buf33)  # new value of dense2_W_m
     # new value of dense2_W_v
     new_dense2_W_v = np.add(0.999 * dense2_W_v, 0.001 * (grad_dense2_W * grad_dense2_W), out=buf3)
     del grad_dense2_W                           # buf3 now holds new_dense2_W_v
     # step subtracted from dense2_W
-    divide10 = np.divide(step_size * new_dense2_W_m, 1e-08 + np.sqrt(new_dense2_W_v) / sqrt_bias_correction2, out=buf32)
-    dense2_W -= divide10                        # update dense2_W here: nothing below reads it
-    new_dense2_b_m = np.add(0.9 * dense2_b_m, 0.1 * grad_dense2_b, out=buf33)  # new value of dense2_b_m
+    divide10 = np.divide(step_size * new_dense2_W_m, 1e-08 + np.sqrt(new_dense2_W_v) / sqrt_bias_correction2, out=buf34)
+    new_dense2_b_m = np.add(0.9 * dense2_b_m, 0.1 * grad_dense2_b, out=buf35)  # new value of dense2_b_m
     # new value of dense2_b_v
     new_dense2_b_v = np.add(0.999 * dense2_b_v, 0.001 * (grad_dense2_b * grad_dense2_b), out=buf19)
     del grad_dense2_b                           # buf19 now holds new_dense2_b_v
     # step subtracted from dense2_b
-    divide11 = np.divide(step_size * new_dense2_b_m, 1e-08 + np.sqrt(new_dense2_b_v) / sqrt_bias_correction2, out=buf34)
-    del divide10                                # buf34, sharing block5 with buf32, now holds divide11
-    dense2_b -= divide11                        # update dense2_b here: nothing below reads it
-    new_dense3_W_m = np.add(0.9 * dense3_W_m, 0.1 * grad_dense3_W, out=buf35)  # new value of dense3_W_m
-    del divide11  # buf35, sharing block5 with buf34, now holds new_dense3_W_m
+    divide11 = np.divide(step_size * new_dense2_b_m, 1e-08 + np.sqrt(new_dense2_b_v) / sqrt_bias_correction2, out=buf36)
+    new_dense3_W_m = np.add(0.9 * dense3_W_m, 0.1 * grad_dense3_W, out=buf37)  # new value of dense3_W_m
     # new value of dense3_W_v
     new_dense3_W_v = np.add(0.999 * dense3_W_v, 0.001 * (grad_dense3_W * grad_dense3_W), out=buf4)
     del grad_dense3_W                           # buf4 now holds new_dense3_W_v
     # step subtracted from dense3_W
-    divide12 = np.divide(step_size * new_dense3_W_m, 1e-08 + np.sqrt(new_dense3_W_v) / sqrt_bias_correction2, out=buf36)
-    del divide9                                 # buf36, sharing block6 with buf30, now holds divide12
-    dense3_W -= divide12                        # update dense3_W here: nothing below reads it
-    new_dense3_b_m = np.add(0.9 * dense3_b_m, 0.1 * grad_dense3_b, out=buf37)  # new value of dense3_b_m
+    divide12 = np.divide(step_size * new_dense3_W_m, 1e-08 + np.sqrt(new_dense3_W_v) / sqrt_bias_correction2, out=buf38)
+    new_dense3_b_m = np.add(0.9 * dense3_b_m, 0.1 * grad_dense3_b, out=buf39)  # new value of dense3_b_m
     # new value of dense3_b_v
     new_dense3_b_v = np.add(0.999 * dense3_b_v, 0.001 * (grad_dense3_b * grad_dense3_b), out=buf17)
     del grad_dense3_b                           # buf17 now holds new_dense3_b_v
     # step subtracted from dense3_b
-    divide13 = np.divide(step_size * new_dense3_b_m, 1e-08 + np.sqrt(new_dense3_b_v) / sqrt_bias_correction2, out=buf38)
-    del divide12                                # buf38, sharing block6 with buf36, now holds divide13
-    dense3_b -= divide13                        # update dense3_b here: nothing below reads it
+    divide13 = np.divide(step_size * new_dense3_b_m, 1e-08 + np.sqrt(new_dense3_b_v) / sqrt_bias_correction2, out=buf40)
     # new value of batchnorm1_running_mean
-    new_batchnorm1_running_mean = np.add(0.9 * batchnorm1_running_mean, 0.1 * batchnorm1_mean, out=buf30)
-    del divide13  # buf30, sharing block6 with buf38, now holds new_batchnorm1_running_mean
+    new_batchnorm1_running_mean = np.add(0.9 * batchnorm1_running_mean, 0.1 * batchnorm1_mean, out=buf41)
     # updates, applied together after every value above is computed
+    dense1_W -= divide6  # update dense1_W in place: subtract(dense1_W, divide6)
     dense1_W_m[...] = new_dense1_W_m  # update dense1_W_m
     dense1_W_v[...] = new_dense1_W_v  # update dense1_W_v
+    dense1_b -= divide7  # update dense1_b in place: subtract(dense1_b, divide7)
     dense1_b_m[...] = new_dense1_b_m  # update dense1_b_m
     dense1_b_v[...] = new_dense1_b_v  # update dense1_b_v
+    batchnorm1_gamma -= divide8  # update batchnorm1_gamma in place: subtract(batchnorm1_gamma, divide8)
     batchnorm1_gamma_m[...] = new_batchnorm1_gamma_m  # update batchnorm1_gamma_m
     batchnorm1_gamma_v[...] = new_batchnorm1_gamma_v  # update batchnorm1_gamma_v
+    batchnorm1_beta -= divide9  # update batchnorm1_beta in place: subtract(batchnorm1_beta, divide9)
     batchnorm1_beta_m[...] = new_batchnorm1_beta_m  # update batchnorm1_beta_m
     batchnorm1_beta_v[...] = new_batchnorm1_beta_v  # update batchnorm1_beta_v
+    dense2_W -= divide10  # update dense2_W in place: subtract(dense2_W, divide10)
     dense2_W_m[...] = new_dense2_W_m  # update dense2_W_m
     dense2_W_v[...] = new_dense2_W_v  # update dense2_W_v
+    dense2_b -= divide11  # update dense2_b in place: subtract(dense2_b, divide11)
     dense2_b_m[...] = new_dense2_b_m  # update dense2_b_m
     dense2_b_v[...] = new_dense2_b_v  # update dense2_b_v
+    dense3_W -= divide12  # update dense3_W in place: subtract(dense3_W, divide12)
     dense3_W_m[...] = new_dense3_W_m  # update dense3_W_m
     dense3_W_v[...] = new_dense3_W_v  # update dense3_W_v
+    dense3_b -= divide13  # update dense3_b in place: subtract(dense3_b, divide13)
     dense3_b_m[...] = new_dense3_b_m  # update dense3_b_m
     dense3_b_v[...] = new_dense3_b_v  # update dense3_b_v
     step[...] = new_step  # update step
     batchnorm1_running_mean[...] = new_batchnorm1_running_mean  # update batchnorm1_running_mean
     batchnorm1_running_var[...] = new_batchnorm1_running_var  # update batchnorm1_running_var
+    dropout1_key += const1  # update dropout1_key in place: add(dropout1_key, const1)
+    dropout2_key += const1  # update dropout2_key in place: add(dropout2_key, const1)
     return cost

@@ -4,11 +4,12 @@ simplify: 30 -> 23 nodes (fuse_elementwise x3, add_neg x1, add_unpick x1, drop_b
 Needs only NumPy.
 """
 
+import threading
 import numpy as np
 
 __all__ = ["train_step"]
 
-_BUFFERS = {}  # the arrays train_step keeps its intermediate values in, one set per input size
+MAX_SIZES = 8  # each thread keeps the buffers of the 8 input sizes most recently used (None: all)
 
 
 def _allocate(batch):
@@ -20,6 +21,25 @@ def _allocate(batch):
         np.empty((2, 3), dtype=np.float64),  # buf4
         np.ones((batch,), dtype=np.float64),  # ones_batch: read only
     )
+
+
+_THREAD = threading.local()  # each thread has its own buffers: calls from several threads never share one
+
+
+def _buffers(*sizes):
+    """The buffers for these input sizes in this thread: allocated by its first call with them,
+    then reused; beyond MAX_SIZES sizes the least recently used are dropped."""
+    try:
+        cache = _THREAD.cache
+    except AttributeError:
+        cache = _THREAD.cache = {}
+    buffers = cache.pop(sizes, None)
+    if buffers is None:
+        buffers = _allocate(*sizes)
+        if MAX_SIZES is not None and len(cache) >= MAX_SIZES:
+            del cache[next(iter(cache))]  # the least recently used
+    cache[sizes] = buffers  # the most recently used last
+    return buffers
 
 
 def _add_at(x, values, labels, out=None):
@@ -73,13 +93,9 @@ def train_step(x, y, *, W, b):
     Updates in place: W, b.
     """
     # buffers
-    key = (x.shape[0],)  # the input sizes the buffers depend on
-    buffers = _BUFFERS.get(key)  # allocated by the first call with these sizes
-    if buffers is None:  # a new size: allocate once, reuse from then on
-        buffers = _BUFFERS[key] = _allocate(*key)
     (  # buf<n>: written with out= below; ones_/zeros_: read only
         buf1, buf2, buf3, buf4, ones_batch
-    ) = buffers
+    ) = _buffers(x.shape[0])
     # forward
     matmul1 = np.dot(x, W, out=buf1)            # matmul(x, W)
     logits = np.add(matmul1, b, out=buf1)       # node logits: add(matmul1, b)
@@ -101,8 +117,9 @@ def train_step(x, y, *, W, b):
     # optimizer
     multiply1 = np.multiply(0.5, grad_W, out=buf4)  # step subtracted from W
     del grad_W                                  # buf4 now holds multiply1
-    W -= multiply1                              # update W here: nothing below reads it
     multiply2 = np.multiply(0.5, grad_b, out=buf3)  # step subtracted from b
     del grad_b                                  # buf3 now holds multiply2
-    b -= multiply2                              # update b here: nothing below reads it
+    # updates, applied together after every value above is computed
+    W -= multiply1  # update W in place: subtract(W, multiply1)
+    b -= multiply2  # update b in place: subtract(b, multiply2)
     return loss

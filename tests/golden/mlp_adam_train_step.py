@@ -4,18 +4,17 @@ simplify: 110 -> 58 nodes (fuse_elementwise x32, add_neg x1, add_unpick x1, drop
 Needs only NumPy.
 """
 
+import threading
 import numpy as np
 
 __all__ = ["train_step"]
 
-_BUFFERS = {}  # the arrays train_step keeps its intermediate values in, one set per input size
+MAX_SIZES = 8  # each thread keeps the buffers of the 8 input sizes most recently used (None: all)
 
 
 def _allocate(batch):
     """Buffers for one set of input sizes; train_step reuses them on every call with those sizes."""
     block1 = np.empty(batch * 8, dtype=np.float64)  # buf3, buf5: never live at the same time
-    block2 = np.empty(4 * 8, dtype=np.float64)  # buf10, buf12, buf13: never live at the same time
-    block3 = np.empty(8 * 3, dtype=np.float64)  # buf14, buf15: never live at the same time
     return (
         np.empty((batch, 8), dtype=np.float64),  # buf1
         np.empty((batch, 3), dtype=np.float64),  # buf2
@@ -26,15 +25,34 @@ def _allocate(batch):
         np.empty((8,), dtype=np.float64),  # buf7
         np.empty((4, 8), dtype=np.float64),  # buf8
         np.empty((4, 8), dtype=np.float64),  # buf9
-        block2.reshape(4, 8),  # buf10
+        np.empty((4, 8), dtype=np.float64),  # buf10
         np.empty((8,), dtype=np.float64),  # buf11
-        block2[:8],  # buf12
-        block2[:8 * 3].reshape(8, 3),  # buf13
-        block3.reshape(8, 3),  # buf14
-        block3[:3],  # buf15
+        np.empty((8,), dtype=np.float64),  # buf12
+        np.empty((8, 3), dtype=np.float64),  # buf13
+        np.empty((8, 3), dtype=np.float64),  # buf14
+        np.empty((3,), dtype=np.float64),  # buf15
         np.empty((3,), dtype=np.float64),  # buf16
         np.ones((batch,), dtype=np.float64),  # ones_batch: read only
     )
+
+
+_THREAD = threading.local()  # each thread has its own buffers: calls from several threads never share one
+
+
+def _buffers(*sizes):
+    """The buffers for these input sizes in this thread: allocated by its first call with them,
+    then reused; beyond MAX_SIZES sizes the least recently used are dropped."""
+    try:
+        cache = _THREAD.cache
+    except AttributeError:
+        cache = _THREAD.cache = {}
+    buffers = cache.pop(sizes, None)
+    if buffers is None:
+        buffers = _allocate(*sizes)
+        if MAX_SIZES is not None and len(cache) >= MAX_SIZES:
+            del cache[next(iter(cache))]  # the least recently used
+    cache[sizes] = buffers  # the most recently used last
+    return buffers
 
 
 def _add_at(x, values, labels, out=None):
@@ -99,14 +117,10 @@ def train_step(x, y, *, W1, b1, W2, b2, step, W1_m, W1_v, b1_m, b1_v, W2_m, W2_v
     Updates in place: W1, W1_m, W1_v, b1, b1_m, b1_v, W2, W2_m, W2_v, b2, b2_m, b2_v, step.
     """
     # buffers
-    key = (x.shape[0],)  # the input sizes the buffers depend on
-    buffers = _BUFFERS.get(key)  # allocated by the first call with these sizes
-    if buffers is None:  # a new size: allocate once, reuse from then on
-        buffers = _BUFFERS[key] = _allocate(*key)
     (  # buf<n>: written with out= below; ones_/zeros_: read only
         buf1, buf2, buf3, buf4, buf5, buf6, buf7, buf8, buf9, buf10, buf11, buf12, buf13, buf14,
         buf15, buf16, ones_batch
-    ) = buffers
+    ) = _buffers(x.shape[0])
     # forward
     matmul1 = np.dot(x, W1, out=buf1)           # matmul(x, W1)
     add1 = np.add(matmul1, b1, out=buf1)        # add(matmul1, b1)
@@ -146,35 +160,32 @@ def train_step(x, y, *, W1, b1, W2, b2, step, W1_m, W1_v, b1_m, b1_v, W2_m, W2_v
     sqrt_bias_correction2 = np.sqrt(1.0 - 0.999**new_step)
     # step subtracted from W1
     divide2 = np.divide(step_size * new_W1_m, 1e-08 + np.sqrt(new_W1_v) / sqrt_bias_correction2, out=buf10)
-    W1 -= divide2                               # update W1 here: nothing below reads it
     new_b1_m = np.add(0.9 * b1_m, 0.1 * grad_b1, out=buf11)  # new value of b1_m
     new_b1_v = np.add(0.999 * b1_v, 0.001 * (grad_b1 * grad_b1), out=buf7)  # new value of b1_v
     del grad_b1                                 # buf7 now holds new_b1_v
     # step subtracted from b1
     divide3 = np.divide(step_size * new_b1_m, 1e-08 + np.sqrt(new_b1_v) / sqrt_bias_correction2, out=buf12)
-    del divide2                                 # buf12, sharing block2 with buf10, now holds divide3
-    b1 -= divide3                               # update b1 here: nothing below reads it
     new_W2_m = np.add(0.9 * W2_m, 0.1 * grad_W2, out=buf13)  # new value of W2_m
-    del divide3                                 # buf13, sharing block2 with buf12, now holds new_W2_m
     new_W2_v = np.add(0.999 * W2_v, 0.001 * (grad_W2 * grad_W2), out=buf6)  # new value of W2_v
     del grad_W2                                 # buf6 now holds new_W2_v
     # step subtracted from W2
     divide4 = np.divide(step_size * new_W2_m, 1e-08 + np.sqrt(new_W2_v) / sqrt_bias_correction2, out=buf14)
-    W2 -= divide4                               # update W2 here: nothing below reads it
     new_b2_m = np.add(0.9 * b2_m, 0.1 * grad_b2, out=buf15)  # new value of b2_m
-    del divide4                                 # buf15, sharing block3 with buf14, now holds new_b2_m
     new_b2_v = np.add(0.999 * b2_v, 0.001 * (grad_b2 * grad_b2), out=buf4)  # new value of b2_v
     del grad_b2                                 # buf4 now holds new_b2_v
     # step subtracted from b2
     divide5 = np.divide(step_size * new_b2_m, 1e-08 + np.sqrt(new_b2_v) / sqrt_bias_correction2, out=buf16)
-    b2 -= divide5                               # update b2 here: nothing below reads it
     # updates, applied together after every value above is computed
+    W1 -= divide2  # update W1 in place: subtract(W1, divide2)
     W1_m[...] = new_W1_m  # update W1_m
     W1_v[...] = new_W1_v  # update W1_v
+    b1 -= divide3  # update b1 in place: subtract(b1, divide3)
     b1_m[...] = new_b1_m  # update b1_m
     b1_v[...] = new_b1_v  # update b1_v
+    W2 -= divide4  # update W2 in place: subtract(W2, divide4)
     W2_m[...] = new_W2_m  # update W2_m
     W2_v[...] = new_W2_v  # update W2_v
+    b2 -= divide5  # update b2 in place: subtract(b2, divide5)
     b2_m[...] = new_b2_m  # update b2_m
     b2_v[...] = new_b2_v  # update b2_v
     step[...] = new_step  # update step

@@ -4,11 +4,12 @@ simplify: 13 -> 7 nodes (fuse_elementwise x2, matmul_of_basis x1, squeeze_expand
 Needs only NumPy.
 """
 
+import threading
 import numpy as np
 
 __all__ = ["tanh_jacobian"]
 
-_BUFFERS = {}  # the arrays tanh_jacobian keeps its intermediate values in, one set per input size
+MAX_SIZES = 8  # each thread keeps the buffers of the 8 input sizes most recently used (None: all)
 
 
 def _allocate():
@@ -17,6 +18,25 @@ def _allocate():
         np.empty((4,), dtype=np.float64),  # buf1
         np.empty((3, 4), dtype=np.float64),  # buf2
     )
+
+
+_THREAD = threading.local()  # each thread has its own buffers: calls from several threads never share one
+
+
+def _buffers(*sizes):
+    """The buffers for these input sizes in this thread: allocated by its first call with them,
+    then reused; beyond MAX_SIZES sizes the least recently used are dropped."""
+    try:
+        cache = _THREAD.cache
+    except AttributeError:
+        cache = _THREAD.cache = {}
+    buffers = cache.pop(sizes, None)
+    if buffers is None:
+        buffers = _allocate(*sizes)
+        if MAX_SIZES is not None and len(cache) >= MAX_SIZES:
+            del cache[next(iter(cache))]  # the least recently used
+    cache[sizes] = buffers  # the most recently used last
+    return buffers
 
 
 def tanh_jacobian(x, *, W, b):
@@ -31,11 +51,7 @@ def tanh_jacobian(x, *, W, b):
         jacobian_out: (4, 3) float64
     """
     # buffers
-    key = ()  # the input sizes the buffers depend on
-    buffers = _BUFFERS.get(key)  # allocated by the first call with these sizes
-    if buffers is None:  # a new size: allocate once, reuse from then on
-        buffers = _BUFFERS[key] = _allocate(*key)
-    buf1, buf2 = buffers  # buf<n>: written with out= below
+    buf1, buf2 = _buffers()  # buf<n>: written with out= below
     # forward
     matmul1 = np.dot(x, W, out=buf1)            # matmul(x, W)
     y = np.tanh(matmul1 + b, out=buf1)          # node y: tanh(b + matmul1)

@@ -4,11 +4,12 @@ simplify: 39 -> 34 nodes (fuse_elementwise x2, drop_broadcast x1, mul_reciprocal
 Needs only NumPy.
 """
 
+import threading
 import numpy as np
 
 __all__ = ["train_step"]
 
-_BUFFERS = {}  # the arrays train_step keeps its intermediate values in, one set per input size
+MAX_SIZES = 8  # each thread keeps the buffers of the 8 input sizes most recently used (None: all)
 
 
 def _allocate(batch):
@@ -24,6 +25,25 @@ def _allocate(batch):
         np.empty((2, 4), dtype=np.float64),  # buf7
         np.ones((batch,), dtype=np.float64),  # ones_batch: read only
     )
+
+
+_THREAD = threading.local()  # each thread has its own buffers: calls from several threads never share one
+
+
+def _buffers(*sizes):
+    """The buffers for these input sizes in this thread: allocated by its first call with them,
+    then reused; beyond MAX_SIZES sizes the least recently used are dropped."""
+    try:
+        cache = _THREAD.cache
+    except AttributeError:
+        cache = _THREAD.cache = {}
+    buffers = cache.pop(sizes, None)
+    if buffers is None:
+        buffers = _allocate(*sizes)
+        if MAX_SIZES is not None and len(cache) >= MAX_SIZES:
+            del cache[next(iter(cache))]  # the least recently used
+    cache[sizes] = buffers  # the most recently used last
+    return buffers
 
 
 def train_step(x, y, *, W, c, w, b):
@@ -42,13 +62,9 @@ def train_step(x, y, *, W, c, w, b):
     Updates in place: W, c, w, b.
     """
     # buffers
-    key = (x.shape[0],)  # the input sizes the buffers depend on
-    buffers = _BUFFERS.get(key)  # allocated by the first call with these sizes
-    if buffers is None:  # a new size: allocate once, reuse from then on
-        buffers = _BUFFERS[key] = _allocate(*key)
     (  # buf<n>: written with out= below; ones_/zeros_: read only
         buf1, buf2, buf3, buf4, buf5, buf6, buf7, ones_batch
-    ) = buffers
+    ) = _buffers(x.shape[0])
     # forward
     matmul1 = np.dot(x, W, out=buf1)            # matmul(x, W)
     add1 = np.add(matmul1, c, out=buf1)         # add(matmul1, c)
@@ -78,13 +94,14 @@ def train_step(x, y, *, W, c, w, b):
     # optimizer
     multiply1 = np.multiply(0.1, grad_W, out=buf7)  # step subtracted from W
     del grad_W                                  # buf7 now holds multiply1
-    W -= multiply1                              # update W here: nothing below reads it
     multiply2 = np.multiply(0.1, grad_c, out=buf6)  # step subtracted from c
     del grad_c                                  # buf6 now holds multiply2
-    c -= multiply2                              # update c here: nothing below reads it
     multiply3 = np.multiply(0.1, grad_w, out=buf5)  # step subtracted from w
     del grad_w                                  # buf5 now holds multiply3
-    w -= multiply3                              # update w here: nothing below reads it
     multiply4 = 0.1 * grad_b                    # step subtracted from b
-    b -= multiply4                              # update b here: nothing below reads it
+    # updates, applied together after every value above is computed
+    W -= multiply1  # update W in place: subtract(W, multiply1)
+    c -= multiply2  # update c in place: subtract(c, multiply2)
+    w -= multiply3  # update w in place: subtract(w, multiply3)
+    b -= multiply4  # update b in place: subtract(b, multiply4)
     return loss
