@@ -5,12 +5,12 @@ from __future__ import annotations
 import builtins
 import linecache
 import os
-import tempfile
 import types
 
 import numpy as np
 
 import symgraph
+from symgraph.files import atomic_write
 from symgraph.graph import Node, Parameter, Placeholder, gc_paused, topo_sort
 from symgraph.shapes import format_shape
 
@@ -102,15 +102,12 @@ class CompiledFunction:
         return f"<CompiledFunction {self.name}({ins})>"
 
     def save(self, path) -> str:
-        """Write the generated module (standalone: it needs only its backend's array library) to ``path``."""
+        """Write the generated module (standalone: it needs only its backend's array library) to ``path``,
+        atomically (a temporary file beside it, removed on any failure, renamed over ``path``)."""
         path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(self.source)
-        os.chmod(tmp, 0o644)  # an ordinary source file, not mkstemp's private 0600
-        os.replace(tmp, path)
-        return path
+        if not path or os.path.basename(path) in ("", ".", ".."):
+            raise ValueError(f"{self.name}.save: {path!r} is not a file name")
+        return atomic_write(path, lambda f: f.write(self.source), f"{self.name}.save", "module", binary=False)
 
     def _check(self, leaf: Node, value, dims: dict) -> np.ndarray:
         """The input as an array of the placeholder's dtype, its shape checked (the slow, general path)."""

@@ -33,15 +33,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import sys
-import tempfile
 import time
 import zipfile
 from collections.abc import Mapping
 
 import numpy as np
 
+from .files import atomic_write, check_target
 from .graph import Node, Parameter, _exact_array
 
 __all__ = ["Checkpoint", "fit", "load_params", "save_params"]
@@ -97,18 +96,6 @@ def _member(leaf: Node, what: str) -> str:
     return member
 
 
-def _check_target(path: str, what: str) -> tuple[str, str]:
-    """``(directory, file name)`` of a checkpoint to be written, once the directory is known to be writable."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"{what}: cannot write checkpoint {path!r}: directory {directory!r} does not exist")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{what}: cannot write checkpoint {path!r}: it is a directory")
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise PermissionError(f"{what}: cannot write checkpoint {path!r}: directory {directory!r} is not writable")
-    return directory, os.path.basename(path)
-
-
 def save_params(leaves, path) -> str:
     """Write the leaves' values to the ``.npz`` file ``path`` (exactly that path; no
     suffix is added), atomically: a temporary file in the same directory is
@@ -125,69 +112,18 @@ def save_params(leaves, path) -> str:
 def _write(leaves: list[Node], path: str, record: dict | None, what: str) -> str:
     """Write the leaves (and fit's ``record``) to ``path`` atomically."""
     members = [(_member(leaf, what), leaf) for leaf in leaves]
-    directory, name = _check_target(path, what)
-    _remove_stale_temporaries(directory, name)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.symgraph-tmp-{os.getpid()}-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            # zipfile + write_array is what np.savez does, without its reserved keyword names
-            # ("file", "allow_pickle"), which would collide with leaf names
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-                for member, leaf in members:
-                    with zf.open(member, "w", force_zip64=True) as out:
-                        np.lib.format.write_array(out, np.asarray(leaf.value), allow_pickle=False)
-                if record is not None:
-                    zf.writestr(_RECORD, json.dumps(record))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # an ordinary data file, not mkstemp's private 0600
-        os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
-    _fsync_directory(directory)
-    return path
 
+    def write(f):
+        # zipfile + write_array is what np.savez does, without its reserved keyword names
+        # ("file", "allow_pickle"), which would collide with leaf names
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for member, leaf in members:
+                with zf.open(member, "w", force_zip64=True) as out:
+                    np.lib.format.write_array(out, np.asarray(leaf.value), allow_pickle=False)
+            if record is not None:
+                zf.writestr(_RECORD, json.dumps(record))
 
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make a rename in ``directory`` durable (POSIX); not possible everywhere."""
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-
-
-def _remove_stale_temporaries(directory: str, name: str) -> None:
-    """Remove the temporary files of checkpoint ``name`` whose writing process no longer runs."""
-    pattern = re.compile(re.escape(f".{name}.symgraph-tmp-") + r"(\d+)-[a-z0-9_]{8}")
-    for entry in os.listdir(directory):
-        found = pattern.fullmatch(entry)
-        if found and not _running(int(found.group(1))):
-            _remove(os.path.join(directory, entry))
-
-
-def _running(pid: int) -> bool:
-    """Whether process ``pid`` may still be running (always True where that cannot be checked safely)."""
-    if pid == os.getpid() or os.name != "posix":
-        return True
-    try:
-        os.kill(pid, 0)  # signal 0: only checks that the process exists
-    except ProcessLookupError:
-        return False
-    except OSError:  # it exists, under another user
-        pass
-    return True
+    return atomic_write(path, write, what, "checkpoint")
 
 
 def _read(path: str, what: str) -> tuple[dict[str, np.ndarray], dict | None]:
@@ -441,7 +377,7 @@ def _checkpoint_leaves(checkpoint, step, resume: bool) -> tuple[Checkpoint | Non
     if not isinstance(checkpoint.every, (int, np.integer)) or checkpoint.every < 1:
         raise ValueError(f"fit: checkpoint.every must be a positive int, got {checkpoint.every!r}")
     leaves = _leaves(checkpoint.leaves, "fit")
-    _check_target(os.fspath(checkpoint.path), "fit")
+    check_target(os.fspath(checkpoint.path), "fit", "checkpoint")
     if resume:
         held = {id(leaf) for leaf in leaves}
         missing = [leaf.name for leaf in _updated_leaves(step) if id(leaf) not in held]

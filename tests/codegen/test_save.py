@@ -162,3 +162,33 @@ def test_saved_file_has_ordinary_permissions(tmp_path):
     path = tmp_path / "saved.py"
     f.save(path)
     assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(reference.stat().st_mode)
+
+
+@pytest.mark.parametrize("target, error, match", [
+    ("", ValueError, r"compute\.save: '' is not a file name"),
+    (".", ValueError, r"compute\.save: '\.' is not a file name"),
+    ("{dir}", IsADirectoryError, r"compute\.save: cannot write module '.*': it is a directory"),
+    ("{dir}/missing/m.py", FileNotFoundError, r"compute\.save: cannot write module '.*m\.py': directory '.*missing' "
+                                               r"does not exist"),
+    ("{dir}/" + "m" * 300 + ".py", OSError, r"compute\.save: cannot write module '.*': its name is too long"),
+])
+def test_save_refuses_bad_targets_clearly_and_leaves_no_file(target, error, match, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    x = sg.placeholder("x", shape=(3,))
+    f = codegen.compile([x], sg.exp(x))
+    with pytest.raises(error, match=match):
+        f.save(target.format(dir=tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_save_interrupted_midway_leaves_no_temporary_file(tmp_path, monkeypatch):
+    x = sg.placeholder("x", shape=(3,))
+    f = codegen.compile([x], sg.exp(x))
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        f.save(tmp_path / "m.py")
+    assert list(tmp_path.iterdir()) == []
