@@ -303,6 +303,21 @@ def matmul_of_basis(n):
     return None
 
 
+def stacked_matvec(n):
+    """squeeze(A @ expand_dims(B, -1), -1) -> B @ A.T: a stack of matrix-vector products with one matrix A is one matrix product"""
+    (m,) = n.inputs
+    if name(m) != "matmul" or n.op.axes not in ((-1,), (-2,)):
+        return None
+    a, b = m.inputs
+    if n.op.axes == (-1,) and a.ndim == 2 and name(b) == "expand_dims" and b.op.axes == (-1,):
+        out = linalg.matmul(b.inputs[0], shape.transpose(a))  # row k: A @ B[k]
+    elif n.op.axes == (-2,) and b.ndim == 2 and name(a) == "expand_dims" and a.op.axes == (-2,):
+        out = linalg.matmul(a.inputs[0], b)  # row k: B[k] @ A
+    else:
+        return None
+    return out if fits(out, n) else None
+
+
 # -- stabilization ----------------------------------------------------------------
 def log_of_softmax(n):
     """log(softmax(x)) -> log_softmax(x)"""
@@ -439,6 +454,7 @@ ALGEBRA = RuleSet("algebra", (
 LINALG = RuleSet("linalg", (
     Rule("transpose_of_matmul", ("transpose",), transpose_of_matmul),
     Rule("matmul_of_basis", ("matmul",), matmul_of_basis),
+    Rule("stacked_matvec", ("squeeze",), stacked_matvec),
 ))
 
 STABILIZE = RuleSet("stabilize", (

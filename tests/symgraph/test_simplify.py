@@ -267,6 +267,16 @@ def case_matmul_of_basis(rng):
                 lambda s: "matmul" not in ops_of(s) and "basis" not in ops_of(s))
 
 
+@case("stacked_matvec")
+def case_stacked_matvec(rng):
+    a, b = sg.placeholder("a", (4, 3)), sg.placeholder("b", (5, 3))  # 5 products A @ b_k, 5 products b_k @ A.T
+    c = sg.placeholder("c", (3, 4))
+    outs = [sg.squeeze(a @ sg.expand_dims(sg.tanh(b), -1), -1), sg.squeeze(sg.expand_dims(b, -2) @ c, -2)]
+    return Case([a, b, c], outs, [rng.normal(size=(4, 3)), rng.normal(size=(5, 3)), rng.normal(size=(3, 4))],
+                lambda s: "squeeze" not in ops_of(s) and "expand_dims" not in ops_of(s)
+                and all(m.inputs[0].ndim == 2 for m in sg.topo_sort(s) if m.op.name == "matmul"))
+
+
 @case("log_of_softmax")
 def case_log_of_softmax(rng):
     z = sg.placeholder("z", (2, 3))
