@@ -27,6 +27,10 @@ class OneHot(NoDerivative):
 
     name, params = "one_hot", ("num_classes", "dtype")
     view_of, elementwise, writes_into = (), False, False  # a new array
+    labels_input, labels_use = 0, "one_hot"
+
+    def label_classes(self, node) -> int:
+        return self.num_classes
 
     def __init__(self, num_classes: int, dtype):
         self.num_classes = num_classes
@@ -46,6 +50,10 @@ class Pick(Op):
 
     name = "pick"
     view_of, elementwise, writes_into = (), False, False  # fancy indexing copies
+    labels_input, labels_use = 1, "softmax_cross_entropy / pick"
+
+    def label_classes(self, node) -> int:
+        return node.inputs[0].shape[-1]
 
     def infer(self, x, labels):
         _check_labels(self, labels, [x, labels])
@@ -73,6 +81,10 @@ class Unpick(Op):
 
     name, params = "unpick", ("num_classes",)
     view_of, elementwise, writes_into = (), False, False  # a new array of zeros with the values written in
+    labels_input, labels_use = 1, "the gradient of pick"
+
+    def label_classes(self, node) -> int:
+        return self.num_classes
 
     def __init__(self, num_classes: int):
         self.num_classes = num_classes
@@ -99,6 +111,10 @@ class AddAt(Op):
 
     name = "add_at"
     view_of, elementwise, writes_into = (), True, True  # may add in place over x's buffer
+    labels_input, labels_use = 2, "the gradient of softmax_cross_entropy"
+
+    def label_classes(self, node) -> int:
+        return node.shape[-1]
 
     def infer(self, x, values, labels):
         _check_labels(self, labels, [x, values, labels])
