@@ -67,10 +67,10 @@ def _bind(fn, inputs, keywords, args, kwargs):
         if key not in order and key not in names:
             raise TypeError(f"{fn}() got an unexpected keyword argument {key!r}")
         given[key] = value
-    missing = [k for k in order + names if k not in given]
-    if missing:
-        then = f", then keyword arguments {', '.join(map(repr, names))}" if names else ""
-        raise TypeError(f"{fn}() missing argument(s) {', '.join(map(repr, missing))}: it {takes}{then}")
+    for kind, expected, also in (("input(s)", order, f": it {takes}"), ("keyword argument(s)", names, "")):
+        missing = [k for k in expected if k not in given]
+        if missing:
+            raise TypeError(f"{fn}() missing {kind} {', '.join(map(repr, missing))}{also}")
     return [given[k] for k in order], {k: given[k] for k in names}
 
 
