@@ -21,14 +21,17 @@ def _checked(fn, inputs, keywords, updated):
     ``updated`` (those it writes in place) by keyword only, as NumPy arrays of exactly their shape
     and dtype, any strides; an updated one must be writable and share no memory with another argument."""
 
+    input_names, written_names = [s[0] for s in inputs], {s[0] for s in updated}
+
     def decorate(body):
         def check(args, kwargs):
             values, state = _bind(fn, inputs, keywords + updated, args, kwargs)
             dims = {}
             arrays = [_input_array(fn, spec, value, dims) for spec, value in zip(inputs, values)]
-            others = arrays + list(state.values())
-            for spec in keywords + updated:
-                _state_array(fn, spec, state[spec[0]], spec in updated, others)
+            for specs, written in ((keywords, False), (updated, True)):
+                for spec in specs:
+                    _state_array(fn, spec, state[spec[0]], written)
+            _apart(fn, written_names, [*zip(input_names, arrays), *state.items()])
             return arrays, state
 
         def checked(*args, **kwargs):
@@ -74,26 +77,26 @@ def _shape_text(shape):
 
 
 def _input_array(fn, spec, value, dims):
-    """The input as an array of its dtype (see ``_convert``), its shape checked; else a ValueError."""
+    """The input as an array of its dtype (see ``_convert``), its shape checked; else a ValueError.
+    (Messages are only built for an error: this runs on every call of a saved module.)"""
     argument, shape, dtype, *name = spec
-    what = _what("input", argument, *name)
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as e:  # ragged nested lists
-        raise ValueError(f"{fn}: {what} is not an array of numbers ({e})") from None
-    expects = f"{fn}: {what} expects shape {_shape_text(shape)}, got"
+        raise ValueError(f"{fn}: {_what('input', argument, *name)} is not an array of numbers ({e})") from None
     if array.ndim != len(shape):
-        raise ValueError(f"{expects} an array of shape {array.shape} "
-                         f"({array.ndim} dimensions instead of {len(shape)})")
+        raise ValueError(f"{fn}: {_what('input', argument, *name)} expects shape {_shape_text(shape)}, got an "
+                         f"array of shape {array.shape} ({array.ndim} dimensions instead of {len(shape)})")
     for axis, (want, got) in enumerate(zip(shape, array.shape)):
         if isinstance(want, int) and want != got:
-            raise ValueError(f"{expects} {array.shape}: axis {axis} has length {got}, expected {want}")
+            raise ValueError(f"{fn}: {_what('input', argument, *name)} expects shape {_shape_text(shape)}, got "
+                             f"{array.shape}: axis {axis} has length {got}, expected {want}")
         if isinstance(want, str):
-            seen = dims.setdefault(want, (got, what))
-            if seen[0] != got:
-                raise ValueError(f"{fn}: dimension {want!r} is {seen[0]} in {seen[1]} "
-                                 f"but {got} in {what} (shape {array.shape})")
-    return array if array.dtype == dtype else _convert(fn, what, array, np.dtype(dtype))
+            seen, first = dims.setdefault(want, (got, spec))
+            if seen != got:
+                raise ValueError(f"{fn}: dimension {want!r} is {seen} in {_what('input', first[0], *first[3:])} "
+                                 f"but {got} in {_what('input', argument, *name)} (shape {array.shape})")
+    return array if array.dtype == dtype else _convert(fn, _what("input", argument, *name), array, np.dtype(dtype))
 
 
 def _convert(fn, what, array, dtype):
@@ -116,21 +119,36 @@ def _convert(fn, what, array, dtype):
     return converted
 
 
-def _state_array(fn, spec, value, updated, others):
+def _state_array(fn, spec, value, updated):
     """A parameter or state argument: a NumPy array of exactly its shape and dtype (never converted:
-    an update must reach the caller's array); writable, and sharing memory with no other argument,
-    when it is ``updated`` in place; else a ValueError naming it."""
+    an update must reach the caller's array), writable when it is ``updated`` in place; else a
+    ValueError naming it."""
     argument, shape, dtype, *name = spec
-    what = _what("keyword argument", argument, *name)
-    expects = f"a NumPy array of shape {_shape_text(shape)} and dtype {dtype}"
-    if not isinstance(value, np.ndarray):
-        raise ValueError(f"{fn}: {what} must be {expects}, got {type(value).__name__} {value!r:.60}")
-    if value.shape != shape or value.dtype != dtype:
-        raise ValueError(f"{fn}: {what} must be {expects}, got shape {value.shape} and dtype {value.dtype}")
-    if updated and not value.flags.writeable:
-        raise ValueError(f"{fn}: {what} is updated in place, so it must be writable; got a read-only array")
-    if updated and sum(other is value or np.shares_memory(value, other) for other in others) > 1:
-        raise ValueError(f"{fn}: {what} is updated in place, so it must share no memory with another argument")
+    if isinstance(value, np.ndarray) and value.shape == shape and value.dtype == dtype:
+        if value.flags.writeable or not updated:
+            return
+        problem = "is updated in place, so it must be writable; got a read-only array"
+    else:
+        got = (f"shape {value.shape} and dtype {value.dtype}" if isinstance(value, np.ndarray)
+               else f"{type(value).__name__} {value!r:.60}")
+        problem = f"must be a NumPy array of shape {_shape_text(shape)} and dtype {dtype}, got {got}"
+    raise ValueError(f"{fn}: {_what('keyword argument', argument, *name)} {problem}")
+
+
+def _apart(fn, updated, arguments):
+    """A ValueError when an argument in ``updated`` shares memory with another of the (name, array)
+    ``arguments``: writing it would change the other. Only arrays over the same buffer are compared."""
+    by_buffer = {}
+    for name, array in arguments:
+        buffer = array
+        while getattr(buffer, "base", None) is not None:
+            buffer = buffer.base
+        for other, seen in by_buffer.setdefault(id(buffer), []):
+            if (name in updated or other in updated) and np.shares_memory(array, seen):
+                written = name if name in updated else other
+                raise ValueError(f"{fn}: keyword argument {written!r} is updated in place, so it must share "
+                                 f"no memory with another argument, but it shares memory with {({name, other} - {written}).pop()!r}")
+        by_buffer[id(buffer)].append((name, array))
 
 
 def _check_labels(labels, num_classes, what):

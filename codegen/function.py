@@ -55,19 +55,14 @@ class CompiledFunction:
         self._entry = self._specialized_entry()
 
     def _module_checks(self, checked):
-        """``check(args, kwargs) -> (inputs, keywords)``: the argument checks the generated module carries
-        (``checked`` is its copy of :func:`codegen.checks._checked`), naming arguments and dimensions as
-        the graph does (a saved module, whose source holds only identifiers, names them by those)."""
-        names = list(inspect.signature(self._fn).parameters)
-
-        def spec(leaf, name):
-            return (name, leaf.shape, leaf.dtype.name) + ((leaf.name,) if leaf.name != name else ())
-
-        written = {id(s) for s, _ in self.updates}
-        inputs = [spec(leaf, name) for leaf, name in zip(self.inputs, names)]
-        params = [(spec(leaf, name), id(leaf) in written) for leaf, (name, _) in zip(self.params, self._param_ops)]
-        keywords, updated = [s for s, w in params if not w], [s for s, w in params if w]
-        return checked(self.name, inputs, keywords, updated)(self._fn).check
+        """``check(args, kwargs) -> (inputs, {})``: the input checks the generated module carries (``checked``
+        is its copy of :func:`codegen.checks._checked`), naming inputs and dimensions as the graph does (a
+        saved module, whose source holds only identifiers, names them by those). Parameters are not
+        arguments here: each call passes their ``.value``, an array of the right shape and dtype."""
+        names = inspect.signature(self._fn).parameters
+        inputs = [(name, leaf.shape, leaf.dtype.name) + ((leaf.name,) if leaf.name != name else ())
+                  for leaf, name in zip(self.inputs, names)]
+        return checked(self.name, inputs, [], [])(self._fn).check
 
     def _specialized_entry(self):
         """The call path, written for these inputs at compile time: one expression checks that each
@@ -106,12 +101,8 @@ class CompiledFunction:
     def _checked(self, *args, **kwargs):
         """The general path: the generated module's own checks (a saved module runs the same), which
         bind keyword inputs, convert inputs to the placeholders' dtypes or raise a clear error."""
-        for key in kwargs:
-            if any(key == k for k, _ in self._param_ops):
-                raise TypeError(f"{self.name}() got an unexpected keyword argument {key!r}: it is a parameter "
-                                f"or state leaf, which the compiled function reads from its .value")
-        arrays, state = self._check(args, {**kwargs, **{k: op.value for k, op in self._param_ops}})
-        return self._fn(*arrays, **state)
+        arrays, _ = self._check(args, kwargs)
+        return self._fn(*arrays, **{k: op.value for k, op in self._param_ops})
 
     def _result(self, result):
         """The outputs as arrays (a NumPy scalar, from a mean or a sum, as a 0-d array): one, or a list."""

@@ -21,9 +21,6 @@ from .memory import MemoryPlan
 from .naming import full_name, identifier
 from .schedule import Program, Schedule, Statement
 
-# the argument checks every module carries (codegen.checks), in the order they are printed
-CHECKS = [checks._checked, checks._bind, checks._what, checks._shape_text, checks._input_array, checks._convert,
-          checks._state_array]
 COMMENT_COLUMN = 44  # comments start here (or one space after longer code)
 LINE_LIMIT = 100  # a longer statement gets its comment on the line above
 
@@ -55,8 +52,7 @@ def assemble(schedule: Schedule, memory: MemoryPlan, body: list[Statement], tail
         out += ["", *buffer_defs]
     for name in sorted(s.printer.helpers):
         out += ["", "", backend.helper_source(name)]
-    for check in CHECKS + ([checks._check_labels] if labels else []):
-        out += ["", "", inspect.getsource(check).rstrip()]
+    out += _check_sources(bool(labels))
     doc = _docstring(schedule, returns)
     out += ["", "", *_decorator(schedule), _signature(schedule), *(("    " + line).rstrip() for line in doc),
             *("    " + b for b in lines)]
@@ -115,6 +111,15 @@ def _docstring(schedule: Schedule, returns: list[str]) -> list[str]:
         lines += _wrap("Updates in place: " + updated, LINE_LIMIT - 4)
     lines.append('"""')
     return lines
+
+
+def _check_sources(labels: bool) -> list[str]:
+    """The functions of codegen.checks, in their order there (``_check_labels`` when ``labels`` are checked)."""
+    functions = [f for f in vars(checks).values() if inspect.isfunction(f) and (labels or f is not checks._check_labels)]
+    out = []
+    for f in sorted(functions, key=lambda f: f.__code__.co_firstlineno):
+        out += ["", "", inspect.getsource(f).rstrip()]
+    return out
 
 
 def _wrap(text: str, width: int) -> list[str]:

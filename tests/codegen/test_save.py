@@ -200,10 +200,15 @@ def bad_state(state, case):
         bad["b"].flags.writeable = False
     elif case == "shared":  # the same array passed twice: updating one would change the other
         bad["W_m"] = bad["W_v"]
-    return bad, {"float": "step", "list": "W", "shape": "b", "dtype": "W", "read-only": "b", "shared": "W_[mv]"}[case]
+    elif case == "overlapping":  # views of one buffer that overlap
+        buffer = np.zeros(16, dtype=np.float32)
+        bad["b_m"], bad["b_v"] = buffer[:4], buffer[2:6]
+    names = {"float": "step", "list": "W", "shape": "b", "dtype": "W", "read-only": "b", "shared": "W_[mv]",
+             "overlapping": "b_[mv]"}
+    return bad, names[case]
 
 
-@pytest.mark.parametrize("case", ["float", "list", "shape", "dtype", "read-only", "shared"])
+@pytest.mark.parametrize("case", ["float", "list", "shape", "dtype", "read-only", "shared", "overlapping"])
 def test_saved_module_refuses_bad_state_before_changing_anything(adam_step, load_saved, case):
     f, params = adam_step
     step = load_saved(f)
@@ -225,6 +230,17 @@ def test_saved_module_accepts_state_with_any_strides(adam_step, load_saved, rng)
     np.testing.assert_array_equal(step(xb, yb, **strided), step(xb, yb, **contiguous))
     for key, value in contiguous.items():
         np.testing.assert_array_equal(strided[key], value, err_msg=key)
+
+
+def test_saved_module_accepts_state_in_separate_views_of_one_buffer(adam_step, load_saved, rng):
+    f, params = adam_step
+    step = load_saved(f)
+    xb, yb = rng.normal(size=(5, 3)).astype(np.float32), rng.integers(0, 4, size=5)
+    separate, packed = state_of(params), state_of(params)
+    buffer = np.zeros(8, dtype=np.float32)  # b_m and b_v side by side in one array
+    packed["b_m"], packed["b_v"] = buffer[:4], buffer[4:]
+    np.testing.assert_array_equal(step(xb, yb, **packed), step(xb, yb, **separate))
+    np.testing.assert_array_equal(buffer, np.concatenate([separate["b_m"], separate["b_v"]]))
 
 
 @pytest.mark.parametrize("args, kwargs", [

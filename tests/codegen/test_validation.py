@@ -254,7 +254,7 @@ def test_a_parameter_is_not_a_keyword_of_the_compiled_function():
     x = sg.placeholder("x", shape=(2,))
     W = sg.parameter("W", value=np.ones(2))
     f = codegen.compile([x], x * W)
-    with pytest.raises(TypeError, match=r"'W'.*\.value"):
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'W'"):  # it reads W.value
         f(x=np.ones(2), W=np.zeros(2))
 
 
