@@ -2,10 +2,10 @@
 
 :func:`_checked` decorates the generated function: before any line of it runs, it binds the
 arguments as Python would, converts the inputs (only when no value changes) and checks the
-parameters and state. The compiled function calls the copy in its own module on its slow path
-(``checked.check``), so a compiled function and a saved module check the same things with the
-same messages. ``_check_labels`` is called by the generated code where integer labels are read.
-Keep them short and dependency-free (``np`` only).
+parameters and state. The compiled function's slow path runs the copy in its own module, for
+its inputs (it passes each parameter's ``.value`` itself), so a compiled function and a saved
+module bind, convert and refuse inputs alike, with the same messages. The generated code calls
+``_check_labels`` where it reads integer labels. Keep them short and dependency-free (``np`` only).
 
 An argument is described by ``(argument, shape, dtype)``: the identifier it is passed as, its
 shape (ints, dimension names that must agree between arguments, None for any size) and its
@@ -72,6 +72,7 @@ def _what(kind, argument, name=None):
 
 
 def _shape_text(shape):
+    """``(batch, 3)``: a shape as messages show it (None as ``?``)."""
     inner = ", ".join("?" if d is None else str(d) for d in shape)
     return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
@@ -145,9 +146,9 @@ def _apart(fn, updated, arguments):
             buffer = buffer.base
         for other, seen in by_buffer.setdefault(id(buffer), []):
             if (name in updated or other in updated) and np.shares_memory(array, seen):
-                written = name if name in updated else other
+                written, also = (name, other) if name in updated else (other, name)
                 raise ValueError(f"{fn}: keyword argument {written!r} is updated in place, so it must share "
-                                 f"no memory with another argument, but it shares memory with {({name, other} - {written}).pop()!r}")
+                                 f"no memory with another argument; it shares memory with {also!r}")
         by_buffer[id(buffer)].append((name, array))
 
 
@@ -157,4 +158,5 @@ def _check_labels(labels, num_classes, what):
         low, high = labels.min(), labels.max()
         if low < 0 or high >= num_classes:
             bad = low if low < 0 else high
-            raise ValueError(f"{what} must be class indices 0 to {num_classes - 1} ({num_classes} classes), got {bad}")
+            raise ValueError(f"{what} must be class indices 0 to {num_classes - 1} ({num_classes} classes), "
+                             f"got {bad}")

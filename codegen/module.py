@@ -84,7 +84,7 @@ def _signature(schedule: Schedule) -> str:
     header = f"def {p.name}({signature}):"
     if len(header) <= LINE_LIMIT:
         return header
-    wrapped = _wrap(signature + ",", LINE_LIMIT - 4)
+    wrapped = _wrap(signature + ",", LINE_LIMIT - 4)  # one argument group per line
     return "\n".join([f"def {p.name}(", *("    " + line for line in wrapped), "):"])
 
 
@@ -115,9 +115,11 @@ def _docstring(schedule: Schedule, returns: list[str]) -> list[str]:
 
 def _check_sources(labels: bool) -> list[str]:
     """The functions of codegen.checks, in their order there (``_check_labels`` when ``labels`` are checked)."""
-    functions = [f for f in vars(checks).values() if inspect.isfunction(f) and (labels or f is not checks._check_labels)]
+    functions = [f for f in vars(checks).values() if inspect.isfunction(f)]
     out = []
     for f in sorted(functions, key=lambda f: f.__code__.co_firstlineno):
+        if f is checks._check_labels and not labels:
+            continue
         out += ["", "", inspect.getsource(f).rstrip()]
     return out
 
@@ -144,7 +146,8 @@ def _decorator(schedule: Schedule) -> list[str]:
     for key, leaves in groups:
         items = [_argument(leaf, names[id(leaf)]) for leaf in leaves]
         one_line = f"    {key}=[{', '.join(items)}],"
-        lines += [one_line] if len(one_line) <= LINE_LIMIT else [f"    {key}=[", *(f"        {i}," for i in items), "    ],"]
+        one_per_line = [f"    {key}=[", *(f"        {item}," for item in items), "    ],"]
+        lines += [one_line] if len(one_line) <= LINE_LIMIT else one_per_line
     return lines + [")"]
 
 

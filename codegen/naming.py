@@ -9,11 +9,11 @@ Prefixes (documented in the README glossary): ``grad_<x>`` is the adjoint
 ``x`` in forward mode; other unnamed values are named after their op
 (``matmul1``, ``tanh2``); array constants are ``const1``, ``const2``.
 
-Length: an identifier has at most ``MAX_LENGTH`` (40) characters (then ``_2``... when a name is taken
-already). A longer name keeps its first
-31 characters, then ``_`` and 8 hex digits of the SHA-256 of the whole text, so it stays readable,
-distinct and the same on every run (``a_very_long_placeholder_name_of_e3b0c442``). Docstrings and
-comments show the full (sanitized) name beside it; generated lines never need to split a name.
+Length: an identifier has at most ``MAX_LENGTH`` (40) characters (then ``_2``... when the name
+is taken already). A longer name keeps its first 31 characters, then ``_`` and 8 hex digits of
+the SHA-256 of the whole text, so it stays readable, distinct and the same on every run
+(``a_very_long_placeholder_name_of_e3b0c442``). Docstrings and comments show the full
+(sanitized) name beside it; generated lines never need to split a name.
 """
 
 from __future__ import annotations

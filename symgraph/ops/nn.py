@@ -2,7 +2,9 @@
 
 Integer labels stay integers: cross-entropy picks the labelled logit with
 ``pick`` (whose adjoint ``unpick`` scatters back) instead of multiplying by a
-one-hot matrix.
+one-hot matrix. Generated code checks integer labels against the class count on
+every call (``labels_input``). Over an empty batch every loss is what its reduction
+gives over zero elements: NaN for "mean", 0 for "sum", an empty array for "none".
 """
 
 from __future__ import annotations

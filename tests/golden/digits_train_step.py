@@ -166,6 +166,7 @@ def _what(kind, argument, name=None):
 
 
 def _shape_text(shape):
+    """``(batch, 3)``: a shape as messages show it (None as ``?``)."""
     inner = ", ".join("?" if d is None else str(d) for d in shape)
     return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
@@ -239,9 +240,9 @@ def _apart(fn, updated, arguments):
             buffer = buffer.base
         for other, seen in by_buffer.setdefault(id(buffer), []):
             if (name in updated or other in updated) and np.shares_memory(array, seen):
-                written = name if name in updated else other
+                written, also = (name, other) if name in updated else (other, name)
                 raise ValueError(f"{fn}: keyword argument {written!r} is updated in place, so it must share "
-                                 f"no memory with another argument, but it shares memory with {({name, other} - {written}).pop()!r}")
+                                 f"no memory with another argument; it shares memory with {also!r}")
         by_buffer[id(buffer)].append((name, array))
 
 
@@ -251,7 +252,8 @@ def _check_labels(labels, num_classes, what):
         low, high = labels.min(), labels.max()
         if low < 0 or high >= num_classes:
             bad = low if low < 0 else high
-            raise ValueError(f"{what} must be class indices 0 to {num_classes - 1} ({num_classes} classes), got {bad}")
+            raise ValueError(f"{what} must be class indices 0 to {num_classes - 1} ({num_classes} classes), "
+                             f"got {bad}")
 
 
 @_checked(  # the arguments train_step accepts, checked before its first line runs

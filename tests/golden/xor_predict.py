@@ -76,6 +76,7 @@ def _what(kind, argument, name=None):
 
 
 def _shape_text(shape):
+    """``(batch, 3)``: a shape as messages show it (None as ``?``)."""
     inner = ", ".join("?" if d is None else str(d) for d in shape)
     return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
@@ -149,9 +150,9 @@ def _apart(fn, updated, arguments):
             buffer = buffer.base
         for other, seen in by_buffer.setdefault(id(buffer), []):
             if (name in updated or other in updated) and np.shares_memory(array, seen):
-                written = name if name in updated else other
+                written, also = (name, other) if name in updated else (other, name)
                 raise ValueError(f"{fn}: keyword argument {written!r} is updated in place, so it must share "
-                                 f"no memory with another argument, but it shares memory with {({name, other} - {written}).pop()!r}")
+                                 f"no memory with another argument; it shares memory with {also!r}")
         by_buffer[id(buffer)].append((name, array))
 
 
