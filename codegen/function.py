@@ -98,7 +98,7 @@ class CompiledFunction:
         exec(builtins.compile(text, f"<symgraph {self.name} entry>", "exec"), namespace)  # names we made
         return namespace["entry"]
 
-    def _checked(self, *args, **kwargs):
+    def _checked(self, /, *args, **kwargs):
         """The general path: the generated module's own checks (a saved module runs the same), which
         bind keyword inputs, convert inputs to the placeholders' dtypes or raise a clear error."""
         arrays, _ = self._check(args, kwargs)
@@ -128,7 +128,7 @@ class CompiledFunction:
         os.replace(tmp, path)
         return path
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):  # "self" may be an input's keyword
         if kwargs or len(args) != self._arity:  # keywords, or a missing input: bound by the general path
             return self._result(self._checked(*args, **kwargs))
         return self._entry(*args)

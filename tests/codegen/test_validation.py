@@ -266,6 +266,15 @@ def test_the_keyword_of_a_sanitized_name_is_its_identifier():
         f(**{"my input": np.ones(2)})
 
 
+@pytest.mark.parametrize("name", ["self", "args", "kwargs", "fn", "body"])
+def test_any_input_name_is_a_keyword(name, load_saved):
+    x = sg.placeholder(name, shape=(2,))
+    other = sg.placeholder("other", shape=(2,))
+    f = codegen.compile([x, other], x - other)
+    np.testing.assert_array_equal(f(other=np.ones(2), **{name: np.zeros(2)}), [-1.0, -1.0])
+    np.testing.assert_array_equal(load_saved(f)(other=np.ones(2), **{name: np.zeros(2)}), [-1.0, -1.0])
+
+
 # -- conversions that would change values (issue 11, defect 11) ---------------------------
 
 
