@@ -15,7 +15,7 @@ dtype; then the graph's name for it when that differs from the identifier.
 import numpy as np
 
 
-def _checked(fn, inputs, keywords, updated):
+def _checked(fn, inputs, keywords=(), updated=()):
     """Decorator: ``fn`` checks its arguments first. ``inputs`` are passed by position or keyword
     and converted when no value changes; ``keywords`` (parameters and state it reads) and
     ``updated`` (those it writes in place) by keyword only, as NumPy arrays of exactly their shape
@@ -25,7 +25,7 @@ def _checked(fn, inputs, keywords, updated):
 
     def decorate(body):
         def check(args, kwargs):
-            values, state = _bind(fn, inputs, keywords + updated, args, kwargs)
+            values, state = _bind(fn, inputs, [*keywords, *updated], args, kwargs)
             dims = {}
             arrays = [_input_array(fn, spec, value, dims) for spec, value in zip(inputs, values)]
             for specs, written in ((keywords, False), (updated, True)):

@@ -62,7 +62,7 @@ class CompiledFunction:
         names = inspect.signature(self._fn).parameters
         inputs = [(name, leaf.shape, leaf.dtype.name) + ((leaf.name,) if leaf.name != name else ())
                   for leaf, name in zip(self.inputs, names)]
-        return checked(self.name, inputs, [], [])(self._fn).check
+        return checked(self.name, inputs)(self._fn).check
 
     def _specialized_entry(self):
         """The call path, written for these inputs at compile time: one expression checks that each

@@ -144,6 +144,8 @@ def _decorator(schedule: Schedule) -> list[str]:
     groups = (("inputs", p.inputs), ("keywords", [q for q in p.params if id(q) not in written]),
               ("updated", [q for q in p.params if id(q) in written]))
     for key, leaves in groups:
+        if not leaves and key != "inputs":
+            continue
         items = [_argument(leaf, names[id(leaf)]) for leaf in leaves]
         one_line = f"    {key}=[{', '.join(items)}],"
         one_per_line = [f"    {key}=[", *(f"        {item}," for item in items), "    ],"]

@@ -23,7 +23,7 @@ def _allocate(batch):
     )
 
 
-def _checked(fn, inputs, keywords, updated):
+def _checked(fn, inputs, keywords=(), updated=()):
     """Decorator: ``fn`` checks its arguments first. ``inputs`` are passed by position or keyword
     and converted when no value changes; ``keywords`` (parameters and state it reads) and
     ``updated`` (those it writes in place) by keyword only, as NumPy arrays of exactly their shape
@@ -33,7 +33,7 @@ def _checked(fn, inputs, keywords, updated):
 
     def decorate(body):
         def check(args, kwargs):
-            values, state = _bind(fn, inputs, keywords + updated, args, kwargs)
+            values, state = _bind(fn, inputs, [*keywords, *updated], args, kwargs)
             dims = {}
             arrays = [_input_array(fn, spec, value, dims) for spec, value in zip(inputs, values)]
             for specs, written in ((keywords, False), (updated, True)):
@@ -175,7 +175,6 @@ def _apart(fn, updated, arguments):
         ('dense3_W', (64, 10), 'float64'),
         ('dense3_b', (10,), 'float64'),
     ],
-    updated=[],
 )
 def predict(
     x, *, dense1_W, dense1_b, batchnorm1_gamma, batchnorm1_beta, batchnorm1_running_mean,

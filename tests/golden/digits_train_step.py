@@ -109,7 +109,7 @@ def _uniform(key, shape, dtype):
     return np.random.default_rng([int(k) for k in key]).random(shape, dtype=dtype)
 
 
-def _checked(fn, inputs, keywords, updated):
+def _checked(fn, inputs, keywords=(), updated=()):
     """Decorator: ``fn`` checks its arguments first. ``inputs`` are passed by position or keyword
     and converted when no value changes; ``keywords`` (parameters and state it reads) and
     ``updated`` (those it writes in place) by keyword only, as NumPy arrays of exactly their shape
@@ -119,7 +119,7 @@ def _checked(fn, inputs, keywords, updated):
 
     def decorate(body):
         def check(args, kwargs):
-            values, state = _bind(fn, inputs, keywords + updated, args, kwargs)
+            values, state = _bind(fn, inputs, [*keywords, *updated], args, kwargs)
             dims = {}
             arrays = [_input_array(fn, spec, value, dims) for spec, value in zip(inputs, values)]
             for specs, written in ((keywords, False), (updated, True)):
@@ -259,7 +259,6 @@ def _check_labels(labels, num_classes, what):
 @_checked(  # the arguments train_step accepts, checked before its first line runs
     'train_step',
     inputs=[('x', ('batch', 64), 'float64'), ('y', ('batch',), 'int64')],
-    keywords=[],
     updated=[
         ('dense1_W', (64, 128), 'float64'),
         ('dense1_b', (128,), 'float64'),

@@ -75,7 +75,7 @@ def _pick(x, labels):
     return np.take_along_axis(x, index, axis=-1)[..., 0]
 
 
-def _checked(fn, inputs, keywords, updated):
+def _checked(fn, inputs, keywords=(), updated=()):
     """Decorator: ``fn`` checks its arguments first. ``inputs`` are passed by position or keyword
     and converted when no value changes; ``keywords`` (parameters and state it reads) and
     ``updated`` (those it writes in place) by keyword only, as NumPy arrays of exactly their shape
@@ -85,7 +85,7 @@ def _checked(fn, inputs, keywords, updated):
 
     def decorate(body):
         def check(args, kwargs):
-            values, state = _bind(fn, inputs, keywords + updated, args, kwargs)
+            values, state = _bind(fn, inputs, [*keywords, *updated], args, kwargs)
             dims = {}
             arrays = [_input_array(fn, spec, value, dims) for spec, value in zip(inputs, values)]
             for specs, written in ((keywords, False), (updated, True)):
@@ -225,7 +225,6 @@ def _check_labels(labels, num_classes, what):
 @_checked(  # the arguments train_step accepts, checked before its first line runs
     'train_step',
     inputs=[('x', ('batch', 4), 'float64'), ('y', ('batch',), 'int64')],
-    keywords=[],
     updated=[
         ('W1', (4, 8), 'float64'),
         ('b1', (8,), 'float64'),

@@ -26,7 +26,7 @@ def _allocate(batch):
     )
 
 
-def _checked(fn, inputs, keywords, updated):
+def _checked(fn, inputs, keywords=(), updated=()):
     """Decorator: ``fn`` checks its arguments first. ``inputs`` are passed by position or keyword
     and converted when no value changes; ``keywords`` (parameters and state it reads) and
     ``updated`` (those it writes in place) by keyword only, as NumPy arrays of exactly their shape
@@ -36,7 +36,7 @@ def _checked(fn, inputs, keywords, updated):
 
     def decorate(body):
         def check(args, kwargs):
-            values, state = _bind(fn, inputs, keywords + updated, args, kwargs)
+            values, state = _bind(fn, inputs, [*keywords, *updated], args, kwargs)
             dims = {}
             arrays = [_input_array(fn, spec, value, dims) for spec, value in zip(inputs, values)]
             for specs, written in ((keywords, False), (updated, True)):
@@ -166,7 +166,6 @@ def _apart(fn, updated, arguments):
 @_checked(  # the arguments train_step accepts, checked before its first line runs
     'train_step',
     inputs=[('x', ('batch', 2), 'float64'), ('y', ('batch',), 'float64')],
-    keywords=[],
     updated=[
         ('W', (2, 4), 'float64'),
         ('c', (4,), 'float64'),
