@@ -170,7 +170,7 @@ def test_saved_file_has_ordinary_permissions(tmp_path):
 
 @pytest.fixture
 def adam_step(rng):
-    """A float32 train step with Adam (its state includes the 0-d ``step``) and its saved module."""
+    """A float32 train step with Adam (its state includes the 0-d ``step``), and its parameters and state."""
     x = sg.placeholder("x", shape=("batch", 3), dtype="float32")
     y = sg.placeholder("y", shape=("batch",), dtype="int64")
     W = sg.parameter("W", value=rng.normal(size=(3, 4)).astype(np.float32))
