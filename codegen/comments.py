@@ -15,7 +15,7 @@ from symgraph.graph import Node
 from symgraph.ops import BroadcastTo
 from symgraph.shapes import format_shape
 
-from .naming import identifier
+from .naming import full_name, identifier
 
 
 def _op_label(node: Node) -> str:
@@ -53,8 +53,11 @@ class Commenter:
         if id(node) in s.step_of:
             state, sign = s.step_of[id(node)]
             return f"step {'subtracted from' if sign == '-' else 'added to'} {s.names[id(state)]}"
-        what = self.describe(node)
-        return f"node {s.names[id(node)]}: {what}" if s.labels.name(node) else what
+        what, name = self.describe(node), s.labels.name(node)
+        if not name:
+            return what
+        full = full_name(name)  # a shortened identifier: the whole name too
+        return f"node {s.names[id(node)]}{f' ({full})' if full else ''}: {what}"
 
     def describe(self, node: Node, depth: int = 0) -> str:
         """The node as ``op(arg, ...)`` over variable names, for comments."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import inspect
 import linecache
 import os
 import types
@@ -29,7 +30,9 @@ class CompiledFunction:
 
     Calling validates every input (shape, dtype, named-dimension consistency),
     reads each parameter's ``.value``, runs the generated function and applies
-    the updates in place.
+    the updates in place. Inputs are passed by position or by keyword, as to a
+    Python function: the keyword is the input's name in the generated source
+    (the placeholder's name, or the identifier it was sanitized or shortened to).
     """
 
     def __init__(self, inputs, outputs, single, updates, params, param_names, source, fn_name, backend=None):
@@ -45,9 +48,21 @@ class CompiledFunction:
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # readable tracebacks
         module = types.ModuleType(f"symgraph_generated_{fn_name}")
         exec(builtins.compile(source, filename, "exec"), module.__dict__)  # source printed by our own printer
-        self._fn = getattr(module, fn_name)
+        self._fn = getattr(module, fn_name).__wrapped__  # the body, without the checks its decorator adds
         self._param_ops = [(k, p.op) for k, p in zip(param_names, params)]  # each call reads op.value
+        self._check = self._module_checks(module._checked)
+        self._arity = len(inputs)
         self._entry = self._specialized_entry()
+
+    def _module_checks(self, checked):
+        """``check(args, kwargs) -> (inputs, {})``: the input checks the generated module carries (``checked``
+        is its copy of :func:`codegen.checks._checked`), naming inputs and dimensions as the graph does (a
+        saved module, whose source holds only identifiers, names them by those). Parameters are not
+        arguments here: each call passes their ``.value``, an array of the right shape and dtype."""
+        names = inspect.signature(self._fn).parameters
+        inputs = [(name, leaf.shape, leaf.dtype.name) + ((leaf.name,) if leaf.name != name else ())
+                  for leaf, name in zip(self.inputs, names)]
+        return checked(self.name, inputs)(self._fn).check
 
     def _specialized_entry(self):
         """The call path, written for these inputs at compile time: one expression checks that each
@@ -66,7 +81,7 @@ class CompiledFunction:
                     dims[d] = f"{a}.shape[{axis}]"
         call_args = ", ".join(args + [f"{k}=P{j}.value" for j, (k, _) in enumerate(self._param_ops)])
         # one output: a NumPy scalar (a mean, a sum) is returned as a 0-d array, here, without a call
-        finish = "r if type(r) is ndarray else asarray(r, dtype=O)" if self._single else "finish(r)"
+        finish = "r if type(r) is ndarray else asarray(r, dtype=O)" if self._single else "result(r)"
         text = "\n".join([
             f"def entry({', '.join(args)}):",
             f"    if {' and '.join(checks) or 'True'}:",
@@ -77,25 +92,26 @@ class CompiledFunction:
         ])
         namespace = {"ndarray": self.backend.array_type, "asarray": self.backend.asarray,
                      "O": self.outputs[0].dtype if self._single else None,
-                     "fn": self._fn, "finish": self._finish, "checked": self._checked,
+                     "fn": self._fn, "result": self._result, "checked": self._checked,
                      **{f"D{i}": leaf.dtype for i, leaf in enumerate(self.inputs)},
                      **{f"P{j}": op for j, (_, op) in enumerate(self._param_ops)}}
         exec(builtins.compile(text, f"<symgraph {self.name} entry>", "exec"), namespace)  # names we made
         return namespace["entry"]
 
-    def _checked(self, *args):
-        """The general path: inputs converted to the placeholders' dtypes, or a clear error."""
-        dims: dict = {}
-        arrays = [self._check(leaf, a, dims) for leaf, a in zip(self.inputs, args)]
+    def _checked(self, /, *args, **kwargs):
+        """The general path: the generated module's own checks (a saved module runs the same), which
+        bind keyword inputs, convert inputs to the placeholders' dtypes or raise a clear error."""
+        arrays, _ = self._check(args, kwargs)
         return self._fn(*arrays, **{k: op.value for k, op in self._param_ops})
 
-    def _finish(self, result):
-        """Outputs as arrays, in a list (the entry handles a single output itself)."""
+    def _result(self, result):
+        """The outputs as arrays (a NumPy scalar, from a mean or a sum, as a 0-d array): one, or a list."""
         if not self.outputs:
             return []
-        result = result if len(self.outputs) > 1 else (result,)
-        return [r if isinstance(r, self.backend.array_type) else self.backend.asarray(r, dtype=o.dtype)
-                for r, o in zip(result, self.outputs)]
+        result = (result,) if self._single or len(self.outputs) == 1 else result
+        arrays = [r if isinstance(r, self.backend.array_type) else self.backend.asarray(r, dtype=o.dtype)
+                  for r, o in zip(result, self.outputs)]
+        return arrays[0] if self._single else arrays
 
     def __repr__(self):
         ins = ", ".join(p.name for p in self.inputs)
@@ -109,51 +125,9 @@ class CompiledFunction:
             raise ValueError(f"{self.name}.save: {path!r} is not a file name")
         return atomic_write(path, lambda f: f.write(self.source), f"{self.name}.save", "module", binary=False)
 
-    def _check(self, leaf: Node, value, dims: dict) -> np.ndarray:
-        """The input as an array of the placeholder's dtype, its shape checked (the slow, general path)."""
-        name = leaf.name
-        array = self.backend.asarray(value)
-        if array.ndim != leaf.ndim:
-            raise ValueError(f"{self.name}: input {name!r} expects shape {format_shape(leaf.shape)}, "
-                             f"got an array of shape {array.shape} ({array.ndim} dimensions instead of {leaf.ndim})")
-        for axis, (want, got) in enumerate(zip(leaf.shape, array.shape)):
-            if isinstance(want, int) and want != got:
-                raise ValueError(f"{self.name}: input {name!r} expects shape {format_shape(leaf.shape)}, "
-                                 f"got {array.shape}: axis {axis} has length {got}, expected {want}")
-            if isinstance(want, str):
-                seen = dims.setdefault(want, (got, name))
-                if seen[0] != got:
-                    raise ValueError(f"{self.name}: dimension {want!r} is {seen[0]} in input {seen[1]!r} "
-                                     f"but {got} in input {name!r} (shape {array.shape})")
-        if array.dtype != leaf.dtype:
-            array = self._cast(leaf, array)
-        return array
-
-    def _cast(self, leaf: Node, array: np.ndarray) -> np.ndarray:
-        """Convert input data to the placeholder's dtype when no value changes; else raise."""
-        want, got = leaf.dtype, array.dtype
-        fits = True
-        if want.kind == "f":
-            fits = got.kind in "biuf"
-        elif want.kind in "iu":
-            if got.kind == "f":
-                fits = bool(np.all(np.isfinite(array)) and np.all(array == np.round(array)))
-            else:
-                fits = got.kind in "biu"
-            if fits and got.kind != "b" and array.size:
-                info = np.iinfo(want)
-                fits = bool(array.min() >= info.min and array.max() <= info.max)
-        else:  # bool
-            fits = False
-        if not fits:
-            raise ValueError(f"{self.name}: input {leaf.name!r} expects {want} data, got {got} data "
-                             f"that cannot be converted without changing values")
-        return array.astype(want)
-
-    def __call__(self, *args):
-        if len(args) != len(self.inputs):
-            names = ", ".join(repr(p.name) for p in self.inputs)
-            raise TypeError(f"{self.name}() takes {len(self.inputs)} input(s) ({names}), got {len(args)}")
+    def __call__(self, /, *args, **kwargs):  # "self" may be an input's keyword
+        if kwargs or len(args) != self._arity:  # keywords, or a missing input: bound by the general path
+            return self._result(self._checked(*args, **kwargs))
         return self._entry(*args)
 
 

@@ -325,6 +325,12 @@ class Op:
     view_of: tuple[int, ...] | None = None  # inputs the result may be a view of; None: unknown, so any input
     elementwise: bool = False  # result element i reads only input elements at i: may overwrite an input's buffer
     writes_into: bool = False  # has a form that writes the result into a given buffer (the printer spells it)
+    labels_input: int | None = None  # the input holding integer class labels: the generated code checks
+    labels_use: str = ""  # them against label_classes(node); labels_use names the reader in that message
+
+    def label_classes(self, node) -> int:
+        """The number of classes the labels input indexes (ops with a ``labels_input``)."""
+        raise NotImplementedError
 
     def _key(self):
         return (type(self),) + tuple(getattr(self, p) for p in self.params)

@@ -18,9 +18,10 @@ def _sigmoid(x, out=None):
 def _logsumexp(x, axis, keepdims=False):
     """log(sum(exp(x))) over axis, shifted so exp never overflows: by the largest entry of x when
     no entry is far below it (two fast whole-array reductions), else by the max along the axis."""
-    hi, lo = np.maximum.reduce(x, axis=None), np.minimum.reduce(x, axis=None)
-    if hi - lo <= (60 if x.dtype.itemsize >= 4 else 8):  # every exp(x - hi) is a normal number
-        return np.log(np.add.reduce(np.exp(x - hi), axis=axis, keepdims=keepdims)) + hi
+    if x.size:  # (an empty batch has no largest entry)
+        hi, lo = np.maximum.reduce(x, axis=None), np.minimum.reduce(x, axis=None)
+        if hi - lo <= (60 if x.dtype.itemsize >= 4 else 8):  # every exp(x - hi) is a normal number
+            return np.log(np.add.reduce(np.exp(x - hi), axis=axis, keepdims=keepdims)) + hi
     # else also nan, inf and rows of -inf, which are shifted by 0 instead
     m = np.maximum.reduce(x, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)

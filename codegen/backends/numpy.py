@@ -380,7 +380,9 @@ class NumPyPrinter(Printer):
         return self.helper("_log_softmax", self.array(x, node), f"axis={node.op.axis}")
 
     def _print_Count(self, node, x):
-        return self._count(node.inputs[0], x, node.op.axes)
+        """A typed scalar, like the node: dividing by a count of zero (an empty batch) gives inf, not an error."""
+        count = self._count(node.inputs[0], x, node.op.axes)
+        return count if count.literal else self.call(self.dtype(node.dtype), count.text)
 
     def _count(self, source, x: Code, axes) -> Code:
         """The number of elements of ``source`` (printed as ``x``) along ``axes``."""

@@ -2,7 +2,9 @@
 
 Integer labels stay integers: cross-entropy picks the labelled logit with
 ``pick`` (whose adjoint ``unpick`` scatters back) instead of multiplying by a
-one-hot matrix.
+one-hot matrix. Generated code checks integer labels against the class count on
+every call (``labels_input``). Over an empty batch every loss is what its reduction
+gives over zero elements: NaN for "mean", 0 for "sum", an empty array for "none".
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ class OneHot(NoDerivative):
 
     name, params = "one_hot", ("num_classes", "dtype")
     view_of, elementwise, writes_into = (), False, False  # a new array
+    labels_input, labels_use = 0, "one_hot"
+
+    def label_classes(self, node) -> int:
+        return self.num_classes
 
     def __init__(self, num_classes: int, dtype):
         self.num_classes = num_classes
@@ -46,6 +52,10 @@ class Pick(Op):
 
     name = "pick"
     view_of, elementwise, writes_into = (), False, False  # fancy indexing copies
+    labels_input, labels_use = 1, "softmax_cross_entropy / pick"
+
+    def label_classes(self, node) -> int:
+        return node.inputs[0].shape[-1]
 
     def infer(self, x, labels):
         _check_labels(self, labels, [x, labels])
@@ -73,6 +83,10 @@ class Unpick(Op):
 
     name, params = "unpick", ("num_classes",)
     view_of, elementwise, writes_into = (), False, False  # a new array of zeros with the values written in
+    labels_input, labels_use = 1, "the gradient of pick"
+
+    def label_classes(self, node) -> int:
+        return self.num_classes
 
     def __init__(self, num_classes: int):
         self.num_classes = num_classes
@@ -99,6 +113,10 @@ class AddAt(Op):
 
     name = "add_at"
     view_of, elementwise, writes_into = (), True, True  # may add in place over x's buffer
+    labels_input, labels_use = 2, "the gradient of softmax_cross_entropy"
+
+    def label_classes(self, node) -> int:
+        return node.shape[-1]
 
     def infer(self, x, values, labels):
         _check_labels(self, labels, [x, values, labels])

@@ -8,13 +8,14 @@ unescaped)". Section C: deterministic numbering, fixed prefixes.
 import ast
 import builtins
 import keyword
+import re
 
 import numpy as np
 import pytest
 
 import codegen
 import symgraph as sg
-from codegen.naming import Namer, identifier
+from codegen.naming import MAX_LENGTH, Namer, full_name, identifier
 
 DANGEROUS = [
     "a\nimport os",
@@ -291,3 +292,52 @@ def test_many_duplicate_names_stay_distinct(rng):
     assert len(set(args)) == len(xs)
     data = [np.array([float(10 * i + 1)]) for i in range(len(xs))]
     np.testing.assert_allclose(f(*data), sum(i * d for i, d in enumerate(data)))
+
+
+# -- long names (issue 11, defect 7) ----------------------------------------------------------
+
+
+def test_long_identifiers_are_shortened_with_a_hash_of_the_whole_name():
+    a, b = "a" * 100 + "x", "a" * 100 + "y"  # the same first 100 characters
+    assert len(identifier(a)) == len(identifier(b)) == MAX_LENGTH
+    assert identifier(a) != identifier(b)
+    assert identifier(a).startswith("a" * 31 + "_")
+    assert identifier("a" * MAX_LENGTH) == "a" * MAX_LENGTH  # up to the limit: unchanged
+    assert full_name(a) == a and full_name("short") is None
+
+
+@pytest.mark.parametrize("length", [100, 150, 300])
+def test_long_names_in_every_place_compile_run_and_show_in_full(rng, load_saved, length):
+    def text(c):
+        return (c + "_long") * (length // 6) + c * (length % 6)  # length characters
+
+    x = sg.placeholder(text("x"), shape=(text("batch"), 3))
+    W = sg.parameter(text("W"), value=rng.normal(size=(3, 4)))
+    layer = sg.nn.Dense(2, name=text("layer"), init=sg.init.glorot_uniform(seed=0))
+    h = sg.tanh(x @ W).named(text("h"))
+    loss = (layer(h) ** 2).mean().named(text("loss"))
+    params = [W, *layer.parameters]
+    f = codegen.compile([x], loss, updates=sg.optim.SGD(0.1).updates(loss, params), name=text("step"))
+    source = f.source
+    _check_safe(source)
+    _, fn = _public_function(source)
+    arguments = [a.arg for a in fn.args.args + fn.args.kwonlyargs]
+    assert fn.name == identifier(text("step")) and len(fn.name) <= MAX_LENGTH
+    assert all(len(a) <= MAX_LENGTH for a in arguments)
+    docstring = ast.get_docstring(fn)
+    for name in (text("x"), text("batch"), text("W"), f"{text('layer')}_W", text("loss")):
+        assert name in docstring, name  # the full name, beside its identifier
+    assert text("h") in source  # in the comment of the line computing h
+
+    xb = rng.normal(size=(5, 3))
+    values = {p.name: p.value.copy() for p in params}
+    dense = np.tanh(xb @ values[text("W")]) @ values[f"{text('layer')}_W"] + values[f"{text('layer')}_b"]
+    expected = float(np.mean(dense**2))
+    assert abs(float(f(xb)) - expected) < 1e-9
+    saved = {identifier(name): value for name, value in values.items()}
+    step = load_saved(f)
+    step(**{arguments[0]: xb}, **saved)  # by keyword: the shortened identifier
+    for p in params:
+        np.testing.assert_allclose(saved[identifier(p.name)], p.value, rtol=1e-12)
+    with pytest.raises(ValueError, match=re.escape(text("x"))):
+        f(np.ones((5, 4)))

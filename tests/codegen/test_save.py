@@ -7,6 +7,7 @@ or codegen fails, so the module really stands alone.
 import json
 import os
 import pathlib
+import re
 import stat
 import subprocess
 import sys
@@ -192,3 +193,114 @@ def test_a_save_interrupted_midway_leaves_no_temporary_file(tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         f.save(tmp_path / "m.py")
     assert list(tmp_path.iterdir()) == []
+
+
+# -- a saved module checks its arguments as the compiled function does (issue 11, defect 6) ---
+
+
+@pytest.fixture
+def adam_step(rng):
+    """A float32 train step with Adam (its state includes the 0-d ``step``), and its parameters and state."""
+    x = sg.placeholder("x", shape=("batch", 3), dtype="float32")
+    y = sg.placeholder("y", shape=("batch",), dtype="int64")
+    W = sg.parameter("W", value=rng.normal(size=(3, 4)).astype(np.float32))
+    b = sg.parameter("b", value=np.zeros(4, dtype=np.float32))
+    loss = sg.softmax_cross_entropy(x @ W + b, y)
+    f = codegen.compile([x, y], loss, updates=sg.optim.Adam(0.1).updates(loss, [W, b]))
+    return f, f.params
+
+
+def state_of(params):
+    return {p.name: p.value.copy() for p in params}
+
+
+def bad_state(state, case):
+    """The keyword arguments with one mistake in them, and the argument it names."""
+    bad = dict(state)
+    if case == "float":
+        bad["step"] = 0.0
+    elif case == "list":
+        bad["W"] = state["W"].tolist()
+    elif case == "shape":
+        bad["b"] = np.zeros(5, dtype=np.float32)
+    elif case == "dtype":
+        bad["W"] = state["W"].astype(np.float64)
+    elif case == "read-only":
+        bad["b"] = state["b"].copy()
+        bad["b"].flags.writeable = False
+    elif case == "shared":  # the same array passed twice: updating one would change the other
+        bad["W_m"] = bad["W_v"]
+    elif case == "overlapping":  # views of one buffer that overlap
+        buffer = np.zeros(16, dtype=np.float32)
+        bad["b_m"], bad["b_v"] = buffer[:4], buffer[2:6]
+    names = {"float": "step", "list": "W", "shape": "b", "dtype": "W", "read-only": "b", "shared": "W_[mv]",
+             "overlapping": "b_[mv]"}
+    return bad, names[case]
+
+
+@pytest.mark.parametrize("case", ["float", "list", "shape", "dtype", "read-only", "shared", "overlapping"])
+def test_saved_module_refuses_bad_state_before_changing_anything(adam_step, load_saved, case):
+    f, params = adam_step
+    step = load_saved(f)
+    state, name = bad_state(state_of(params), case)
+    before = {k: np.array(v, copy=True) for k, v in state.items()}
+    with pytest.raises(ValueError, match=rf"train_step: keyword argument '{name}'"):
+        step(np.ones((2, 3), dtype=np.float32), np.array([0, 3]), **state)
+    for key, value in state.items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)
+
+
+def test_saved_module_accepts_state_with_any_strides(adam_step, load_saved, rng):
+    f, params = adam_step
+    step = load_saved(f)
+    xb, yb = rng.normal(size=(5, 3)).astype(np.float32), rng.integers(0, 4, size=5)
+    contiguous, strided = state_of(params), state_of(params)
+    strided["W"] = np.asfortranarray(strided["W"])
+    strided["b"] = np.repeat(strided["b"], 2)[::2]  # a view with a stride of two elements
+    np.testing.assert_array_equal(step(xb, yb, **strided), step(xb, yb, **contiguous))
+    for key, value in contiguous.items():
+        np.testing.assert_array_equal(strided[key], value, err_msg=key)
+
+
+def test_saved_module_accepts_state_in_separate_views_of_one_buffer(adam_step, load_saved, rng):
+    f, params = adam_step
+    step = load_saved(f)
+    xb, yb = rng.normal(size=(5, 3)).astype(np.float32), rng.integers(0, 4, size=5)
+    separate, packed = state_of(params), state_of(params)
+    buffer = np.zeros(8, dtype=np.float32)  # b_m and b_v side by side in one array
+    packed["b_m"], packed["b_v"] = buffer[:4], buffer[4:]
+    np.testing.assert_array_equal(step(xb, yb, **packed), step(xb, yb, **separate))
+    np.testing.assert_array_equal(buffer, np.concatenate([separate["b_m"], separate["b_v"]]))
+
+
+@pytest.mark.parametrize("args, kwargs", [
+    ((np.ones((2, 4)), np.array([0, 1])), {}),                     # shape
+    ((np.ones((2, 3)), np.array([0, 1, 2])), {}),                  # named dimension
+    ((np.full((2, 3), 1e300), np.array([0, 1])), {}),              # inf in float32
+    ((np.ones((2, 3)), np.array([0.5, 1.0])), {}),                 # a fraction into int64
+    ((np.ones((2, 3)), np.array([0, 4])), {}),                     # a label out of range
+    ((np.ones((2, 3)), np.array([-1, 0])), {}),
+    ((np.ones((2, 3)),), {}),                                      # missing
+    ((np.ones((2, 3)),), {"x": np.ones((2, 3)), "y": np.array([0])}),  # given twice
+    ((np.ones((2, 3)), np.array([0, 1])), {"z": 1}),               # unknown
+])
+def test_saved_module_and_compiled_function_give_the_same_errors(adam_step, load_saved, args, kwargs):
+    f, params = adam_step
+    step = load_saved(f)
+    with pytest.raises((TypeError, ValueError)) as compiled:
+        f(*args, **kwargs)
+    with pytest.raises(compiled.type) as saved:
+        step(*args, **kwargs, **state_of(params))
+    assert str(saved.value) == str(compiled.value)
+    assert re.search(r"'[xyz]'", str(saved.value))
+
+
+def test_saved_module_takes_inputs_by_keyword_and_converts_them(adam_step, load_saved, rng):
+    f, params = adam_step
+    step = load_saved(f)
+    xb, yb = rng.normal(size=(5, 3)), rng.integers(0, 4, size=5).astype(np.float64)  # converted: float32, int64
+    by_position, by_keyword = state_of(params), state_of(params)
+    expected = step(xb.astype(np.float32), yb.astype(np.int64), **by_position)
+    np.testing.assert_array_equal(step(y=yb.tolist(), x=xb, **by_keyword), expected)
+    for key, value in by_position.items():
+        np.testing.assert_array_equal(by_keyword[key], value, err_msg=key)

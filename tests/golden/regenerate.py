@@ -23,7 +23,7 @@ def readme_listing() -> str:
     with contextlib.redirect_stdout(printed):
         exec(compile(EXAMPLE.search(text).group(1), "README example", "exec"), {})  # the README's own code
     output = printed.getvalue()
-    function = output[output.index("def "):].rstrip("\n") + "\n"
+    function = output[output.index("@_checked("):].rstrip("\n") + "\n"  # the function, after the helpers
     listing = LISTING.search(text)
     return text[: listing.start(1)] + function + text[listing.end(1):]
 
