@@ -377,7 +377,7 @@ class Schedule:
         name = self.name_of(node) if state is None else self.names.setdefault(id(node), self.names[id(state)])
         self.named.add(id(node))
         comment = self.comments.line(node)
-        if isinstance(call, Lowered):  # several lines: say what they compute
+        if isinstance(call, Lowered) and not comment.startswith("node "):  # (a node's comment has its formula)
             comment = f"{comment}: {call.expression}"
         target, buffer = ("", name) if state is not None else (name, None)
         self.statements.append(Statement(target, value, comment, section, node, reads, call, buffer))

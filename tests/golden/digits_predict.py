@@ -73,7 +73,7 @@ def predict(
     matmul1 = np.dot(x, dense1_W, out=buf1)     # matmul(x, dense1_W)
     dense1 = np.add(matmul1, dense1_b, out=buf1)  # node dense1: add(matmul1, dense1_b)
     del matmul1                                 # buf1 now holds dense1
-    # node batchnorm1: batchnorm1_beta + batchnorm1_gamma*((-batchnorm1_running_mean + dense1)/(sqrt(batchnorm1_running_var + 1.0e-5))): batchnorm1_beta + batchnorm1_gamma * ((dense1 - batchnorm1_running_mean) / (np.sqrt(batchnorm1_running_var + 1e-05)))
+    # node batchnorm1: batchnorm1_beta + batchnorm1_gamma*((-batchnorm1_running_mean + dense1)/(sqrt(batchnorm1_running_var + 1.0e-5)))
     np.subtract(dense1, batchnorm1_running_mean, out=buf1)
     np.divide(buf1, np.sqrt(batchnorm1_running_var + 1e-05), out=buf1)
     np.multiply(batchnorm1_gamma, buf1, out=buf1)

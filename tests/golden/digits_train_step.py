@@ -195,7 +195,7 @@ def train_step(
     add1 = np.add(batchnorm1_var, 1e-05, out=buf7)  # add(batchnorm1_var, 1e-05)
     sqrt1 = np.sqrt(add1)                       # sqrt(add1)
     divide1 = np.divide(subtract1, sqrt1, out=buf8)  # divide(subtract1, sqrt1)
-    # node batchnorm1: batchnorm1_beta + batchnorm1_gamma*divide1: batchnorm1_gamma * divide1 + batchnorm1_beta
+    # node batchnorm1: batchnorm1_beta + batchnorm1_gamma*divide1
     np.multiply(batchnorm1_gamma, divide1, out=buf9)
     batchnorm1 = np.add(buf9, batchnorm1_beta, out=buf9)
     relu1 = np.maximum(batchnorm1, zeros_batch_128, out=buf9)  # relu(batchnorm1)

@@ -54,7 +54,7 @@ def tanh_jacobian(x, *, W, b):
     buf1, buf2 = _buffers()  # buf<n>: written with out= below
     # forward
     matmul1 = np.dot(x, W, out=buf1)            # matmul(x, W)
-    # node y: tanh(b + matmul1): np.tanh(matmul1 + b)
+    # node y: tanh(b + matmul1)
     np.add(matmul1, b, out=buf1)
     y = np.tanh(buf1, out=buf1)
     del matmul1                                 # buf1 now holds y

@@ -56,7 +56,7 @@ def compute(x, *, W, c, w, b):
     buf1, buf2 = _buffers(x.shape[0])  # buf<n>: written with out= below
     # forward
     matmul1 = np.dot(x, W, out=buf1)       # matmul(x, W)
-    # node hidden: tanh(c + matmul1): np.tanh(matmul1 + c)
+    # node hidden: tanh(c + matmul1)
     np.add(matmul1, c, out=buf1)
     hidden = np.tanh(buf1, out=buf1)
     del matmul1                            # buf1 now holds hidden
