@@ -17,15 +17,14 @@ from __future__ import annotations
 import bisect
 import heapq
 from collections import Counter
+from typing import NamedTuple
 
 import numpy as np
 
 from symgraph.graph import Constant, Node, Parameter
 
 from .naming import identifier
-from .schedule import Schedule, Statement
-
-UPDATES = "updates, applied together after every value above is computed"
+from .schedule import UPDATES, Schedule, Statement
 
 
 class MemoryPlan:
@@ -35,7 +34,7 @@ class MemoryPlan:
         self.s = schedule
         self.p = schedule.p
         self.updated = {id(s) for s, _ in self.p.updates}
-        self.allocations: list[tuple[str, Node]] = []  # (buffer name, a value it holds)
+        self.allocations: list[tuple[str, Array]] = []  # (buffer name, its shape and dtype)
         self.live: dict[str, list[tuple[int, float]]] = {}  # buffer -> (first, last line) of each value
         self.shared: dict[str, tuple[str, list[str]]] = {}  # buffer -> (block, its members)
         self._roots: dict[int, tuple[Node, ...]] = {}
@@ -49,7 +48,7 @@ class MemoryPlan:
         tail, returns = self._finish(moved)
         s = self.s
         kept = list(self.p.outputs) + [s.inplace[id(v)][1] if id(v) in s.inplace else v
-                                       for _, v in self.p.updates if id(v) not in moved]
+                                       for _, v in self.p.updates if id(v) not in moved | s.into_state.keys()]
         self._assign_buffers(statements, kept)
         self._blocks()
         return self._release(statements), tail, returns
@@ -135,7 +134,7 @@ class MemoryPlan:
             returns.append(name)
         assigns = []
         for state, value in self.p.updates:
-            if id(value) in moved:
+            if id(value) in moved or id(value) in s.into_state:  # applied already, or written in place
                 continue
             name = s.names[id(state)]
             sign, step = s.inplace.get(id(value), ("", value))
@@ -164,30 +163,63 @@ class MemoryPlan:
     # -- buffers -------------------------------------------------------------------------
     def _assign_buffers(self, statements: list[Statement], kept: list[Node]):
         """Give each line with a call a buffer: reuse one whose value is dead, or, for an
-        elementwise op, the buffer of an input read for the last time by that line."""
+        elementwise op, the buffer of an input read for the last time by that line; and the
+        scratch buffers a lowered call needs, live on that line only (never an input's)."""
         last = self._last_reads(statements)
         for n in kept:  # returned, or read by the updates after the last line
             for r in self.roots(n):
                 last[id(r)] = float("inf")
         free: dict[tuple, list[str]] = {}
         held: list[tuple] = []  # heap of (last line reading the value, line writing it, buffer, key)
+        self.buffer_of: dict[int, str] = {}  # value id -> its buffer
         for i, st in enumerate(statements):
             if st.call is None:
                 continue
             node = st.node
+            inputs_here = set()  # buffers of inputs read for the last time on this line
             while held and (held[0][0] < i or (node.op.elementwise and held[0][0] == i)):
-                _, _, buf, key = heapq.heappop(held)
+                end, _, buf, key = heapq.heappop(held)
                 free.setdefault(key, []).append(buf)
-            key = (node.shape, node.dtype.str)
-            if free.get(key):
-                buf = free[key].pop()
-            else:
-                buf = self.s.namer.numbered("buf")
-                self.allocations.append((buf, node))
-            end = last.get(id(node), -1)
-            heapq.heappush(held, (end, i, buf, key))
-            self.live.setdefault(buf, []).append((i, max(i, end)))
-            st.buffer = buf
+                if end == i:
+                    inputs_here.add(buf)
+            if st.buffer is None:  # (a new state written in place comes with its own array)
+                key = (node.shape, node.dtype.str)
+                buf = free[key].pop() if free.get(key) else self._allocate(node.shape, node.dtype)
+                end = last.get(id(node), -1)
+                heapq.heappush(held, (end, i, buf, key))
+                self.live.setdefault(buf, []).append((i, max(i, end)))
+                st.buffer = buf
+            self.buffer_of[id(node)] = st.buffer
+            st.aliased = self._aliased(st)
+            taken = inputs_here | {st.buffer}
+            keys = [(node.shape, (np.dtype(bool) if boolean else node.dtype).str)
+                    for boolean in st.call.scratch_kinds(st.aliased)]
+            st.scratch = tuple(self._scratch(free.setdefault(key, []), taken, key, i) for key in keys)
+            for key, buf in zip(keys, st.scratch):  # free after this line: next a scratch again, not a value's buffer
+                free[key].insert(0, buf)
+
+    def _allocate(self, shape, dtype) -> str:
+        buf = self.s.namer.numbered("buf")
+        self.allocations.append((buf, Array(shape, np.dtype(dtype))))
+        return buf
+
+    def _scratch(self, pool: list[str], taken: set, key: tuple, i: int) -> str:
+        """A scratch buffer (shape, dtype ``key``) for line ``i``, none of ``taken``: a dead one from
+        ``pool``, or a new one."""
+        dead = [b for b in pool if b not in taken]
+        buf = dead[-1] if dead else self._allocate(*key)
+        if dead:
+            pool.remove(buf)
+        taken.add(buf)
+        self.live.setdefault(buf, []).append((i, i))
+        return buf
+
+    def _aliased(self, st: Statement) -> frozenset:
+        """Positions of the line's arguments whose memory is its buffer (a view of it included)."""
+        def shares(n):
+            return any(self.buffer_of.get(id(r)) == st.buffer or self.s.names.get(id(r)) == st.buffer
+                       for r in self.roots(n) if r is not st.node)
+        return frozenset(k for k, x in enumerate(st.node.inputs) if any(shares(n) for n in self.s.reads[id(x)]))
 
     def _blocks(self):
         """Buffers of different shapes whose values are never live at the same time share one block
@@ -227,22 +259,35 @@ class MemoryPlan:
         out = []
         for st in statements:
             out.append(st)
-            if st.buffer is not None:
-                memory = self.shared.get(st.buffer, (st.buffer,))[0]
-                stale = bound.get(memory, {})
+            for buf in st.scratch:
+                self._unbind(out, bound, buf, "is scratch space for the line above", st.section)
+            if st.buffer is not None and st.target:  # (a state written in place binds no name)
+                memory = self._unbind(out, bound, st.buffer, f"now holds {st.target}", st.section)
                 bound[memory] = {st.target: st.buffer}
                 memory_of[id(st.node)] = memory, st.buffer
-                if stale:
-                    others = sorted(set(stale.values()) - {st.buffer})
-                    where = f"{st.buffer}, sharing {memory} with {', '.join(others)}," if others else st.buffer
-                    comment = f"{where} now holds {st.target}"
-                    out.append(Statement(", ".join(stale), "", comment, st.section, op="del"))
             elif st.node is not None:  # a view of a buffered value is bound to that memory too
                 for r in self.roots(st.node):
                     if id(r) in memory_of:
                         memory, buffer = memory_of[id(r)]
                         bound[memory][st.target] = buffer
         return out
+
+    def _unbind(self, out: list[Statement], bound: dict, buffer: str, what: str, section: str) -> str:
+        """``del`` the names bound to the memory of ``buffer`` before it is written; returns that memory."""
+        memory = self.shared.get(buffer, (buffer,))[0]
+        stale = bound.pop(memory, {})
+        if stale:
+            others = sorted(set(stale.values()) - {buffer})
+            where = f"{buffer}, sharing {memory} with {', '.join(others)}," if others else buffer
+            out.append(Statement(", ".join(stale), "", f"{where} {what}", section, op="del"))
+        return memory
+
+
+class Array(NamedTuple):
+    """The shape and dtype of a buffer."""
+
+    shape: tuple
+    dtype: np.dtype
 
 
 def _static_size(shape) -> int:

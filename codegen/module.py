@@ -63,17 +63,20 @@ def assemble(schedule: Schedule, memory: MemoryPlan, body: list[Statement], tail
 def _body(body: list[Statement], tail: list[Statement]) -> list[str]:
     """The statements under their section headers, comments aligned; then the updates."""
     texts = [st.text for st in body]
-    width = min(COMMENT_COLUMN, max(map(len, texts), default=0) + 2)
+    width = min(COMMENT_COLUMN, max((len(t) for t in texts if "\n" not in t), default=0) + 2)
     lines, section = [], None
     for st, text in zip(body, texts):
         if st.section != section:
             lines.append(f"# {st.section}")
             section = st.section
-        lines.extend(_with_comment(text, st.comment, width))
-    if tail:
+        if "\n" in text:  # several calls computing one value: the comment above them
+            lines += [f"# {st.comment}", *text.split("\n")]
+        else:
+            lines.extend(_with_comment(text, st.comment, width))
+    if tail and tail[0].section != section:
         lines.append(f"# {tail[0].section}")
-        for st in tail:
-            lines.extend(_with_comment(st.text, st.comment, 0))
+    for st in tail:
+        lines.extend(_with_comment(st.text, st.comment, 0))
     return lines
 
 

@@ -32,6 +32,13 @@ class Call:
     def text(self, out: str) -> str:
         return f"{self.fn}({', '.join(self.args)}, out={out})"
 
+    def scratch_kinds(self, aliased: frozenset) -> tuple[bool, ...]:
+        """The scratch buffers it needs (see :class:`codegen.lowering.Lowered`): none."""
+        return ()
+
+    def lines(self, out: str, scratch: tuple[str, ...], aliased: frozenset) -> list[str]:
+        return [self.text(out)]
+
 
 class Printer:
     """Base of the printers: dispatch, precedence and the helpers the printed code calls.

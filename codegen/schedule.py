@@ -21,9 +21,12 @@ from symgraph.provenance import Labels
 from symgraph.shapes import format_shape
 
 from .comments import Commenter
+from .lowering import Lowered
 from .naming import Namer, identifier
 from .printer import Call, Code
 
+# The header of the last section: it guarantees the atomic step (see README, "Conventions")
+UPDATES = "updates: nothing above writes a parameter or state; each is read before it is overwritten"
 INLINE_LIMIT = 60  # longest expression folded into its single user's line
 SMALL_ARRAY = 64  # array constants up to this size are written as literals
 
@@ -48,7 +51,10 @@ class Statement:
 
     ``node`` is the value the line computes (None for a shared subexpression, an update or a
     ``del``); ``reads`` the named values it reads. A line with a ``call`` writes into a buffer:
-    the memory plan sets ``buffer``, and the text is ``call`` with ``out=buffer``.
+    the memory plan sets ``buffer`` (the schedule sets it to a state's own array for a new
+    state written in place, with no ``target``), and the text is ``call`` with ``out=buffer``.
+    A :class:`~codegen.lowering.Lowered` call is several lines, and also writes into the
+    ``scratch`` buffers; ``aliased`` are the positions of its arguments whose memory is ``buffer``.
     """
 
     target: str
@@ -60,13 +66,18 @@ class Statement:
     call: Call | None = None
     buffer: str | None = None
     op: str = "="  # also "-=" / "+=" (an in-place update) and "del"
+    scratch: tuple[str, ...] = ()
+    aliased: frozenset = frozenset()
 
     @property
     def text(self) -> str:
+        """The line's code: several lines (joined by newlines) for a lowered call."""
         if self.op == "del":
             return f"del {self.target}"
-        value = self.call.text(self.buffer) if self.call is not None else self.value
-        return f"{self.target} {self.op} {value}"
+        if self.call is None:
+            return f"{self.target} {self.op} {self.value}"
+        *lines, last = self.call.lines(self.buffer, self.scratch, self.aliased)
+        return "\n".join([*lines, f"{self.target} {self.op} {last}" if self.target else last])
 
 
 def inplace_step(state: Node, value: Node) -> tuple[str, Node] | None:
@@ -117,6 +128,7 @@ class Schedule:
         self._plan()
         self._sections()
         self._sink_optimizer_lines()
+        self._write_states_in_place()
         for node in self.order:
             if id(node) not in self.codes:
                 self._visit(node)
@@ -149,7 +161,7 @@ class Schedule:
         graph = p.graph or topo_sort(p.outputs + [v for _, v in p.updates])
         value_uses = Counter(id(v) for v in p.outputs) + Counter(id(i) for n in graph for i in n.inputs)
         self.inplace: dict[int, tuple[str, Node]] = {}
-        updating = Counter(id(v) for _, v in p.updates)  # a value may be the new value of two states
+        self.updating = updating = Counter(id(v) for _, v in p.updates)  # a value may update two states
         for state, value in p.updates:
             step = inplace_step(state, value)
             if step is not None and value_uses[id(value)] == 0 and updating[id(value)] == 1:
@@ -254,6 +266,70 @@ class Schedule:
                 place(waiting.pop(id(node)))
         self.order = order
 
+    # -- new state written in place ---------------------------------------------------
+    def _write_states_in_place(self):
+        """Choose the new states computed straight into the state's own array: an elementwise value
+        of the state's shape and dtype that no output reads, when every other reader of the old state
+        has an array of its own (it is then printed as a line of its own, before the write). Those
+        lines and every value computed from them move to the update section, each old state read
+        before it is overwritten; a choice that makes that impossible (a cycle) is given up."""
+        self.into_state: dict[int, Node] = {}  # new value id -> the state its array is
+        self.keep_named: set[int] = set()  # readers of an old state that is overwritten
+        if not self.plan_memory:
+            return
+        outputs_read = {id(n) for n in self.p.outputs}
+        for node in reversed(self.order):
+            if id(node) in outputs_read:
+                outputs_read.update(map(id, node.inputs))
+        readers: dict[int, list[Node]] = {}
+        for node in self.order:
+            if id(node) in self.needed:
+                for x in dict.fromkeys(node.inputs):
+                    readers.setdefault(id(x), []).append(node)
+        read_at_end = {id(n) for n in self.results}
+        chosen = {}
+        for state, value in self.p.updates:
+            others = [r for r in readers.get(id(state), []) if r is not value]
+            if (id(value) in self.inplace or self.updating[id(value)] > 1 or value is state
+                    or not (value.op.elementwise and value.op.writes_into) or value.dtype.kind != "f"
+                    or (value.shape, value.dtype) != (state.shape, state.dtype) or id(value) in outputs_read
+                    or id(state) in read_at_end or any(r.op.view_of != () for r in others)):
+                continue
+            chosen[id(value)] = (state, others)
+        while chosen:
+            order = self._old_states_read_first(chosen)
+            if order is not None:
+                break
+            chosen.popitem()
+        if not chosen:
+            return
+        self.order, late = order
+        self.section.update({key: UPDATES for key in late})
+        self.into_state = {key: state for key, (state, _) in chosen.items()}
+        self.keep_named = {id(r) for _, others in chosen.values() for r in others}
+
+    def _old_states_read_first(self, chosen: dict) -> tuple[list[Node], set[int]] | None:
+        """(the order with the new states ``chosen`` and what reads them last, the ids of those late
+        nodes), each late reader of an old state before its write; None if no such order exists."""
+        late = set(chosen)
+        for node in self.order:
+            if not late.isdisjoint(map(id, node.inputs)):
+                late.add(id(node))
+        first = {id(n): {id(x) for x in n.inputs if id(x) in late} for n in self.order if id(n) in late}
+        for key, (_, others) in chosen.items():
+            first[key] |= {id(r) for r in others if id(r) in late}
+        pending = [n for n in self.order if id(n) in late]
+        placed: list[Node] = []
+        done: set[int] = set()
+        while pending:
+            ready = next((n for n in pending if first[id(n)] <= done), None)
+            if ready is None:
+                return None
+            pending.remove(ready)
+            placed.append(ready)
+            done.add(id(ready))
+        return [n for n in self.order if id(n) not in late] + placed, late
+
     # -- statements ----------------------------------------------------------------
     def _visit(self, node: Node):
         key = id(node)
@@ -273,10 +349,12 @@ class Schedule:
         args = [self.codes[id(i)] for i in node.inputs]
         reads = frozenset().union(*(self.reads[id(i)] for i in node.inputs))
         section = self.section[id(node)]
-        call = self.printer.out_call(node, args) if self._bufferable(node) else None
-        if call is not None:  # one call writing into a preallocated buffer
-            self._line(node, section, "", reads, call)
+        state = self.into_state.get(id(node))
+        call = self.printer.out_call(node, args) if state is not None or self._bufferable(node) else None
+        if call is not None:  # calls writing into a preallocated buffer, or into the state's array
+            self._line(node, section, "", reads, call, state)
             return
+        self.into_state.pop(id(node), None)  # no call: computed apart, copied into the state at the end
         code = self.printer.print(node, args)
         for temp, text in self.printer.pending:  # subexpressions the expression shares
             self.statements.append(Statement(temp, text, f"shared by {self.comments.line(node)}", section,
@@ -293,10 +371,16 @@ class Schedule:
         else:
             self._line(node, section, code.text, reads)
 
-    def _line(self, node: Node, section: str, value: str, reads: frozenset, call: Call | None = None):
-        name = self.name_of(node)
+    def _line(self, node: Node, section: str, value: str, reads: frozenset, call: Call | Lowered | None = None,
+              state: Node | None = None):
+        """A line computing ``node``: bound to its name, or written into the array of ``state``."""
+        name = self.name_of(node) if state is None else self.names.setdefault(id(node), self.names[id(state)])
         self.named.add(id(node))
-        self.statements.append(Statement(name, value, self.comments.line(node), section, node, reads, call))
+        comment = self.comments.line(node)
+        if isinstance(call, Lowered) and not comment.startswith("node "):  # (a node's comment has its formula)
+            comment = f"{comment}: {call.expression}"
+        target, buffer = ("", name) if state is not None else (name, None)
+        self.statements.append(Statement(target, value, comment, section, node, reads, call, buffer))
         self.codes[id(node)] = Code(name)
         self.reads[id(node)] = frozenset([node])
 
@@ -309,6 +393,7 @@ class Schedule:
         """Inline a value read once, unnamed, not a derivative and short."""
         return (
             self.uses[id(node)] == 1
+            and id(node) not in self.keep_named
             and not self.labels.name(node)
             and node not in self.labels.about
             and id(node) not in self.shape_refs

@@ -16,7 +16,9 @@ import sympy as sp
 
 from symgraph import kernels
 from symgraph.ops.shape import index_expr
+from symgraph.shapes import broadcast_shapes
 
+from ..lowering import Leaf, Lowered, Op
 from ..printer import ATOM, COMPARE, POWER, SUM, TERM, UNARY, Call, Code, Printer
 from . import scalar
 
@@ -182,9 +184,13 @@ class NumPyPrinter(Printer):
         return Call(f"{self.module}.add.reduce", (x.text, f"axis={self._axis(node)}", *keep))
 
     def _out_Elementwise(self, node, *args):
-        """An elementwise expression whose outermost operation is a ufunc, as that ufunc writing
-        into the buffer: ``np.multiply(grad_h, h > 0, out=buf)``. Operands keep their own expressions."""
+        """An elementwise expression as ufunc calls writing into buffers (:mod:`codegen.lowering`)
+        when it takes more than one; else, when its outermost operation is a ufunc, as that ufunc
+        writing into the buffer: ``np.maximum(add1, zeros_batch_8, out=buf)``."""
         op = node.op
+        lowered = _Lowering(self, node, args).lowered()
+        if lowered is not None:
+            return lowered
         split = _ufunc_form(op.expr, op.symbols)
         if split is None:
             return None
@@ -412,6 +418,126 @@ class NumPyPrinter(Printer):
 
     def _print_Unpick(self, node, values, labels):
         return self.helper("_unpick", self.array(values, node), labels.text, str(node.op.num_classes))
+
+
+class _NoForm(Exception):
+    """A part of the expression has no ufunc form here."""
+
+
+class _Lowering:
+    """Builds the :class:`~codegen.lowering.Op` tree of an elementwise node's SymPy expression: one
+    ufunc per operation at the node's size, sums and products folded left as the plain expression
+    associates them; arguments, numbers and parts smaller than the node (scalar factors) are leaves."""
+
+    FUNCTIONS = {"exp", "log", "sqrt", "tanh", "sin", "cos", "Abs"}  # one-argument ufuncs, see _SCALAR_UFUNCS
+
+    def __init__(self, printer: NumPyPrinter, node, args: list[Code]):
+        self.printer, self.node, self.args = printer, node, args
+        self.symbols = node.op.symbols
+        self.shapes = {s: x.shape for s, x in zip(self.symbols, node.inputs)}
+
+    def lowered(self) -> Lowered | None:
+        """The node as ufunc calls into buffers, or None when it is one call or a part has no form."""
+        op = self.node.op
+        if _loses_shape(op.expr, self.symbols):
+            return None
+        expression = self.printer._expression(op.expr, self.symbols, self.args)  # None: it has shared parts
+        try:
+            tree = self.build(op.expr) if expression is not None else None
+        except _NoForm:
+            return None
+        if not isinstance(tree, Op) or tree.calls < 2:
+            return None
+        return Lowered(tree, expression)
+
+    def ufunc(self, name: str, *operands, boolean: bool = False) -> Op:
+        return Op(f"{self.printer.module}.{name}", operands, boolean)
+
+    def full(self, expr) -> bool:
+        """Whether the subexpression has the node's shape (else it stays an operand for NumPy)."""
+        return bool(expr.free_symbols) and broadcast_shapes(*(self.shapes[s] for s in expr.free_symbols)) == self.node.shape
+
+    def leaf(self, expr) -> Leaf:
+        text = self.printer._expression(expr, self.symbols, self.args)
+        if text is None:
+            raise _NoForm(expr)
+        return Leaf(text, frozenset(self.symbols.index(s) for s in expr.free_symbols))
+
+    def zeros(self) -> Leaf:
+        """0, as an array of zeros of the node's shape when there is one (ufuncs compare faster against it)."""
+        if self.printer.constant_array is None:
+            return Leaf("0")
+        return Leaf(self.printer.constant_array("zeros", self.node.shape, self.node.dtype))
+
+    def build(self, expr):
+        if expr.is_Symbol or not self.full(expr):
+            return self.leaf(expr)
+        if isinstance(expr, sp.Add):
+            return self.add(list(expr.args))
+        if isinstance(expr, sp.Mul):
+            return self.mul(expr)
+        if isinstance(expr, sp.Pow):
+            return self.power(expr.base, expr.exp)
+        if isinstance(expr, (sp.Max, sp.Min)) and len(expr.args) == 2:
+            a, b = (self.zeros() if x == 0 else self.build(x) for x in sorted(expr.args, key=lambda a: a.is_Number))
+            return self.ufunc("maximum" if isinstance(expr, sp.Max) else "minimum", a, b)
+        if _is_step(expr):  # 1 where x > 0: a comparison, cast by the ufunc that reads it
+            x = self.build(expr.args[0])
+            if not isinstance(x, Leaf):
+                raise _NoForm(expr)
+            return self.ufunc("greater", x, self.zeros(), boolean=True)
+        if isinstance(expr, sp.Function) and len(expr.args) == 1 and type(expr).__name__ in self.FUNCTIONS:
+            return self.ufunc(_SCALAR_UFUNCS[type(expr).__name__], self.build(expr.args[0]))
+        raise _NoForm(expr)
+
+    def fold(self, name: str, kind, first, rest: list) -> Op | Leaf:
+        """``((first name r1) name r2) ...``; a partial result smaller than the node stays a leaf."""
+        acc, acc_expr = self.build(first), first
+        for r in rest:
+            acc_expr = kind(acc_expr, r, evaluate=False)
+            acc = self.ufunc(name, acc, self.build(r)) if self.full(acc_expr) else self.leaf(acc_expr)
+        return acc
+
+    def add(self, terms: list) -> Op | Leaf:
+        """Terms folded left; a negated term is subtracted (``-a + b`` as ``b - a``)."""
+        negated = [t.could_extract_minus_sign() for t in terms]
+        if negated[0] and not negated[1]:
+            terms[:2], negated[:2] = terms[1::-1], negated[1::-1]
+        acc = self.ufunc("negative", self.build(-terms[0])) if negated[0] else self.build(terms[0])
+        acc_expr = terms[0]
+        for t, neg in zip(terms[1:], negated[1:]):
+            acc_expr = sp.Add(acc_expr, t, evaluate=False)
+            if not self.full(acc_expr):
+                acc = self.leaf(acc_expr)
+            else:
+                acc = self.ufunc("subtract", acc, self.build(-t)) if neg else self.ufunc("add", acc, self.build(t))
+        return acc
+
+    def mul(self, expr) -> Op | Leaf:
+        """Factors folded left, ``a * b**-1`` as a division, ``x * x`` as a square, ``-1 * x`` as a negation."""
+        coeff, rest = expr.as_coeff_Mul()
+        if coeff == -1:
+            return self.ufunc("negative", self.build(rest))
+        over = [f.base for f in expr.args if isinstance(f, sp.Pow) and f.exp == -1]
+        times = [f for f in expr.args if not (isinstance(f, sp.Pow) and f.exp == -1)]
+        if len(times) == 2 and times[0] == times[1]:
+            numerator = self.ufunc("square", self.build(times[0]))
+        elif times:
+            numerator = self.fold("multiply", sp.Mul, times[0], times[1:])
+        else:
+            numerator = Leaf("1")
+        if not over:
+            return numerator
+        return self.ufunc("divide", numerator, self.fold("multiply", sp.Mul, over[0], over[1:]))
+
+    def power(self, base, exp) -> Op:
+        if exp == 2:
+            return self.ufunc("square", self.build(base))
+        if exp == sp.Rational(1, 2):
+            return self.ufunc("sqrt", self.build(base))
+        if exp == -1:
+            return self.ufunc("divide", Leaf("1"), self.build(base))
+        return self.ufunc("power", self.build(base), self.build(exp))
 
 
 class NumPyBackend:

@@ -227,7 +227,10 @@ def predict(
     dense1 = np.add(matmul1, dense1_b, out=buf1)  # node dense1: add(matmul1, dense1_b)
     del matmul1                                 # buf1 now holds dense1
     # node batchnorm1: batchnorm1_beta + batchnorm1_gamma*((-batchnorm1_running_mean + dense1)/(sqrt(batchnorm1_running_var + 1.0e-5)))
-    batchnorm1 = np.add(batchnorm1_gamma * ((dense1 - batchnorm1_running_mean) / (np.sqrt(batchnorm1_running_var + 1e-05))), batchnorm1_beta, out=buf1)
+    np.subtract(dense1, batchnorm1_running_mean, out=buf1)
+    np.divide(buf1, np.sqrt(batchnorm1_running_var + 1e-05), out=buf1)
+    np.multiply(batchnorm1_gamma, buf1, out=buf1)
+    batchnorm1 = np.add(buf1, batchnorm1_beta, out=buf1)
     del dense1                                  # buf1 now holds batchnorm1
     relu1 = np.maximum(batchnorm1, zeros_batch_128, out=buf1)  # relu(batchnorm1)
     del batchnorm1                              # buf1 now holds relu1

@@ -16,9 +16,11 @@ MAX_SIZES = 8  # each thread keeps the buffers of the 8 input sizes most recentl
 
 def _allocate(batch):
     """Buffers for one set of input sizes; train_step reuses them on every call with those sizes."""
-    block3 = np.empty(64 * 128, dtype=np.float64)  # buf2, buf24: never live at the same time
+    block3 = np.empty(64 * 128, dtype=np.float64)  # buf2, buf28: never live at the same time
     block2 = np.empty(batch * 64, dtype=np.float64)  # buf16, buf18: never live at the same time
-    block1 = np.empty(batch * 128, dtype=np.float64)  # buf12, buf20: never live at the same time
+    block1 = np.empty(batch * 128, dtype=np.float64)  # buf12, buf22: never live at the same time
+    block5 = np.empty(batch * 128, dtype=np.bool_)  # buf20, buf24: never live at the same time
+    block4 = np.empty(64 * 128, dtype=np.float64)  # buf19, buf23, buf27, buf29, buf30, buf31: never live at the same time
     return (
         np.empty((batch, 128), dtype=np.float64),  # buf1
         block3.reshape(64, 128),  # buf2
@@ -38,29 +40,19 @@ def _allocate(batch):
         block2[:batch],  # buf16
         np.empty((10,), dtype=np.float64),  # buf17
         block2.reshape(batch, 64),  # buf18
-        np.empty((64,), dtype=np.float64),  # buf19
-        block1.reshape(batch, 128),  # buf20
-        np.empty((128,), dtype=np.float64),  # buf21
-        np.empty((128,), dtype=np.float64),  # buf22
-        np.empty((128,), dtype=np.float64),  # buf23
-        block3[:1 * 128].reshape(1, 128),  # buf24
-        np.empty((64, 128), dtype=np.float64),  # buf25
-        np.empty((64, 128), dtype=np.float64),  # buf26
-        np.empty((128,), dtype=np.float64),  # buf27
-        np.empty((128,), dtype=np.float64),  # buf28
-        np.empty((128,), dtype=np.float64),  # buf29
-        np.empty((128,), dtype=np.float64),  # buf30
-        np.empty((128,), dtype=np.float64),  # buf31
-        np.empty((128,), dtype=np.float64),  # buf32
-        np.empty((128, 64), dtype=np.float64),  # buf33
-        np.empty((128, 64), dtype=np.float64),  # buf34
-        np.empty((64,), dtype=np.float64),  # buf35
-        np.empty((64,), dtype=np.float64),  # buf36
-        np.empty((64, 10), dtype=np.float64),  # buf37
-        np.empty((64, 10), dtype=np.float64),  # buf38
-        np.empty((10,), dtype=np.float64),  # buf39
-        np.empty((10,), dtype=np.float64),  # buf40
-        np.empty((128,), dtype=np.float64),  # buf41
+        block4[:64 * 10].reshape(64, 10),  # buf19
+        block5[:batch * 64].reshape(batch, 64),  # buf20
+        np.empty((64,), dtype=np.float64),  # buf21
+        block1.reshape(batch, 128),  # buf22
+        block4[:128 * 64].reshape(128, 64),  # buf23
+        block5.reshape(batch, 128),  # buf24
+        np.empty((128,), dtype=np.float64),  # buf25
+        np.empty((128,), dtype=np.float64),  # buf26
+        block4[:128],  # buf27
+        block3[:1 * 128].reshape(1, 128),  # buf28
+        block4.reshape(64, 128),  # buf29
+        block4[:64],  # buf30
+        block4[:10],  # buf31
         np.zeros((batch, 128), dtype=np.float64),  # zeros_batch_128: read only
         np.zeros((batch, 64), dtype=np.float64),  # zeros_batch_64: read only
         np.ones((batch,), dtype=np.float64),  # ones_batch: read only
@@ -367,8 +359,7 @@ def train_step(
     (  # buf<n>: written with out= below; ones_/zeros_: read only
         buf1, buf2, buf3, buf4, buf5, buf6, buf7, buf8, buf9, buf10, buf11, buf12, buf13, buf14,
         buf15, buf16, buf17, buf18, buf19, buf20, buf21, buf22, buf23, buf24, buf25, buf26, buf27,
-        buf28, buf29, buf30, buf31, buf32, buf33, buf34, buf35, buf36, buf37, buf38, buf39, buf40,
-        buf41, zeros_batch_128, zeros_batch_64, ones_batch
+        buf28, buf29, buf30, buf31, zeros_batch_128, zeros_batch_64, ones_batch
     ) = _buffers(x.shape[0])
     # forward
     matmul1 = np.dot(x, dense1_W, out=buf1)     # matmul(x, dense1_W)
@@ -390,12 +381,8 @@ def train_step(
     sqrt1 = np.sqrt(add1)                       # sqrt(add1)
     divide1 = np.divide(subtract1, sqrt1, out=buf8)  # divide(subtract1, sqrt1)
     # node batchnorm1: batchnorm1_beta + batchnorm1_gamma*divide1
-    batchnorm1 = np.add(batchnorm1_gamma * divide1, batchnorm1_beta, out=buf9)
-    # optimizer
-    # new value of batchnorm1_running_var
-    new_batchnorm1_running_var = np.add(0.9 * batchnorm1_running_var, (0.1 * batchnorm1_var) * (count1 / (count1 - 1.0)), out=buf7)
-    del add1                                    # buf7 now holds new_batchnorm1_running_var
-    # forward
+    np.multiply(batchnorm1_gamma, divide1, out=buf9)
+    batchnorm1 = np.add(buf9, batchnorm1_beta, out=buf9)
     relu1 = np.maximum(batchnorm1, zeros_batch_128, out=buf9)  # relu(batchnorm1)
     del batchnorm1                              # buf9 now holds relu1
     # cast(greater_equal(random_uniform(dropout1_key, relu1), 0.2))
@@ -425,8 +412,10 @@ def train_step(
     cost = cross_entropy + 0.0005 * ((np.add.reduce(square1, axis=None) + np.add.reduce(square2, axis=None)) + np.add.reduce(square3, axis=None))
     # backward
     count2 = np.float64(subtract2.size)         # vjp of mean(subtract2)
-    # vjp of logsumexp(logits) wrt logits
-    divide2 = np.divide(np.exp(logits - logsumexp1[..., None]), count2, out=buf15)
+    # vjp of logsumexp(logits) wrt logits: np.exp(logits - logsumexp1[..., None]) / count2
+    np.subtract(logits, logsumexp1[..., None], out=buf15)
+    np.exp(buf15, out=buf15)
+    divide2 = np.divide(buf15, count2, out=buf15)
     del logits                                  # buf15 now holds divide2
     # adjoint of logits: sum of 2 contributions
     grad_logits = _add_at(divide2, -1.0 / count2, y, out=buf15)
@@ -439,163 +428,246 @@ def train_step(
     # vjp of matmul(dropout2, dense3_W) wrt dense3_W
     matmul4 = np.dot(dropout2.T, grad_logits, out=buf4)
     del square3                                 # buf4 now holds matmul4
-    # adjoint of dense3_W: sum of 2 contributions
-    grad_dense3_W = np.add(0.0005 * (2 * dense3_W), matmul4, out=buf4)
+    # adjoint of dense3_W: sum of 2 contributions: 0.0005 * (2 * dense3_W) + matmul4
+    np.multiply(2, dense3_W, out=buf19)
+    np.multiply(0.0005, buf19, out=buf19)
+    grad_dense3_W = np.add(buf19, matmul4, out=buf4)
     del matmul4                                 # buf4 now holds grad_dense3_W
     # vjp of multiply(dense2, dropout2_mask) wrt dense2
     grad_dense2 = np.multiply(grad_dropout2, dropout2_mask, out=buf18)
     del grad_dropout2                           # buf18 now holds grad_dense2
-    # vjp of relu(dense2_z) wrt dense2_z
-    grad_dense2_z = np.multiply(grad_dense2, np.greater(dense2, zeros_batch_64), out=buf18)
+    # vjp of relu(dense2_z) wrt dense2_z: grad_dense2 * np.heaviside(dense2, 0)
+    np.greater(dense2, zeros_batch_64, out=buf20)
+    grad_dense2_z = np.multiply(grad_dense2, buf20, out=buf18)
     del grad_dense2                             # buf18 now holds grad_dense2_z
     # un-broadcast dense2_b (64,) <- (batch, 64)
-    grad_dense2_b = np.dot(ones_batch, grad_dense2_z, out=buf19)
+    grad_dense2_b = np.dot(ones_batch, grad_dense2_z, out=buf21)
     # vjp of matmul(dropout1, dense2_W) wrt dropout1
-    grad_dropout1 = np.dot(grad_dense2_z, dense2_W.T, out=buf20)
-    del dense2  # buf20, sharing block1 with buf12, now holds grad_dropout1
+    grad_dropout1 = np.dot(grad_dense2_z, dense2_W.T, out=buf22)
+    del dense2  # buf22, sharing block1 with buf12, now holds grad_dropout1
     # vjp of matmul(dropout1, dense2_W) wrt dense2_W
     matmul5 = np.dot(dropout1.T, grad_dense2_z, out=buf3)
     del square2                                 # buf3 now holds matmul5
-    # adjoint of dense2_W: sum of 2 contributions
-    grad_dense2_W = np.add(0.0005 * (2 * dense2_W), matmul5, out=buf3)
+    # adjoint of dense2_W: sum of 2 contributions: 0.0005 * (2 * dense2_W) + matmul5
+    np.multiply(2, dense2_W, out=buf23)
+    np.multiply(0.0005, buf23, out=buf23)
+    grad_dense2_W = np.add(buf23, matmul5, out=buf3)
     del matmul5                                 # buf3 now holds grad_dense2_W
     # vjp of multiply(relu1, dropout1_mask) wrt relu1
-    grad_relu1 = np.multiply(grad_dropout1, dropout1_mask, out=buf20)
-    del grad_dropout1                           # buf20 now holds grad_relu1
-    # vjp of relu(batchnorm1) wrt batchnorm1
-    grad_batchnorm1 = np.multiply(grad_relu1, np.greater(relu1, zeros_batch_128), out=buf20)
-    del grad_relu1                              # buf20 now holds grad_batchnorm1
+    grad_relu1 = np.multiply(grad_dropout1, dropout1_mask, out=buf22)
+    del grad_dropout1                           # buf22 now holds grad_relu1
+    # vjp of relu(batchnorm1) wrt batchnorm1: grad_relu1 * np.heaviside(relu1, 0)
+    np.greater(relu1, zeros_batch_128, out=buf24)
+    grad_batchnorm1 = np.multiply(grad_relu1, buf24, out=buf22)
+    del grad_relu1                              # buf22 now holds grad_batchnorm1
     # un-broadcast batchnorm1_beta (128,) <- (batch, 128)
-    grad_batchnorm1_beta = np.dot(ones_batch, grad_batchnorm1, out=buf21)
+    grad_batchnorm1_beta = np.dot(ones_batch, grad_batchnorm1, out=buf7)
+    del add1                                    # buf7 now holds grad_batchnorm1_beta
     # vjp of multiply(batchnorm1_gamma, divide1) wrt batchnorm1_gamma
     multiply2 = np.multiply(grad_batchnorm1, divide1, out=buf9)
     del relu1                                   # buf9 now holds multiply2
     # vjp of multiply(batchnorm1_gamma, divide1) wrt divide1
-    grad_divide1 = np.multiply(grad_batchnorm1, batchnorm1_gamma, out=buf20)
-    del grad_batchnorm1                         # buf20 now holds grad_divide1
+    grad_divide1 = np.multiply(grad_batchnorm1, batchnorm1_gamma, out=buf22)
+    del grad_batchnorm1                         # buf22 now holds grad_divide1
     # un-broadcast batchnorm1_gamma (128,) <- (batch, 128)
-    grad_batchnorm1_gamma = np.dot(ones_batch, multiply2, out=buf22)
-    # vjp of divide(subtract1, sqrt1) wrt sqrt1
-    divide3 = np.divide(-grad_divide1 * divide1, sqrt1, out=buf8)
+    grad_batchnorm1_gamma = np.dot(ones_batch, multiply2, out=buf25)
+    # vjp of divide(subtract1, sqrt1) wrt sqrt1: (-grad_divide1 * divide1) / sqrt1
+    np.multiply(grad_divide1, divide1, out=buf8)
+    np.negative(buf8, out=buf8)
+    divide3 = np.divide(buf8, sqrt1, out=buf8)
     del divide1                                 # buf8 now holds divide3
-    grad_sqrt1 = np.dot(ones_batch, divide3, out=buf23)  # un-broadcast sqrt1 (128,) <- (batch, 128)
-    grad_add1 = np.multiply(grad_sqrt1, 0.5 / sqrt1, out=buf23)  # vjp of sqrt(add1) wrt add1
-    del grad_sqrt1                              # buf23 now holds grad_add1
+    grad_sqrt1 = np.dot(ones_batch, divide3, out=buf26)  # un-broadcast sqrt1 (128,) <- (batch, 128)
+    # vjp of sqrt(add1) wrt add1: grad_sqrt1 * (0.5 / sqrt1)
+    np.divide(0.5, sqrt1, out=buf27)
+    grad_add1 = np.multiply(grad_sqrt1, buf27, out=buf26)
+    del grad_sqrt1                              # buf26 now holds grad_add1
     # vjp of mean(multiply1) wrt multiply1
-    divide4 = np.divide(grad_add1[..., None, :], np.float64(multiply1.shape[0]), out=buf24)
-    del square1                                 # buf24, sharing block3 with buf2, now holds divide4
+    divide4 = np.divide(grad_add1[..., None, :], np.float64(multiply1.shape[0]), out=buf28)
+    del square1                                 # buf28, sharing block3 with buf2, now holds divide4
     # vjp of mean(multiply1) wrt multiply1, broadcast to (batch, 128)
     grad_multiply1 = np.broadcast_to(divide4, multiply1.shape)
-    # adjoint of subtract1: sum of 2 contributions
-    grad_subtract1 = np.add(grad_divide1 / sqrt1, grad_multiply1 * (2.0 * subtract1), out=buf20)
-    del grad_divide1                            # buf20 now holds grad_subtract1
+    # adjoint of subtract1: sum of 2 contributions: grad_multiply1 * (2.0 * subtract1) + grad_divide1 / sqrt1
+    np.divide(grad_divide1, sqrt1, out=buf22)
+    np.multiply(2.0, subtract1, out=buf6)
+    np.multiply(grad_multiply1, buf6, out=buf6)
+    grad_subtract1 = np.add(buf22, buf6, out=buf22)
+    del multiply1                               # buf6 is scratch space for the line above
+    del grad_divide1                            # buf22 now holds grad_subtract1
     # vjp of subtract(dense1, batchnorm1_mean) wrt batchnorm1_mean
     negative1 = np.negative(grad_subtract1, out=buf5)
     del subtract1                               # buf5 now holds negative1
     # un-broadcast batchnorm1_mean (128,) <- (batch, 128)
-    grad_batchnorm1_mean = np.dot(ones_batch, negative1, out=buf23)
-    del grad_add1                               # buf23 now holds grad_batchnorm1_mean
+    grad_batchnorm1_mean = np.dot(ones_batch, negative1, out=buf26)
+    del grad_add1                               # buf26 now holds grad_batchnorm1_mean
     # vjp of mean(dense1) wrt dense1
-    divide5 = np.divide(grad_batchnorm1_mean[..., None, :], count1, out=buf24)
-    del divide4, grad_multiply1                 # buf24 now holds divide5
+    divide5 = np.divide(grad_batchnorm1_mean[..., None, :], count1, out=buf28)
+    del divide4, grad_multiply1                 # buf28 now holds divide5
     # adjoint of dense1: sum of 2 contributions
-    grad_dense1 = np.add(grad_subtract1, np.broadcast_to(divide5, dense1.shape), out=buf20)
-    del grad_subtract1                          # buf20 now holds grad_dense1
+    grad_dense1 = np.add(grad_subtract1, np.broadcast_to(divide5, dense1.shape), out=buf22)
+    del grad_subtract1                          # buf22 now holds grad_dense1
     # un-broadcast dense1_b (128,) <- (batch, 128)
-    grad_dense1_b = np.dot(ones_batch, grad_dense1, out=buf23)
-    del grad_batchnorm1_mean                    # buf23 now holds grad_dense1_b
+    grad_dense1_b = np.dot(ones_batch, grad_dense1, out=buf26)
+    del grad_batchnorm1_mean                    # buf26 now holds grad_dense1_b
     matmul6 = np.dot(x.T, grad_dense1, out=buf2)  # vjp of matmul(x, dense1_W) wrt dense1_W
-    del divide5                                 # buf2, sharing block3 with buf24, now holds matmul6
-    # adjoint of dense1_W: sum of 2 contributions
-    grad_dense1_W = np.add(0.0005 * (2 * dense1_W), matmul6, out=buf2)
+    del divide5                                 # buf2, sharing block3 with buf28, now holds matmul6
+    # adjoint of dense1_W: sum of 2 contributions: 0.0005 * (2 * dense1_W) + matmul6
+    np.multiply(2, dense1_W, out=buf29)
+    np.multiply(0.0005, buf29, out=buf29)
+    grad_dense1_W = np.add(buf29, matmul6, out=buf2)
     del matmul6                                 # buf2 now holds grad_dense1_W
     # optimizer
-    new_dense1_W_m = np.add(0.9 * dense1_W_m, 0.1 * grad_dense1_W, out=buf25)  # new value of dense1_W_m
-    # new value of dense1_W_v
-    new_dense1_W_v = np.add(0.999 * dense1_W_v, 0.001 * (grad_dense1_W * grad_dense1_W), out=buf2)
-    del grad_dense1_W                           # buf2 now holds new_dense1_W_v
     # node lr: 0.005*cos((3.141592653589793*Min(2110.0, step))/2110.0) + 0.005
     lr = 0.005 + 0.005 * np.cos((3.141592653589793 * np.minimum(2110.0, step)) / 2110.0)
-    new_step = step + 1.0                       # new value of step
-    step_size = lr / (1.0 - 0.9**new_step)      # node step_size: lr/(1.0 - 0.9**new_step)
-    # node sqrt_bias_correction2: sqrt(1.0 - 0.999**new_step)
-    sqrt_bias_correction2 = np.sqrt(1.0 - 0.999**new_step)
-    # step subtracted from dense1_W
-    divide6 = np.divide(step_size * new_dense1_W_m, 1e-08 + np.sqrt(new_dense1_W_v) / sqrt_bias_correction2, out=buf26)
-    new_dense1_b_m = np.add(0.9 * dense1_b_m, 0.1 * grad_dense1_b, out=buf27)  # new value of dense1_b_m
-    # new value of dense1_b_v
-    new_dense1_b_v = np.add(0.999 * dense1_b_v, 0.001 * (grad_dense1_b * grad_dense1_b), out=buf23)
-    del grad_dense1_b                           # buf23 now holds new_dense1_b_v
-    # step subtracted from dense1_b
-    divide7 = np.divide(step_size * new_dense1_b_m, 1e-08 + np.sqrt(new_dense1_b_v) / sqrt_bias_correction2, out=buf28)
-    # new value of batchnorm1_gamma_m
-    new_batchnorm1_gamma_m = np.add(0.9 * batchnorm1_gamma_m, 0.1 * grad_batchnorm1_gamma, out=buf29)
-    # new value of batchnorm1_gamma_v
-    new_batchnorm1_gamma_v = np.add(0.999 * batchnorm1_gamma_v, 0.001 * (grad_batchnorm1_gamma * grad_batchnorm1_gamma), out=buf22)
-    del grad_batchnorm1_gamma                   # buf22 now holds new_batchnorm1_gamma_v
-    # step subtracted from batchnorm1_gamma
-    divide8 = np.divide(step_size * new_batchnorm1_gamma_m, 1e-08 + np.sqrt(new_batchnorm1_gamma_v) / sqrt_bias_correction2, out=buf30)
-    # new value of batchnorm1_beta_m
-    new_batchnorm1_beta_m = np.add(0.9 * batchnorm1_beta_m, 0.1 * grad_batchnorm1_beta, out=buf31)
-    # new value of batchnorm1_beta_v
-    new_batchnorm1_beta_v = np.add(0.999 * batchnorm1_beta_v, 0.001 * (grad_batchnorm1_beta * grad_batchnorm1_beta), out=buf21)
-    del grad_batchnorm1_beta                    # buf21 now holds new_batchnorm1_beta_v
-    # step subtracted from batchnorm1_beta
-    divide9 = np.divide(step_size * new_batchnorm1_beta_m, 1e-08 + np.sqrt(new_batchnorm1_beta_v) / sqrt_bias_correction2, out=buf32)
-    new_dense2_W_m = np.add(0.9 * dense2_W_m, 0.1 * grad_dense2_W, out=buf33)  # new value of dense2_W_m
-    # new value of dense2_W_v
-    new_dense2_W_v = np.add(0.999 * dense2_W_v, 0.001 * (grad_dense2_W * grad_dense2_W), out=buf3)
-    del grad_dense2_W                           # buf3 now holds new_dense2_W_v
-    # step subtracted from dense2_W
-    divide10 = np.divide(step_size * new_dense2_W_m, 1e-08 + np.sqrt(new_dense2_W_v) / sqrt_bias_correction2, out=buf34)
-    new_dense2_b_m = np.add(0.9 * dense2_b_m, 0.1 * grad_dense2_b, out=buf35)  # new value of dense2_b_m
-    # new value of dense2_b_v
-    new_dense2_b_v = np.add(0.999 * dense2_b_v, 0.001 * (grad_dense2_b * grad_dense2_b), out=buf19)
-    del grad_dense2_b                           # buf19 now holds new_dense2_b_v
-    # step subtracted from dense2_b
-    divide11 = np.divide(step_size * new_dense2_b_m, 1e-08 + np.sqrt(new_dense2_b_v) / sqrt_bias_correction2, out=buf36)
-    new_dense3_W_m = np.add(0.9 * dense3_W_m, 0.1 * grad_dense3_W, out=buf37)  # new value of dense3_W_m
-    # new value of dense3_W_v
-    new_dense3_W_v = np.add(0.999 * dense3_W_v, 0.001 * (grad_dense3_W * grad_dense3_W), out=buf4)
-    del grad_dense3_W                           # buf4 now holds new_dense3_W_v
-    # step subtracted from dense3_W
-    divide12 = np.divide(step_size * new_dense3_W_m, 1e-08 + np.sqrt(new_dense3_W_v) / sqrt_bias_correction2, out=buf38)
-    new_dense3_b_m = np.add(0.9 * dense3_b_m, 0.1 * grad_dense3_b, out=buf39)  # new value of dense3_b_m
-    # new value of dense3_b_v
-    new_dense3_b_v = np.add(0.999 * dense3_b_v, 0.001 * (grad_dense3_b * grad_dense3_b), out=buf17)
-    del grad_dense3_b                           # buf17 now holds new_dense3_b_v
-    # step subtracted from dense3_b
-    divide13 = np.divide(step_size * new_dense3_b_m, 1e-08 + np.sqrt(new_dense3_b_v) / sqrt_bias_correction2, out=buf40)
-    # new value of batchnorm1_running_mean
-    new_batchnorm1_running_mean = np.add(0.9 * batchnorm1_running_mean, 0.1 * batchnorm1_mean, out=buf41)
-    # updates, applied together after every value above is computed
+    # updates: nothing above writes a parameter or state; each is read before it is overwritten
+    # new value of batchnorm1_running_var: 0.9 * batchnorm1_running_var + (0.1 * batchnorm1_var) * (count1 / (count1 - 1.0))
+    np.multiply(0.9, batchnorm1_running_var, out=batchnorm1_running_var)
+    np.multiply(0.1, batchnorm1_var, out=buf27)
+    np.multiply(buf27, count1 / (count1 - 1.0), out=buf27)
+    np.add(batchnorm1_running_var, buf27, out=batchnorm1_running_var)
+    # new value of dense1_W_m: 0.9 * dense1_W_m + 0.1 * grad_dense1_W
+    np.multiply(0.9, dense1_W_m, out=dense1_W_m)
+    np.multiply(0.1, grad_dense1_W, out=buf29)
+    np.add(dense1_W_m, buf29, out=dense1_W_m)
+    # new value of dense1_W_v: 0.999 * dense1_W_v + 0.001 * (grad_dense1_W * grad_dense1_W)
+    np.multiply(0.999, dense1_W_v, out=dense1_W_v)
+    np.square(grad_dense1_W, out=buf29)
+    np.multiply(0.001, buf29, out=buf29)
+    np.add(dense1_W_v, buf29, out=dense1_W_v)
+    np.add(step, 1.0, out=step)                 # new value of step
+    step_size = lr / (1.0 - 0.9**step)          # node step_size: lr/(1.0 - 0.9**step)
+    # node sqrt_bias_correction2: sqrt(1.0 - 0.999**step)
+    sqrt_bias_correction2 = np.sqrt(1.0 - 0.999**step)
+    # step subtracted from dense1_W: (step_size * dense1_W_m) / (1e-08 + np.sqrt(dense1_W_v) / sqrt_bias_correction2)
+    np.multiply(step_size, dense1_W_m, out=buf2)
+    np.sqrt(dense1_W_v, out=buf29)
+    np.divide(buf29, sqrt_bias_correction2, out=buf29)
+    np.add(buf29, 1e-08, out=buf29)
+    divide6 = np.divide(buf2, buf29, out=buf2)
+    del grad_dense1_W                           # buf2 now holds divide6
+    # new value of dense1_b_m: 0.9 * dense1_b_m + 0.1 * grad_dense1_b
+    np.multiply(0.9, dense1_b_m, out=dense1_b_m)
+    np.multiply(0.1, grad_dense1_b, out=buf27)
+    np.add(dense1_b_m, buf27, out=dense1_b_m)
+    # new value of dense1_b_v: 0.999 * dense1_b_v + 0.001 * (grad_dense1_b * grad_dense1_b)
+    np.multiply(0.999, dense1_b_v, out=dense1_b_v)
+    np.square(grad_dense1_b, out=buf27)
+    np.multiply(0.001, buf27, out=buf27)
+    np.add(dense1_b_v, buf27, out=dense1_b_v)
+    # step subtracted from dense1_b: (step_size * dense1_b_m) / (1e-08 + np.sqrt(dense1_b_v) / sqrt_bias_correction2)
+    np.multiply(step_size, dense1_b_m, out=buf26)
+    np.sqrt(dense1_b_v, out=buf27)
+    np.divide(buf27, sqrt_bias_correction2, out=buf27)
+    np.add(buf27, 1e-08, out=buf27)
+    divide7 = np.divide(buf26, buf27, out=buf26)
+    del grad_dense1_b                           # buf26 now holds divide7
+    # new value of batchnorm1_gamma_m: 0.9 * batchnorm1_gamma_m + 0.1 * grad_batchnorm1_gamma
+    np.multiply(0.9, batchnorm1_gamma_m, out=batchnorm1_gamma_m)
+    np.multiply(0.1, grad_batchnorm1_gamma, out=buf27)
+    np.add(batchnorm1_gamma_m, buf27, out=batchnorm1_gamma_m)
+    # new value of batchnorm1_gamma_v: 0.999 * batchnorm1_gamma_v + 0.001 * (grad_batchnorm1_gamma * grad_batchnorm1_gamma)
+    np.multiply(0.999, batchnorm1_gamma_v, out=batchnorm1_gamma_v)
+    np.square(grad_batchnorm1_gamma, out=buf27)
+    np.multiply(0.001, buf27, out=buf27)
+    np.add(batchnorm1_gamma_v, buf27, out=batchnorm1_gamma_v)
+    # step subtracted from batchnorm1_gamma: (step_size * batchnorm1_gamma_m) / (1e-08 + np.sqrt(batchnorm1_gamma_v) / sqrt_bias_correction2)
+    np.multiply(step_size, batchnorm1_gamma_m, out=buf25)
+    np.sqrt(batchnorm1_gamma_v, out=buf27)
+    np.divide(buf27, sqrt_bias_correction2, out=buf27)
+    np.add(buf27, 1e-08, out=buf27)
+    divide8 = np.divide(buf25, buf27, out=buf25)
+    del grad_batchnorm1_gamma                   # buf25 now holds divide8
+    # new value of batchnorm1_beta_m: 0.9 * batchnorm1_beta_m + 0.1 * grad_batchnorm1_beta
+    np.multiply(0.9, batchnorm1_beta_m, out=batchnorm1_beta_m)
+    np.multiply(0.1, grad_batchnorm1_beta, out=buf27)
+    np.add(batchnorm1_beta_m, buf27, out=batchnorm1_beta_m)
+    # new value of batchnorm1_beta_v: 0.999 * batchnorm1_beta_v + 0.001 * (grad_batchnorm1_beta * grad_batchnorm1_beta)
+    np.multiply(0.999, batchnorm1_beta_v, out=batchnorm1_beta_v)
+    np.square(grad_batchnorm1_beta, out=buf27)
+    np.multiply(0.001, buf27, out=buf27)
+    np.add(batchnorm1_beta_v, buf27, out=batchnorm1_beta_v)
+    # step subtracted from batchnorm1_beta: (step_size * batchnorm1_beta_m) / (1e-08 + np.sqrt(batchnorm1_beta_v) / sqrt_bias_correction2)
+    np.multiply(step_size, batchnorm1_beta_m, out=buf7)
+    np.sqrt(batchnorm1_beta_v, out=buf27)
+    np.divide(buf27, sqrt_bias_correction2, out=buf27)
+    np.add(buf27, 1e-08, out=buf27)
+    divide9 = np.divide(buf7, buf27, out=buf7)
+    del grad_batchnorm1_beta                    # buf7 now holds divide9
+    # new value of dense2_W_m: 0.9 * dense2_W_m + 0.1 * grad_dense2_W
+    np.multiply(0.9, dense2_W_m, out=dense2_W_m)
+    np.multiply(0.1, grad_dense2_W, out=buf23)
+    np.add(dense2_W_m, buf23, out=dense2_W_m)
+    # new value of dense2_W_v: 0.999 * dense2_W_v + 0.001 * (grad_dense2_W * grad_dense2_W)
+    np.multiply(0.999, dense2_W_v, out=dense2_W_v)
+    np.square(grad_dense2_W, out=buf23)
+    np.multiply(0.001, buf23, out=buf23)
+    np.add(dense2_W_v, buf23, out=dense2_W_v)
+    # step subtracted from dense2_W: (step_size * dense2_W_m) / (1e-08 + np.sqrt(dense2_W_v) / sqrt_bias_correction2)
+    np.multiply(step_size, dense2_W_m, out=buf3)
+    np.sqrt(dense2_W_v, out=buf23)
+    np.divide(buf23, sqrt_bias_correction2, out=buf23)
+    np.add(buf23, 1e-08, out=buf23)
+    divide10 = np.divide(buf3, buf23, out=buf3)
+    del grad_dense2_W                           # buf3 now holds divide10
+    # new value of dense2_b_m: 0.9 * dense2_b_m + 0.1 * grad_dense2_b
+    np.multiply(0.9, dense2_b_m, out=dense2_b_m)
+    np.multiply(0.1, grad_dense2_b, out=buf30)
+    np.add(dense2_b_m, buf30, out=dense2_b_m)
+    # new value of dense2_b_v: 0.999 * dense2_b_v + 0.001 * (grad_dense2_b * grad_dense2_b)
+    np.multiply(0.999, dense2_b_v, out=dense2_b_v)
+    np.square(grad_dense2_b, out=buf30)
+    np.multiply(0.001, buf30, out=buf30)
+    np.add(dense2_b_v, buf30, out=dense2_b_v)
+    # step subtracted from dense2_b: (step_size * dense2_b_m) / (1e-08 + np.sqrt(dense2_b_v) / sqrt_bias_correction2)
+    np.multiply(step_size, dense2_b_m, out=buf21)
+    np.sqrt(dense2_b_v, out=buf30)
+    np.divide(buf30, sqrt_bias_correction2, out=buf30)
+    np.add(buf30, 1e-08, out=buf30)
+    divide11 = np.divide(buf21, buf30, out=buf21)
+    del grad_dense2_b                           # buf21 now holds divide11
+    # new value of dense3_W_m: 0.9 * dense3_W_m + 0.1 * grad_dense3_W
+    np.multiply(0.9, dense3_W_m, out=dense3_W_m)
+    np.multiply(0.1, grad_dense3_W, out=buf19)
+    np.add(dense3_W_m, buf19, out=dense3_W_m)
+    # new value of dense3_W_v: 0.999 * dense3_W_v + 0.001 * (grad_dense3_W * grad_dense3_W)
+    np.multiply(0.999, dense3_W_v, out=dense3_W_v)
+    np.square(grad_dense3_W, out=buf19)
+    np.multiply(0.001, buf19, out=buf19)
+    np.add(dense3_W_v, buf19, out=dense3_W_v)
+    # step subtracted from dense3_W: (step_size * dense3_W_m) / (1e-08 + np.sqrt(dense3_W_v) / sqrt_bias_correction2)
+    np.multiply(step_size, dense3_W_m, out=buf4)
+    np.sqrt(dense3_W_v, out=buf19)
+    np.divide(buf19, sqrt_bias_correction2, out=buf19)
+    np.add(buf19, 1e-08, out=buf19)
+    divide12 = np.divide(buf4, buf19, out=buf4)
+    del grad_dense3_W                           # buf4 now holds divide12
+    # new value of dense3_b_m: 0.9 * dense3_b_m + 0.1 * grad_dense3_b
+    np.multiply(0.9, dense3_b_m, out=dense3_b_m)
+    np.multiply(0.1, grad_dense3_b, out=buf31)
+    np.add(dense3_b_m, buf31, out=dense3_b_m)
+    # new value of dense3_b_v: 0.999 * dense3_b_v + 0.001 * (grad_dense3_b * grad_dense3_b)
+    np.multiply(0.999, dense3_b_v, out=dense3_b_v)
+    np.square(grad_dense3_b, out=buf31)
+    np.multiply(0.001, buf31, out=buf31)
+    np.add(dense3_b_v, buf31, out=dense3_b_v)
+    # step subtracted from dense3_b: (step_size * dense3_b_m) / (1e-08 + np.sqrt(dense3_b_v) / sqrt_bias_correction2)
+    np.multiply(step_size, dense3_b_m, out=buf17)
+    np.sqrt(dense3_b_v, out=buf31)
+    np.divide(buf31, sqrt_bias_correction2, out=buf31)
+    np.add(buf31, 1e-08, out=buf31)
+    divide13 = np.divide(buf17, buf31, out=buf17)
+    del grad_dense3_b                           # buf17 now holds divide13
+    # new value of batchnorm1_running_mean: 0.9 * batchnorm1_running_mean + 0.1 * batchnorm1_mean
+    np.multiply(0.9, batchnorm1_running_mean, out=batchnorm1_running_mean)
+    np.multiply(0.1, batchnorm1_mean, out=buf27)
+    np.add(batchnorm1_running_mean, buf27, out=batchnorm1_running_mean)
     dense1_W -= divide6  # update dense1_W in place: subtract(dense1_W, divide6)
-    dense1_W_m[...] = new_dense1_W_m  # update dense1_W_m
-    dense1_W_v[...] = new_dense1_W_v  # update dense1_W_v
     dense1_b -= divide7  # update dense1_b in place: subtract(dense1_b, divide7)
-    dense1_b_m[...] = new_dense1_b_m  # update dense1_b_m
-    dense1_b_v[...] = new_dense1_b_v  # update dense1_b_v
     batchnorm1_gamma -= divide8  # update batchnorm1_gamma in place: subtract(batchnorm1_gamma, divide8)
-    batchnorm1_gamma_m[...] = new_batchnorm1_gamma_m  # update batchnorm1_gamma_m
-    batchnorm1_gamma_v[...] = new_batchnorm1_gamma_v  # update batchnorm1_gamma_v
     batchnorm1_beta -= divide9  # update batchnorm1_beta in place: subtract(batchnorm1_beta, divide9)
-    batchnorm1_beta_m[...] = new_batchnorm1_beta_m  # update batchnorm1_beta_m
-    batchnorm1_beta_v[...] = new_batchnorm1_beta_v  # update batchnorm1_beta_v
     dense2_W -= divide10  # update dense2_W in place: subtract(dense2_W, divide10)
-    dense2_W_m[...] = new_dense2_W_m  # update dense2_W_m
-    dense2_W_v[...] = new_dense2_W_v  # update dense2_W_v
     dense2_b -= divide11  # update dense2_b in place: subtract(dense2_b, divide11)
-    dense2_b_m[...] = new_dense2_b_m  # update dense2_b_m
-    dense2_b_v[...] = new_dense2_b_v  # update dense2_b_v
     dense3_W -= divide12  # update dense3_W in place: subtract(dense3_W, divide12)
-    dense3_W_m[...] = new_dense3_W_m  # update dense3_W_m
-    dense3_W_v[...] = new_dense3_W_v  # update dense3_W_v
     dense3_b -= divide13  # update dense3_b in place: subtract(dense3_b, divide13)
-    dense3_b_m[...] = new_dense3_b_m  # update dense3_b_m
-    dense3_b_v[...] = new_dense3_b_v  # update dense3_b_v
-    step[...] = new_step  # update step
-    batchnorm1_running_mean[...] = new_batchnorm1_running_mean  # update batchnorm1_running_mean
-    batchnorm1_running_var[...] = new_batchnorm1_running_var  # update batchnorm1_running_var
     dropout1_key += const1  # update dropout1_key in place: add(dropout1_key, const1)
     dropout2_key += const1  # update dropout2_key in place: add(dropout2_key, const1)
     return cost

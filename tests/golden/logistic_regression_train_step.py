@@ -261,8 +261,10 @@ def train_step(x, y, *, W, b):
     loss = np.add.reduce(subtract1, axis=None) / subtract1.size  # node loss: mean(subtract1)
     # backward
     count1 = np.float64(subtract1.size)         # vjp of mean(subtract1)
-    # vjp of logsumexp(logits) wrt logits
-    divide1 = np.divide(np.exp(logits - logsumexp1[..., None]), count1, out=buf1)
+    # vjp of logsumexp(logits) wrt logits: np.exp(logits - logsumexp1[..., None]) / count1
+    np.subtract(logits, logsumexp1[..., None], out=buf1)
+    np.exp(buf1, out=buf1)
+    divide1 = np.divide(buf1, count1, out=buf1)
     del logits                                  # buf1 now holds divide1
     # adjoint of logits: sum of 2 contributions
     grad_logits = _add_at(divide1, -1.0 / count1, y, out=buf1)
@@ -274,7 +276,7 @@ def train_step(x, y, *, W, b):
     del grad_W                                  # buf4 now holds multiply1
     multiply2 = np.multiply(0.5, grad_b, out=buf3)  # step subtracted from b
     del grad_b                                  # buf3 now holds multiply2
-    # updates, applied together after every value above is computed
+    # updates: nothing above writes a parameter or state; each is read before it is overwritten
     W -= multiply1  # update W in place: subtract(W, multiply1)
     b -= multiply2  # update b in place: subtract(b, multiply2)
     return loss

@@ -15,23 +15,22 @@ MAX_SIZES = 8  # each thread keeps the buffers of the 8 input sizes most recentl
 def _allocate(batch):
     """Buffers for one set of input sizes; train_step reuses them on every call with those sizes."""
     block1 = np.empty(batch * 8, dtype=np.float64)  # buf3, buf5: never live at the same time
+    block2 = np.empty(batch * 8, dtype=np.float64)  # buf2, buf7: never live at the same time
+    block3 = np.empty(4 * 8, dtype=np.float64)  # buf10, buf11, buf12, buf13: never live at the same time
     return (
         np.empty((batch, 8), dtype=np.float64),  # buf1
-        np.empty((batch, 3), dtype=np.float64),  # buf2
+        block2[:batch * 3].reshape(batch, 3),  # buf2
         block1[:batch],  # buf3
         np.empty((3,), dtype=np.float64),  # buf4
         block1.reshape(batch, 8),  # buf5
         np.empty((8, 3), dtype=np.float64),  # buf6
-        np.empty((8,), dtype=np.float64),  # buf7
-        np.empty((4, 8), dtype=np.float64),  # buf8
+        block2.reshape(batch, 8),  # buf7
+        np.empty((8,), dtype=np.float64),  # buf8
         np.empty((4, 8), dtype=np.float64),  # buf9
-        np.empty((4, 8), dtype=np.float64),  # buf10
-        np.empty((8,), dtype=np.float64),  # buf11
-        np.empty((8,), dtype=np.float64),  # buf12
-        np.empty((8, 3), dtype=np.float64),  # buf13
-        np.empty((8, 3), dtype=np.float64),  # buf14
-        np.empty((3,), dtype=np.float64),  # buf15
-        np.empty((3,), dtype=np.float64),  # buf16
+        block3.reshape(4, 8),  # buf10
+        block3[:8],  # buf11
+        block3[:8 * 3].reshape(8, 3),  # buf12
+        block3[:3],  # buf13
         np.ones((batch,), dtype=np.float64),  # ones_batch: read only
     )
 
@@ -287,8 +286,7 @@ def train_step(x, y, *, W1, b1, W2, b2, step, W1_m, W1_v, b1_m, b1_v, W2_m, W2_v
     _check_labels(y, 3, "train_step: labels 'y' of softmax_cross_entropy / pick")
     # buffers
     (  # buf<n>: written with out= below; ones_/zeros_: read only
-        buf1, buf2, buf3, buf4, buf5, buf6, buf7, buf8, buf9, buf10, buf11, buf12, buf13, buf14,
-        buf15, buf16, ones_batch
+        buf1, buf2, buf3, buf4, buf5, buf6, buf7, buf8, buf9, buf10, buf11, buf12, buf13, ones_batch
     ) = _buffers(x.shape[0])
     # forward
     matmul1 = np.dot(x, W1, out=buf1)           # matmul(x, W1)
@@ -305,8 +303,10 @@ def train_step(x, y, *, W1, b1, W2, b2, step, W1_m, W1_v, b1_m, b1_v, W2_m, W2_v
     loss = np.add.reduce(subtract1, axis=None) / subtract1.size  # node loss: mean(subtract1)
     # backward
     count1 = np.float64(subtract1.size)         # vjp of mean(subtract1)
-    # vjp of logsumexp(logits) wrt logits
-    divide1 = np.divide(np.exp(logits - logsumexp1[..., None]), count1, out=buf2)
+    # vjp of logsumexp(logits) wrt logits: np.exp(logits - logsumexp1[..., None]) / count1
+    np.subtract(logits, logsumexp1[..., None], out=buf2)
+    np.exp(buf2, out=buf2)
+    divide1 = np.divide(buf2, count1, out=buf2)
     del logits                                  # buf2 now holds divide1
     # adjoint of logits: sum of 2 contributions
     grad_logits = _add_at(divide1, -1.0 / count1, y, out=buf2)
@@ -315,47 +315,85 @@ def train_step(x, y, *, W1, b1, W2, b2, step, W1_m, W1_v, b1_m, b1_v, W2_m, W2_v
     grad_h = np.dot(grad_logits, W2.T, out=buf5)  # vjp of matmul(h, W2) wrt h
     del subtract1                               # buf5, sharing block1 with buf3, now holds grad_h
     grad_W2 = np.dot(h.T, grad_logits, out=buf6)  # vjp of matmul(h, W2) wrt W2
-    grad_add1 = np.multiply(grad_h, 1 - h**2, out=buf5)  # vjp of tanh(add1) wrt add1
+    # vjp of tanh(add1) wrt add1: grad_h * (1 - h**2)
+    np.square(h, out=buf7)
+    np.subtract(1, buf7, out=buf7)
+    grad_add1 = np.multiply(grad_h, buf7, out=buf5)
+    del grad_logits  # buf7, sharing block2 with buf2, is scratch space for the line above
     del grad_h                                  # buf5 now holds grad_add1
-    grad_b1 = np.dot(ones_batch, grad_add1, out=buf7)  # un-broadcast b1 (8,) <- (batch, 8)
-    grad_W1 = np.dot(x.T, grad_add1, out=buf8)  # vjp of matmul(x, W1) wrt W1
-    # optimizer
-    new_W1_m = np.add(0.9 * W1_m, 0.1 * grad_W1, out=buf9)  # new value of W1_m
-    new_W1_v = np.add(0.999 * W1_v, 0.001 * (grad_W1 * grad_W1), out=buf8)  # new value of W1_v
-    del grad_W1                                 # buf8 now holds new_W1_v
-    new_step = step + 1.0                       # new value of step
-    step_size = 0.001 / (1.0 - 0.9**new_step)   # node step_size: 0.001/(1.0 - 0.9**new_step)
-    # node sqrt_bias_correction2: sqrt(1.0 - 0.999**new_step)
-    sqrt_bias_correction2 = np.sqrt(1.0 - 0.999**new_step)
-    # step subtracted from W1
-    divide2 = np.divide(step_size * new_W1_m, 1e-08 + np.sqrt(new_W1_v) / sqrt_bias_correction2, out=buf10)
-    new_b1_m = np.add(0.9 * b1_m, 0.1 * grad_b1, out=buf11)  # new value of b1_m
-    new_b1_v = np.add(0.999 * b1_v, 0.001 * (grad_b1 * grad_b1), out=buf7)  # new value of b1_v
-    del grad_b1                                 # buf7 now holds new_b1_v
-    # step subtracted from b1
-    divide3 = np.divide(step_size * new_b1_m, 1e-08 + np.sqrt(new_b1_v) / sqrt_bias_correction2, out=buf12)
-    new_W2_m = np.add(0.9 * W2_m, 0.1 * grad_W2, out=buf13)  # new value of W2_m
-    new_W2_v = np.add(0.999 * W2_v, 0.001 * (grad_W2 * grad_W2), out=buf6)  # new value of W2_v
-    del grad_W2                                 # buf6 now holds new_W2_v
-    # step subtracted from W2
-    divide4 = np.divide(step_size * new_W2_m, 1e-08 + np.sqrt(new_W2_v) / sqrt_bias_correction2, out=buf14)
-    new_b2_m = np.add(0.9 * b2_m, 0.1 * grad_b2, out=buf15)  # new value of b2_m
-    new_b2_v = np.add(0.999 * b2_v, 0.001 * (grad_b2 * grad_b2), out=buf4)  # new value of b2_v
-    del grad_b2                                 # buf4 now holds new_b2_v
-    # step subtracted from b2
-    divide5 = np.divide(step_size * new_b2_m, 1e-08 + np.sqrt(new_b2_v) / sqrt_bias_correction2, out=buf16)
-    # updates, applied together after every value above is computed
+    grad_b1 = np.dot(ones_batch, grad_add1, out=buf8)  # un-broadcast b1 (8,) <- (batch, 8)
+    grad_W1 = np.dot(x.T, grad_add1, out=buf9)  # vjp of matmul(x, W1) wrt W1
+    # updates: nothing above writes a parameter or state; each is read before it is overwritten
+    # new value of W1_m: 0.9 * W1_m + 0.1 * grad_W1
+    np.multiply(0.9, W1_m, out=W1_m)
+    np.multiply(0.1, grad_W1, out=buf10)
+    np.add(W1_m, buf10, out=W1_m)
+    # new value of W1_v: 0.999 * W1_v + 0.001 * (grad_W1 * grad_W1)
+    np.multiply(0.999, W1_v, out=W1_v)
+    np.square(grad_W1, out=buf10)
+    np.multiply(0.001, buf10, out=buf10)
+    np.add(W1_v, buf10, out=W1_v)
+    np.add(step, 1.0, out=step)                 # new value of step
+    step_size = 0.001 / (1.0 - 0.9**step)       # node step_size: 0.001/(1.0 - 0.9**step)
+    # node sqrt_bias_correction2: sqrt(1.0 - 0.999**step)
+    sqrt_bias_correction2 = np.sqrt(1.0 - 0.999**step)
+    # step subtracted from W1: (step_size * W1_m) / (1e-08 + np.sqrt(W1_v) / sqrt_bias_correction2)
+    np.multiply(step_size, W1_m, out=buf9)
+    np.sqrt(W1_v, out=buf10)
+    np.divide(buf10, sqrt_bias_correction2, out=buf10)
+    np.add(buf10, 1e-08, out=buf10)
+    divide2 = np.divide(buf9, buf10, out=buf9)
+    del grad_W1                                 # buf9 now holds divide2
+    # new value of b1_m: 0.9 * b1_m + 0.1 * grad_b1
+    np.multiply(0.9, b1_m, out=b1_m)
+    np.multiply(0.1, grad_b1, out=buf11)
+    np.add(b1_m, buf11, out=b1_m)
+    # new value of b1_v: 0.999 * b1_v + 0.001 * (grad_b1 * grad_b1)
+    np.multiply(0.999, b1_v, out=b1_v)
+    np.square(grad_b1, out=buf11)
+    np.multiply(0.001, buf11, out=buf11)
+    np.add(b1_v, buf11, out=b1_v)
+    # step subtracted from b1: (step_size * b1_m) / (1e-08 + np.sqrt(b1_v) / sqrt_bias_correction2)
+    np.multiply(step_size, b1_m, out=buf8)
+    np.sqrt(b1_v, out=buf11)
+    np.divide(buf11, sqrt_bias_correction2, out=buf11)
+    np.add(buf11, 1e-08, out=buf11)
+    divide3 = np.divide(buf8, buf11, out=buf8)
+    del grad_b1                                 # buf8 now holds divide3
+    # new value of W2_m: 0.9 * W2_m + 0.1 * grad_W2
+    np.multiply(0.9, W2_m, out=W2_m)
+    np.multiply(0.1, grad_W2, out=buf12)
+    np.add(W2_m, buf12, out=W2_m)
+    # new value of W2_v: 0.999 * W2_v + 0.001 * (grad_W2 * grad_W2)
+    np.multiply(0.999, W2_v, out=W2_v)
+    np.square(grad_W2, out=buf12)
+    np.multiply(0.001, buf12, out=buf12)
+    np.add(W2_v, buf12, out=W2_v)
+    # step subtracted from W2: (step_size * W2_m) / (1e-08 + np.sqrt(W2_v) / sqrt_bias_correction2)
+    np.multiply(step_size, W2_m, out=buf6)
+    np.sqrt(W2_v, out=buf12)
+    np.divide(buf12, sqrt_bias_correction2, out=buf12)
+    np.add(buf12, 1e-08, out=buf12)
+    divide4 = np.divide(buf6, buf12, out=buf6)
+    del grad_W2                                 # buf6 now holds divide4
+    # new value of b2_m: 0.9 * b2_m + 0.1 * grad_b2
+    np.multiply(0.9, b2_m, out=b2_m)
+    np.multiply(0.1, grad_b2, out=buf13)
+    np.add(b2_m, buf13, out=b2_m)
+    # new value of b2_v: 0.999 * b2_v + 0.001 * (grad_b2 * grad_b2)
+    np.multiply(0.999, b2_v, out=b2_v)
+    np.square(grad_b2, out=buf13)
+    np.multiply(0.001, buf13, out=buf13)
+    np.add(b2_v, buf13, out=b2_v)
+    # step subtracted from b2: (step_size * b2_m) / (1e-08 + np.sqrt(b2_v) / sqrt_bias_correction2)
+    np.multiply(step_size, b2_m, out=buf4)
+    np.sqrt(b2_v, out=buf13)
+    np.divide(buf13, sqrt_bias_correction2, out=buf13)
+    np.add(buf13, 1e-08, out=buf13)
+    divide5 = np.divide(buf4, buf13, out=buf4)
+    del grad_b2                                 # buf4 now holds divide5
     W1 -= divide2  # update W1 in place: subtract(W1, divide2)
-    W1_m[...] = new_W1_m  # update W1_m
-    W1_v[...] = new_W1_v  # update W1_v
     b1 -= divide3  # update b1 in place: subtract(b1, divide3)
-    b1_m[...] = new_b1_m  # update b1_m
-    b1_v[...] = new_b1_v  # update b1_v
     W2 -= divide4  # update W2 in place: subtract(W2, divide4)
-    W2_m[...] = new_W2_m  # update W2_m
-    W2_v[...] = new_W2_v  # update W2_v
     b2 -= divide5  # update b2 in place: subtract(b2, divide5)
-    b2_m[...] = new_b2_m  # update b2_m
-    b2_v[...] = new_b2_v  # update b2_v
-    step[...] = new_step  # update step
     return loss

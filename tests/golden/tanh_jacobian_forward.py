@@ -196,11 +196,13 @@ def tanh_jacobian(x, *, W, b):
     buf1, buf2 = _buffers()  # buf<n>: written with out= below
     # forward
     matmul1 = np.dot(x, W, out=buf1)            # matmul(x, W)
-    y = np.tanh(matmul1 + b, out=buf1)          # node y: tanh(b + matmul1)
+    # node y: tanh(b + matmul1)
+    np.add(matmul1, b, out=buf1)
+    y = np.tanh(buf1, out=buf1)
     del matmul1                                 # buf1 now holds y
     # forward mode: tangents
     tan_y = np.multiply(W, 1 - y**2, out=buf2)  # jvp of tanh(b + matmul1)
     jacobian = tan_y.T                          # node jacobian: transpose(tan_y)
-    # updates, applied together after every value above is computed
+    # updates: nothing above writes a parameter or state; each is read before it is overwritten
     jacobian_out = jacobian.copy()  # a copy for the caller
     return jacobian_out

@@ -202,9 +202,11 @@ def compute(x, *, W, c, w, b):
     # buffers
     buf1, buf2 = _buffers(x.shape[0])  # buf<n>: written with out= below
     # forward
-    matmul1 = np.dot(x, W, out=buf1)         # matmul(x, W)
-    hidden = np.tanh(matmul1 + c, out=buf1)  # node hidden: tanh(c + matmul1)
-    del matmul1                              # buf1 now holds hidden
-    matmul2 = np.dot(hidden, w, out=buf2)    # matmul(hidden, w)
-    output = matmul2 + b                     # node output: add(matmul2, b)
+    matmul1 = np.dot(x, W, out=buf1)       # matmul(x, W)
+    # node hidden: tanh(c + matmul1)
+    np.add(matmul1, c, out=buf1)
+    hidden = np.tanh(buf1, out=buf1)
+    del matmul1                            # buf1 now holds hidden
+    matmul2 = np.dot(hidden, w, out=buf2)  # matmul(hidden, w)
+    output = matmul2 + b                   # node output: add(matmul2, b)
     return output

@@ -14,15 +14,18 @@ MAX_SIZES = 8  # each thread keeps the buffers of the 8 input sizes most recentl
 
 def _allocate(batch):
     """Buffers for one set of input sizes; train_step reuses them on every call with those sizes."""
-    block1 = np.empty(batch * 4, dtype=np.float64)  # buf2, buf4: never live at the same time
+    block1 = np.empty(batch * 4, dtype=np.float64)  # buf2, buf5: never live at the same time
+    block2 = np.empty(batch * 4, dtype=np.float64)  # buf3, buf7: never live at the same time
     return (
         np.empty((batch, 4), dtype=np.float64),  # buf1
         block1[:batch],  # buf2
-        np.empty((batch,), dtype=np.float64),  # buf3
-        block1.reshape(batch, 4),  # buf4
-        np.empty((4,), dtype=np.float64),  # buf5
+        block2[:batch],  # buf3
+        np.empty((batch,), dtype=np.float64),  # buf4
+        block1.reshape(batch, 4),  # buf5
         np.empty((4,), dtype=np.float64),  # buf6
-        np.empty((2, 4), dtype=np.float64),  # buf7
+        block2.reshape(batch, 4),  # buf7
+        np.empty((4,), dtype=np.float64),  # buf8
+        np.empty((2, 4), dtype=np.float64),  # buf9
         np.ones((batch,), dtype=np.float64),  # ones_batch: read only
     )
 
@@ -210,7 +213,7 @@ def train_step(x, y, *, W, c, w, b):
     """
     # buffers
     (  # buf<n>: written with out= below; ones_/zeros_: read only
-        buf1, buf2, buf3, buf4, buf5, buf6, buf7, ones_batch
+        buf1, buf2, buf3, buf4, buf5, buf6, buf7, buf8, buf9, ones_batch
     ) = _buffers(x.shape[0])
     # forward
     matmul1 = np.dot(x, W, out=buf1)            # matmul(x, W)
@@ -226,27 +229,32 @@ def train_step(x, y, *, W, c, w, b):
     square1 = np.square(subtract1, out=buf3)    # square(subtract1)
     loss = np.add.reduce(square1, axis=None) / square1.size  # node loss: mean(square1)
     # backward
-    # vjp of square(subtract1) wrt subtract1
-    grad_subtract1 = np.divide(2 * subtract1, np.float64(square1.size), out=buf3)
+    # vjp of square(subtract1) wrt subtract1: (2 * subtract1) / np.float64(square1.size)
+    np.multiply(2, subtract1, out=buf4)
+    grad_subtract1 = np.divide(buf4, np.float64(square1.size), out=buf3)
     del square1                                 # buf3 now holds grad_subtract1
     grad_b = np.add.reduce(grad_subtract1, axis=None)  # un-broadcast b () <- (batch,)
     # vjp of matmul(hidden, w) wrt hidden
-    grad_hidden = np.multiply(grad_subtract1[..., None], w, out=buf4)
-    del subtract1                               # buf4, sharing block1 with buf2, now holds grad_hidden
-    grad_w = np.dot(hidden.T, grad_subtract1, out=buf5)  # vjp of matmul(hidden, w) wrt w
-    grad_add1 = np.multiply(grad_hidden, 1 - hidden**2, out=buf4)  # vjp of tanh(add1) wrt add1
-    del grad_hidden                             # buf4 now holds grad_add1
-    grad_c = np.dot(ones_batch, grad_add1, out=buf6)  # un-broadcast c (4,) <- (batch, 4)
-    grad_W = np.dot(x.T, grad_add1, out=buf7)   # vjp of matmul(x, W) wrt W
+    grad_hidden = np.multiply(grad_subtract1[..., None], w, out=buf5)
+    del subtract1                               # buf5, sharing block1 with buf2, now holds grad_hidden
+    grad_w = np.dot(hidden.T, grad_subtract1, out=buf6)  # vjp of matmul(hidden, w) wrt w
+    # vjp of tanh(add1) wrt add1: grad_hidden * (1 - hidden**2)
+    np.square(hidden, out=buf7)
+    np.subtract(1, buf7, out=buf7)
+    grad_add1 = np.multiply(grad_hidden, buf7, out=buf5)
+    del grad_subtract1  # buf7, sharing block2 with buf3, is scratch space for the line above
+    del grad_hidden                             # buf5 now holds grad_add1
+    grad_c = np.dot(ones_batch, grad_add1, out=buf8)  # un-broadcast c (4,) <- (batch, 4)
+    grad_W = np.dot(x.T, grad_add1, out=buf9)   # vjp of matmul(x, W) wrt W
     # optimizer
-    multiply1 = np.multiply(0.1, grad_W, out=buf7)  # step subtracted from W
-    del grad_W                                  # buf7 now holds multiply1
-    multiply2 = np.multiply(0.1, grad_c, out=buf6)  # step subtracted from c
-    del grad_c                                  # buf6 now holds multiply2
-    multiply3 = np.multiply(0.1, grad_w, out=buf5)  # step subtracted from w
-    del grad_w                                  # buf5 now holds multiply3
+    multiply1 = np.multiply(0.1, grad_W, out=buf9)  # step subtracted from W
+    del grad_W                                  # buf9 now holds multiply1
+    multiply2 = np.multiply(0.1, grad_c, out=buf8)  # step subtracted from c
+    del grad_c                                  # buf8 now holds multiply2
+    multiply3 = np.multiply(0.1, grad_w, out=buf6)  # step subtracted from w
+    del grad_w                                  # buf6 now holds multiply3
     multiply4 = 0.1 * grad_b                    # step subtracted from b
-    # updates, applied together after every value above is computed
+    # updates: nothing above writes a parameter or state; each is read before it is overwritten
     W -= multiply1  # update W in place: subtract(W, multiply1)
     c -= multiply2  # update c in place: subtract(c, multiply2)
     w -= multiply3  # update w in place: subtract(w, multiply3)

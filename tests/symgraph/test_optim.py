@@ -376,9 +376,10 @@ def test_adam_train_step_source_reads_well():
     W0, b0, _ = _data()
     x, y, W, b, loss = _model(W0, b0)
     source = codegen.compile([x, y], loss, updates=optim.Adam(1e-3).updates(loss)).source
-    for text in ["new_W_m =", "new_W_v =", "new_step = step + 1.0", "step_size =", "W_m[...] = new_W_m",
-                 "step[...] = new_step", "np.sqrt(new_W_v)"]:
+    for text in ["# new value of W_m: 0.9 * W_m + 0.1 * grad_W", "np.multiply(0.9, W_m, out=W_m)",
+                 "np.add(step, 1.0, out=step)", "step_size =", "np.sqrt(W_v, out="]:
         assert text in source
+    assert "[...] =" not in source  # the state is written in place: nothing is copied back
 
 
 def test_calling_updates_again_reuses_the_same_state():
