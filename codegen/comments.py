@@ -23,8 +23,9 @@ def _op_label(node: Node) -> str:
     return re.sub(r"[^0-9A-Za-z_/]", "_", node.op.name)
 
 
-def shape_text(shape) -> str:
-    return format_shape(tuple(identifier(d) if isinstance(d, str) else d for d in shape))
+def shape_text(shape, dim_ids: dict[str, str] | None = None) -> str:
+    """The shape for a comment or docstring, each named dimension by its identifier in the module."""
+    return format_shape(tuple((dim_ids or {}).get(d) or identifier(d) if isinstance(d, str) else d for d in shape))
 
 
 class Commenter:

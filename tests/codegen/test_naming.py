@@ -341,3 +341,15 @@ def test_long_names_in_every_place_compile_run_and_show_in_full(rng, load_saved,
         np.testing.assert_allclose(saved[identifier(p.name)], p.value, rtol=1e-12)
     with pytest.raises(ValueError, match=re.escape(text("x"))):
         f(np.ones((5, 4)))
+
+
+def test_dimensions_whose_names_sanitize_alike_stay_distinct(load_saved):
+    x = sg.placeholder("x", shape=("a b", 3))
+    y = sg.placeholder("y", shape=("a_b", 3))
+    W = sg.parameter("W", value=np.ones((3, 3)))
+    f = codegen.compile([x, y], (sg.tanh(x @ W)).sum() + sg.tanh(y @ W).sum())
+    assert "def _allocate(a_b, a_b_2):" in f.source and "x: (a_b, 3)" in f.source and "y: (a_b_2, 3)" in f.source
+    expected = 2 * np.tanh(3.0) * 3 + 4 * np.tanh(3.0) * 3
+    assert np.isclose(f(np.ones((2, 3)), np.ones((4, 3))), expected)
+    saved = load_saved(f)
+    assert np.isclose(saved(np.ones((2, 3)), np.ones((4, 3)), W=W.value.copy()), expected)
