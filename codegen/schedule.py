@@ -176,8 +176,8 @@ class Schedule:
             self.reads[id(leaf)] = frozenset([leaf])
         self.dims: dict[str, str] = {}  # named dimension -> code that reads its size from an input
         dim_namer = Namer()  # distinct identifiers for distinct dimensions ("a b" and "a_b" both sanitize to a_b)
-        self.dim_ids = {d: dim_namer.unique(d) for leaf in p.inputs + p.params for d in leaf.shape
-                        if isinstance(d, str)}  # named dimension -> its identifier in the module
+        dims = dict.fromkeys(d for leaf in p.inputs + p.params for d in leaf.shape if isinstance(d, str))
+        self.dim_ids = {d: dim_namer.unique(d) for d in dims}  # named dimension -> its identifier in the module
         for leaf in p.inputs:
             for axis, d in enumerate(leaf.shape):
                 if isinstance(d, str):
