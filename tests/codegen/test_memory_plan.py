@@ -334,3 +334,58 @@ def test_calls_from_several_threads_at_once_are_each_right(rng):
     for t in threads:
         t.join()
     assert wrong == []
+
+
+def _wide_mlp(rng, dtype="float64"):
+    """An MLP whose first weight matrix (256 x 128) is large enough for its SGD update to be one gemm."""
+    x = sg.placeholder("x", shape=("batch", 256), dtype=dtype)
+    y = sg.placeholder("y", shape=("batch",), dtype="int64")
+    W1 = sg.parameter("W1", value=rng.normal(size=(256, 128)) * 0.05, dtype=dtype)
+    b1 = sg.parameter("b1", value=np.zeros(128), dtype=dtype)
+    W2 = sg.parameter("W2", value=rng.normal(size=(128, 4)) * 0.1, dtype=dtype)
+    loss = sg.softmax_cross_entropy(sg.relu(x @ W1 + b1) @ W2, y)
+    return x, y, loss, [W1, b1, W2]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_large_sgd_update_is_one_gemm_into_the_weights(dtype, rng):
+    x, y, loss, params = _wide_mlp(rng, dtype)
+    updates = sg.optim.SGD(0.5).updates(loss, params)
+    data = [(rng.normal(size=(n, 256)).astype(dtype), rng.integers(0, 4, size=n)) for n in (16, 16, 7)]
+    step = planned_matches_plain(
+        params, lambda plan: codegen.compile([x, y], loss, updates=updates, memory_plan=plan),
+        lambda step: [[float(step(xb, yb)), *(p.value.copy() for p in params)] for xb, yb in data])
+    assert re.search(r"^    _gemm_update\(W1, x\.T, \w+, [\w.]+\)", step.source, re.M), step.source
+    assert "grad_W1 =" not in step.source  # the weight gradient is never stored
+    assert "_gemm_update(W2" not in step.source  # 128 x 4: too small to gain from one call
+
+
+def test_the_gemm_update_without_scipy_computes_the_same(rng, monkeypatch):
+    x, y, loss, params = _wide_mlp(rng)
+    step = codegen.compile([x, y], loss, updates=sg.optim.SGD(0.5).updates(loss, params))
+    xb, yb = rng.normal(size=(16, 256)), rng.integers(0, 4, size=16)
+    start = [p.value.copy() for p in params]
+    step(xb, yb)
+    with_blas = [p.value.copy() for p in params]
+    for p, v in zip(params, start):
+        p.value = v
+    monkeypatch.setitem(step._fn.__globals__, "_blas_gemm", lambda w: None)  # as if SciPy were missing
+    step(xb, yb)
+    for p, v in zip(params, with_blas):
+        np.testing.assert_allclose(p.value, v, rtol=1e-12, atol=1e-15)
+
+
+def test_no_gemm_update_with_early_updates_or_an_operand_that_shows_an_updated_weight(rng):
+    x, y, loss, params = _wide_mlp(rng)
+    updates = sg.optim.SGD(0.5).updates(loss, params)
+    assert "_gemm_update" not in codegen.compile([x, y], loss, updates=updates, early_updates=True).source
+    assert "_gemm_update" not in codegen.compile([x, y], loss, updates=updates, memory_plan=False).source
+    t = sg.placeholder("t", shape=(256, 128))  # W -= 0.1 * (W.T.T @ ...): an operand is W itself
+    W = sg.parameter("W", value=rng.normal(size=(256, 128)))
+    V = sg.parameter("V", value=rng.normal(size=(128, 128)))
+    f = codegen.compile([t], [], updates={V: V - 0.1 * (W.T @ t), W: W - 0.1 * (t @ V)})
+    assert "_gemm_update(V" not in f.source and "_gemm_update(W, t, V" not in f.source
+    tv, W0, V0 = rng.normal(size=(256, 128)), W.value.copy(), V.value.copy()
+    f(tv)
+    np.testing.assert_allclose(V.value, V0 - 0.1 * (W0.T @ tv), rtol=1e-12)
+    np.testing.assert_allclose(W.value, W0 - 0.1 * (tv @ V0), rtol=1e-12)
