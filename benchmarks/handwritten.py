@@ -104,7 +104,7 @@ def _softmax_cross_entropy(C: int, B: int, dt, scale: float):
         loss = dot(LS, INV_B)
         divide(SCALE_B, S, S)
         multiply(ZT, S, ZT)                   # scale * softmax / B
-        ZTf[IDX] -= scale_b                      # ... minus scale / B at the label
+        ZTf[IDX] -= scale_b                   # ... minus scale / B at the label
         return loss
 
     return ZT, ce
@@ -186,7 +186,7 @@ def make_small(params, batch: int, optimizer):
     H1T = H1.T
     M1 = empty((B, n_hidden), dt)             # relu'(A1) as 0/1
     DH1 = empty((B, n_hidden), dt)
-    ZT, softmax_cross_entropy = _softmax_cross_entropy(C, B, dt, optimizer.grad_scale)  # ZT: the logits, transposed
+    ZT, softmax_cross_entropy = _softmax_cross_entropy(C, B, dt, optimizer.grad_scale)  # ZT: logits, transposed
     GT = ZT.T                                 # s * dLoss/dZ as (B, C), a view
     DW1, DW2 = _shared([W1.shape, W2.shape], dt)    # each weight gradient dies at its update
     DB1, DB2 = _shared([b1.shape, b2.shape], dt)

@@ -1152,8 +1152,9 @@ def parse_args(argv):
 
 def configure_threads(threads):
     """Limit NumPy's BLAS (threadpoolctl; keep the returned object alive) and, for 1 thread, XLA."""
-    if threads == 1:
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+    flag = "--xla_cpu_multi_thread_eigen=false"
+    if threads == 1 and flag not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
     if not threads:
         return None
     import threadpoolctl
@@ -1413,7 +1414,8 @@ def main(argv=None):
                 say(f"  {name:6} {dtype}: symgraph {fmt_bytes(g['first']):>10} | {fmt_bytes(g['steady']):>10}   "
                     f"hand {fmt_bytes(h['first']):>10} | {fmt_bytes(h['steady']):>10}   ratio first "
                     f"{g['first'] / max(h['first'], 1):.2f} (early_updates "
-                    f"{m['gen_early']['first'] / max(h['first'], 1):.2f})   (parameters {fmt_bytes(m['params_bytes'])})")
+                    f"{m['gen_early']['first'] / max(h['first'], 1):.2f})   "
+                    f"(parameters {fmt_bytes(m['params_bytes'])})")
         say()
     say("per-step allocation peak (tracemalloc, all domains, the third step, its output excluded): symgraph | hand")
     peaks = {}
@@ -1612,7 +1614,8 @@ def render_markdown(report) -> str:
         "medium shapes with `np.dot(..., out)` into preallocated arrays.")
     md.append(
         f"- Timing: {blocks} blocks; in each block every contender, in a rotating order, has its parameters reset to "
-        f"the initial weights and its optimizer state to zero, runs untimed steps (at least one, for at least {warm_seconds * 1e3:.0f} ms: XLA's "
+        f"the initial weights and its optimizer state to zero, runs untimed steps (at least one, for at least "
+        f"{warm_seconds * 1e3:.0f} ms: XLA's "
         "thread pool needs a few steps to be back at speed after sleeping), then the same fixed number of timed steps "
         "(sized so the "
         "reference's block takes about the target). Per-step time = block time / steps. Reported: median, min and "
@@ -1747,7 +1750,8 @@ def render_markdown(report) -> str:
     for (name, dtype), m in report["memory"].items():
         g, h = m["gen"], m["hand"]
         rows.append([name, dtype, fmt_bytes(g["first"]), fmt_bytes(h["first"]),
-                     f"**{g['first'] / max(h['first'], 1):.2f}**", f"{m['gen_early']['first'] / max(h['first'], 1):.2f}",
+                     f"**{g['first'] / max(h['first'], 1):.2f}**",
+                     f"{m['gen_early']['first'] / max(h['first'], 1):.2f}",
                      fmt_bytes(g["steady"]), fmt_bytes(h["steady"]),
                      fmt_bytes(g["compile_arrays"]), fmt_bytes(m["params_bytes"])])
     md.append(md_table(["network", "dtype", "symgraph first step", "hand first step", "ratio",
@@ -1761,8 +1765,8 @@ def render_markdown(report) -> str:
     rows = [[name, dtype, OPTIMIZERS[optimizer], f"**{fmt_bytes(p['gen']['peak'])}**", fmt_bytes(p["hand"]["peak"]),
              f"{fmt_bytes(p['gen']['kept'])} / {fmt_bytes(p['hand']['kept'])}"]
             for (name, dtype, optimizer), p in report["peaks"].items()]
-    md.append(md_table(["network", "dtype", "optimizer", "symgraph", "hand NumPy", "output (excluded): symgraph / hand"],
-                       rows))
+    md.append(md_table(["network", "dtype", "optimizer", "symgraph", "hand NumPy",
+                        "output (excluded): symgraph / hand"], rows))
 
     md += ["", "## NumPy calls per step", ""]
     calls = report["calls"]
@@ -1795,11 +1799,11 @@ def render_markdown(report) -> str:
         md += ["", "## Excerpt of the generated medium train step (as generated in this run)", "", "```python",
                _excerpt(excerpt_src), "```"]
     for optimizer in [o for o in args.optimizers if o != "sgd"]:
-        src = next((r["source"] for (name, dtype, o), r in results.items() if name == "medium" and o == optimizer),
-                   None)
-        if src and _optimizer_excerpt(src):
-            md += ["", f"Its {OPTIMIZERS[optimizer]} update (medium, {dtype}, the start of the generated optimizer "
-                       "part):", "", "```python", _optimizer_excerpt(src), "```"]
+        found = next(((dtype, r["source"]) for (name, dtype, o), r in results.items()
+                      if name == "medium" and o == optimizer), None)
+        if found and _optimizer_excerpt(found[1]):
+            md += ["", f"Its {OPTIMIZERS[optimizer]} update (medium, {found[0]}, the start of the generated optimizer "
+                       "part):", "", "```python", _optimizer_excerpt(found[1]), "```"]
 
     md += ["", "## Beyond NumPy dispatch: what a loop-fusing backend needs from the IR", "", DESIGN_SKETCH]
     md += ["## Console output", "", "```", *lines, "```", ""]
