@@ -14,11 +14,27 @@ For f: R^n -> R^m, f(x) = W2 tanh(W1 x) (hidden width 150, float64), with
 Then it prints the node counts of the gradient, Jacobian (both modes) and
 Hessian graphs of a small 3-layer MLP loss, relative to the forward graph.
 
-Run: .venv/bin/python benchmarks/jacobian_modes.py
+Last (issue 12), the Hessian of a logistic-regression loss, L(w) = mean binary
+cross-entropy from the logits X @ w (X: batch 256 x n, w: n, float64), for
+n = 100 and n = 1000: symgraph's ``sg.hessian(L, w)`` compiled with
+``codegen.compile([w, X, t], ...)``, ``jax.jit(jax.hessian(L))`` (when JAX is
+installed; inputs already JAX arrays, ``block_until_ready`` on every result)
+and the exact formula in NumPy, ``X.T @ (X * (s (1 - s))[:, None]) / batch``
+with s = sigmoid(X @ w), which also checks the other two. The three are timed
+interleaved, as above, with their ratios.
+
+Run from the repository root (the OpenBLAS overrides unset for this command only):
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/jacobian_modes.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/jacobian_modes.py --hessian-only
+
+(In a git worktree without its own venv: ``PYTHONPATH=. /path/to/.venv/bin/python benchmarks/...``.)
+JAX is optional: ``pip install -e ".[bench]"``.
 """
 
 from __future__ import annotations
 
+import argparse
 import platform
 import statistics
 import time
@@ -32,6 +48,8 @@ HIDDEN = 150
 SHAPES = [(1000, 1), (1, 1000), (100, 100)]
 BLOCKS = 25  # timing blocks per variant (interleaved)
 TARGET_BLOCK_SECONDS = 0.05  # each block runs enough calls to take about this long
+HESSIAN_SIZES = (100, 1000)  # n, the size of w
+HESSIAN_BATCH = 256
 
 
 def build(n: int, m: int, rng):
@@ -42,12 +60,12 @@ def build(n: int, m: int, rng):
     return x, y
 
 
-def calls_per_block(f, arg) -> int:
-    f(arg)  # warm up
+def calls_per_block(f, *args) -> int:
+    f(*args)  # warm up
     t0 = time.perf_counter()
     reps = 0
     while time.perf_counter() - t0 < 0.02:
-        f(arg)
+        f(*args)
         reps += 1
     per_call = (time.perf_counter() - t0) / reps
     return max(1, int(TARGET_BLOCK_SECONDS / per_call))
@@ -157,12 +175,98 @@ def mlp_graph_sizes():
     print(f"hessian (8*16 x 8*16): max |H - H^T| = {np.abs(H2 - H2.T).max():.1e}")
 
 
-def main():
+def logistic_problem(n: int, rng):
+    """X (batch, n), targets t in {0, 1}, a point w: float64."""
+    X = rng.normal(size=(HESSIAN_BATCH, n)) / np.sqrt(n)
+    t = (rng.random(HESSIAN_BATCH) < 0.5).astype(np.float64)
+    return X, t, rng.normal(size=n)
+
+
+def numpy_logistic_hessian(w, X, t):
+    """The exact Hessian of mean(softplus(z) - t z), z = X @ w: X.T diag(s (1 - s)) X / batch."""
+    s = 1.0 / (1.0 + np.exp(-(X @ w)))
+    return X.T @ (X * (s * (1.0 - s))[:, None]) / X.shape[0]
+
+
+def symgraph_logistic_hessian(n: int):
+    with sg.fresh_graph():
+        w = sg.placeholder("w", (n,))
+        X = sg.placeholder("X", ("batch", n))
+        t = sg.placeholder("t", ("batch",))
+        loss = sg.binary_cross_entropy(X @ w, t)
+        return codegen.compile([w, X, t], sg.hessian(loss, w), name="logistic_hessian")
+
+
+def jax_logistic_hessian():
+    """jax.jit(jax.hessian(loss)) and a converter of NumPy inputs to JAX arrays, or (None, None)."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None, None
+    jax.config.update("jax_enable_x64", True)
+
+    def loss(w, X, t):
+        z = X @ w
+        return jnp.mean(jax.nn.softplus(z) - z * t)
+
+    hessian = jax.jit(jax.hessian(loss))
+    return (lambda w, X, t: hessian(w, X, t).block_until_ready()), jnp.asarray
+
+
+def logistic_hessians():
+    """Time symgraph's, JAX's and NumPy's Hessian of the logistic-regression loss, interleaved."""
+    rng = np.random.default_rng(2)
+    jax_hessian, to_jax = jax_logistic_hessian()
+    variants = []  # (n, label, function, args, calls per block)
+    for n in HESSIAN_SIZES:
+        X, t, w = logistic_problem(n, rng)
+        exact = numpy_logistic_hessian(w, X, t)
+        f = symgraph_logistic_hessian(n)
+        np.testing.assert_allclose(f(w, X, t), exact, rtol=1e-10, atol=1e-14)
+        contenders = [("symgraph", f, (w, X, t)), ("NumPy exact", numpy_logistic_hessian, (w, X, t))]
+        if jax_hessian is not None:
+            jargs = tuple(to_jax(a) for a in (w, X, t))
+            np.testing.assert_allclose(np.asarray(jax_hessian(*jargs)), exact, rtol=1e-10, atol=1e-14)
+            contenders.append(("JAX jit", jax_hessian, jargs))
+        variants += [(n, label, fn, args, calls_per_block(fn, *args)) for label, fn, args in contenders]
+
+    times = {(n, label): [] for n, label, *_ in variants}
+    for block in range(BLOCKS):
+        order = variants if block % 2 == 0 else variants[::-1]
+        for n, label, fn, args, calls in order:
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn(*args)
+            times[(n, label)].append((time.perf_counter() - t0) / calls)
+
+    print(f"\nHessian of a logistic-regression loss (mean BCE from logits X @ w, batch {HESSIAN_BATCH}, float64), "
+          f"{BLOCKS} interleaved blocks of ~{TARGET_BLOCK_SECONDS * 1e3:.0f} ms; time per call, median [min, max]:")
+    labels = [label for label in ("symgraph", "JAX jit", "NumPy exact") if any(k[1] == label for k in times)]
+    print(f"{'n':>5} | " + " | ".join(f"{label:>30}" for label in labels) + " | symgraph ÷ JAX | symgraph ÷ NumPy")
+    for n in HESSIAN_SIZES:
+        med = {label: statistics.median(times[(n, label)]) for label in labels}
+        cells = [f"{fmt_time(med[label])} [{fmt_time(min(times[(n, label)])).strip()}, "
+                 f"{fmt_time(max(times[(n, label)])).strip()}]" for label in labels]
+        vs_jax = f"{med['symgraph'] / med['JAX jit']:.2f}" if "JAX jit" in med else "—"
+        print(f"{n:>5} | " + " | ".join(f"{c:>30}" for c in cells) +
+              f" | {vs_jax:>13} | {med['symgraph'] / med['NumPy exact']:>16.2f}")
+    if jax_hessian is None:
+        print("(JAX not installed: pip install -e \".[bench]\")")
+    print("(checked: symgraph and JAX equal the exact formula to rtol 1e-10)")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hessian-only", action="store_true", help="only the logistic-regression Hessian")
+    args = parser.parse_args(argv)
     t0 = time.perf_counter()
     print(f"symgraph {sg.__version__}, numpy {np.__version__}, python {platform.python_version()}, "
           f"{platform.machine()}\n")
-    jacobian_modes()
-    mlp_graph_sizes()
+    if not args.hessian_only:
+        jacobian_modes()
+        mlp_graph_sizes()
+    logistic_hessians()
     print(f"\ntotal {time.perf_counter() - t0:.1f} s")
 
 

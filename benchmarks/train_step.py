@@ -1,51 +1,69 @@
 """Train-step benchmark: symgraph's generated step against hand-optimized NumPy, PyTorch eager and JAX jit.
 
-Four networks (issue 6), float32 and float64, one training step = forward + backward + plain SGD:
+Four networks (issue 6), float32 and float64, three optimizers (issue 12); one training step =
+forward + backward + the optimizer's update of every parameter:
 
     tiny    2-4-1, sigmoid, mean binary cross-entropy from logits, batch 4 (the XOR data)
     small   64-32-10, ReLU, mean softmax cross-entropy, batch 32
     medium  784-512-512-10, ReLU, mean softmax cross-entropy, batch 256
     deep    32 dense layers of width 64 (31 tanh hidden layers, then 64 -> 10), softmax CE, batch 64
 
+    sgd       plain SGD, the network's lr (tiny 0.5, small 0.1, medium and deep 0.01)
+    adam      Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8, bias-corrected, eps outside the sqrt
+    momentum  momentum 0.9 (b = 0.9 b + g; w -= lr b), the network's lr
+
 Contenders, all from the same initial weights (drawn once in float64, cast to the dtype) and
 the same batch:
 
-    symgraph         the step compiled by ``codegen.compile([x, y], loss, updates=SGD(lr).updates(loss))``,
+    symgraph         the step compiled by ``codegen.compile([x, y], loss, updates=opt.updates(loss))`` with
+                     ``opt`` = ``sg.optim.SGD(lr)``, ``sg.optim.Adam(lr)`` or ``sg.optim.Momentum(lr, momentum=0.9)``,
                      called as a user calls it: ``f(x, y)`` (input validation included)
     symgraph raw     the generated function itself, without the wrapper's input validation:
-                     ``f._fn(x, y, **{name: parameter.value})`` with the keyword dict built once
-    hand NumPy       benchmarks/handwritten.py, the reference (ratios are to it)
-    PyTorch eager    autograd + in-place SGD (``torch._foreach_add_``), torch.set_num_threads = NumPy's
-                     BLAS threads; when torch is importable
-    JAX jit          ``jax.jit`` of value_and_grad + SGD (parameters donated), ``block_until_ready``
-                     on the new parameters and the loss after every step; when jax is importable
-    GEMM only        (medium) the 3 forward and 5 backward matrix products of the medium step alone,
+                     ``f._fn(x, y, **{name: leaf.value})`` with the keyword dict built once
+    hand NumPy       benchmarks/handwritten.py with its SGD, Momentum or Adam (in place, preallocated
+                     state): the reference, ratios are to it (the same optimizer's)
+    PyTorch eager    autograd + SGD as in-place ``torch._foreach_add_``, or ``torch.optim.Adam`` /
+                     ``torch.optim.SGD(momentum=0.9)`` with their default ``foreach`` (which on CPU tensors is
+                     the per-parameter loop); torch.set_num_threads = NumPy's BLAS threads; when importable
+    JAX jit          ``jax.jit`` of value_and_grad + a hand-written SGD / Adam / momentum update (parameters and
+                     optimizer state donated), ``block_until_ready`` on the new parameters, state and loss
+                     after every step; when jax is importable
+    GEMM only        (medium, SGD) the 3 forward and 5 backward matrix products of the medium step alone,
                      into preallocated outputs: the BLAS floor of that step
 
 What it does:
 
-1. checks that every contender gives the same loss trajectory over 5 steps from the same weights
-   (and the same parameters after them), within a tolerance for the dtype;
+1. checks that every contender of every optimizer gives the same loss trajectory over 5 steps from
+   the same weights (and the same parameters after them), within a tolerance for the dtype;
 2. times them in ONE process, interleaved: ``--blocks`` blocks, in each block every contender (in
-   a rotating order) gets its parameters reset to the initial weights, runs one untimed step, then a
-   fixed number of timed steps (the same for all contenders of a network, sized from the reference
-   to take about ``--block-ms``); reports the median, min and max time per step over the blocks and
-   the ratio of medians to the reference (GC stays enabled, as in a user's loop);
-3. reports the medium step against its GEMM time, compile times (graph -> callable: the SGD
+   a rotating order) gets its parameters and optimizer state reset, runs untimed steps, then a
+   fixed number of timed steps (the same for all contenders of a network and optimizer, sized from
+   the reference to take about ``--block-ms``); reports the median, min and max time per step over
+   the blocks and the ratio of medians to the reference (GC stays enabled, as in a user's loop);
+3. with ``--fresh`` (the default of a full run): times each contender (symgraph, hand, PyTorch, JAX)
+   again ALONE in a new interpreter, this script run with the internal option ``--worker KEY``: it
+   builds that one contender, warms up, runs the same timed blocks and prints JSON (then re-runs the
+   5-step check, which the parent compares with the reference's losses). Allocator effects (page faults
+   on fresh allocations, glibc's malloc returning or keeping freed memory) show only there;
+4. reports the medium SGD step against its GEMM time, compile times (graph -> callable: the SGD
    update graph, i.e. differentiation, plus ``codegen.compile``, which simplifies; and the first
    call), the compile time of 10-, 100- and 1000-layer MLPs and of the small network with Adam,
-   the memory of one step (tracemalloc), and the NumPy calls per step (counted by running the
-   generated module and handwritten.py instrumented: see ``count_numpy_calls``);
-4. prints everything and writes benchmarks/RESULTS.md (only for a full run, or with --output).
+   the memory of one SGD step, the per-step allocation peak of every optimizer's step (tracemalloc,
+   a later step: see ``step_peaks``), and the NumPy calls per step (counted by running the generated
+   module and handwritten.py instrumented: see ``count_numpy_calls``);
+5. prints everything with the elapsed time and writes benchmarks/RESULTS.md when the run is complete
+   (all networks, dtypes and optimizers, fresh processes included, not --quick), or with --output.
 
-Run (unset the OpenBLAS overrides for this command only, see RESULTS.md):
+Run (unset the OpenBLAS overrides for this command only, see RESULTS.md); from the repository root:
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/train_step.py
-    .venv/bin/python benchmarks/train_step.py --quick                      # smoke run, < 1 min
-    .venv/bin/python benchmarks/train_step.py --networks tiny small --dtypes float32
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/train_step.py   # full, ~12 min
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/train_step.py --quick   # < 2 min
+    .venv/bin/python benchmarks/train_step.py --networks medium --optimizers adam --fresh
+    .venv/bin/python benchmarks/train_step.py --networks tiny small --dtypes float32 --optimizers sgd momentum
     .venv/bin/python benchmarks/train_step.py --threads 1   # on a busy machine: 2-thread BLAS collapses
                                                               # when another process holds a core
 
+(In a git worktree without its own venv: ``PYTHONPATH=. /path/to/.venv/bin/python benchmarks/train_step.py``.)
 PyTorch and JAX are optional: ``pip install -e ".[bench]"``.
 """
 
@@ -56,6 +74,7 @@ import ast
 import collections
 import datetime
 import gc
+import json
 import operator
 import os
 import platform
@@ -66,6 +85,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+import types
 from itertools import pairwise, repeat
 from pathlib import Path
 
@@ -93,12 +113,17 @@ NETWORKS = {
              "label": "deep 32 x 64 tanh, CE, batch 64"},
 }
 DTYPES = ("float32", "float64")
+OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "momentum": "Momentum"}  # key -> label, in the order of the report
+MOMENTUM = 0.9
+ADAM_LR = 1e-3
+ADAM = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
 TOLERANCE = {"float32": 2e-4, "float64": 1e-9}  # relative, on the losses and on the parameters
 CHECK_STEPS = 5
 SEED = 20240606
 NUMPY_TRACE_DOMAIN = 389047  # NumPy reports its array data to tracemalloc under this domain
 
 ORDER = ["gen", "raw", "hand", "torch", "jax", "gemm"]
+FRESH_KEYS = ["gen", "hand", "torch", "jax"]  # timed again, each alone in a new interpreter, with --fresh
 LABELS = {"gen": "symgraph", "raw": "symgraph raw", "hand": "hand NumPy", "torch": "PyTorch eager",
           "jax": "JAX jit", "gemm": "GEMM only"}
 
@@ -111,6 +136,7 @@ GEMM_TARGET = 1.15
 TORCH_SPEEDUP_TARGET = 5.0
 ADAM_COMPILE_TARGET = 0.050
 MEMORY_TARGET = 1.10
+STEP_PEAK_TARGET = 64 * 1024  # issue 12: per-step allocation peak of the medium step, every optimizer
 
 
 # ----------------------------------------------------------------------------------------------
@@ -170,30 +196,66 @@ def build_graph(name: str, dtype: str, weights):
     return x, y, params, loss.named("loss")
 
 
-def compile_step(name: str, dtype: str, weights, optimizer: str = "sgd", early_updates: bool = False):
-    """Build and compile the train step in a fresh graph; returns (f, parameter leaves, seconds by phase).
+def learning_rate(name: str, optimizer: str) -> float:
+    """Adam's lr is ADAM_LR; SGD and momentum use the network's."""
+    return ADAM_LR if optimizer == "adam" else NETWORKS[name]["lr"]
+
+
+def symgraph_optimizer(optimizer: str, lr: float):
+    return {"sgd": lambda: sg.optim.SGD(lr),
+            "adam": lambda: sg.optim.Adam(lr, **ADAM),
+            "momentum": lambda: sg.optim.Momentum(lr, momentum=MOMENTUM)}[optimizer]()
+
+
+def hand_optimizer(optimizer: str, lr: float, module=handwritten):
+    """The hand-written optimizer; ``module`` is handwritten.py or its instrumented copy."""
+    return {"sgd": lambda: module.SGD(lr),
+            "adam": lambda: module.Adam(lr, **ADAM),
+            "momentum": lambda: module.Momentum(lr, momentum=MOMENTUM)}[optimizer]()
+
+
+class Compiled(collections.namedtuple("Compiled", "f params state state_init seconds")):
+    """A compiled train step: the callable, the network's parameter leaves, the optimizer's state
+    leaves (every other leaf the step updates), copies of their values before the first call, and
+    the seconds of each phase."""
+
+
+def compile_step(name: str, dtype: str, weights, optimizer: str = "sgd", early_updates: bool = False) -> Compiled:
+    """Build and compile the train step in a fresh graph.
     ``early_updates``: codegen.compile's option (updates as soon as nothing reads the parameter)."""
-    spec = NETWORKS[name]
     with sg.fresh_graph():
         t0 = perf_counter()
         x, y, params, loss = build_graph(name, dtype, weights)
         t1 = perf_counter()
-        opt = sg.optim.SGD(spec["lr"]) if optimizer == "sgd" else sg.optim.Adam(1e-3)
-        updates = opt.updates(loss)
+        updates = symgraph_optimizer(optimizer, learning_rate(name, optimizer)).updates(loss)
         t2 = perf_counter()
         f = codegen.compile([x, y], loss, updates=updates, name=f"{name}_train_step", early_updates=early_updates)
         t3 = perf_counter()
-    return f, params, {"build": t1 - t0, "grad": t2 - t1, "compile": t3 - t2}
+    state = [leaf for leaf in updates if all(leaf is not p for p in params)]
+    return Compiled(f, params, state, [s.value.copy() for s in state],
+                    {"build": t1 - t0, "grad": t2 - t1, "compile": t3 - t2})
 
 
 class Contender:
     """One way of running the train step: ``loop(n)`` times n steps, ``one()`` runs a step and returns
-    its loss, ``reset()`` restores the initial weights, ``params()`` copies the current ones."""
+    its loss, ``reset()`` restores the initial weights and optimizer state, ``params()`` copies the
+    current weights."""
 
     def __init__(self, key, loop, one=None, reset=None, params=None, note=""):
         self.key, self.label = key, LABELS[key]
         self.loop, self.one, self.reset, self.params, self.note = loop, one, reset, params, note
-        self.check = None  # (max loss deviation, max parameter deviation), relative
+
+
+def _timed_loop(call, x, labels):
+    """``loop(n)``: seconds for n calls of ``call(x, labels)``."""
+    def loop(n):
+        fn, a, b = call, x, labels
+        t0 = perf_counter()
+        for _ in repeat(None, n):
+            fn(a, b)
+        return perf_counter() - t0
+
+    return loop
 
 
 def raw_function(f):
@@ -212,26 +274,21 @@ def raw_function(f):
     return None, "the compiled function exposes neither _param_ops nor _kwarg_names"
 
 
-def generated_contenders(f, leaves, x, labels, init):
+def generated_contenders(step: Compiled, x, labels, init, raw=True):
+    """symgraph (``f(x, y)``) and, if ``raw``, symgraph raw (the generated function without the wrapper).
+    Reset restores the parameters to ``init`` and every state leaf to its value before the first call."""
+    f, leaves = step.f, step.params
+    saved = list(zip(leaves, init)) + list(zip(step.state, step.state_init))
+
     def reset():
-        for p, v in zip(leaves, init):
-            np.copyto(p.value, v)
-
-    def loop(n):
-        call = f
-        t0 = perf_counter()
-        for _ in repeat(None, n):
-            call(x, labels)
-        return perf_counter() - t0
-
-    def one():
-        return float(f(x, labels))
+        for leaf, v in saved:
+            np.copyto(leaf.value, v)
 
     def params():
         return [p.value.copy() for p in leaves]
 
-    out = [Contender("gen", loop, one, reset, params)]
-    fn, kwargs = raw_function(f)
+    out = [Contender("gen", _timed_loop(f, x, labels), lambda: float(f(x, labels)), reset, params)]
+    fn, kwargs = raw_function(f) if raw else (None, "")
     if fn is not None:
         def loop_raw(n):
             call, kw = fn, kwargs
@@ -240,41 +297,36 @@ def generated_contenders(f, leaves, x, labels, init):
                 call(x, labels, **kw)
             return perf_counter() - t0
 
-        def one_raw():
-            return float(fn(x, labels, **kwargs))
-
-        raw = Contender("raw", loop_raw, one_raw, reset, params)
-        raw.kwargs, raw.leaves = kwargs, leaves
-        out.append(raw)
+        c = Contender("raw", loop_raw, lambda: float(fn(x, labels, **kwargs)), reset, params)
+        c.kwargs, c.leaves = kwargs, [leaf for leaf, _ in saved]
+        out.append(c)
     return out
 
 
-def hand_contender(name, x, labels, init):
-    spec = NETWORKS[name]
+def hand_contender(name, optimizer, x, labels, init):
     arrays = [w.copy() for w in init]
-    step = handwritten.make_step(name, arrays, spec["lr"], spec["batch"])
+    opt = hand_optimizer(optimizer, learning_rate(name, optimizer))
+    step = handwritten.make_step(name, arrays, NETWORKS[name]["batch"], opt)
 
     def reset():
         for a, v in zip(arrays, init):
             np.copyto(a, v)
+        opt.reset()
 
-    def loop(n):
-        call = step
-        t0 = perf_counter()
-        for _ in repeat(None, n):
-            call(x, labels)
-        return perf_counter() - t0
-
-    return Contender("hand", loop, lambda: float(step(x, labels)), reset, lambda: [a.copy() for a in arrays])
+    return Contender("hand", _timed_loop(step, x, labels), lambda: float(step(x, labels)), reset,
+                     lambda: [a.copy() for a in arrays])
 
 
-def torch_contender(name, x, labels, init, threads):
+def torch_contender(name, optimizer, x, labels, init, threads):
+    """PyTorch eager: autograd, then SGD as ``torch._foreach_add_(params, grads, alpha=-lr)`` (grads set to
+    None), or ``torch.optim.Adam`` / ``torch.optim.SGD(momentum=...)`` with their defaults (``foreach=None``)
+    and ``zero_grad()`` (grads set to None)."""
     import torch
     import torch.nn.functional as F
 
     torch.set_num_threads(threads)
     spec = NETWORKS[name]
-    lr = spec["lr"]
+    lr = learning_rate(name, optimizer)
     tparams = [torch.tensor(v, requires_grad=True) for v in init]
     pairs = list(zip(tparams[0::2], tparams[1::2]))
     hidden, (WL, bL) = pairs[:-1], pairs[-1]
@@ -282,6 +334,21 @@ def torch_contender(name, x, labels, init, threads):
     lossf = F.cross_entropy if spec["loss"] == "ce" else F.binary_cross_entropy_with_logits
     xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
     addmm, no_grad, foreach_add_ = torch.addmm, torch.no_grad, torch._foreach_add_
+    opt = {"sgd": lambda: None,
+           "adam": lambda: torch.optim.Adam(tparams, lr=lr, betas=(ADAM["beta1"], ADAM["beta2"]), eps=ADAM["eps"]),
+           "momentum": lambda: torch.optim.SGD(tparams, lr=lr, momentum=MOMENTUM)}[optimizer]()
+
+    def sgd_update():
+        with no_grad():
+            foreach_add_(tparams, [p.grad for p in tparams], alpha=-lr)
+        for p in tparams:
+            p.grad = None
+
+    def optim_update():
+        opt.step()
+        opt.zero_grad()
+
+    update = sgd_update if opt is None else optim_update
 
     def step():
         h = xt
@@ -289,10 +356,7 @@ def torch_contender(name, x, labels, init, threads):
             h = act(addmm(b, h, W))
         loss = lossf(addmm(bL, h, WL), yt)
         loss.backward()
-        with no_grad():
-            foreach_add_(tparams, [p.grad for p in tparams], alpha=-lr)
-        for p in tparams:
-            p.grad = None
+        update()
         return loss
 
     def loop(n):
@@ -306,21 +370,55 @@ def torch_contender(name, x, labels, init, threads):
         with torch.no_grad():
             for p, v in zip(tparams, init):
                 p.copy_(torch.from_numpy(v))
+        if opt is not None:
+            opt.state.clear()  # as new: torch.optim makes the state at the next step
 
+    note = f"torch {torch.__version__}, {threads} threads" + (f", {type(opt).__name__}" if opt else "")
     return Contender("torch", loop, lambda: float(step().item()), reset,
-                     lambda: [p.detach().numpy().copy() for p in tparams],
-                     note=f"torch {torch.__version__}, {threads} threads")
+                     lambda: [p.detach().numpy().copy() for p in tparams], note=note)
 
 
-def jax_contender(name, x, labels, init):
+def jax_update_rule(optimizer: str, lr: float):
+    """(init(params) -> state, update(params, grads, state) -> (params, state)): the optimizer, written by
+    hand in jax.numpy with torch.optim's formulas. Scalars computed from the step number are float64 (as
+    the Python floats torch uses) and cast to the parameter's dtype before they meet it."""
+    import jax.numpy as jnp
+
+    def sgd(params, grads, state):
+        return [p - lr * g for p, g in zip(params, grads)], state
+
+    def momentum(params, grads, velocity):
+        velocity = [MOMENTUM * b + g for b, g in zip(velocity, grads)]
+        return [p - lr * b for p, b in zip(params, velocity)], velocity
+
+    def adam(params, grads, state):
+        n, ms, vs = state
+        n = n + 1.0
+        b1, b2, eps = ADAM["beta1"], ADAM["beta2"], ADAM["eps"]
+        step_size, root = lr / (1.0 - b1**n), jnp.sqrt(1.0 - b2**n)
+        ms = [b1 * m + (1.0 - b1) * g for m, g in zip(ms, grads)]
+        vs = [b2 * v + (1.0 - b2) * (g * g) for v, g in zip(vs, grads)]
+        params = [p - step_size.astype(p.dtype) * m / (jnp.sqrt(v) / root.astype(p.dtype) + eps)
+                  for p, m, v in zip(params, ms, vs)]
+        return params, (n, ms, vs)
+
+    def zeros(params):
+        return [jnp.zeros_like(p) for p in params]
+
+    return {"sgd": (lambda params: (), sgd),
+            "momentum": (zeros, momentum),
+            "adam": (lambda params: (jnp.zeros((), jnp.float64), zeros(params), zeros(params)), adam)}[optimizer]
+
+
+def jax_contender(name, optimizer, x, labels, init):
     import jax
     import jax.numpy as jnp
 
     spec = NETWORKS[name]
-    lr = spec["lr"]
     n_layers = len(init) // 2
     act = {"relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid}[spec["act"]]
     ce = spec["loss"] == "ce"
+    init_state, update = jax_update_rule(optimizer, learning_rate(name, optimizer))
 
     def loss_fn(params, x, y):
         h = x
@@ -333,41 +431,66 @@ def jax_contender(name, x, labels, init):
             return jnp.mean(jax.nn.logsumexp(h, axis=1) - picked)
         return jnp.mean(jax.nn.softplus(h) - h * y)
 
-    def step(params, x, y):
+    def step(params, state, x, y):
         loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
-        return [p - lr * g for p, g in zip(params, grads)], loss
+        params, state = update(params, grads, state)
+        return params, state, loss
 
-    jstep = jax.jit(step, donate_argnums=0)
+    jstep = jax.jit(step, donate_argnums=(0, 1))
     xj, yj = jnp.array(x), jnp.array(labels)
-    state = {"p": [jnp.array(v) for v in init]}
     block = jax.block_until_ready
+    box = {}
+
+    def reset():
+        params = [jnp.array(v) for v in init]  # copies: donated buffers never alias our arrays
+        box["p"], box["s"] = params, init_state(params)
+
+    reset()
     t0 = perf_counter()
-    p, loss = jstep([jnp.array(v) for v in init], xj, yj)  # trace + compile
-    block((p, loss))
+    p, s, loss = jstep(box["p"], box["s"], xj, yj)  # trace + compile (and one step)
+    block((p, s, loss))
     compile_seconds = perf_counter() - t0
+    reset()
 
     def loop(n):
-        call, p = jstep, state["p"]
+        call, p, s = jstep, box["p"], box["s"]
         t0 = perf_counter()
         for _ in repeat(None, n):
-            p, loss = call(p, xj, yj)
-            block((p, loss))
+            p, s, loss = call(p, s, xj, yj)
+            block((p, s, loss))
         elapsed = perf_counter() - t0
-        state["p"] = p
+        box["p"], box["s"] = p, s
         return elapsed
 
     def one():
-        state["p"], loss = jstep(state["p"], xj, yj)
-        block((state["p"], loss))
+        box["p"], box["s"], loss = jstep(box["p"], box["s"], xj, yj)
+        block((box["p"], box["s"], loss))
         return float(loss)
 
-    def reset():
-        state["p"] = [jnp.array(v) for v in init]  # copies: donated buffers never alias our arrays
-
-    c = Contender("jax", loop, one, reset, lambda: [np.array(a) for a in state["p"]],
-                  note=f"jax {jax.__version__}")
+    c = Contender("jax", loop, one, reset, lambda: [np.array(a) for a in box["p"]], note=f"jax {jax.__version__}")
     c.compile_seconds = compile_seconds
     return c
+
+
+def build_contenders(name: str, dtype: str, optimizer: str, keys, threads: int):
+    """The contenders ``keys`` (a subset of ORDER, without "gemm") of one network, dtype and optimizer,
+    and the compiled symgraph step (None unless "gen" or "raw" is asked for)."""
+    weights, x, labels = cast_problem(make_problem(name), dtype)
+    step = None
+    out = []
+    if "gen" in keys or "raw" in keys:
+        step = compile_step(name, dtype, weights, optimizer)
+        t0 = perf_counter()
+        step.f(x, labels)
+        step.seconds["first_call"] = perf_counter() - t0
+        out += [c for c in generated_contenders(step, x, labels, weights, raw="raw" in keys) if c.key in keys]
+    if "hand" in keys:
+        out.append(hand_contender(name, optimizer, x, labels, weights))
+    if "torch" in keys:
+        out.append(torch_contender(name, optimizer, x, labels, weights, threads))
+    if "jax" in keys:
+        out.append(jax_contender(name, optimizer, x, labels, weights))
+    return out, step
 
 
 def medium_gemm_flops(batch: int = 256, sizes=(784, 512, 512, 10)) -> float:
@@ -501,7 +624,8 @@ def measure_memory(name: str, dtype: str):
         # generated: the default (updates together at the end) and with early_updates=True
         for key, early in (("gen", False), ("gen_early", True)):
             before = _numpy_bytes(tracemalloc.take_snapshot())
-            f, leaves, _ = compile_step(name, dtype, weights, early_updates=early)
+            step = compile_step(name, dtype, weights, early_updates=early)
+            f, leaves = step.f, step.params
             gc.collect()
             compiled_arrays = max(0, _numpy_bytes(tracemalloc.take_snapshot()) - before
                                   - sum(p.value.nbytes for p in leaves))
@@ -515,14 +639,14 @@ def measure_memory(name: str, dtype: str):
             f(x, labels)
             steady = tracemalloc.get_traced_memory()[1] - base
             out[key] = {"first": first, "steady": steady, "compile_arrays": compiled_arrays}
-            del f, leaves
+            del f, leaves, step
             gc.collect()
         # reference
         arrays = [w.copy() for w in weights]
         gc.collect()
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        step = handwritten.make_step(name, arrays, spec["lr"], spec["batch"])
+        step = handwritten.make_step(name, arrays, spec["batch"], handwritten.SGD(spec["lr"]))
         step(x, labels)
         first = tracemalloc.get_traced_memory()[1] - base
         step(x, labels)
@@ -535,6 +659,39 @@ def measure_memory(name: str, dtype: str):
         tracemalloc.stop()
     out["params_bytes"] = sum(w.nbytes for w in weights)
     return out
+
+
+def _later_step_peak(step, x, labels) -> dict:
+    """tracemalloc's peak during the third call of ``step`` above the traced memory before it, less what
+    is still allocated after it while its output is held (the output: the loss); and that remainder."""
+    step(x, labels)
+    step(x, labels)
+    gc.collect()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    out = step(x, labels)
+    current, peak = tracemalloc.get_traced_memory()
+    del out
+    return {"peak": peak - current, "kept": current - base}
+
+
+def step_peaks(name: str, dtype: str, optimizer: str):
+    """Per-step allocation peak of symgraph's step (called as ``f(x, y)``) and of the reference, for one
+    optimizer: see ``_later_step_peak``. tracemalloc's peak counts every traced allocation: NumPy's
+    array data (reported in NumPy's tracemalloc domain) and whatever else the interpreter allocates during
+    the step (short-lived Python objects, and NumPy's iterator and casting buffers); tracemalloc keeps no
+    peak per domain, so the NumPy-only peak is at most this."""
+    weights, x, labels = cast_problem(make_problem(name), dtype)
+    gen = compile_step(name, dtype, weights, optimizer).f
+    arrays = [w.copy() for w in weights]
+    opt = hand_optimizer(optimizer, learning_rate(name, optimizer))
+    hand = handwritten.make_step(name, arrays, NETWORKS[name]["batch"], opt)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        return {"gen": _later_step_peak(gen, x, labels), "hand": _later_step_peak(hand, x, labels)}
+    finally:
+        tracemalloc.stop()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -711,7 +868,7 @@ def _instrumented_namespace(source: str, module_name: str, counts):
     return namespace
 
 
-def count_numpy_calls(name: str, dtype: str, f):
+def count_numpy_calls(name: str, dtype: str, f, optimizer: str = "sgd"):
     """NumPy calls of one steady-state step (the second call), generated function and reference.
 
     Method: the generated module's source (``f.source``) and benchmarks/handwritten.py are parsed,
@@ -740,7 +897,8 @@ def count_numpy_calls(name: str, dtype: str, f):
     # reference
     counts = collections.Counter()
     ns = _instrumented_namespace(Path(handwritten.__file__).read_text(), "_sgc_handwritten", counts)
-    step = ns["make_step"](name, [w.copy() for w in weights], spec["lr"], spec["batch"])
+    opt = hand_optimizer(optimizer, learning_rate(name, optimizer), module=types.SimpleNamespace(**ns))
+    step = ns["make_step"](name, [w.copy() for w in weights], spec["batch"], opt)
     step(x, labels)
     counts.clear()
     step(x, labels)
@@ -786,7 +944,7 @@ def compile_times(name: str, dtype: str, reps: int):
     phases = collections.defaultdict(list)
     for _ in range(reps):
         gc.collect()
-        f, _, seconds = compile_step(name, dtype, weights)
+        f, _, _, _, seconds = compile_step(name, dtype, weights)
         t0 = perf_counter()
         f(x, labels)
         seconds["first_call"] = perf_counter() - t0
@@ -799,7 +957,7 @@ def adam_compile_time(reps: int):
     weights, _, _ = cast_problem(make_problem("small"), "float32")
     samples = []
     for _ in range(reps):
-        _, _, seconds = compile_step("small", "float32", weights, optimizer="adam")
+        seconds = compile_step("small", "float32", weights, optimizer="adam").seconds
         samples.append(seconds["grad"] + seconds["compile"])
     return statistics.median(samples)
 
@@ -813,6 +971,23 @@ def _run(cmd) -> str:
         return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         return ""
+
+
+def threadpools():
+    try:
+        import threadpoolctl
+    except ImportError:
+        return []
+    return [{k: info.get(k) for k in ("internal_api", "prefix", "version", "architecture", "num_threads",
+                                      "threading_layer", "filepath")}
+            for info in threadpoolctl.threadpool_info()]
+
+
+def blas_threads(pools=None) -> int:
+    """The number of threads NumPy's BLAS uses (what PyTorch is given)."""
+    pools = threadpools() if pools is None else pools
+    blas_pool = next((p for p in pools if p["internal_api"] in ("openblas", "mkl", "blis")), None)
+    return blas_pool["num_threads"] if blas_pool else (os.cpu_count() or 1)
 
 
 def environment(torch_mod, jax_mod):
@@ -841,18 +1016,9 @@ def environment(torch_mod, jax_mod):
         env["numpy_blas"] = f"{blas.get('name')} {blas.get('version')} ({blas.get('openblas configuration', '')})"
     except Exception as exc:  # noqa: BLE001 - informational only
         env["numpy_blas"] = f"unknown ({exc})"
-    pools = []
-    try:
-        import threadpoolctl
-
-        for info in threadpoolctl.threadpool_info():
-            pools.append({k: info.get(k) for k in ("internal_api", "prefix", "version", "architecture",
-                                                   "num_threads", "threading_layer", "filepath")})
-    except ImportError:
-        pass
-    env["threadpools"] = pools
+    env["threadpools"] = pools = threadpools()
     blas_pool = next((p for p in pools if p["internal_api"] in ("openblas", "mkl", "blis")), None)
-    env["blas_threads"] = blas_pool["num_threads"] if blas_pool else (os.cpu_count() or 1)
+    env["blas_threads"] = blas_threads(pools)
     env["blas_kernel"] = blas_pool.get("architecture") if blas_pool else None
     if torch_mod is not None:
         shown = torch_mod.__config__.show()
@@ -946,39 +1112,141 @@ the Python call) and the small step a handful of loops around two 32 × 64 × 32
 # main
 # ----------------------------------------------------------------------------------------------
 
-def main(argv=None):
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="few short blocks, small compile scaling (smoke run)")
+    parser.add_argument("--quick", action="store_true", help="few short blocks, small compile scaling, no fresh "
+                                                             "processes unless --fresh (smoke run)")
     parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))
     parser.add_argument("--dtypes", nargs="+", choices=DTYPES, default=list(DTYPES))
+    parser.add_argument("--optimizers", nargs="+", choices=list(OPTIMIZERS), default=list(OPTIMIZERS))
+    parser.add_argument("--fresh", action=argparse.BooleanOptionalAction,
+                        help="also time each contender alone in a fresh interpreter (default: on, off with --quick)")
+    parser.add_argument("--fresh-blocks", type=int, help="timed blocks in each fresh process (default 7)")
     parser.add_argument("--blocks", type=int, help="timing blocks per network (default 21, quick 3)")
     parser.add_argument("--block-ms", type=float, help="target duration of the reference's block (default 40, quick 5)")
     parser.add_argument("--settle-ms", type=float,
-                        help=f"pause before each contender's block (default {SETTLE_SECONDS * 1e3:.0f} ms where the "
-                             f"reference step takes ≥ {SETTLE_ABOVE * 1e3:.0f} ms, i.e. where BLAS runs multi-threaded;"
-                             " else 0)")
+                        help=f"pause before each contender's block (default {SETTLE_SECONDS * 1e3:.0f} ms, quick "
+                             f"100 ms, where the reference step takes ≥ {SETTLE_ABOVE * 1e3:.0f} ms, i.e. where BLAS "
+                             "runs multi-threaded; else 0)")
     parser.add_argument("--threads", type=int,
                         help="BLAS threads for NumPy (threadpoolctl) and PyTorch, and single-threaded XLA when 1 "
                              "(default: NumPy's BLAS default, which PyTorch then matches)")
     parser.add_argument("--no-peers", action="store_true", help="skip PyTorch and JAX even if installed")
-    parser.add_argument("--output", help="write the report here (default: benchmarks/RESULTS.md for a full run, "
-                                         "nothing for --quick)")
+    parser.add_argument("--output", help="write the report here (default: benchmarks/RESULTS.md for a complete run, "
+                                         "nothing otherwise)")
+    # internal: one contender in this process, for --fresh (prints JSON)
+    parser.add_argument("--worker", choices=FRESH_KEYS, help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--warm-ms", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    blocks = args.blocks or (3 if args.quick else 21)
-    block_seconds = (args.block_ms or (5.0 if args.quick else 40.0)) / 1000.0
-    min_steps = 2 if args.quick else 3
+    args.blocks = args.blocks or (3 if args.quick else 21)
+    args.block_seconds = (args.block_ms or (5.0 if args.quick else 40.0)) / 1000.0
+    args.warm_seconds = (args.warm_ms if args.warm_ms is not None else 5.0 if args.quick else 25.0) / 1000.0
+    args.fresh = (not args.quick) if args.fresh is None else args.fresh
+    args.fresh_blocks = args.fresh_blocks or (3 if args.quick else 7)
+    args.complete = (not args.quick and args.fresh and args.networks == list(NETWORKS)
+                     and args.dtypes == list(DTYPES) and args.optimizers == list(OPTIMIZERS))
+    return args
+
+
+def configure_threads(threads):
+    """Limit NumPy's BLAS (threadpoolctl; keep the returned object alive) and, for 1 thread, XLA."""
+    flag = "--xla_cpu_multi_thread_eigen=false"
+    if threads == 1 and flag not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
+    if not threads:
+        return None
+    import threadpoolctl
+
+    return threadpoolctl.threadpool_limits(threads)
+
+
+def enable_jax_x64(jax_mod):
+    jax_mod.config.update("jax_enable_x64", True)  # float64 arrays stay float64; float32 stays float32
+
+
+def worker(args) -> int:
+    """--worker KEY: build that one contender, time it (the same blocks as interleaved, alone), re-run the
+    5-step check; print {"times": [...], "losses": [...], "finite": bool} as the last line of stdout."""
+    limits = configure_threads(args.threads)  # noqa: F841 - kept alive
+    if args.worker == "jax":
+        import jax
+
+        enable_jax_x64(jax)
+    name, dtype, optimizer = args.networks[0], args.dtypes[0], args.optimizers[0]
+    (c,), _ = build_contenders(name, dtype, optimizer, [args.worker], blas_threads())
+    times = time_interleaved([c], args.steps, args.blocks, 0.0, args.warm_seconds)[c.key]
+    finite = all(bool(np.all(np.isfinite(p))) for p in c.params())
+    c.reset()
+    losses = [c.one() for _ in range(CHECK_STEPS)]
+    print(json.dumps({"times": times, "losses": losses, "finite": finite}))
+    return 0
+
+
+def run_fresh(name, dtype, optimizer, key, steps, args) -> dict:
+    """Time one contender in a new interpreter (this script with --worker); its JSON, or {"error": text}."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", key, "--networks", name, "--dtypes", dtype,
+           "--optimizers", optimizer, "--steps", str(steps), "--blocks", str(args.fresh_blocks),
+           "--warm-ms", str(args.warm_seconds * 1e3)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out"}
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode or not lines:
+        return {"error": (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]}
+    return json.loads(lines[-1])
+
+
+def measure(name, dtype, optimizer, args, keys, threads):
+    """Check, then time the contenders ``keys`` of one network, dtype and optimizer, interleaved."""
+    contenders, step = build_contenders(name, dtype, optimizer, keys, threads)
+    by_key = {c.key: c for c in contenders}
+    check = check_trajectories(contenders, dtype)
+    if name == "medium" and optimizer == "sgd":
+        contenders.append(gemm_contender(dtype))
+    per_step = reference_step_seconds(by_key["hand"])
+    steps = max(2 if args.quick else 3, round(args.block_seconds / per_step))
+    settle = (args.settle_ms / 1000.0 if args.settle_ms is not None
+              else (0.1 if args.quick else SETTLE_SECONDS) if per_step >= SETTLE_ABOVE else 0.0)
+    times = time_interleaved(contenders, steps, args.blocks, settle, args.warm_seconds)
+    problems = [f"{LABELS[c.key]}: non-finite parameters after the timed steps"
+                for c in contenders if c.params and not all(np.all(np.isfinite(p)) for p in c.params())]
+    raw = by_key.get("raw")
+    if raw is not None and not {id(p.value) for p in raw.leaves} <= {id(v) for v in raw.kwargs.values()}:
+        problems.append("a leaf's .value was replaced; the raw timings used stale arrays")
+    stats = {k: summarize(v) for k, v in times.items()}
+    paired = {k: statistics.median(t / r for t, r in zip(v, times["hand"])) for k, v in times.items()}
+    return {"stats": stats, "paired": paired, "check": check, "steps": steps, "settle": settle,
+            "compile": step.seconds, "source": step.f.source, "f": step.f, "problems": problems,
+            "jax_compile": getattr(by_key.get("jax"), "compile_seconds", None), "fresh": {}}
+
+
+def ratio_text(s, key, ref_key) -> str:
+    return f"{s[key]['median'] / s[ref_key]['median']:.2f}" if key in s and ref_key in s else "—"
+
+
+def peer_ratios(s, key="gen"):
+    """symgraph's median ÷ the hand reference's, PyTorch's and JAX's (same optimizer, same run)."""
+    return [ratio_text(s, key, ref) for ref in ("hand", "torch", "jax")]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        return worker(args)
     depths = (10, 100) if args.quick else (10, 100, 1000)
     reps = 1 if args.quick else 5
     scaling_reps = 1 if args.quick else 3
-    warm_seconds = 0.005 if args.quick else 0.025
-    output = args.output or (None if args.quick else str(HERE / "RESULTS.md"))
+    output = args.output or (str(HERE / "RESULTS.md") if args.complete else None)
     command = shlex.join([os.path.relpath(sys.executable), *sys.argv]) if argv is None else f"main({argv!r})"
     started = perf_counter()
     load_before = os.getloadavg()
 
-    if args.threads == 1:
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+    limits = configure_threads(args.threads)  # noqa: F841 - kept alive for the whole run
     torch_mod = jax_mod = None
     if not args.no_peers:
         try:
@@ -988,23 +1256,20 @@ def main(argv=None):
         try:
             import jax as jax_mod
 
-            jax_mod.config.update("jax_enable_x64", True)  # float64 arrays stay float64; float32 stays float32
+            enable_jax_x64(jax_mod)
         except ImportError:
             pass
-    limits = None
-    if args.threads:
-        try:
-            import threadpoolctl
-
-            limits = threadpoolctl.threadpool_limits(args.threads)  # noqa: F841 - kept alive for the whole run
-        except ImportError:
-            parser.error("--threads needs threadpoolctl")
     env = environment(torch_mod, jax_mod)
+    keys = ["gen", "raw", "hand"] + [k for k, m in (("torch", torch_mod), ("jax", jax_mod)) if m is not None]
     lines = []
 
     def say(text=""):
         print(text, flush=True)
         lines.append(text)
+
+    def stamp(what):
+        say(f"[{what} done at {perf_counter() - started:.0f} s]")
+        say()
 
     say(f"train-step benchmark, {env['date']}")
     say(f"CPU: {env['cpu']}, {env['cores']}")
@@ -1017,7 +1282,9 @@ def main(argv=None):
     if torch_mod is None or jax_mod is None:
         missing = [n for n, m in (("torch", torch_mod), ("jax", jax_mod)) if m is None]
         say(f"  ({' and '.join(missing)} not importable: those contenders are skipped; pip install -e \".[bench]\")")
-    say(f"blocks: {blocks}, reference block ≈ {block_seconds * 1e3:.0f} ms, load average before: "
+    say(f"blocks: {args.blocks}, reference block ≈ {args.block_seconds * 1e3:.0f} ms, optimizers "
+        f"{' '.join(args.optimizers)}, fresh processes: "
+        f"{f'{args.fresh_blocks} blocks each' if args.fresh else 'no'}; load average before: "
         f"{load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
     if load_before[0] > 1.5:
         say(f"  warning: the machine is busy (load {load_before[0]:.1f} on {os.cpu_count()} CPUs): other processes "
@@ -1025,65 +1292,80 @@ def main(argv=None):
             "the cores, so absolute times and multi-threaded BLAS/OpenMP results are unreliable")
     say()
 
-    results = {}   # (network, dtype) -> dict
+    results = {}   # (network, dtype, optimizer) -> dict
     failures = []
     for name in args.networks:
         spec = NETWORKS[name]
         for dtype in args.dtypes:
-            weights, x, labels = cast_problem(make_problem(name), dtype)
-            f, leaves, compile_seconds = compile_step(name, dtype, weights)
-            t0 = perf_counter()
-            f(x, labels)
-            compile_seconds["first_call"] = perf_counter() - t0
-            contenders = generated_contenders(f, leaves, x, labels, weights)
-            contenders.append(hand_contender(name, x, labels, weights))
-            if torch_mod is not None:
-                contenders.append(torch_contender(name, x, labels, weights, env["blas_threads"]))
-            if jax_mod is not None:
-                contenders.append(jax_contender(name, x, labels, weights))
-            by_key = {c.key: c for c in contenders}
-            check = check_trajectories(contenders, dtype)
-            bad = [k for k, (_, _, ok, _) in check.items() if not ok]
-            failures += [f"{name} {dtype} {LABELS[k]}" for k in bad]
-            if name == "medium":
-                contenders.append(gemm_contender(dtype))
-            per_step = reference_step_seconds(by_key["hand"])
-            steps = max(min_steps, round(block_seconds / per_step))
-            settle = (args.settle_ms / 1000.0 if args.settle_ms is not None
-                      else SETTLE_SECONDS if per_step >= SETTLE_ABOVE else 0.0)
-            times = time_interleaved(contenders, steps, blocks, settle, warm_seconds)
-            raw = by_key.get("raw")
-            if raw is not None and not {id(p.value) for p in raw.leaves} <= {id(v) for v in raw.kwargs.values()}:
-                failures.append(f"{name} {dtype}: a parameter's .value was replaced; the raw timings used stale arrays")
-            stats = {k: summarize(v) for k, v in times.items()}
-            ref = stats["hand"]["median"]
-            paired = {k: statistics.median(t / r for t, r in zip(v, times["hand"])) for k, v in times.items()}
-            results[(name, dtype)] = {"stats": stats, "paired": paired, "check": check, "steps": steps,
-                                      "settle": settle,
-                                      "compile": compile_seconds, "source": f.source, "f": f,
-                                      "jax_compile": getattr(by_key.get("jax"), "compile_seconds", None)}
-            say(f"{spec['label']}, {dtype}: {steps} steps per block, {blocks} blocks"
-                + (f", {settle * 1e3:.0f} ms pause before each contender's block" if settle else ""))
-            say(f"  {'contender':15} {'median':>10} {'min':>10} {'max':>10} {'÷ hand':>7} {'paired':>7}  "
-                f"5-step check (loss dev, param dev)")
-            for key in ORDER:
-                if key not in stats:
+            for optimizer in args.optimizers:
+                r = results[(name, dtype, optimizer)] = measure(name, dtype, optimizer, args, keys,
+                                                                env["blas_threads"])
+                stats, paired, check, ref = r["stats"], r["paired"], r["check"], r["stats"]["hand"]["median"]
+                failures += [f"{name} {dtype} {optimizer} {LABELS[k]}" for k, c in check.items() if not c[2]]
+                failures += [f"{name} {dtype} {optimizer}: {p}" for p in r["problems"]]
+                say(f"{spec['label']}, {dtype}, {OPTIMIZERS[optimizer]} (lr {learning_rate(name, optimizer):g}): "
+                    f"{r['steps']} steps per block, {args.blocks} blocks"
+                    + (f", {r['settle'] * 1e3:.0f} ms pause before each contender's block" if r["settle"] else ""))
+                say(f"  {'contender':15} {'median':>10} {'min':>10} {'max':>10} {'÷ hand':>7} {'paired':>7}  "
+                    f"5-step check (loss dev, param dev)")
+                for key in ORDER:
+                    if key not in stats:
+                        continue
+                    s = stats[key]
+                    chk = check.get(key)
+                    chk_text = (f"{'ok' if chk[2] else 'MISMATCH'} ({chk[0]:.1e}, {chk[1]:.1e})" if chk else "-")
+                    say(f"  {LABELS[key]:15} {fmt_s(s['median']):>10} {fmt_s(s['min']):>10} {fmt_s(s['max']):>10} "
+                        f"{s['median'] / ref:7.2f} {paired[key]:7.2f}  {chk_text}")
+                say(f"  losses (reference): {', '.join(f'{v:.6g}' for v in check['hand'][3])}")
+                if "raw" not in stats:
+                    say(f"  (symgraph raw not timed: {raw_function(r['f'])[1]})")
+                if "gemm" in stats:
+                    g = stats["gemm"]["median"]
+                    flops = medium_gemm_flops()
+                    say(f"  GEMM only: {fmt_s(g)} = {flops / g / 1e9:.0f} GFLOP/s; step / GEMM: "
+                        f"symgraph {stats['gen']['median'] / g:.2f}, hand {ref / g:.2f}"
+                        + (f", symgraph raw {stats['raw']['median'] / g:.2f}" if "raw" in stats else ""))
+                for p in r["problems"]:
+                    say(f"  PROBLEM: {p}")
+                say()
+
+    say("every optimizer, interleaved (median per step; symgraph ÷ the same optimizer's hand reference, "
+        "÷ PyTorch, ÷ JAX):")
+    say(f"  {'network':7} {'dtype':8} {'optimizer':9} {'symgraph':>10} {'hand':>10} {'PyTorch':>10} {'JAX':>10}"
+        f"   {'÷ hand':>6} {'÷ torch':>7} {'÷ JAX':>6}")
+    for (name, dtype, optimizer), r in results.items():
+        s = r["stats"]
+        cells = [fmt_s(s[k]["median"]) if k in s else "—" for k in ("gen", "hand", "torch", "jax")]
+        say(f"  {name:7} {dtype:8} {OPTIMIZERS[optimizer]:9} {cells[0]:>10} {cells[1]:>10} {cells[2]:>10} "
+            f"{cells[3]:>10}   {'{:>6} {:>7} {:>6}'.format(*peer_ratios(s))}")
+    stamp("interleaved timing")
+
+    # fresh processes
+    if args.fresh:
+        fresh_keys = [k for k in FRESH_KEYS if k in keys]
+        say(f"fresh processes: each contender alone in a new interpreter ({args.fresh_blocks} blocks of the same "
+            "steps; median per step; ratios to the hand reference timed the same way; fresh ÷ interleaved):")
+        for i, ((name, dtype, optimizer), r) in enumerate(results.items()):
+            order = fresh_keys[i % len(fresh_keys):] + fresh_keys[:i % len(fresh_keys)]
+            runs = {key: run_fresh(name, dtype, optimizer, key, r["steps"], args) for key in order}
+            ref_losses = np.array(r["check"]["hand"][3])
+            for key in fresh_keys:
+                run = runs[key]
+                if "error" in run:
+                    failures.append(f"{name} {dtype} {optimizer} fresh {LABELS[key]}: {run['error']}")
                     continue
-                s = stats[key]
-                chk = check.get(key)
-                chk_text = (f"{'ok' if chk[2] else 'MISMATCH'} ({chk[0]:.1e}, {chk[1]:.1e})" if chk else "-")
-                say(f"  {LABELS[key]:15} {fmt_s(s['median']):>10} {fmt_s(s['min']):>10} {fmt_s(s['max']):>10} "
-                    f"{s['median'] / ref:7.2f} {paired[key]:7.2f}  {chk_text}")
-            say(f"  losses (reference): {', '.join(f'{v:.6g}' for v in check['hand'][3])}")
-            if raw is None:
-                say(f"  (symgraph raw not timed: {raw_function(f)[1]})")
-            if name == "medium":
-                g = stats["gemm"]["median"]
-                flops = medium_gemm_flops()
-                say(f"  GEMM only: {fmt_s(g)} = {flops / g / 1e9:.0f} GFLOP/s; step / GEMM: "
-                    f"symgraph {stats['gen']['median'] / g:.2f}, hand {ref / g:.2f}"
-                    + (f", symgraph raw {stats['raw']['median'] / g:.2f}" if "raw" in stats else ""))
-            say()
+                r["fresh"][key] = summarize(run["times"])
+                dev = float(np.max(np.abs(np.array(run["losses"]) - ref_losses) / np.maximum(np.abs(ref_losses),
+                                                                                              1e-30)))
+                if not (run["finite"] and dev <= TOLERANCE[dtype]):
+                    failures.append(f"{name} {dtype} {optimizer} fresh {LABELS[key]}: loss deviation {dev:.1e}, "
+                                    f"finite parameters: {run['finite']}")
+            f, s = r["fresh"], r["stats"]
+            cells = " | ".join(f"{LABELS[k]} {fmt_s(f[k]['median'])} ({ratio_text(f, k, 'hand')}, "
+                               f"×{f[k]['median'] / s[k]['median']:.2f})" for k in fresh_keys if k in f)
+            say(f"  {name:6} {dtype} {OPTIMIZERS[optimizer]:8}: {cells}")
+        say("  (in parentheses: ÷ hand in fresh processes, ×: fresh ÷ interleaved median of the same contender)")
+        stamp("fresh processes")
 
     # compile times
     say(f"compile time (graph -> callable; median of {reps} fresh compiles): build graph | SGD updates "
@@ -1093,7 +1375,7 @@ def main(argv=None):
         for dtype in args.dtypes:
             c = compile_times(name, dtype, reps)
             total = c["grad"] + c["compile"]
-            jc = results[(name, dtype)]["jax_compile"]
+            jc = results.get((name, dtype, "sgd"), {}).get("jax_compile")
             compile_rows.append((name, dtype, c, total, jc))
             say(f"  {name:6} {dtype}: {fmt_s(c['build']):>9} | {fmt_s(c['grad']):>9} | {fmt_s(c['compile']):>9} | "
                 f"{fmt_s(c['first_call']):>9}   graph -> callable {fmt_s(total)}"
@@ -1117,50 +1399,70 @@ def main(argv=None):
         (d0, _, t0_), (d1, _, t1_) = scaling[-2], scaling[-1]
         say(f"  growth {d0} -> {d1} layers: ×{t1_ / t0_:.1f} for ×{d1 / d0:.0f} layers "
             f"(per-layer time ×{(t1_ / d1) / (t0_ / d0):.2f}; 1.00 is linear)")
-    say()
+    stamp("compile times")
 
     # memory
-    say("memory of one step (tracemalloc; parameters and batch excluded): first step incl. buffers | later step")
     memory = {}
+    if "sgd" in args.optimizers:
+        say("memory of one SGD step (tracemalloc; parameters and batch excluded): first step incl. buffers | "
+            "later step")
+        for name in args.networks:
+            for dtype in args.dtypes:
+                m = measure_memory(name, dtype)
+                memory[(name, dtype)] = m
+                g, h = m["gen"], m["hand"]
+                say(f"  {name:6} {dtype}: symgraph {fmt_bytes(g['first']):>10} | {fmt_bytes(g['steady']):>10}   "
+                    f"hand {fmt_bytes(h['first']):>10} | {fmt_bytes(h['steady']):>10}   ratio first "
+                    f"{g['first'] / max(h['first'], 1):.2f} (early_updates "
+                    f"{m['gen_early']['first'] / max(h['first'], 1):.2f})   "
+                    f"(parameters {fmt_bytes(m['params_bytes'])})")
+        say()
+    say("per-step allocation peak (tracemalloc, all domains, the third step, its output excluded): symgraph | hand")
+    peaks = {}
     for name in args.networks:
         for dtype in args.dtypes:
-            m = measure_memory(name, dtype)
-            memory[(name, dtype)] = m
-            g, h = m["gen"], m["hand"]
-            say(f"  {name:6} {dtype}: symgraph {fmt_bytes(g['first']):>10} | {fmt_bytes(g['steady']):>10}   "
-                f"hand {fmt_bytes(h['first']):>10} | {fmt_bytes(h['steady']):>10}   ratio first "
-                f"{g['first'] / max(h['first'], 1):.2f} (early_updates "
-                f"{m['gen_early']['first'] / max(h['first'], 1):.2f})   (parameters {fmt_bytes(m['params_bytes'])})")
-    say()
+            for optimizer in args.optimizers:
+                p = peaks[(name, dtype, optimizer)] = step_peaks(name, dtype, optimizer)
+                kept = max(p["gen"]["kept"], p["hand"]["kept"])
+                say(f"  {name:6} {dtype} {OPTIMIZERS[optimizer]:8}: {fmt_bytes(p['gen']['peak']):>10} | "
+                    f"{fmt_bytes(p['hand']['peak']):>10}" + (f"   (output kept {fmt_bytes(kept)})" if kept else ""))
+    stamp("memory")
 
     # NumPy calls
     say("NumPy calls per step (steady state; instrumented run, see count_numpy_calls):")
     calls = {}
+    dtype = args.dtypes[0]
     for name in args.networks:
-        dtype = args.dtypes[0]
-        c = count_numpy_calls(name, dtype, results[(name, dtype)]["f"])
-        calls[name] = c
-        gen_total = total_calls(c["gen"]) if "gen" in c else None
-        hand_total = total_calls(c["hand"])
-        say(f"  {name:6} ({dtype}): symgraph {gen_total}, hand {hand_total}")
-        for who in ("gen", "hand"):
-            if who in c:
-                top = ", ".join(f"{k} {v}" for k, v in c[who].most_common() if not k.startswith(".T"))
-                say(f"      {LABELS[who]:12}: {top}")
-    say()
+        for optimizer in args.optimizers:
+            c = calls[(name, optimizer)] = count_numpy_calls(name, dtype, results[(name, dtype, optimizer)]["f"],
+                                                             optimizer)
+            gen_total = total_calls(c["gen"]) if "gen" in c else None
+            say(f"  {name:6} {OPTIMIZERS[optimizer]:8} ({dtype}): symgraph {gen_total}, hand {total_calls(c['hand'])}")
+            for who in ("gen", "hand"):
+                if who in c:
+                    top = ", ".join(f"{k} {v}" for k, v in c[who].most_common() if not k.startswith(".T"))
+                    say(f"      {LABELS[who]:12}: {top}")
+    stamp("NumPy call counts")
 
     # targets
-    say("targets (issue 6, item 3; medians, ratio to the reference of the same run):")
+    say("targets (issue 6, item 3, and issue 12; medians, ratio to the reference of the same run and optimizer):")
     target_rows = []
 
     def target(what, value, limit, ok, note=""):
         target_rows.append((what, value, limit, "met" if ok else "MISSED", note))
         say(f"  {'met   ' if ok else 'MISSED'} {what}: {value} (target {limit}) {note}")
 
-    for (name, dtype), r in results.items():
+    for (name, dtype, optimizer), r in results.items():
         s = r["stats"]
         ratio = s["gen"]["median"] / s["hand"]["median"]
         raw_note = f"raw {s['raw']['median'] / s['hand']['median']:.2f}" if "raw" in s else ""
+        if optimizer != "sgd":
+            fresh = r["fresh"]
+            fresh_note = (f"fresh processes {fresh['gen']['median'] / fresh['hand']['median']:.2f}"
+                          if "gen" in fresh and "hand" in fresh else "")
+            target(f"{name} {dtype} {OPTIMIZERS[optimizer]} symgraph ÷ hand", f"{ratio:.2f}",
+                   f"≤ {TARGETS[name]:.2f}", ratio <= TARGETS[name], ", ".join(filter(None, [raw_note, fresh_note])))
+            continue
         target(f"{name} {dtype} symgraph ÷ hand", f"{ratio:.2f}", f"≤ {TARGETS[name]:.2f}", ratio <= TARGETS[name],
                raw_note)
         if name == "medium":
@@ -1178,6 +1480,11 @@ def main(argv=None):
     for (name, dtype), m in memory.items():
         ratio = m["gen"]["first"] / max(m["hand"]["first"], 1)
         target(f"{name} {dtype} step memory ÷ hand", f"{ratio:.2f}", f"≤ {MEMORY_TARGET:.2f}", ratio <= MEMORY_TARGET)
+    for (name, dtype, optimizer), p in peaks.items():
+        if name == "medium":
+            peak = p["gen"]["peak"]
+            target(f"medium {dtype} {OPTIMIZERS[optimizer]} per-step allocation peak", fmt_bytes(peak),
+                   f"≤ {fmt_bytes(STEP_PEAK_TARGET)}", peak <= STEP_PEAK_TARGET, f"hand {fmt_bytes(p['hand']['peak'])}")
     if failures:
         say()
         for fail in failures:
@@ -1188,11 +1495,14 @@ def main(argv=None):
     say(f"done in {elapsed:.0f} s; load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
 
     if output:
-        text = render_markdown(env, args, blocks, block_seconds, warm_seconds, reps, scaling_reps, command, results,
-                               compile_rows, adam, scaling, memory, calls, target_rows, failures, load_before,
-                               load_after, elapsed, lines)
-        Path(output).write_text(text, encoding="utf-8")
+        report = {"env": env, "args": args, "reps": reps, "scaling_reps": scaling_reps, "command": command,
+                  "results": results, "compile_rows": compile_rows, "adam": adam, "scaling": scaling,
+                  "memory": memory, "peaks": peaks, "calls": calls, "target_rows": target_rows, "failures": failures,
+                  "load_before": load_before, "load_after": load_after, "elapsed": elapsed, "lines": lines}
+        Path(output).write_text(render_markdown(report), encoding="utf-8")
         print(f"wrote {output}")
+    else:
+        print("(no report written: not a complete run; --output PATH writes one)")
     return 1 if failures else 0
 
 
@@ -1205,11 +1515,43 @@ def _excerpt(source: str, n: int = 20) -> str:
     return "\n".join(body[max(first, start): max(first, start) + n])
 
 
-def render_markdown(env, args, blocks, block_seconds, warm_seconds, reps, scaling_reps, command, results, compile_rows,
-                    adam, scaling, memory, calls, target_rows, failures, load_before, load_after, elapsed, lines):
+def _optimizer_excerpt(source: str, n: int = 16) -> str:
+    """``n`` lines of a generated step from its optimizer part, if it is marked."""
+    body = source.splitlines()
+    start = next((i for i, line in enumerate(body) if line.strip() == "# optimizer"), None)
+    return "\n".join(body[start: start + n]) if start is not None else ""
+
+
+def _fresh_keys(results):
+    return [k for k in FRESH_KEYS if any(k in r["fresh"] for r in results.values())]
+
+
+def step_table(results) -> str:
+    """The markdown table of every contender's times for {(network, dtype): result} of one optimizer."""
+    header = ["network", "dtype", "contender", "median", "min", "max", "÷ hand", "paired", "5-step check"]
+    rows = []
+    for (name, dtype), r in results.items():
+        s, ref = r["stats"], r["stats"]["hand"]["median"]
+        for key in ORDER:
+            if key not in s:
+                continue
+            chk = r["check"].get(key)
+            chk_text = f"{'ok' if chk[2] else '**MISMATCH**'} ({chk[0]:.0e}, {chk[1]:.0e})" if chk else "—"
+            label = f"**{LABELS[key]}**" if key == "gen" else LABELS[key]
+            rows.append([name, dtype, label, fmt_s(s[key]["median"]), fmt_s(s[key]["min"]), fmt_s(s[key]["max"]),
+                         f"{s[key]['median'] / ref:.2f}", f"{r['paired'][key]:.2f}", chk_text])
+    return md_table(header, rows)
+
+
+def render_markdown(report) -> str:
+    env, args, results, lines = report["env"], report["args"], report["results"], report["lines"]
+    blocks, block_seconds, warm_seconds = args.blocks, args.block_seconds, args.warm_seconds
+    load_before, load_after = report["load_before"], report["load_after"]
+    sgd = {(name, dtype): r for (name, dtype, optimizer), r in results.items() if optimizer == "sgd"}
     md = ["# Train-step benchmark: symgraph against hand-optimized NumPy, PyTorch eager and JAX jit", ""]
-    md.append(f"Written by `benchmarks/train_step.py` on {env['date']} (issue 6). Every number below comes from one "
-              f"process, with the contenders interleaved; the full console output is at the end.")
+    md.append(f"Written by `benchmarks/train_step.py` on {env['date']} (issues 6 and 12). Every number below comes "
+              "from one process, with the contenders interleaved, except the fresh-process table, where each "
+              "contender ran alone in a new interpreter; the full console output is at the end.")
     md += ["", "## Machine and libraries", ""]
     md.append(f"- CPU: {env['cpu']}; {env['cores']}")
     md.append(f"- OS: {env['os']}; load average before {load_before[0]:.2f} / after {load_after[0]:.2f} (1 min)")
@@ -1228,17 +1570,25 @@ def render_markdown(env, args, blocks, block_seconds, warm_seconds, reps, scalin
     md += ["", "## Commands", "", "```bash"]
     md.append("# the OpenBLAS overrides, if this machine sets them, are unset for this command only")
     md.append("env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/train_step.py")
+    md.append("# a smoke run (no fresh processes, no report): --quick; one network and optimizer in fresh processes:")
+    md.append("env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/train_step.py "
+              "--networks medium --optimizers adam --fresh")
     md.append("```")
     md.append("")
-    md.append(f"This report's run: `{command}` ({blocks} blocks, reference block ≈ {block_seconds * 1e3:.0f} ms, "
-              f"networks {' '.join(args.networks)}, dtypes {' '.join(args.dtypes)}; {elapsed:.0f} s). "
+    md.append(f"This report's run: `{report['command']}` ({blocks} blocks, reference block ≈ "
+              f"{block_seconds * 1e3:.0f} ms, networks {' '.join(args.networks)}, dtypes {' '.join(args.dtypes)}, "
+              f"optimizers {' '.join(args.optimizers)}, fresh processes "
+              f"{f'with {args.fresh_blocks} blocks each' if args.fresh else 'off'}; {report['elapsed']:.0f} s). "
               f"PyTorch and JAX come from the optional extra: `pip install -e \".[bench]\"`.")
     md += ["", "## Method", ""]
     md.append(
         "- Networks: tiny 2-4-1 sigmoid + mean BCE from logits (batch 4, the XOR data), small 64-32-10 ReLU + mean "
         "softmax cross-entropy (batch 32), medium 784-512-512-10 ReLU + CE (batch 256), deep = 32 dense layers of "
         "width 64 (31 tanh layers, then 64 → 10) + CE (batch 64); every layer has a bias. One step = forward, "
-        "backward and plain SGD (fixed lr) on all weights and biases.")
+        "backward and the optimizer's update of all weights and biases: plain SGD (the network's lr: tiny 0.5, "
+        f"small 0.1, medium and deep 0.01), Adam (lr {ADAM_LR:g}, betas ({ADAM['beta1']}, {ADAM['beta2']}), eps "
+        f"{ADAM['eps']:g}, bias-corrected, eps outside the square root) or momentum {MOMENTUM} (`b = {MOMENTUM} b + g; "
+        "w -= lr b`, the network's lr), with torch.optim's formulas in every contender.")
     md.append(
         "- Same initial weights (drawn in float64, cast) and the same batch for every contender. Before timing, each "
         f"contender runs {CHECK_STEPS} steps from those weights; its losses and final parameters must match the "
@@ -1250,15 +1600,22 @@ def render_markdown(env, args, blocks, block_seconds, warm_seconds, reps, scalin
         "validation. **hand NumPy** is `benchmarks/handwritten.py` (preallocated buffers with `out`, transposes as "
         "views, lr folded into the logits' gradient, bias gradients as `ones @ dZ`, `np.maximum(H, ZEROS, out=H)`, "
         "fused softmax-CE gradient computed in a (classes, batch) layout, NumPy functions bound to local names); "
-        "it takes the same arrays as the generated step (separate W and b, updated in place). **PyTorch eager**: "
-        "`addmm` + activation, `F.cross_entropy` / `F.binary_cross_entropy_with_logits`, `loss.backward()`, "
-        "`torch._foreach_add_(params, grads, alpha=-lr)` under `no_grad`, grads set to None. **JAX jit**: "
-        "`jax.jit(value_and_grad + SGD, donate_argnums=0)`, `jax.block_until_ready` on the new parameters and loss "
-        "after every step. **GEMM only** (medium): the 3 forward and 5 backward products of the medium shapes with "
-        "`np.dot(..., out)` into preallocated arrays.")
+        "it takes the same arrays as the generated step (separate W and b, updated in place); its Momentum and Adam "
+        "updates are in place on preallocated state (Momentum 4 NumPy calls per parameter, Adam 12 with one shared "
+        "scratch array and its two step-dependent scalars computed once per step in Python floats, eps folded as "
+        "`k m / (sqrt(v) + e)`, the same number). **PyTorch eager**: "
+        "`addmm` + activation, `F.cross_entropy` / `F.binary_cross_entropy_with_logits`, `loss.backward()`, then for "
+        "SGD `torch._foreach_add_(params, grads, alpha=-lr)` under `no_grad`, grads set to None; for Adam and "
+        "momentum `torch.optim.Adam` / `torch.optim.SGD(momentum=0.9)` with their defaults (`foreach=None`, which "
+        "for CPU tensors means the per-parameter loop) and `zero_grad()`. **JAX jit**: "
+        "`jax.jit(value_and_grad + the update, donate_argnums=(0, 1))` with the SGD, momentum or Adam update written "
+        "in `jax.numpy` (parameters and optimizer state donated), `jax.block_until_ready` on the new parameters, "
+        "state and loss after every step. **GEMM only** (medium, SGD): the 3 forward and 5 backward products of the "
+        "medium shapes with `np.dot(..., out)` into preallocated arrays.")
     md.append(
         f"- Timing: {blocks} blocks; in each block every contender, in a rotating order, has its parameters reset to "
-        f"the initial weights, runs untimed steps (at least one, for at least {warm_seconds * 1e3:.0f} ms: XLA's "
+        f"the initial weights and its optimizer state to zero, runs untimed steps (at least one, for at least "
+        f"{warm_seconds * 1e3:.0f} ms: XLA's "
         "thread pool needs a few steps to be back at speed after sleeping), then the same fixed number of timed steps "
         "(sized so the "
         "reference's block takes about the target). Per-step time = block time / steps. Reported: median, min and "
@@ -1269,15 +1626,28 @@ def render_markdown(env, args, blocks, block_seconds, warm_seconds, reps, scalin
         "spinning for ~0.1 s after a multi-threaded GEMM, and a PyTorch or JAX step started in that window runs "
         "2-3× slower (measured), which would charge NumPy's idle threads to the next contender.")
     md.append(
+        "- Fresh processes: symgraph, hand NumPy, PyTorch and JAX are timed again, each alone in a new interpreter "
+        "(`train_step.py --worker KEY ...`, which imports only what that contender needs besides numpy, symgraph and "
+        f"codegen): the same protocol ({args.fresh_blocks} blocks of the same number of steps, reset and warm-up "
+        "before each, no pause), then the 5-step losses are checked against the reference's. In one long process "
+        "the allocator has seen every other contender's allocations; in a fresh one, glibc's malloc serves the "
+        "step's large temporaries from fresh pages (mmap, or heap top that it trims and grows again), so a step "
+        "that allocates temporaries pays page faults there that the interleaved run may hide.")
+    md.append(
         "- Compile time: a fresh graph each time; `graph → callable` = `sg.optim.SGD(lr).updates(loss)` "
         "(differentiation) + `codegen.compile` (simplification, scheduling, printing, `exec`); the graph build and "
-        f"the first call are listed apart. Median of {reps}.")
+        f"the first call are listed apart. Median of {report['reps']}.")
     md.append(
         "- Memory: `tracemalloc` (NumPy reports its array buffers to it). *First step* = peak traced memory above "
         "the level before, for everything a step needs besides the parameters and the batch: for the reference, "
         "building it (its buffers) plus its first step; for symgraph, the NumPy arrays `codegen.compile` left "
         "alive plus the peak of the first call (buffers allocated per input signature, temporaries). *Later step* "
-        "= the peak of a steady-state step above the level before it (temporaries only).")
+        "= the peak of a steady-state step above the level before it (temporaries only). *Per-step allocation "
+        "peak* (every optimizer): tracemalloc's peak during the third call above the traced memory before it, less "
+        "what is still allocated after it while its output is held (the loss); tracemalloc keeps no peak per "
+        "domain, so this counts NumPy's array data and also the interpreter's allocations during the step "
+        "(short-lived Python objects, NumPy's iterator and casting buffers): an upper bound of NumPy's array "
+        "bytes.")
     md.append(
         "- NumPy calls: both the generated module (`f.source`, helpers included) and `handwritten.py` are parsed "
         "and every call, operator, comparison, subscript and augmented assignment is rewritten into a hook that "
@@ -1289,36 +1659,59 @@ def render_markdown(env, args, blocks, block_seconds, warm_seconds, reps, scalin
         "methods as C calls.)")
 
     # main table
-    md += ["", "## Train step time", ""]
-    header = ["network", "dtype", "contender", "median", "min", "max", "÷ hand", "paired", "5-step check"]
-    rows = []
-    for (name, dtype), r in results.items():
-        s, ref = r["stats"], r["stats"]["hand"]["median"]
-        for key in ORDER:
-            if key not in s:
-                continue
-            chk = r["check"].get(key)
-            chk_text = f"{'ok' if chk[2] else '**MISMATCH**'} ({chk[0]:.0e}, {chk[1]:.0e})" if chk else "—"
-            label = f"**{LABELS[key]}**" if key == "gen" else LABELS[key]
-            rows.append([name, dtype, label, fmt_s(s[key]["median"]), fmt_s(s[key]["min"]), fmt_s(s[key]["max"]),
-                         f"{s[key]['median'] / ref:.2f}", f"{r['paired'][key]:.2f}", chk_text])
-    md.append(md_table(header, rows))
+    md += ["", "## Train step time, SGD", ""]
+    md.append(step_table(sgd))
     md.append("")
     md.append("5-step check: (max relative loss deviation, max parameter deviation relative to the parameter's "
               "largest entry) against the reference.")
 
     # summary in the issue's format
     md += ["", "### Summary (median per step, ratio to hand-optimized NumPy)", ""]
-    keys = [k for k in ORDER if k != "gemm" and any(k in r["stats"] for r in results.values())]
+    keys = [k for k in ORDER if k != "gemm" and any(k in r["stats"] for r in sgd.values())]
     header = ["network", "dtype"] + [LABELS[k] for k in keys]
     rows = []
-    for (name, dtype), r in results.items():
+    for (name, dtype), r in sgd.items():
         s, ref = r["stats"], r["stats"]["hand"]["median"]
         rows.append([name, dtype] + [f"{fmt_s(s[k]['median'])} ({s[k]['median'] / ref:.2f})" if k in s else "—"
                                      for k in keys])
     md.append(md_table(header, rows))
 
-    medium = [(dtype, r) for (name, dtype), r in results.items() if name == "medium"]
+    for optimizer in [o for o in args.optimizers if o != "sgd"]:
+        md += ["", f"## Train step time, {OPTIMIZERS[optimizer]}", ""]
+        md.append(step_table({(n, d): r for (n, d, o), r in results.items() if o == optimizer}))
+
+    md += ["", "## Every optimizer (interleaved, one process)", ""]
+    md.append("Median per step; ratios are symgraph's median to the hand reference of the same optimizer, to PyTorch "
+              "and to JAX, all from the same run.")
+    md.append("")
+    rows = []
+    for (name, dtype, optimizer), r in results.items():
+        s = r["stats"]
+        rows.append([name, dtype, OPTIMIZERS[optimizer]] + [fmt_s(s[k]["median"]) if k in s else "—"
+                                                            for k in ("gen", "hand", "torch", "jax")]
+                    + [f"**{t}**" if i == 0 else t for i, t in enumerate(peer_ratios(s))])
+    md.append(md_table(["network", "dtype", "optimizer", "symgraph", "hand NumPy", "PyTorch eager", "JAX jit",
+                        "symgraph ÷ hand", "÷ PyTorch", "÷ JAX"], rows))
+
+    fresh_keys = _fresh_keys(results)
+    if fresh_keys:
+        md += ["", "## Every optimizer in fresh processes", ""]
+        md.append("Each contender alone in a new interpreter: median per step over its blocks; in parentheses the "
+                  "ratio to the hand reference timed the same way; `fresh ÷ interleaved` compares each contender's "
+                  "fresh-process median with its interleaved median above.")
+        md.append("")
+        rows = []
+        for (name, dtype, optimizer), r in results.items():
+            f, s = r["fresh"], r["stats"]
+            cells = [f"{fmt_s(f[k]['median'])} ({ratio_text(f, k, 'hand')})" if k in f else "—" for k in fresh_keys]
+            growth = [f"{f[k]['median'] / s[k]['median']:.2f}" if k in f else "—" for k in fresh_keys]
+            rows.append([name, dtype, OPTIMIZERS[optimizer], *cells, ratio_text(f, "gen", "torch"),
+                         ratio_text(f, "gen", "jax"), " / ".join(growth)])
+        md.append(md_table(["network", "dtype", "optimizer", *[LABELS[k] for k in fresh_keys], "symgraph ÷ PyTorch",
+                            "symgraph ÷ JAX", f"fresh ÷ interleaved ({' / '.join(LABELS[k] for k in fresh_keys)})"],
+                           rows))
+
+    medium = [(dtype, r) for (name, dtype), r in sgd.items() if name == "medium"]
     if medium:
         md += ["", "## Medium step against its GEMM time", ""]
         flops = medium_gemm_flops()
@@ -1336,57 +1729,81 @@ def render_markdown(env, args, blocks, block_seconds, warm_seconds, reps, scalin
 
     md += ["", "## Compile time", ""]
     rows = []
-    for name, dtype, c, total, jc in compile_rows:
+    for name, dtype, c, total, jc in report["compile_rows"]:
         rows.append([name, dtype, fmt_s(c["build"]), fmt_s(c["grad"]), fmt_s(c["compile"]), f"**{fmt_s(total)}**",
                      fmt_s(c["first_call"]), fmt_s(jc) if jc else "—"])
     md.append(md_table(["network", "dtype", "build graph", "differentiate (SGD updates)", "codegen.compile",
                         "graph → callable", "first call", "JAX jit first call (trace + compile)"], rows))
     md.append("")
-    md.append(f"Small network, float32, with `sg.optim.Adam(1e-3)`: graph → callable **{fmt_s(adam)}** "
+    md.append(f"Small network, float32, with `sg.optim.Adam(1e-3)`: graph → callable **{fmt_s(report['adam'])}** "
               f"(target ≤ {fmt_s(ADAM_COMPILE_TARGET)}).")
     md.append("")
     rows = [[d, fmt_s(v["build"]), fmt_s(v["grad"]), fmt_s(v["compile"]), f"**{fmt_s(t)}**", fmt_s(t / d),
-             v["lines"]] for d, v, t in scaling]
-    md.append(f"Scaling with depth (tanh MLP, width 64, SGD; median of {scaling_reps} fresh compiles each):")
+             v["lines"]] for d, v, t in report["scaling"]]
+    md.append(f"Scaling with depth (tanh MLP, width 64, SGD; median of {report['scaling_reps']} fresh compiles each):")
     md.append("")
     md.append(md_table(["layers", "build graph", "differentiate", "codegen.compile", "graph → callable", "per layer",
                         "source lines"], rows))
 
-    md += ["", "## Memory of one step", ""]
+    md += ["", "## Memory of one SGD step", ""]
     rows = []
-    for (name, dtype), m in memory.items():
+    for (name, dtype), m in report["memory"].items():
         g, h = m["gen"], m["hand"]
         rows.append([name, dtype, fmt_bytes(g["first"]), fmt_bytes(h["first"]),
-                     f"**{g['first'] / max(h['first'], 1):.2f}**", f"{m['gen_early']['first'] / max(h['first'], 1):.2f}",
+                     f"**{g['first'] / max(h['first'], 1):.2f}**",
+                     f"{m['gen_early']['first'] / max(h['first'], 1):.2f}",
                      fmt_bytes(g["steady"]), fmt_bytes(h["steady"]),
                      fmt_bytes(g["compile_arrays"]), fmt_bytes(m["params_bytes"])])
     md.append(md_table(["network", "dtype", "symgraph first step", "hand first step", "ratio",
                         "ratio, early_updates=True", "symgraph later step", "hand later step",
                         "arrays kept by compile", "parameters (excluded)"], rows))
 
+    md += ["", "## Per-step allocation peak, every optimizer", ""]
+    md.append(f"tracemalloc, a later step (the third), its output excluded (see Method). Target (issue 12): ≤ "
+              f"{fmt_bytes(STEP_PEAK_TARGET)} on medium for every optimizer.")
+    md.append("")
+    rows = [[name, dtype, OPTIMIZERS[optimizer], f"**{fmt_bytes(p['gen']['peak'])}**", fmt_bytes(p["hand"]["peak"]),
+             f"{fmt_bytes(p['gen']['kept'])} / {fmt_bytes(p['hand']['kept'])}"]
+            for (name, dtype, optimizer), p in report["peaks"].items()]
+    md.append(md_table(["network", "dtype", "optimizer", "symgraph", "hand NumPy",
+                        "output (excluded): symgraph / hand"], rows))
+
     md += ["", "## NumPy calls per step", ""]
+    calls = report["calls"]
+    md.append(f"Counted in {args.dtypes[0]} (the calls do not depend on the dtype).")
+    md.append("")
     rows = []
-    for name, c in calls.items():
+    for (name, optimizer), c in calls.items():
         gen_total = total_calls(c["gen"]) if "gen" in c else None
         hand_total = total_calls(c["hand"])
-        rows.append([name, gen_total, hand_total, f"{gen_total / hand_total:.2f}" if gen_total else "—"])
-    md.append(md_table(["network", "symgraph (generated function)", "hand NumPy", "ratio"], rows))
+        rows.append([name, OPTIMIZERS[optimizer], gen_total, hand_total,
+                     f"{gen_total / hand_total:.2f}" if gen_total else "—"])
+    md.append(md_table(["network", "optimizer", "symgraph (generated function)", "hand NumPy", "ratio"], rows))
     md.append("")
-    for name, c in calls.items():
+    for (name, optimizer), c in calls.items():
         for who in ("gen", "hand"):
             if who in c:
                 top = ", ".join(f"`{k}` {v}" for k, v in c[who].most_common() if not k.startswith(".T"))
-                md.append(f"- {name}, {LABELS[who]}: {top}")
+                md.append(f"- {name} {OPTIMIZERS[optimizer]}, {LABELS[who]}: {top}")
 
-    md += ["", "## Targets (issue 6, item 3)", ""]
-    md.append(md_table(["what", "measured", "target", "", "note"], target_rows))
-    if failures:
-        md += ["", "**Checks that failed:**", ""] + [f"- {f}" for f in failures]
+    md += ["", "## Targets (issue 6, item 3; issue 12)", ""]
+    md.append("Issue 12 (\"every optimizer at SGD's speed\"): Adam and Momentum rows carry the network's SGD ratio "
+              "target, with the fresh-process ratio in the note; and the per-step allocation peak of the medium step.")
+    md.append("")
+    md.append(md_table(["what", "measured", "target", "", "note"], report["target_rows"]))
+    if report["failures"]:
+        md += ["", "**Checks that failed:**", ""] + [f"- {f}" for f in report["failures"]]
 
-    excerpt_src = next((r["source"] for (name, dtype), r in results.items() if name == "medium"), None)
+    excerpt_src = next((r["source"] for (name, dtype), r in sgd.items() if name == "medium"), None)
     if excerpt_src:
         md += ["", "## Excerpt of the generated medium train step (as generated in this run)", "", "```python",
                _excerpt(excerpt_src), "```"]
+    for optimizer in [o for o in args.optimizers if o != "sgd"]:
+        found = next(((dtype, r["source"]) for (name, dtype, o), r in results.items()
+                      if name == "medium" and o == optimizer), None)
+        if found and _optimizer_excerpt(found[1]):
+            md += ["", f"Its {OPTIMIZERS[optimizer]} update (medium, {found[0]}, the start of the generated optimizer "
+                       "part):", "", "```python", _optimizer_excerpt(found[1]), "```"]
 
     md += ["", "## Beyond NumPy dispatch: what a loop-fusing backend needs from the IR", "", DESIGN_SKETCH]
     md += ["## Console output", "", "```", *lines, "```", ""]
