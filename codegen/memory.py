@@ -47,9 +47,8 @@ class MemoryPlan:
             statements, moved = self._move_updates(statements)
         tail, returns = self._finish(moved)
         s = self.s
-        kept = list(self.p.outputs) + s.operands + [
-            s.inplace[id(v)][1] if id(v) in s.inplace else v
-            for _, v in self.p.updates if id(v) not in moved | s.into_state.keys() | s.folded.keys()]
+        kept = list(self.p.outputs) + [s.inplace[id(v)][1] if id(v) in s.inplace else v
+                                       for _, v in self.p.updates if id(v) not in moved | s.into_state.keys()]
         self._assign_buffers(statements, kept)
         self._blocks()
         return self._release(statements), tail, returns
@@ -138,9 +137,6 @@ class MemoryPlan:
             if id(value) in moved or id(value) in s.into_state:  # applied already, or written in place
                 continue
             name = s.names[id(state)]
-            if id(value) in s.folded:
-                assigns.append(self._folded_update(state, value))
-                continue
             sign, step = s.inplace.get(id(value), ("", value))
             text = s.codes[id(step)].text
             if self._reads_state(step):
@@ -152,18 +148,6 @@ class MemoryPlan:
             else:
                 assigns.append(Statement(f"{name}[...]", text, f"update {name}", UPDATES))
         return tail + assigns, returns
-
-    def _folded_update(self, state: Node, value: Node) -> Statement:
-        """``w -= c * (a @ b)`` as one gemm writing into ``w`` (the kernel ``_gemm_update``)."""
-        s = self.s
-        scale, a, b = s.folded[id(value)]
-        operands = [x for x in (a, b, scale) if x is not None]
-        args = [s.names[id(state)], s.codes[id(a)].text, s.codes[id(b)].text,
-                "1.0" if scale is None else s.codes[id(scale)].text]
-        s.printer.helpers |= {"_gemm_update", "_blas_gemm"}
-        comment = f"update {args[0]} in place, one matrix product: {s.comments.describe(value)}"
-        reads = frozenset().union(*(s.reads[id(x)] for x in operands)) | {state}
-        return Statement("", f"_gemm_update({', '.join(args)})", comment, UPDATES, reads=reads, op="call")
 
     def _must_copy(self, out: Node) -> bool:
         """Whether a returned value may be an array that an update or the next call changes."""

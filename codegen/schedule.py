@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from symgraph.graph import Constant, Node, topo_sort
-from symgraph.ops import Add, MatMul, Multiply, Subtract
+from symgraph.ops import Add, Subtract
 from symgraph.provenance import Labels
 from symgraph.shapes import format_shape
 
@@ -28,7 +28,6 @@ from .printer import Call, Code
 # The header of the last section: it guarantees the atomic step (see README, "Conventions")
 UPDATES = "updates: nothing above writes a parameter or state; each is read before it is overwritten"
 INLINE_LIMIT = 60  # longest expression folded into its single user's line
-GEMM_FOLD_SIZE = 1 << 14  # parameters this large take `w -= c * (a @ b)` as one gemm (below, the call costs more)
 SMALL_ARRAY = 64  # array constants up to this size are written as literals
 
 
@@ -66,7 +65,7 @@ class Statement:
     reads: frozenset = frozenset()
     call: Call | None = None
     buffer: str | None = None
-    op: str = "="  # also "-=" / "+=" (an in-place update), "del", and "call" (``value`` alone: a call)
+    op: str = "="  # also "-=" / "+=" (an in-place update) and "del"
     scratch: tuple[str, ...] = ()
     aliased: frozenset = frozenset()
 
@@ -76,23 +75,9 @@ class Statement:
         if self.op == "del":
             return f"del {self.target}"
         if self.call is None:
-            return self.value if self.op == "call" else f"{self.target} {self.op} {self.value}"
+            return f"{self.target} {self.op} {self.value}"
         *lines, last = self.call.lines(self.buffer, self.scratch, self.aliased)
         return "\n".join([*lines, f"{self.target} {self.op} {last}" if self.target else last])
-
-
-def _shows_leaf(node: Node, leaves: set[int]) -> bool:
-    """Whether ``node`` may be (a view of) one of the ``leaves``: an operand that an earlier update
-    could change under a folded update (ops that declare no view facts may be views of any input)."""
-    while id(node) not in leaves:
-        view_of = node.op.view_of
-        if view_of == () or not node.inputs:
-            return False
-        sources = node.inputs if view_of is None else [node.inputs[i] for i in view_of]
-        if len(sources) != 1:
-            return any(_shows_leaf(x, leaves) for x in sources)
-        node = sources[0]
-    return True
 
 
 def inplace_step(state: Node, value: Node) -> tuple[str, Node] | None:
@@ -182,13 +167,9 @@ class Schedule:
             if step is not None and value_uses[id(value)] == 0 and updating[id(value)] == 1:
                 self.inplace[id(value)] = step
         self.step_of = {id(step): (self.update_of[key], sign) for key, (sign, step) in self.inplace.items()}
-        self.folded = self._folded_updates(value_uses)
-        # what the body computes: the outputs, and each update value (or the step of an in-place one,
-        # or the operands of a step folded into the update's matrix product)
-        self.results = p.outputs + [self.inplace[id(v)][1] if id(v) in self.inplace else v for _, v in p.updates
-                                    if id(v) not in self.folded]
-        self.operands = list(dict.fromkeys(x for fold in self.folded.values() for x in fold if x is not None))
-        self.order = topo_sort(self.results + self.operands + [s for s, _ in p.updates])
+        # what the body computes: the outputs, and each update value (or the step of an in-place one)
+        self.results = p.outputs + [self.inplace[id(v)][1] if id(v) in self.inplace else v for _, v in p.updates]
+        self.order = topo_sort(self.results + [s for s, _ in p.updates])
         for leaf in p.inputs + p.params:
             self.codes[id(leaf)] = Code(self.name_of(leaf))
             self.named.add(id(leaf))
@@ -203,37 +184,10 @@ class Schedule:
                     self.dims.setdefault(d, f"{self.names[id(leaf)]}.shape[{axis}]")
         self._count_uses()
 
-    def _folded_updates(self, value_uses: Counter) -> dict[int, tuple]:
-        """In-place updates ``w -= c * (a @ b)`` (or ``w -= a @ b``) whose product nothing else reads:
-        {id(update value): (c or None, a, b)}. The update is one BLAS gemm writing into ``w``, so the
-        product (a weight gradient) is never stored and ``w`` is read and written once. Only when
-        updates run at the end (with early_updates the product's operands would have to outlive
-        their layer) and with the memory plan (the plain form prints every value)."""
-        if self.p.early_updates or not self.plan_memory:
-            return {}
-        folded = {}
-        updated = {id(s) for s, _ in self.p.updates}
-        for state, value in self.p.updates:
-            sign, step = self.inplace.get(id(value), (None, None))
-            if (sign != "-" or state.ndim != 2 or state.dtype not in (np.float32, np.float64)
-                    or state.value.size < GEMM_FOLD_SIZE):
-                continue
-            scale, product = None, step
-            if isinstance(step.op, Multiply):
-                small = [x for x in step.inputs if x.ndim == 0]
-                if len(small) != 1 or value_uses[id(step)] != 1:
-                    continue
-                scale, product = small[0], next(x for x in step.inputs if x is not small[0])
-            if (isinstance(product.op, MatMul) and value_uses[id(product)] == 1 and product.shape == state.shape
-                    and product.dtype == state.dtype and all(x.ndim == 2 for x in product.inputs)
-                    and not any(_shows_leaf(x, updated) for x in (scale, *product.inputs) if x is not None)):
-                folded[id(value)] = (scale, *product.inputs)
-        return folded
-
     def _count_uses(self):
         """What must be computed: the roots and what they read, except values read only for a
         shape that the inputs' named dimensions already spell out; and how often each is read."""
-        self.needed = {id(n) for n in self.results + self.operands} | {id(s) for s, _ in self.p.updates}
+        self.needed = {id(n) for n in self.results} | {id(s) for s, _ in self.p.updates}
         uses: Counter = Counter()
         shape_refs: set[int] = set()
         for node in reversed(self.order):
@@ -248,8 +202,6 @@ class Schedule:
                 self.needed.add(id(x))
         for node in self.results:
             uses[id(node)] += 2  # outputs and new values always get a name
-        for node in self.operands:
-            uses[id(node)] += 1  # read by its folded update
         self.uses, self.shape_refs = uses, shape_refs
         # a value whose adjoint or tangent is printed as grad_<name> keeps its own name too
         about = self.labels.about

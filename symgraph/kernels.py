@@ -92,26 +92,3 @@ def _add_at(x, values, labels, out=None):
 def _uniform(key, shape, dtype):
     """Uniform numbers in [0, 1) of ``shape``; the same key (seed, counter) gives the same numbers."""
     return np.random.default_rng([int(k) for k in key]).random(shape, dtype=dtype)
-
-
-def _gemm_update(w, a, b, scale):
-    """w -= scale * (a @ b) for 2-D float arrays, as one BLAS gemm writing into w when SciPy is there:
-    the product is never stored, and w is read and written once. Computed as w.T -= scale * b.T @ a.T,
-    so a C-ordered w is the Fortran-ordered matrix BLAS writes in place."""
-    gemm = _blas_gemm(w)
-    if gemm is None or not w.flags.c_contiguous:
-        w -= scale * (a @ b)
-        return w
-    x, y = b.T, a.T  # w.T -= scale * (x @ y), each passed in the order BLAS reads without a copy
-    tx, ty = (0, x) if x.flags.f_contiguous else (1, x.T), (0, y) if y.flags.f_contiguous else (1, y.T)
-    gemm(-float(scale), tx[1], ty[1], beta=1.0, c=w.T, trans_a=tx[0], trans_b=ty[0], overwrite_c=1)
-    return w
-
-
-def _blas_gemm(w):
-    """SciPy's gemm for w's dtype, or None (no SciPy, or a dtype BLAS does not have)."""
-    try:
-        from scipy.linalg import blas
-    except ImportError:
-        return None
-    return {np.dtype(np.float32): blas.sgemm, np.dtype(np.float64): blas.dgemm}.get(w.dtype)
