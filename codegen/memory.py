@@ -26,6 +26,8 @@ from symgraph.graph import Constant, Node, Parameter
 from .naming import identifier
 from .schedule import UPDATES, Schedule, Statement
 
+END = float("inf")  # where the live interval of a value read after the last line of the body ends
+
 
 class MemoryPlan:
     """Buffers and in-place updates for the statements of one :class:`Schedule`."""
@@ -168,7 +170,7 @@ class MemoryPlan:
         last = self._last_reads(statements)
         for n in kept:  # returned, or read by the updates after the last line
             for r in self.roots(n):
-                last[id(r)] = float("inf")
+                last[id(r)] = END
         free: dict[tuple, list[str]] = {}
         held: list[tuple] = []  # heap of (last line reading the value, line writing it, buffer, key)
         self.buffer_of: dict[int, str] = {}  # value id -> its buffer
@@ -236,8 +238,14 @@ class MemoryPlan:
             for shape, bufs in sorted(by_shape.items(), key=lambda kv: -_static_size(kv[0])):
                 candidates = list(blocks)
                 for buf in bufs:
-                    mine = self.live.get(buf, [])
+                    mine = sorted(self.live.get(buf, []))
+                    # a value kept to the end (a result, a gradient the updates read) never fits a block
+                    # that is also held to the end: skip those without looking (else packing is quadratic
+                    # in the number of parameters when updates run at the end)
+                    to_end = bool(mine) and mine[-1][1] == END
                     for block in candidates:
+                        if to_end and block[1] and block[1][-1][1] == END:
+                            continue
                         if not any(_overlaps(block[1], interval) for interval in mine):
                             block[0].append(buf)
                             for interval in mine:
@@ -245,7 +253,7 @@ class MemoryPlan:
                             candidates.remove(block)
                             break
                     else:
-                        blocks.append([[buf], sorted(mine)])
+                        blocks.append([[buf], mine])
             for bufs, _ in blocks:
                 if len(bufs) > 1:
                     name = self.s.namer.numbered("block")
