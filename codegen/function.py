@@ -25,6 +25,11 @@ from .naming import identifier
 from .schedule import Program, Schedule, inplace_step
 
 
+# Parameters whose .value a CuPy function has made a device array: a NumPy function that reads one
+# first copies it back to the host (a value lives where it was last used).
+ON_DEVICE: set = set()
+
+
 class CompiledFunction:
     """A compiled graph: call it with the inputs, read ``.source``, ``.save(path)`` it.
 
@@ -44,14 +49,19 @@ class CompiledFunction:
         self.source = source
         self.name = fn_name
         self._single = single
-        filename = f"<symgraph {fn_name} {id(self):x}>"
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # readable tracebacks
-        module = types.ModuleType(f"symgraph_generated_{fn_name}")
-        exec(builtins.compile(source, filename, "exec"), module.__dict__)  # source printed by our own printer
-        self._fn = getattr(module, fn_name).__wrapped__  # the body, without the checks its decorator adds
         self._param_ops = [(k, p.op) for k, p in zip(param_names, params)]  # each call reads op.value
-        self._check = self._module_checks(module._checked)
         self._arity = len(inputs)
+        self._load()
+
+    def _load(self):
+        """Run the module's source and build the call path."""
+        filename = f"<symgraph {self.name} {id(self):x}>"
+        source = self.source
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # readable tracebacks
+        module = types.ModuleType(f"symgraph_generated_{self.name}")
+        exec(builtins.compile(source, filename, "exec"), module.__dict__)  # source printed by our own printer
+        self._fn = getattr(module, self.name).__wrapped__  # the body, without the checks its decorator adds
+        self._check = self._module_checks(module._checked)
         self._entry = self._specialized_entry()
 
     def _module_checks(self, checked):
@@ -79,7 +89,9 @@ class CompiledFunction:
                     checks.append(f"{a}.shape[{axis}] == {dims[d]}")
                 else:
                     dims[d] = f"{a}.shape[{axis}]"
-        call_args = ", ".join(args + [f"{k}=P{j}.value" for j, (k, _) in enumerate(self._param_ops)])
+        if self._param_ops and self._resident:  # (a value on another device is moved by the general path)
+            checks.append(self._resident)
+        call_args = ", ".join(args + [f"{k}={self._param_text.format(j=j)}" for j, (k, _) in enumerate(self._param_ops)])
         # one output: a NumPy scalar (a mean, a sum) is returned as a 0-d array, here, without a call
         finish = "r if type(r) is ndarray else asarray(r, dtype=O)" if self._single else "result(r)"
         text = "\n".join([
@@ -93,6 +105,7 @@ class CompiledFunction:
         namespace = {"ndarray": self.backend.array_type, "asarray": self.backend.asarray,
                      "O": self.outputs[0].dtype if self._single else None,
                      "fn": self._fn, "result": self._result, "checked": self._checked,
+                     "value": self._value, "ON_DEVICE": ON_DEVICE,
                      **{f"D{i}": leaf.dtype for i, leaf in enumerate(self.inputs)},
                      **{f"P{j}": op for j, (_, op) in enumerate(self._param_ops)}}
         exec(builtins.compile(text, f"<symgraph {self.name} entry>", "exec"), namespace)  # names we made
@@ -102,7 +115,20 @@ class CompiledFunction:
         """The general path: the generated module's own checks (a saved module runs the same), which
         bind keyword inputs, convert inputs to the placeholders' dtypes or raise a clear error."""
         arrays, _ = self._check(args, kwargs)
-        return self._fn(*arrays, **{k: op.value for k, op in self._param_ops})
+        return self._fn(*arrays, **{k: self._value(op) for k, op in self._param_ops})
+
+    _param_text = "P{j}.value"  # the entry's code for parameter j's array
+    _resident = "not ON_DEVICE"  # the entry's check that every parameter's array is where the code runs
+
+    @staticmethod
+    def _value(op):
+        """The parameter's array, on the host: a value a CuPy function left on the device is copied back."""
+        value = op.value
+        if op in ON_DEVICE:
+            ON_DEVICE.discard(op)
+            if not isinstance(value, np.ndarray):
+                value = op.value = value.get()
+        return value
 
     def _result(self, result):
         """The outputs as arrays (a NumPy scalar, from a mean or a sum, as a 0-d array): one, or a list."""
@@ -129,6 +155,40 @@ class CompiledFunction:
         if kwargs or len(args) != self._arity:  # keywords, or a missing input: bound by the general path
             return self._result(self._checked(*args, **kwargs))
         return self._entry(*args)
+
+
+class DeviceFunction(CompiledFunction):
+    """A function compiled for a device (``backend="cupy"``): call it with NumPy or CuPy arrays; it
+    returns CuPy arrays.
+
+    The module runs on the ``cupy`` installed when it is called (CuPy, or the stand-in of
+    :func:`codegen.testing.emulated_cupy`), loaded again when that changes. Parameters and state
+    stay on the device: the first call copies each one's ``.value`` to the device and makes that
+    device array its ``.value``, which later calls update in place. Read a value with ``.get()``
+    (``sg.save_params`` does); a value assigned later (``load_params``, ``assign``) is copied to the
+    device by the next call, and a NumPy function that reads one copies it back to the host first.
+    """
+
+    _param_text = "value(P{j})"
+    _resident = None  # value() moves each parameter to the device
+
+    def _load(self):
+        self._runtime = None  # loaded by the first call: the module imports cupy
+
+    def __call__(self, /, *args, **kwargs):
+        runtime = self.backend.runtime()
+        if runtime is not self._runtime:
+            self._runtime, self._array = runtime, runtime.ndarray
+            super()._load()
+        return super().__call__(*args, **kwargs)
+
+    def _value(self, op):
+        """The parameter's array on the device (copied there, once, when it is not)."""
+        value = op.value
+        if type(value) is not self._array:
+            value = op.value = self._runtime.asarray(value)
+            ON_DEVICE.add(op)
+        return value
 
 
 def _validate(inputs, outputs, updates):
@@ -206,8 +266,8 @@ def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: boo
         program = Program(fn_name, inputs, outputs, pairs, params, order, early_updates, buffer_cache)
         header = module_header(program, _mode(labels, order), report, target)
         source, names = _generate(program, target, labels, header, show_rules, memory_plan)
-        return CompiledFunction(inputs, outputs, single, pairs, params, [names[id(p)] for p in params], source,
-                                fn_name, target)
+        cls = DeviceFunction if target.on_device else CompiledFunction
+        return cls(inputs, outputs, single, pairs, params, [names[id(p)] for p in params], source, fn_name, target)
 
 
 def _mode(labels: Labels, order: list[Node]) -> str:
@@ -225,8 +285,8 @@ def _generate(program: Program, backend, labels: Labels, header: str, show_rules
     return assemble(schedule, memory, body, tail, returns, header), schedule.names
 
 
-def evaluate(outputs, feed: dict | None = None):
-    """Compile and run once: ``feed`` maps placeholders to arrays."""
+def evaluate(outputs, feed: dict | None = None, backend: str = "numpy"):
+    """Compile and run once: ``feed`` maps placeholders to arrays (CuPy arrays out for ``backend="cupy"``)."""
     feed = feed or {}
-    f = compile(list(feed), outputs)
+    f = compile(list(feed), outputs, backend=backend)
     return f(*feed.values())

@@ -8,7 +8,6 @@ body in sections, updates, return).
 
 from __future__ import annotations
 
-import inspect
 import textwrap
 
 import numpy as np
@@ -52,8 +51,8 @@ def assemble(schedule: Schedule, memory: MemoryPlan, body: list[Statement], tail
     if buffer_defs:
         out += ["", *buffer_defs]
     for name in sorted(s.printer.helpers):
-        out += ["", "", backend.helper_source(name)]
-    out += _check_sources(bool(labels))
+        out += ["", "", backend.helper_source(name, s.printer)]
+    out += backend.check_sources(bool(labels))
     doc = _docstring(schedule, returns)
     out += ["", "", *_decorator(schedule), _signature(schedule), *(("    " + line).rstrip() for line in doc),
             *("    " + b for b in lines)]
@@ -116,17 +115,6 @@ def _docstring(schedule: Schedule, returns: list[str]) -> list[str]:
         lines += _wrap("Updates in place: " + updated, LINE_LIMIT - 4)
     lines.append('"""')
     return lines
-
-
-def _check_sources(labels: bool) -> list[str]:
-    """The functions of codegen.checks, in their order there (``_check_labels`` when ``labels`` are checked)."""
-    functions = [f for f in vars(checks).values() if inspect.isfunction(f)]
-    out = []
-    for f in sorted(functions, key=lambda f: f.__code__.co_firstlineno):
-        if f is checks._check_labels and not labels:
-            continue
-        out += ["", "", inspect.getsource(f).rstrip()]
-    return out
 
 
 def _wrap(text: str, width: int) -> list[str]:

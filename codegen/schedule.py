@@ -121,6 +121,7 @@ class Schedule:
         self.update_of = {id(v): s for s, v in program.updates}
         self.output_ids = {id(o) for o in program.outputs}  # returned values get fresh arrays
         self.printer.temp_name = lambda: self.namer.numbered("shared")
+        self.printer.unique_name = self.namer.unique
         self.printer.constant_array = self._constant_array
         self.comments = Commenter(self, show_rules)
 
@@ -405,20 +406,20 @@ class Schedule:
         )
 
     def _constant(self, node: Node) -> Code:
-        value, m = node.op.value, self.printer.module
+        value = node.op.value
         if value.ndim == 0:
             return self.printer.literal(value, node.op.weak)
         name = self.name_of(node)
-        dtype = self.printer.dtype(value.dtype)
+        dtype = "np.bool_" if value.dtype.kind == "b" else f"np.{value.dtype.name}"
         if value.size == 0:
-            body = f"{m}.zeros({value.shape}, dtype={dtype})"
+            body = f"np.zeros({value.shape}, dtype={dtype})"
         elif value.size <= SMALL_ARRAY and (value.dtype.kind != "f" or np.isfinite(value).all()):
-            body = f"{m}.array({value.tolist()!r}, dtype={dtype})"
+            body = f"np.array({value.tolist()!r}, dtype={dtype})"
         else:
             data = base64.b64encode(np.ascontiguousarray(value).tobytes()).decode()
-            body = (f"{m}.frombuffer(base64.b64decode({data!r}), dtype={np.dtype(value.dtype).str!r})"
+            body = (f"np.frombuffer(base64.b64decode({data!r}), dtype={np.dtype(value.dtype).str!r})"
                     f".reshape({value.shape})")
-        self.constants.append(f"{name} = {body}  # {format_shape(value.shape)} {value.dtype}")
+        self.constants.append(f"{name} = {self.printer.upload(body)}  # {format_shape(value.shape)} {value.dtype}")
         self.named.add(id(node))
         return Code(name)
 

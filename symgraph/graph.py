@@ -410,6 +410,14 @@ class Placeholder(NoDerivative):
         return (id(self),)  # every leaf is distinct, even when two share a name
 
 
+def host_array(value) -> np.ndarray:
+    """A leaf's value as a NumPy array: a device array (a CuPy function keeps parameters on the
+    device, see codegen.function.DeviceFunction) is copied to the host."""
+    if not isinstance(value, np.ndarray) and hasattr(value, "get"):
+        return value.get()
+    return np.asarray(value)
+
+
 class Parameter(Placeholder):
     """A trainable leaf that owns its NumPy array (``.value``)."""
 

@@ -118,7 +118,7 @@ class Optimizer:
         """The state leaf ``<param>_<name>`` (made on first use, filled with ``fill``)."""
         slots = self._slots.setdefault(param, {})
         if name not in slots:
-            slots[name] = state(f"{param.name}_{name}", np.full_like(param.value, fill))
+            slots[name] = state(f"{param.name}_{name}", np.full(param.shape, fill, dtype=param.dtype))
         return slots[name]
 
     def shared(self, name: str, value: float) -> Node:

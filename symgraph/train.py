@@ -41,7 +41,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .files import atomic_write, check_target
-from .graph import Node, Parameter, _exact_array
+from .graph import Node, Parameter, _exact_array, host_array
 
 __all__ = ["Checkpoint", "fit", "load_params", "save_params"]
 
@@ -119,7 +119,7 @@ def _write(leaves: list[Node], path: str, record: dict | None, what: str) -> str
         with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
             for member, leaf in members:
                 with zf.open(member, "w", force_zip64=True) as out:
-                    np.lib.format.write_array(out, np.asarray(leaf.value), allow_pickle=False)
+                    np.lib.format.write_array(out, host_array(leaf.value), allow_pickle=False)
             if record is not None:
                 zf.writestr(_RECORD, json.dumps(record))
 
@@ -185,7 +185,7 @@ def _checked(leaf: Node, arrays: dict, path: str, what: str) -> np.ndarray:
     if leaf.name not in arrays:
         raise ValueError(f"{what}: checkpoint {path!r} has no array for leaf {leaf.name!r} "
                          f"(it has: {', '.join(sorted(arrays)) or 'nothing'})")
-    saved, current = arrays[leaf.name], np.asarray(leaf.value)
+    saved, current = arrays[leaf.name], host_array(leaf.value)
     if saved.shape != current.shape:
         raise ValueError(f"{what}: leaf {leaf.name!r} has shape {current.shape}, but checkpoint "
                          f"{path!r} holds shape {saved.shape}")

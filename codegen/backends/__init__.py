@@ -7,10 +7,11 @@ new module in this package and one entry in ``BACKENDS``.
 
 from __future__ import annotations
 
+from .cupy import CuPyBackend
 from .numpy import NumPyBackend, NumPyPrinter
 
-BACKENDS = {"numpy": NumPyBackend()}
-PLANNED = {"cupy": "the CuPy backend is not built yet; use backend='numpy'"}
+BACKENDS = {"numpy": NumPyBackend(), "cupy": CuPyBackend()}
+PLANNED: dict[str, str] = {}  # name -> why it is not built yet
 
 
 def get(name: str):
@@ -23,4 +24,4 @@ def get(name: str):
     raise ValueError(f"compile: backend must be one of {known}, got {name!r}")
 
 
-__all__ = ["BACKENDS", "NumPyBackend", "NumPyPrinter", "get"]
+__all__ = ["BACKENDS", "CuPyBackend", "NumPyBackend", "NumPyPrinter", "get"]

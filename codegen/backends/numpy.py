@@ -18,6 +18,7 @@ from symgraph import kernels
 from symgraph.ops.shape import index_expr
 from symgraph.shapes import broadcast_shapes
 
+from .. import checks
 from ..lowering import Leaf, Lowered, Op
 from ..printer import ATOM, COMPARE, POWER, SUM, TERM, UNARY, Call, Code, Printer
 from . import scalar
@@ -236,6 +237,10 @@ class NumPyPrinter(Printer):
             return None
         self.helpers |= scalar.helpers_used(expr)
         return scalar.fill(templates[-1], [a.text for a in args])
+
+    def upload(self, host: str) -> str:
+        """Code for a module-level constant from NumPy code (the device is the host here)."""
+        return host
 
     def _axis(self, node) -> str:
         ndim = node.inputs[0].ndim
@@ -551,6 +556,7 @@ class NumPyBackend:
 
     name = "numpy"
     module = "np"
+    on_device = False  # calls run on the host (a device backend's functions keep parameters on the device)
     imports = ("import numpy as np",)
     header = "Needs only NumPy."
     array_type = np.ndarray
@@ -565,5 +571,16 @@ class NumPyBackend:
         """Names the generated code must leave free for the helper kernels."""
         return [n for n in dir(self.kernels) if n.startswith("_")]
 
-    def helper_source(self, name: str) -> str:
+    def helper_source(self, name: str, printer=None) -> str:
+        """The text of helper ``name`` (``printer``: the one that printed the module, for helpers it defines)."""
         return inspect.getsource(getattr(self.kernels, name)).rstrip()
+
+    def check_sources(self, labels: bool) -> list[str]:
+        """The functions of codegen.checks, in their order there (``_check_labels`` when ``labels`` are checked)."""
+        functions = [f for f in vars(checks).values() if inspect.isfunction(f)]
+        out = []
+        for f in sorted(functions, key=lambda f: f.__code__.co_firstlineno):
+            if f is checks._check_labels and not labels:
+                continue
+            out += ["", "", inspect.getsource(f).rstrip()]
+        return out

@@ -72,8 +72,7 @@ def test_a_registered_backend_compiles_and_trains_like_the_default(plain_backend
 def test_backends_are_looked_up_by_name(plain_backend):
     assert isinstance(codegen.backends.get("numpy"), NumPyBackend)
     assert isinstance(codegen.backends.get(plain_backend), PlainNumPy)
-    with pytest.raises(NotImplementedError, match="CuPy"):
-        codegen.backends.get("cupy")
+    assert codegen.backends.get("cupy").name == "cupy"
     with pytest.raises(ValueError, match="backend"):
         codegen.backends.get("fortran")
 

@@ -207,12 +207,6 @@ def test_evaluate_with_incomplete_feed_names_the_missing_placeholder():
         codegen.evaluate(x + other, {x: np.ones(2)})
 
 
-def test_backend_cupy_is_not_implemented_yet():
-    x = sg.placeholder("x", shape=(2,))
-    with pytest.raises(NotImplementedError, match="(?i)cupy"):
-        codegen.compile([x], x * 2.0, backend="cupy")
-
-
 @pytest.mark.parametrize("backend", ["torch", "NumPy", "", None])
 def test_unknown_backend_raises_value_error(backend):
     x = sg.placeholder("x", shape=(2,))

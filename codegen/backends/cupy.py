@@ -1,0 +1,214 @@
+"""The CuPy backend: the NumPy backend's code on the GPU, each fused elementwise group one CUDA kernel.
+
+Matrix products, reductions and shape ops print as the same calls as in NumPy, on ``cp``
+(CuPy dispatches products to cuBLAS and writes into the planned buffers with ``out=``). An
+elementwise node becomes a CUDA kernel printed from its SymPy expression
+(:mod:`codegen.backends.cuda`), defined in the module beside a small Python function that
+launches it: ``h1 = tanh_kernel(matmul1, b1, out=buf2)``. Row-wise ops call the CuPy helpers
+of :mod:`codegen.backends.cupy_kernels`.
+
+The generated module imports ``cupy``: generating it (``f.source``, ``f.save``) needs no
+CuPy; running it needs CuPy and a device, or :func:`codegen.testing.emulated_cupy`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+import textwrap
+
+import numpy as np
+
+from symgraph.graph import Constant
+from symgraph.ops.reduce import Count
+
+from ..printer import Call, Code
+from . import cupy_checks, cupy_kernels
+from .cuda import BLOCK, C_TYPES, Pattern, elementwise_kernel, pattern
+from .numpy import NumPyBackend, NumPyPrinter, _index_text, _shape_of
+
+INSTALL = ('install CuPy for your CUDA version: pip install -e ".[cuda]" (CUDA 13: cupy-cuda13x; '
+           'for CUDA 12 install cupy-cuda12x instead)')
+
+
+class CuPyPrinter(NumPyPrinter):
+    """Prints nodes as CuPy code; elementwise nodes as launches of kernels it defines (``kernels``)."""
+
+    module = "cp"
+
+    def __init__(self):
+        super().__init__()
+        self.kernels: dict[str, str] = {}  # launcher name -> its definition (kernel source and launcher)
+        self._kernel_names: dict[tuple, str] = {}  # what a kernel computes -> its launcher's name
+        self.unique_name = lambda base: base  # the scheduler's namer supplies unique names
+
+    # -- elementwise nodes: CUDA kernels ------------------------------------------
+    def _kernel(self, node, args: list[Code]) -> tuple[str, list[str]] | None:
+        """(launcher name, argument texts) for an elementwise node, defining its kernel on first use;
+        None for a dtype with no kernel (float16) or an unusual broadcast: CuPy expressions instead."""
+        op = node.op
+        if C_TYPES.get(node.dtype.name) is None or any(C_TYPES.get(x.dtype.name) is None for x in node.inputs):
+            return None
+        patterns, literals, texts = [], [], []
+        for x, a in zip(node.inputs, args):
+            if isinstance(x.op, Constant) and x.size == 1:  # a number: written into the kernel
+                patterns.append(Pattern("literal"))
+                literals.append(float(x.op.value.reshape(())))
+                continue
+            literals.append(None)
+            if isinstance(x.op, Count):  # a host scalar: passed by value
+                patterns.append(Pattern("value"))
+            else:
+                p = pattern(x.shape, node.shape)
+                if p is None:  # an unusual broadcast (axes 0 and 2 of 3, ...): CuPy's own kernels
+                    return None
+                patterns.append(p)
+            texts.append(a.text)
+        key = (op.expr, op.symbols, tuple(patterns), tuple(x.dtype.name for x in node.inputs), node.dtype.name,
+               tuple(literals), node.ndim)
+        name = self._kernel_names.get(key)
+        if name is None:
+            name = self._kernel_names[key] = self.unique_name(f"{getattr(op, 'label', op.name)}_kernel")
+            self.kernels[name] = self._launcher(name, node, patterns, literals)
+        self.helpers |= {name, "_blocks"}
+        return name, texts
+
+    def _launcher(self, name: str, node, patterns: list[Pattern], literals: list) -> str:
+        """The kernel's source as a module constant, and the Python function that launches it."""
+        op = node.op
+        kernel = elementwise_kernel(name if name.isascii() else "kernel", op.expr, op.symbols, tuple(patterns),
+                                    tuple(x.dtype.name for x in node.inputs), node.dtype.name, tuple(literals),
+                                    node.ndim)
+        used = op.expr.free_symbols
+        params = [f"x{k}" for k, p in enumerate(patterns) if p.kind != "literal"]
+        passed, extra = [], []
+        for k, (sym, p) in enumerate(zip(op.symbols, patterns)):
+            if p.kind == "literal" or sym not in used:
+                continue
+            if p.kind == "value":
+                passed.append(f"{self.dtype(node.inputs[k].dtype).replace('cp.', 'np.')}(x{k})")
+                continue
+            passed.append(f"cp.ascontiguousarray(x{k})")
+            if p.kind == "block":  # (see cuda.elementwise_kernel)
+                after = node.shape[p.stop:]
+                if after:
+                    inner = (str(int(np.prod(after, dtype=np.int64))) if all(isinstance(d, int) for d in after)
+                             else f"int(np.prod(out.shape[{p.stop - node.ndim}:]))")
+                    extra.append(f"np.int64({inner})")
+                if p.first:
+                    extra.append(f"np.int64(x{k}.size)")
+        shapes = [f"x{k}.shape" for k, p in enumerate(patterns) if p.kind not in ("literal", "value")]
+        shape = "()" if not shapes else shapes[0] if len(shapes) == 1 else f"np.broadcast_shapes({', '.join(shapes)})"
+        args = ", ".join([*passed, "out", "np.int64(n)", *extra])
+        formula = " ".join(str(op.expr).split())
+        return "\n".join([
+            f"# {name}: {formula}, elementwise, in one CUDA kernel",
+            f'_{name} = cp.RawKernel(r"""',
+            kernel.source.rstrip("\n"),
+            f'""", {kernel.name!r})',
+            "",
+            "",
+            f"def {name}({', '.join(params + ['out=None'])}):",
+            f'    """Launches _{name} over the elements of out (allocated when not given)."""',
+            "    if out is None:",
+            f"        out = cp.empty({shape}, dtype={self.dtype(node.dtype)})",
+            "    n = out.size",
+            "    if n:",
+            *_call_lines(f"_{name}(_blocks(n), ({BLOCK},), (", args, "))", "        "),
+            "    return out",
+        ])
+
+    def _print_Elementwise(self, node, *args):
+        kernel = self._kernel(node, list(args))
+        if kernel is None:
+            return super()._print_Elementwise(node, *args)
+        name, texts = kernel
+        return self.call(name, *texts)
+
+    def _out_Elementwise(self, node, *args):
+        kernel = self._kernel(node, list(args))
+        if kernel is None:
+            return None
+        return Call(*kernel)
+
+    # -- reductions: CuPy's functions, which write into a buffer with out= -------------
+    def _reduce(self, node, x, ufunc: str) -> Code:
+        keep = ", keepdims=True" if node.op.keepdims else ""
+        fn = {"add": "sum", "maximum": "max"}[ufunc]
+        return Code(f"cp.{fn}({self.array(x, node)}, axis={self._axis(node)}{keep})")
+
+    def _out_Sum(self, node, x):
+        if x.literal:
+            return None
+        keep = ("keepdims=True",) if node.op.keepdims else ()
+        return Call("cp.sum", (x.text, f"axis={self._axis(node)}", *keep))
+
+    def _print_Embed(self, node, values, like):
+        index = f"np.s_[{_index_text(node.op.index, bool(node.op.lead))}]"
+        return self.helper("_embed", self.array(values, node), _shape_of(like, node.op.lead), index)
+
+    def upload(self, host: str) -> str:
+        """Code for a module-level constant: NumPy code, copied to the device."""
+        return f"cp.asarray({host})"
+
+
+def _call_lines(head: str, args: str, tail: str, indent: str) -> list[str]:
+    """``head + args + tail`` on one line when it fits in 100 columns, else the arguments wrapped."""
+    if len(indent + head + args + tail) <= 100:
+        return [indent + head + args + tail]
+    wrapped = textwrap.wrap(args, 100 - len(indent) - 4, break_long_words=False, break_on_hyphens=False)
+    return [indent + head, *(f"{indent}    {line}" for line in wrapped), indent + tail]
+
+
+class CuPyBackend(NumPyBackend):
+    """Generated modules that run on an NVIDIA GPU through CuPy (see the module's docstring).
+
+    ``runtime()`` is the ``cupy`` module calls run with: the stand-in of
+    :func:`codegen.testing.emulated_cupy` while one is installed, else CuPy itself.
+    """
+
+    name = "cupy"
+    module = "cp"
+    on_device = True
+    imports = ("import numpy as np", "import cupy as cp")
+    header = "Needs CuPy and NumPy; runs on an NVIDIA GPU. Outputs are CuPy arrays on the device."
+    printer_class = CuPyPrinter
+    kernels = cupy_kernels
+
+    @staticmethod
+    def runtime():
+        """The ``cupy`` module (or its installed stand-in); ImportError saying how to install it."""
+        module = sys.modules.get("cupy")
+        if module is not None:
+            return module
+        try:
+            return importlib.import_module("cupy")
+        except ImportError as e:
+            raise ImportError(f"a function compiled with backend='cupy' needs CuPy ({e}); {INSTALL}. "
+                              "Without a GPU, codegen.testing.emulated_cupy() runs it on the CPU.") from None
+
+    @property
+    def array_type(self):
+        return self.runtime().ndarray
+
+    def asarray(self, value, dtype=None):
+        return self.runtime().asarray(value, dtype=dtype)
+
+    def helper_names(self) -> list[str]:
+        return super().helper_names() + ["_host_input_array"]
+
+    def helper_source(self, name: str, printer=None) -> str:
+        if printer is not None and name in printer.kernels:
+            return printer.kernels[name]
+        return inspect.getsource(getattr(self.kernels, name)).rstrip()
+
+    def check_sources(self, labels: bool) -> list[str]:
+        """The NumPy checks, then the CuPy versions of the three that meet device arrays."""
+        overrides = [cupy_checks._input_array, cupy_checks._state_array, cupy_checks._apart]
+        out = super().check_sources(labels)
+        out += ["", "", "_host_input_array = _input_array  # the check above, for data still on the host"]
+        for f in overrides:
+            out += ["", "", inspect.getsource(f).rstrip()]
+        return out
+
