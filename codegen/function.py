@@ -282,6 +282,7 @@ def _generate(program: Program, backend, labels: Labels, header: str, show_rules
     statements = schedule.run()
     memory = MemoryPlan(schedule)
     body, tail, returns = memory.run(statements, memory_plan)
+    body, tail = backend.finish(schedule, body, tail)
     return assemble(schedule, memory, body, tail, returns, header), schedule.names
 
 

@@ -210,13 +210,8 @@ def elementwise_kernel(name: str, expr: sp.Expr, symbols: tuple, patterns: tuple
         cast = "" if t == ctype else f"({ctype})"
         loads.append(f"const {ctype} a{k} = {cast}x{k}[{index}];")
     printer = CudaPrinter(names, out_dtype)
-    with sp.evaluate(False):
-        shared, (reduced,) = sp.cse(expr, symbols=sp.numbered_symbols("s"))
-    body = []
-    for sym, sub in shared:
-        body.append(f"const {ctype} {sym} = {printer.doprint(sub)};")
-        names[sym] = str(sym)
-    body.append(f"out[i] = {printer.doprint(reduced)};")
+    body, value = _body(printer, expr, ctype)
+    body.append(f"out[i] = {value};")
     params += [f"{ctype}* out", "const long long n", *extra]
     signature = f'extern "C" __global__ void {name}({", ".join(params)})'
     if len(signature) > 100:
@@ -231,3 +226,56 @@ def elementwise_kernel(name: str, expr: sp.Expr, symbols: tuple, patterns: tuple
              "    }",
              "}"]
     return Kernel(name, "\n".join(lines) + "\n", patterns, tuple(C_TYPES[d] for d in in_dtypes))
+
+
+def _body(printer: CudaPrinter, expr: sp.Expr, ctype: str) -> tuple[list[str], str]:
+    """(lines defining SymPy's common subexpressions of ``expr``, the C of what is left)."""
+    with sp.evaluate(False):
+        shared, (reduced,) = sp.cse(expr, symbols=sp.numbered_symbols("s"))
+    lines = []
+    for sym, sub in shared:
+        lines.append(f"const {ctype} {sym} = {printer.doprint(sub)};")
+        printer._names[sym] = str(sym)
+    return lines, printer.doprint(reduced)
+
+
+@functools.lru_cache(maxsize=256)
+def fused_kernel(name: str, params: tuple, steps: tuple, ctype: str) -> str:
+    """One kernel running several elementwise steps over the same elements, each thread doing every
+    step for its elements in order: a state updated in place, then a parameter updated from it.
+
+    ``params``: (C type, "pointer" or "value") of each parameter ``x<k>``; ``steps``: (title, spec,
+    argument parameter indices, output parameter index, assignment "=", "-=" or "+=") where ``spec``
+    is an elementwise kernel's (expr, symbols, patterns, input dtypes, output dtype, literals, ndim)
+    whose patterns are all "full", "one", "literal" or "value"."""
+    written = {step[3] for step in steps}
+    signature = [f"{'' if k in written else 'const '}{t}{'*' if kind == 'pointer' else ''} x{k}"
+                 for k, (t, kind) in enumerate(params)]
+    body, used = [], set()
+    for title, (expr, symbols, patterns, in_dtypes, _, literals, _), args, out, assign in steps:
+        names, loads = {}, []
+        for sym, pat, dt, lit, k in zip(symbols, patterns, in_dtypes, literals, args):
+            if pat.kind == "literal":
+                names[sym] = literal(lit, ctype)
+            elif sym in expr.free_symbols:
+                names[sym] = f"a{len(loads)}"
+                read = f"x{k}" if pat.kind == "value" else f"x{k}[{'i' if pat.kind == 'full' else '0'}]"
+                cast = "" if C_TYPES[dt] == ctype else f"({ctype})"
+                loads.append(f"const {ctype} {names[sym]} = {cast}{read};")
+        printer = CudaPrinter(names, np.dtype("float32" if ctype == "float" else "float64"))
+        shared, value = _body(printer, expr, ctype)
+        used |= printer.used
+        body += [f"{{  // {title}", *(f"    {line}" for line in loads + shared), f"    x{out}[i] {assign} {value};", "}"]
+    device = CudaPrinter({}, np.dtype("float32" if ctype == "float" else "float64"))
+    device.used = used | ({"sg_max"} if "sg_softplus" in used else set())
+    lines = [*device.device_functions(ctype),
+             f'extern "C" __global__ void {name}(',
+             *(f"    {p}," for p in signature),
+             "    const long long n)",
+             "{",
+             "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;",
+             "         i += (long long)gridDim.x * blockDim.x) {",
+             *(f"        {line}" for line in body),
+             "    }",
+             "}"]
+    return "\n".join(lines) + "\n"

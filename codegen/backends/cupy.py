@@ -16,20 +16,32 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
+import re
 import textwrap
+from dataclasses import dataclass
 
 import numpy as np
+import sympy as sp
 
 from symgraph.graph import Constant
 from symgraph.ops.reduce import Count
 
 from ..printer import Call, Code
+from ..schedule import Statement
 from . import cupy_checks, cupy_kernels
-from .cuda import BLOCK, C_TYPES, Pattern, elementwise_kernel, pattern
+from .cuda import BLOCK, C_TYPES, Pattern, elementwise_kernel, fused_kernel, pattern
 from .numpy import NumPyBackend, NumPyPrinter, _index_text, _shape_of
 
 INSTALL = ('install CuPy for your CUDA version: pip install -e ".[cuda]" (CUDA 13: cupy-cuda13x; '
            'for CUDA 12 install cupy-cuda12x instead)')
+
+
+@dataclass(frozen=True)
+class KernelCall(Call):
+    """A launch of an elementwise kernel: ``fn(*args, out=buffer)``; ``spec`` is what the kernel
+    computes (expression, symbols, patterns, input dtypes, output dtype, literals, ndim)."""
+
+    spec: tuple = ()
 
 
 class CuPyPrinter(NumPyPrinter):
@@ -44,8 +56,8 @@ class CuPyPrinter(NumPyPrinter):
         self.unique_name = lambda base: base  # the scheduler's namer supplies unique names
 
     # -- elementwise nodes: CUDA kernels ------------------------------------------
-    def _kernel(self, node, args: list[Code]) -> tuple[str, list[str]] | None:
-        """(launcher name, argument texts) for an elementwise node, defining its kernel on first use;
+    def _kernel(self, node, args: list[Code]) -> KernelCall | None:
+        """The launch of an elementwise node's kernel, defining the kernel on first use;
         None for a dtype with no kernel (float16) or an unusual broadcast: CuPy expressions instead."""
         op = node.op
         if C_TYPES.get(node.dtype.name) is None or any(C_TYPES.get(x.dtype.name) is None for x in node.inputs):
@@ -65,14 +77,15 @@ class CuPyPrinter(NumPyPrinter):
                     return None
                 patterns.append(p)
             texts.append(a.text)
+        blocks = any(p.kind == "block" for p in patterns)  # (only their indices depend on the rank)
         key = (op.expr, op.symbols, tuple(patterns), tuple(x.dtype.name for x in node.inputs), node.dtype.name,
-               tuple(literals), node.ndim)
+               tuple(literals), node.ndim if blocks else None)
         name = self._kernel_names.get(key)
         if name is None:
             name = self._kernel_names[key] = self.unique_name(f"{getattr(op, 'label', op.name)}_kernel")
             self.kernels[name] = self._launcher(name, node, patterns, literals)
         self.helpers |= {name, "_blocks"}
-        return name, texts
+        return KernelCall(name, tuple(texts), key)
 
     def _launcher(self, name: str, node, patterns: list[Pattern], literals: list) -> str:
         """The kernel's source as a module constant, and the Python function that launches it."""
@@ -123,14 +136,13 @@ class CuPyPrinter(NumPyPrinter):
         kernel = self._kernel(node, list(args))
         if kernel is None:
             return super()._print_Elementwise(node, *args)
-        name, texts = kernel
-        return self.call(name, *texts)
+        return self.call(kernel.fn, *kernel.args)
 
     def _out_Elementwise(self, node, *args):
         kernel = self._kernel(node, list(args))
         if kernel is None:
             return None
-        return Call(*kernel)
+        return kernel
 
     # -- reductions: CuPy's functions, which write into a buffer with out= -------------
     def _reduce(self, node, x, ufunc: str) -> Code:
@@ -198,6 +210,10 @@ class CuPyBackend(NumPyBackend):
     def helper_names(self) -> list[str]:
         return super().helper_names() + ["_host_input_array"]
 
+    def finish(self, schedule, body: list, tail: list) -> tuple[list, list]:
+        """Fuses each parameter's update with the state kernels it reads (see :func:`fuse_updates`)."""
+        return fuse_updates(schedule, body, tail)
+
     def helper_source(self, name: str, printer=None) -> str:
         if printer is not None and name in printer.kernels:
             return printer.kernels[name]
@@ -212,3 +228,132 @@ class CuPyBackend(NumPyBackend):
             out += ["", "", inspect.getsource(f).rstrip()]
         return out
 
+
+
+_FUSABLE = {"full", "one", "literal", "value"}  # patterns a fused update kernel reads
+
+
+def fuse_updates(schedule, body: list, tail: list) -> tuple[list, list]:
+    """Each in-place parameter update ``w -= d`` whose step ``d`` is a kernel's output, together with
+    the kernels before it that write the states ``d`` reads in place (Adam's m and v, momentum's
+    velocity), becomes one kernel: every element of the states and the parameter in one pass.
+
+    A group is fused only when that changes no value: the step is read by nothing else, nothing
+    between the state kernels and the step reads a state or overwrites what the kernels read, and
+    nothing after the step reads the parameter. The fused kernel runs where the step was."""
+    printer = schedule.printer
+    made = {st.target or st.buffer: (k, st) for k, st in enumerate(body) if st.op == "=" and isinstance(st.call, KernelCall)}
+    buffers = {st.target: st.buffer for st in body if st.buffer}
+    shape_of = {schedule.names[id(s)]: s for s, _ in schedule.p.updates}
+    fused, removed = {}, set()
+    for u in tail:
+        if u.op not in ("-=", "+=") or u.value not in made or u.target not in shape_of:
+            continue
+        k_step, step = made[u.value]
+        state = shape_of[u.target]
+        if (step.node is None or step.node.shape != state.shape or step.node.dtype != state.dtype
+                or not _fusable(step.call) or _read_after(body, k_step, tail, u, step.node, u.target)):
+            continue
+        group = []
+        for arg in dict.fromkeys(step.call.args):
+            k, st = made.get(arg, (None, None))
+            if (st is not None and st.target == "" and k < k_step and _fusable(st.call)
+                    and st.node.shape == state.shape and _undisturbed(body, k, k_step, st, buffers)):
+                group.append(st)
+        fused[k_step] = _fused_statement(printer, group, step, u)
+        removed |= {id(st) for st in group} | {id(u)}
+    if not fused:
+        return body, tail
+    out = []
+    for k, st in enumerate(body):
+        if k in fused:
+            out.append(fused[k])
+        elif id(st) not in removed and not (st.op == "del" and st.comment.endswith(f"holds {body[k - 1].target}")
+                                            and k - 1 in fused):
+            out.append(st)
+    tail = [u for u in tail if id(u) not in removed]
+    text = "\n".join(st.text for st in out + tail)
+    printer.helpers -= {k for k in printer.kernels if not re.search(rf"\b{k}\(", text)}  # fused away
+    return out, tail
+
+
+def _fusable(call) -> bool:
+    return isinstance(call, KernelCall) and all(p.kind in _FUSABLE for p in call.spec[2])
+
+
+def _read_after(body, k_step, tail, update, step_node, param: str) -> bool:
+    """Whether anything after the step reads it (other than the update) or reads the parameter."""
+    word = re.compile(rf"\b{re.escape(param)}\b")
+    later = [st for st in body[k_step + 1:] if st.op != "del"]
+    return (any(step_node in st.reads or word.search(st.text) for st in later)
+            or any(word.search(st.value) for st in tail if st is not update))
+
+
+def _undisturbed(body, k: int, k_step: int, st, buffers: dict) -> bool:
+    """Whether the lines between a state kernel and the step leave its inputs and output alone."""
+    inputs = {buffers.get(a, a) for a in st.call.args} | {st.buffer}
+    return all(st.node not in x.reads and (x.buffer or x.target) not in inputs
+               for x in body[k + 1:k_step] if x.op != "del")
+
+
+def _fused_statement(printer, group: list, step, update):
+    """The statement launching the fused kernel of ``group`` (state kernels), ``step`` and ``update``."""
+    params, index = [], {}  # the launch's arguments: (code, C type, "pointer" or "value")
+
+    def param(text: str, kind: str, dtype: str) -> int:
+        if text not in index:
+            index[text] = len(params)
+            params.append((text, C_TYPES[dtype], kind))
+        return index[text]
+
+    steps = []
+    parts = [(st, st.buffer, "=") for st in group] + [(step, update.target, update.op)]
+    for st, out, assign in parts:
+        expr, symbols, patterns, in_dtypes, out_dtype, literals, ndim = st.call.spec
+        args = iter(st.call.args)
+        indices = tuple(None if p.kind == "literal" else param(next(args), "value" if p.kind == "value" else "pointer", dt)
+                        for p, dt in zip(patterns, in_dtypes))
+        k_out = param(out, "pointer", out_dtype)
+        names = {sym: sp.Symbol(f"x{k}") for sym, k in zip(symbols, indices) if k is not None}
+        title = f"x{k_out} {assign} {' '.join(str(expr.xreplace(names)).split())}"
+        steps.append((title, st.call.spec, indices, k_out, assign))
+    signature = tuple((t, kind) for _, t, kind in params)
+    key = ("fused", signature, tuple((spec[:6], *rest) for _, spec, *rest in steps))  # (ndim: no block patterns)
+    name = printer._kernel_names.get(key)
+    if name is None:
+        name = printer._kernel_names[key] = printer.unique_name("update_kernel")
+        source = fused_kernel(name, signature, tuple(steps), C_TYPES[step.call.spec[4]])
+        printer.kernels[name] = _fused_launcher(name, source, params, steps)
+    printer.helpers.add(name)
+    written = ", ".join(out for _, out, _ in parts[:-1])
+    comment = f"{'new ' + written + ', then ' if written else ''}{update.target} {update.op} step: one kernel, one pass"
+    launch = Launch(name, tuple(text for text, _, _ in params))
+    return Statement("", "", comment, step.section, step.node, step.reads, launch)
+
+
+@dataclass(frozen=True)
+class Launch(Call):
+    """A kernel launched for what it writes in place (no ``out=``)."""
+
+    def lines(self, out, scratch, aliased) -> list[str]:
+        return [f"{self.fn}({', '.join(self.args)})"]
+
+
+def _fused_launcher(name: str, source: str, params: list, steps: list) -> str:
+    """The fused kernel's source as a module constant, and the function that launches it."""
+    numpy_type = {"float": "np.float32", "double": "np.float64"}
+    passed = [f"{numpy_type.get(t, 'np.int64')}(x{k})" if kind == "value" else f"x{k}"
+              for k, (_, t, kind) in enumerate(params)]
+    return "\n".join([
+        f"# {name}: {'; then '.join(title for title, *_ in steps)}, elementwise, in one CUDA kernel",
+        f'_{name} = cp.RawKernel(r"""',
+        source.rstrip("\n"),
+        f'""", {name!r})',
+        "",
+        "",
+        f"def {name}({', '.join(f'x{k}' for k in range(len(params)))}):",
+        f'    """Launches _{name}: each thread does every step for its elements (arrays contiguous)."""',
+        f"    n = x{steps[-1][3]}.size",
+        "    if n:",
+        *_call_lines(f"_{name}(_blocks(n), ({BLOCK},), (", ", ".join(passed + ["np.int64(n)"]), "))", "        "),
+    ])

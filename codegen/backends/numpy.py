@@ -567,6 +567,10 @@ class NumPyBackend:
     def printer(self) -> NumPyPrinter:
         return self.printer_class()
 
+    def finish(self, schedule, body: list, tail: list) -> tuple[list, list]:
+        """The statements after the memory plan, for a backend's last rewrite (here: as they are)."""
+        return body, tail
+
     def helper_names(self) -> list[str]:
         """Names the generated code must leave free for the helper kernels."""
         return [n for n in dir(self.kernels) if n.startswith("_")]
