@@ -2,10 +2,10 @@
 
 The emulated CuPy compiles kernels with the host C++ compiler, which accepts things CUDA
 does not (and the reverse); ``check_with_nvcc`` compiles the same sources for a GPU so
-tests can catch both. Kernels are written into as few ``.cu`` files as their names allow
-(each source in its own namespace, so helper functions of different kernels do not
-clash; ``extern "C"`` kernel names must be unique per file), and the files are compiled by
-two ``nvcc`` processes at a time down to a cubin, so ``ptxas`` runs too and reports
+tests can catch both. Kernels are written into one ``.cu`` file per nvcc process, two
+(more only where names repeat: ``extern "C"`` kernel names must be unique per file; each
+source sits in its own namespace, so helper functions of different kernels do not clash),
+and the files are compiled at once down to a cubin, so ``ptxas`` runs too and reports
 register spills.
 
 CuPy compiles with NVRTC, which includes no headers; nvcc includes ``cuda_runtime.h``, so
@@ -75,11 +75,13 @@ def check_with_nvcc(kernels, arch: str = "compute_80") -> list[str]:
 
 
 def _files(kernels: list[tuple[str, str]]) -> list[str]:
-    """The ``.cu`` texts: each kernel goes into the first file not holding its name yet
-    (identical (name, source) pairs once), its source numbered from 1 as ``name.cu``."""
-    files: list[dict[str, str]] = []
-    for name, source in dict.fromkeys((name, source) for name, source in kernels):
-        target = next((f for f in files if name not in f), None)
+    """The ``.cu`` texts: one per nvcc process (more only where names repeat), each kernel
+    in the emptiest file not holding its name yet (identical (name, source) pairs once),
+    its source numbered from 1 as ``name.cu``."""
+    unique = list(dict.fromkeys((name, source) for name, source in kernels))
+    files: list[dict[str, str]] = [{} for _ in range(min(_PARALLEL, len(unique)))]
+    for name, source in unique:
+        target = min((f for f in files if name not in f), key=len, default=None)
         if target is None:
             files.append(target := {})
         target[name] = source
