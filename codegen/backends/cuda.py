@@ -68,9 +68,9 @@ class CudaPrinter(C99CodePrinter):
         base, exp = expr.base, expr.exp
         if exp == 1:  # x**1, from an unevaluated division x / y = x * y**-1
             return self.parenthesize(base, 50)
-        if exp == 2:
-            b = self.parenthesize(base, 50)  # a product's precedence: x*x needs no parentheses for an atom
-            return f"{b}*{b}"
+        if exp == 2:  # in parentheses: a square may be a divisor, where a/x*x would be (a/x)*x
+            b = self.parenthesize(base, 50)
+            return f"({b}*{b})"
         if exp == -1:
             return f"{self._print(sp.Float(1.0))}/{self.parenthesize(base, 50)}"
         if exp == sp.Rational(1, 2):

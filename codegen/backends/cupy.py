@@ -13,6 +13,7 @@ CuPy; running it needs CuPy and a device, or :func:`codegen.testing.emulated_cup
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import sys
@@ -24,6 +25,7 @@ import numpy as np
 import sympy as sp
 
 from symgraph.graph import Constant
+from symgraph.ops import Add, Cast, Divide, Multiply, Negative, Power, Subtract
 from symgraph.ops.reduce import Count
 
 from ..printer import Call, Code
@@ -34,6 +36,18 @@ from .numpy import NumPyBackend, NumPyPrinter, _index_text, _shape_of
 
 INSTALL = ('install CuPy for your CUDA version: pip install -e ".[cuda]" (CUDA 13: cupy-cuda13x; '
            'for CUDA 12 install cupy-cuda12x instead)')
+
+
+_HOST_ARITHMETIC = (Add, Subtract, Multiply, Divide, Negative, Power, Cast)  # printed as Python operators
+
+
+@functools.lru_cache(maxsize=4096)
+def _on_host(node) -> bool:
+    """Whether the node's code is a NumPy scalar, not a device array: a count of elements, a constant,
+    or arithmetic printed as Python operators on those."""
+    if isinstance(node.op, (Count, Constant)):
+        return node.ndim == 0
+    return isinstance(node.op, _HOST_ARITHMETIC) and all(_on_host(x) for x in node.inputs)
 
 
 @dataclass(frozen=True)
@@ -64,12 +78,12 @@ class CuPyPrinter(NumPyPrinter):
             return None
         patterns, literals, texts = [], [], []
         for x, a in zip(node.inputs, args):
-            if isinstance(x.op, Constant) and x.size == 1:  # a number: written into the kernel
+            if isinstance(x.op, Constant) and x.op.value.size == 1:  # a number: written into the kernel
                 patterns.append(Pattern("literal"))
                 literals.append(float(x.op.value.reshape(())))
                 continue
             literals.append(None)
-            if isinstance(x.op, Count):  # a host scalar: passed by value
+            if _on_host(x):  # a NumPy scalar: passed by value
                 patterns.append(Pattern("value"))
             else:
                 p = pattern(x.shape, node.shape)

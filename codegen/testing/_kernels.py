@@ -35,7 +35,10 @@ from pathlib import Path
 import numpy as np
 
 CXX = "g++"
-CXX_FLAGS = ("-std=c++17", "-O1", "-Wall", "-fPIC", "-shared", "-pipe")
+# The kernels of two modules may share (extern "C") names, and so may the shim's template instances
+# for them: -fno-gnu-unique keeps those instances per library (GCC otherwise makes the dynamic linker
+# share one across all libraries), -Wl,-Bsymbolic makes each library call its own kernels
+CXX_FLAGS = ("-std=c++17", "-O1", "-Wall", "-fPIC", "-shared", "-pipe", "-fno-gnu-unique", "-Wl,-Bsymbolic")
 CACHE_ENV = "SYMGRAPH_EMULATED_CUPY_CACHE"
 
 CUDA_HOST_HEADER = r"""// CUDA C++ on the host, for symgraph's emulated CuPy (codegen.testing).
