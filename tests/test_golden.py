@@ -2,6 +2,7 @@
 as tests/golden/<case>.py. A change to the generated text fails here with a unified diff; the
 checked-in modules are also run, so they are known to work, and to agree with the compiler."""
 
+import contextlib
 import difflib
 import importlib.util
 import inspect
@@ -9,6 +10,8 @@ import inspect
 import numpy as np
 import pytest
 from golden import cases
+
+from codegen.testing import emulated_cupy
 
 CASES = list(cases.CASES)
 
@@ -45,25 +48,35 @@ def sample(leaf, rng, batch=3):
     return rng.normal(size=shape).astype(leaf.dtype)
 
 
+def host(array):
+    """A copy on the host (of a CuPy function's array, too)."""
+    return array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else np.array(array, copy=True)
+
+
 def as_list(result):
     return list(result) if isinstance(result, (list, tuple)) else [result]
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_golden_module_runs_and_agrees_with_the_compiled_function(name):
-    f = cases.build(name)
-    golden = load_golden(name)
-    keywords = [p.name for p in inspect.signature(golden).parameters.values() if p.kind is p.KEYWORD_ONLY]
-    assert keywords == [p.name for p in f.params]
-    rng = np.random.default_rng(0)
-    inputs = [sample(leaf, rng) for leaf in f.inputs]
-    state = {p.name: np.array(p.value, copy=True) for p in f.params}  # the golden module updates these in place
+    device = "cupy" in name  # run on the CPU stand-in; its arrays are read with .get()
+    with emulated_cupy() if device else contextlib.nullcontext() as cp:
+        f = cases.build(name)
+        golden = load_golden(name)
+        keywords = [p.name for p in inspect.signature(golden).parameters.values() if p.kind is p.KEYWORD_ONLY]
+        assert keywords == [p.name for p in f.params]
+        rng = np.random.default_rng(0)
+        inputs = [sample(leaf, rng) for leaf in f.inputs]
+        state = {p.name: np.array(p.value, copy=True) for p in f.params}  # the golden module updates these in place
 
-    expected = [np.array(r, copy=True) for r in as_list(f(*inputs))]
-    got = as_list(golden(*inputs, **state))
+        expected = [host(r) for r in as_list(f(*inputs))]
+        if device:
+            state = {k: cp.asarray(v) for k, v in state.items()}
+        got = [host(r) for r in as_list(golden(*inputs, **state))]
+        state = {k: host(v) for k, v in state.items()}
 
     assert len(got) == len(expected)
     for i, (g, e) in enumerate(zip(got, expected)):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12, err_msg=f"{name}: output {i}")
     for p in f.params:
-        np.testing.assert_allclose(state[p.name], p.value, rtol=1e-12, atol=1e-12, err_msg=f"{name}: {p.name} after")
+        np.testing.assert_allclose(state[p.name], host(p.value), rtol=1e-12, atol=1e-12, err_msg=f"{name}: {p.name} after")

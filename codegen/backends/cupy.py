@@ -130,7 +130,7 @@ class CuPyPrinter(NumPyPrinter):
         args = ", ".join([*passed, "out", "np.int64(n)", *extra])
         formula = " ".join(str(op.expr).split())
         return "\n".join([
-            f"# {name}: {formula}, elementwise, in one CUDA kernel",
+            *_comment(f"{name}: {formula}, elementwise, in one CUDA kernel"),
             f'_{name} = cp.RawKernel(r"""',
             kernel.source.rstrip("\n"),
             f'""", {kernel.name!r})',
@@ -177,6 +177,10 @@ class CuPyPrinter(NumPyPrinter):
     def upload(self, host: str) -> str:
         """Code for a module-level constant: NumPy code, copied to the device."""
         return f"cp.asarray({host})"
+
+
+def _comment(text: str) -> list[str]:
+    return ["# " + line for line in textwrap.wrap(text, 98, break_long_words=False, break_on_hyphens=False)]
 
 
 def _call_lines(head: str, args: str, tail: str, indent: str) -> list[str]:
@@ -359,7 +363,7 @@ def _fused_launcher(name: str, source: str, params: list, steps: list) -> str:
     passed = [f"{numpy_type.get(t, 'np.int64')}(x{k})" if kind == "value" else f"x{k}"
               for k, (_, t, kind) in enumerate(params)]
     return "\n".join([
-        f"# {name}: {'; then '.join(title for title, *_ in steps)}, elementwise, in one CUDA kernel",
+        *_comment(f"{name}: {'; then '.join(title for title, *_ in steps)}, elementwise, in one CUDA kernel"),
         f'_{name} = cp.RawKernel(r"""',
         source.rstrip("\n"),
         f'""", {name!r})',

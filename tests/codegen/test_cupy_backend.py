@@ -70,3 +70,15 @@ def test_each_kernel_is_defined_once_and_reused():
         source = codegen.compile([x], h, backend="cupy").source
     assert [name for _, name in kernels(source)] == ["tanh_kernel"]  # tanh(a + 1.0), for every layer
     assert source.count("= tanh_kernel(matmul") == 4
+
+
+def test_readme_shows_the_current_cupy_golden_code():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    section = (root / "README.md").read_text().split("## On a GPU: the CuPy backend")[1].split("\n## ")[0]
+    golden = (root / "tests" / "golden" / "mlp_adam_cupy_train_step.py").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    assert blocks[0].strip() in golden
+    assert all(line in golden for line in blocks[1].splitlines())

@@ -99,6 +99,21 @@ def mlp_adam_train_step(seed=0):
     return codegen.compile([x, y], loss, updates=updates)
 
 
+def mlp_adam_cupy_train_step(seed=0):
+    """mlp_adam_train_step in float32 for the CuPy backend: kernels printed from SymPy, Adam fused."""
+    rng = np.random.default_rng(seed)
+    x = sg.placeholder("x", shape=("batch", 4), dtype="float32")
+    y = sg.placeholder("y", shape=("batch",), dtype="int64")
+    W1 = sg.parameter("W1", value=rng.normal(size=(4, 8)) / 2, dtype="float32")
+    b1 = sg.parameter("b1", value=np.zeros(8), dtype="float32")
+    W2 = sg.parameter("W2", value=rng.normal(size=(8, 3)) / np.sqrt(8), dtype="float32")
+    b2 = sg.parameter("b2", value=np.zeros(3), dtype="float32")
+    h = sg.tanh(x @ W1 + b1).named("h")
+    loss = sg.softmax_cross_entropy((h @ W2 + b2).named("logits"), y).named("loss")
+    updates = sg.optim.Adam(1e-3).updates(loss, [W1, b1, W2, b2])
+    return codegen.compile([x, y], loss, updates=updates, backend="cupy")
+
+
 def tanh_jacobian_forward(seed=0):
     """The (4, 3) Jacobian of y = tanh(x @ W + b) with respect to x, in forward mode."""
     rng = np.random.default_rng(seed)
@@ -118,6 +133,7 @@ CASES = {
         digits_train_step,
         digits_predict,
         mlp_adam_train_step,
+        mlp_adam_cupy_train_step,
         tanh_jacobian_forward,
     ]
 }
