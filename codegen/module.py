@@ -8,6 +8,7 @@ body in sections, updates, return).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import textwrap
 
@@ -118,7 +119,8 @@ def _docstring(schedule: Schedule, returns: list[str]) -> list[str]:
     return lines
 
 
-def _check_sources(labels: bool) -> list[str]:
+@functools.lru_cache(maxsize=2)  # the same text every compile: inspect.getsource reads and tokenizes the file
+def _check_sources(labels: bool) -> tuple[str, ...]:
     """The functions of codegen.checks, in their order there (``_check_labels`` when ``labels`` are checked)."""
     functions = [f for f in vars(checks).values() if inspect.isfunction(f)]
     out = []
@@ -126,7 +128,7 @@ def _check_sources(labels: bool) -> list[str]:
         if f is checks._check_labels and not labels:
             continue
         out += ["", "", inspect.getsource(f).rstrip()]
-    return out
+    return tuple(out)
 
 
 def _wrap(text: str, width: int) -> list[str]:
