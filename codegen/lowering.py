@@ -112,6 +112,11 @@ class Lowered:
         _emit(self.tree, OUT, aliased, registers, steps)
         return tuple(steps), tuple(registers.kinds)
 
+    def mapped(self, text) -> Lowered:
+        """The same calls with the text of each leaf, and the expression, passed through ``text``: a form
+        built once per expression (with placeholders for the arguments) filled in for one node."""
+        return Lowered(_mapped(self.tree, text), text(self.expression))
+
     def scratch_kinds(self, aliased: frozenset) -> tuple[bool, ...]:
         return self.steps(aliased)[1]
 
@@ -124,6 +129,11 @@ class Lowered:
 
         return [f"{s.fn}({', '.join(map(text, s.operands))}, out={names[s.dest]})"
                 for s in self.steps(aliased)[0]]
+
+
+def _mapped(t: Op, text) -> Op:
+    return Op(t.fn, tuple(_mapped(o, text) if isinstance(o, Op) else Leaf(text(o.text), o.reads)
+                          for o in t.operands), t.boolean)
 
 
 def _emit(t: Op, dest: int, aliased: frozenset, registers: _Registers, steps: list[Step]):

@@ -26,6 +26,7 @@ from symgraph.graph import Constant, Node, Parameter
 from .naming import identifier
 from .schedule import UPDATES, Schedule, Statement
 
+_BOOL = np.dtype(bool).str  # the dtype of a scratch buffer holding truth values
 END = float("inf")  # where the live interval of a value read after the last line of the body ends
 
 
@@ -194,7 +195,7 @@ class MemoryPlan:
             self.buffer_of[id(node)] = st.buffer
             st.aliased = self._aliased(st)
             taken = inputs_here | {st.buffer}
-            keys = [(node.shape, (np.dtype(bool) if boolean else node.dtype).str)
+            keys = [(node.shape, _BOOL if boolean else node.dtype.str)
                     for boolean in st.call.scratch_kinds(st.aliased)]
             st.scratch = tuple(self._scratch(free.setdefault(key, []), taken, key, i) for key in keys)
             for key, buf in zip(keys, st.scratch):  # free after this line: next a scratch again, not a value's buffer
@@ -208,10 +209,12 @@ class MemoryPlan:
     def _scratch(self, pool: list[str], taken: set, key: tuple, i: int) -> str:
         """A scratch buffer (shape, dtype ``key``) for line ``i``, none of ``taken``: a dead one from
         ``pool``, or a new one."""
-        dead = [b for b in pool if b not in taken]
-        buf = dead[-1] if dead else self._allocate(*key)
-        if dead:
-            pool.remove(buf)
+        for k in range(len(pool) - 1, -1, -1):  # the last dead one: from the end, not a scan of the whole pool
+            if pool[k] not in taken:
+                buf = pool.pop(k)
+                break
+        else:
+            buf = self._allocate(*key)
         taken.add(buf)
         self.live.setdefault(buf, []).append((i, i))
         return buf
@@ -237,20 +240,21 @@ class MemoryPlan:
             # given them one buffer), so each shape only tries the blocks made by other shapes
             for shape, bufs in sorted(by_shape.items(), key=lambda kv: -_static_size(kv[0])):
                 candidates = list(blocks)
+                # a value kept to the end (a result, a gradient the updates read) never fits a block
+                # that is also held to the end: it only tries the others, listed once per shape (else
+                # packing is quadratic in the number of parameters when updates run at the end)
+                not_to_end = [block for block in candidates if not (block[1] and block[1][-1][1] == END)]
                 for buf in bufs:
                     mine = sorted(self.live.get(buf, []))
-                    # a value kept to the end (a result, a gradient the updates read) never fits a block
-                    # that is also held to the end: skip those without looking (else packing is quadratic
-                    # in the number of parameters when updates run at the end)
                     to_end = bool(mine) and mine[-1][1] == END
-                    for block in candidates:
-                        if to_end and block[1] and block[1][-1][1] == END:
-                            continue
+                    for block in not_to_end if to_end else candidates:
                         if not any(_overlaps(block[1], interval) for interval in mine):
                             block[0].append(buf)
                             for interval in mine:
                                 bisect.insort(block[1], interval)
                             candidates.remove(block)
+                            if block in not_to_end:
+                                not_to_end.remove(block)
                             break
                     else:
                         blocks.append([[buf], mine])

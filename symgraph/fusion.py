@@ -12,6 +12,7 @@ it can take unbounded time on large expressions and may change values.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 
 import sympy as sp
@@ -62,14 +63,12 @@ def fuse(outputs: list[Node], labels: Labels, keep: set[int] = frozenset()) -> t
         original[id(rebuilt)] = node
         if id(node) in keep or not _fusable(rebuilt) or not any(absorbable(i) for i in rebuilt.inputs):
             continue
-        with sp.evaluate(False):  # keep the graph's own expression: SymPy's automatic identities
-            tree = _expression(rebuilt, absorbable, sizes)  # (exp(log x) = x, x*x/x = x) are unsafe at domain edges
-            if tree is None:
-                continue
-            expr, leaves, size = tree
-            symbols = tuple(sp.Symbol(f"x{k}", real=True) for k in range(len(leaves)))
-            expr = expr.xreplace(dict(zip(_leaf_symbols(len(leaves)), symbols)))
-        if len(leaves) > MAX_LEAVES or expr.free_symbols != set(symbols):
+        tree, leaves, size = _tree(rebuilt, absorbable, sizes)
+        built = _built(tree, len(leaves))
+        if built is None:
+            continue
+        expr, symbols, complete = built
+        if len(leaves) > MAX_LEAVES or not complete:
             continue  # too wide, or SymPy cancelled an operand (which may carry the broadcast shape)
         fused_op = Elementwise("fused", expr, symbols)
         fused_op.label = getattr(rebuilt.op, "label", rebuilt.op.name)  # names the variable: tanh1, add2
@@ -96,32 +95,55 @@ def _leaf_symbols(n: int) -> list[sp.Symbol]:
     return [_leaf_symbol(k) for k in range(n)]
 
 
-def _expression(root: Node, absorbable, sizes: dict[int, int]) -> tuple[sp.Expr, list[Node], int] | None:
-    """(expression over leaf symbols, leaves, operations) for the elementwise tree under ``root``.
-    Inputs are absorbed depth first while the expression stays within MAX_OPS operations
-    (``sizes``: those of nodes already fused); the rest are read as leaves."""
+def _tree(root: Node, absorbable, sizes: dict[int, int]) -> tuple[tuple, list[Node], int]:
+    """(the elementwise tree under ``root``, leaves, operations). Inputs are absorbed depth first while
+    the expression stays within MAX_OPS operations (``sizes``: those of nodes already fused); the rest
+    are read as leaves. The tree holds ops, leaf positions and numbers only, so equal trees (every layer
+    of a network has the same ones) give one SymPy expression: ``("op", op, operands)``,
+    ``("leaf", k)`` or ``("number", kind, text)``."""
     leaves: list[Node] = []
     ops = 0
 
-    def leaf(n: Node) -> sp.Expr:
+    def leaf(n: Node) -> tuple:
         if isinstance(n.op, Constant) and n.ndim == 0 and n.op.weak:  # a Python number, printed shortest
             v = n.op.value[()]
-            return sp.Float(str(v)) if n.dtype.kind == "f" else sp.Integer(int(v))
+            return ("number", "f", str(v)) if n.dtype.kind == "f" else ("number", "i", int(v))
         for k, seen in enumerate(leaves):
             if seen is n:
-                return _leaf_symbol(k)
+                return ("leaf", k)
         leaves.append(n)
-        return _leaf_symbol(len(leaves) - 1)
+        return ("leaf", len(leaves) - 1)
 
     def fits(n: Node) -> bool:
         return absorbable(n) and ops + sizes.get(id(n), 1) <= MAX_OPS
 
-    def walk(n: Node) -> sp.Expr:
+    def walk(n: Node) -> tuple:
         nonlocal ops
         ops += sizes.get(id(n), 1)
-        return sp.sympify(n.op.scalar_expr(*(walk(i) if fits(i) else leaf(i) for i in n.inputs)))
+        return ("op", n.op, tuple(walk(i) if fits(i) else leaf(i) for i in n.inputs))
 
-    try:
-        return walk(root), leaves, ops
-    except (TypeError, ValueError):
-        return None
+    return walk(root), leaves, ops
+
+
+@functools.lru_cache(maxsize=1024)  # the same trees come back in every layer: SymPy builds each once
+def _built(tree: tuple, n_leaves: int) -> tuple[sp.Expr, tuple[sp.Symbol, ...], bool] | None:
+    """(the expression of a :func:`_tree` over symbols x0, x1, ..., those symbols, whether it reads
+    every one of them), or None when an op's scalar form refuses its operands."""
+    with sp.evaluate(False):  # keep the graph's own expression: SymPy's automatic identities
+        try:  # (exp(log x) = x, x*x/x = x) are unsafe at domain edges
+            expr = _sympy(tree)
+        except (TypeError, ValueError):
+            return None
+        symbols = tuple(sp.Symbol(f"x{k}", real=True) for k in range(n_leaves))
+        expr = expr.xreplace(dict(zip(_leaf_symbols(n_leaves), symbols)))
+    return expr, symbols, expr.free_symbols == set(symbols)
+
+
+def _sympy(tree: tuple) -> sp.Expr:
+    kind, *rest = tree
+    if kind == "leaf":
+        return _leaf_symbol(rest[0])
+    if kind == "number":
+        return sp.Float(rest[1]) if rest[0] == "f" else sp.Integer(rest[1])
+    op, operands = rest
+    return sp.sympify(op.scalar_expr(*(_sympy(o) for o in operands)))

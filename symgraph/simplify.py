@@ -148,14 +148,15 @@ def simplify_labelled(nodes: list[Node], labels: Labels, unsafe: bool = False, r
     replaced: dict[int, tuple[Node, Node]] = {}  # id(old) -> (old, new), to re-point labels at the end
     for passes in range(1, MAX_PASSES + 1):
         new: dict[int, Node] = {}
-        for node in topo_sort(outputs):
+        order = topo_sort(outputs)  # (read twice: outputs change only at the end of the pass)
+        for node in order:
             if id(node) in keep_ids:  # kept exactly: the caller holds on to this very node
                 new[id(node)] = node
                 continue
             rebuilt = _rebuild(node, [new[id(i)] for i in node.inputs], labels, given, merge_copies)
             new[id(node)] = _rewrite(rebuilt, by_op, counts, keep_ids, watch)
         result = [new[id(o)] for o in outputs]
-        for node in topo_sort(outputs):
+        for node in order:
             if new[id(node)] is not node:
                 replaced[id(node)] = (node, new[id(node)])
         if all(a is b for a, b in zip(result, outputs)):

@@ -239,13 +239,16 @@ class CuPyBackend(NumPyBackend):
 
     def check_sources(self, labels: bool) -> list[str]:
         """The NumPy checks, then the CuPy versions of the three that meet device arrays."""
-        overrides = [cupy_checks._input_array, cupy_checks._state_array, cupy_checks._apart]
-        out = super().check_sources(labels)
-        out += ["", "", "_host_input_array = _input_array  # the check above, for data still on the host"]
-        for f in overrides:
-            out += ["", "", inspect.getsource(f).rstrip()]
-        return out
+        return super().check_sources(labels) + list(_device_check_sources())
 
+
+
+@functools.lru_cache(maxsize=1)  # the same text every compile
+def _device_check_sources() -> tuple[str, ...]:
+    out = ["", "", "_host_input_array = _input_array  # the check above, for data still on the host"]
+    for f in (cupy_checks._input_array, cupy_checks._state_array, cupy_checks._apart):
+        out += ["", "", inspect.getsource(f).rstrip()]
+    return tuple(out)
 
 
 _FUSABLE = {"full", "one", "literal", "value"}  # patterns a fused update kernel reads

@@ -430,25 +430,55 @@ class _NoForm(Exception):
 
 
 class _Lowering:
-    """Builds the :class:`~codegen.lowering.Op` tree of an elementwise node's SymPy expression: one
-    ufunc per operation at the node's size, sums and products folded left as the plain expression
-    associates them; arguments, numbers and parts smaller than the node (scalar factors) are leaves."""
-
-    FUNCTIONS = {"exp", "log", "sqrt", "tanh", "sin", "cos", "Abs"}  # one-argument ufuncs, see _SCALAR_UFUNCS
+    """The :class:`~codegen.lowering.Lowered` form of an elementwise node (see :class:`_Form`), or None."""
 
     def __init__(self, printer: NumPyPrinter, node, args: list[Code]):
         self.printer, self.node, self.args = printer, node, args
-        self.symbols = node.op.symbols
-        self.shapes = {s: x.shape for s, x in zip(self.symbols, node.inputs)}
 
     def lowered(self) -> Lowered | None:
         """The node as ufunc calls into buffers, or None when it is one call or a part has no form."""
-        op = self.node.op
-        if _loses_shape(op.expr, self.symbols):
+        node, printer = self.node, self.printer
+        form, helpers, zeros = _lowering_form(type(printer), node.op.expr, node.op.symbols,
+                                              tuple(x.shape for x in node.inputs), node.shape,
+                                              tuple(a.prec for a in self.args), printer.constant_array is not None)
+        printer.helpers |= helpers
+        texts = [a.text for a in self.args]
+        if zeros:  # (also when the form fails after asking for them, as building it for this node would)
+            texts.append(printer.constant_array("zeros", node.shape, node.dtype))
+        return None if form is None else form.mapped(lambda template: scalar.fill(template, texts))
+
+
+@functools.lru_cache(maxsize=1024)  # ops are shared by many nodes: build each expression's form once
+def _lowering_form(printer_class, expr, symbols: tuple, shapes: tuple, shape: tuple, precs: tuple, zeros: bool):
+    """(the :class:`Lowered` form with placeholders for the arguments' code, the helpers it calls, whether
+    it reads an array of zeros) for an expression over arguments of these shapes and precedences."""
+    form = _Form(printer_class(), expr, symbols, shapes, shape, precs, zeros)
+    return form.lowered(), frozenset(form.printer.helpers), form.zeros_used
+
+
+class _Form:
+    """Builds the :class:`~codegen.lowering.Op` tree of an elementwise node's SymPy expression: one
+    ufunc per operation at the node's size, sums and products folded left as the plain expression
+    associates them; arguments, numbers and parts smaller than the node (scalar factors) are leaves.
+    Argument k prints as the placeholder ``\\x00k\\x00`` of :func:`scalar.fill`; the array of zeros (when
+    ``zeros``: the scheduler supplies one) as the placeholder after the arguments'."""
+
+    FUNCTIONS = {"exp", "log", "sqrt", "tanh", "sin", "cos", "Abs"}  # one-argument ufuncs, see _SCALAR_UFUNCS
+
+    def __init__(self, printer: NumPyPrinter, expr, symbols: tuple, shapes: tuple, shape: tuple, precs: tuple,
+                 zeros: bool):
+        self.printer, self.expr, self.symbols, self.shape = printer, expr, symbols, shape
+        self.args = [Code(f"\x00{k}\x00", prec) for k, prec in enumerate(precs)]
+        self.shapes = dict(zip(symbols, shapes))
+        self.zeros_text = f"\x00{len(symbols)}\x00" if zeros else None
+        self.zeros_used = False
+
+    def lowered(self) -> Lowered | None:
+        if _loses_shape(self.expr, self.symbols):
             return None
-        expression = self.printer._expression(op.expr, self.symbols, self.args)  # None: it has shared parts
+        expression = self.printer._expression(self.expr, self.symbols, self.args)  # None: it has shared parts
         try:
-            tree = self.build(op.expr) if expression is not None else None
+            tree = self.build(self.expr) if expression is not None else None
         except _NoForm:
             return None
         if not isinstance(tree, Op) or tree.calls < 2:
@@ -460,7 +490,7 @@ class _Lowering:
 
     def full(self, expr) -> bool:
         """Whether the subexpression has the node's shape (else it stays an operand for NumPy)."""
-        return bool(expr.free_symbols) and broadcast_shapes(*(self.shapes[s] for s in expr.free_symbols)) == self.node.shape
+        return bool(expr.free_symbols) and broadcast_shapes(*(self.shapes[s] for s in expr.free_symbols)) == self.shape
 
     def leaf(self, expr) -> Leaf:
         text = self.printer._expression(expr, self.symbols, self.args)
@@ -470,9 +500,10 @@ class _Lowering:
 
     def zeros(self) -> Leaf:
         """0, as an array of zeros of the node's shape when there is one (ufuncs compare faster against it)."""
-        if self.printer.constant_array is None:
+        if self.zeros_text is None:
             return Leaf("0")
-        return Leaf(self.printer.constant_array("zeros", self.node.shape, self.node.dtype))
+        self.zeros_used = True
+        return Leaf(self.zeros_text)
 
     def build(self, expr):
         if expr.is_Symbol or not self.full(expr):
@@ -545,6 +576,17 @@ class _Lowering:
         return self.ufunc("power", self.build(base), self.build(exp))
 
 
+@functools.lru_cache(maxsize=2)  # the same text every compile: inspect.getsource reads and tokenizes the file
+def _check_sources(labels: bool) -> tuple[str, ...]:
+    functions = [f for f in vars(checks).values() if inspect.isfunction(f)]
+    out = []
+    for f in sorted(functions, key=lambda f: f.__code__.co_firstlineno):
+        if f is checks._check_labels and not labels:
+            continue
+        out += ["", "", inspect.getsource(f).rstrip()]
+    return tuple(out)
+
+
 class NumPyBackend:
     """Generated modules that need only NumPy: everything the generator asks a backend for.
 
@@ -581,10 +623,4 @@ class NumPyBackend:
 
     def check_sources(self, labels: bool) -> list[str]:
         """The functions of codegen.checks, in their order there (``_check_labels`` when ``labels`` are checked)."""
-        functions = [f for f in vars(checks).values() if inspect.isfunction(f)]
-        out = []
-        for f in sorted(functions, key=lambda f: f.__code__.co_firstlineno):
-            if f is checks._check_labels and not labels:
-                continue
-            out += ["", "", inspect.getsource(f).rstrip()]
-        return out
+        return list(_check_sources(labels))
