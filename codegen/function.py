@@ -178,6 +178,7 @@ class DeviceFunction(CompiledFunction):
     def __call__(self, /, *args, **kwargs):
         runtime = self.backend.runtime()
         if runtime is not self._runtime:
+            self.backend.check_device(runtime)
             self._runtime, self._array = runtime, runtime.ndarray
             super()._load()
         return super().__call__(*args, **kwargs)

@@ -6,6 +6,24 @@ import pytest
 import symgraph as sg
 
 
+@pytest.fixture(scope="session", autouse=True)
+def every_cuda_kernel_compiles_with_nvcc():
+    """After the last test: every CUDA kernel the tests ran on the CuPy stand-in (codegen.testing
+    records each one) compiles with nvcc; an error at this teardown names the kernel and nvcc's
+    message. Without nvcc the check is skipped, with the reason printed."""
+    yield
+    from codegen import testing
+    from codegen.testing import nvcc
+
+    kernels = [(name, source) for name, source, _ in testing.kernel_sources()]
+    found, reason = nvcc.nvcc_available()
+    if kernels and not found:
+        print(f"\nnvcc check skipped: {reason}")
+    elif kernels:
+        warnings = nvcc.check_with_nvcc(kernels)
+        print(f"\nnvcc compiled all {len(kernels)} kernels the tests ran ({len(warnings)} warnings)")
+
+
 @pytest.fixture(autouse=True)
 def fresh_graph():
     """Each test builds its nodes in a new intern table."""

@@ -218,6 +218,19 @@ class CuPyBackend(NumPyBackend):
             raise ImportError(f"a function compiled with backend='cupy' needs CuPy ({e}); {INSTALL}. "
                               "Without a GPU, codegen.testing.emulated_cupy() runs it on the CPU.") from None
 
+    @staticmethod
+    def check_device(runtime):
+        """A RuntimeError when ``runtime`` (CuPy) finds no CUDA device, saying what to do."""
+        try:
+            count = runtime.cuda.runtime.getDeviceCount()
+        except Exception as e:  # noqa: BLE001  (CuPy raises its own CUDARuntimeError without a driver)
+            count, why = 0, f"{type(e).__name__}: {e}"
+        else:
+            why = "it counts 0 devices"
+        if not count:
+            raise RuntimeError(f"a function compiled with backend='cupy' needs a CUDA device, but CuPy finds none "
+                               f"({why}); use backend='numpy', or codegen.testing.emulated_cupy() to run it on the CPU")
+
     @property
     def array_type(self):
         return self.runtime().ndarray

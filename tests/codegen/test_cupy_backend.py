@@ -82,3 +82,14 @@ def test_readme_shows_the_current_cupy_golden_code():
     assert len(blocks) == 2
     assert blocks[0].strip() in golden
     assert all(line in golden for line in blocks[1].splitlines())
+
+
+def test_calling_without_a_device_says_so(monkeypatch):
+    """CuPy installed but no GPU (here: the stand-in counting no device)."""
+    from codegen import testing
+
+    f = mlp_adam("float32")
+    with testing.emulated_cupy() as cp:
+        monkeypatch.setattr(cp.cuda.runtime, "getDeviceCount", lambda: 0)
+        with pytest.raises(RuntimeError, match="needs a CUDA device.*emulated_cupy"):
+            f(np.zeros((2, 4), np.float32), np.zeros(2, np.int64))

@@ -170,6 +170,43 @@ def test_optimizer_steps(name, dtype, rng):
         assert_close(a.value, b.value, dtype, f"{name}: {b.name}")
 
 
+SCHEDULES = {
+    "constant": lambda: sg.schedules.constant(0.05),
+    "inverse_time": lambda: sg.schedules.inverse_time(0.05, 0.5),
+    "inverse_sqrt": lambda: sg.schedules.inverse_sqrt(0.05),
+    "exponential": lambda: sg.schedules.exponential(0.05, 0.9),
+    "step": lambda: sg.schedules.step(0.05, 0.5, 2),
+    "cosine": lambda: sg.schedules.cosine(0.05, 5, lr_min=0.001),
+    "warmup": lambda: sg.schedules.warmup(sg.schedules.cosine(0.05, 5), 2),
+}
+
+
+@pytest.mark.parametrize("name", list(SCHEDULES))
+def test_schedules(name, rng):
+    X = rng.normal(size=(10, 6)).astype(np.float32)
+    Y = rng.integers(0, 3, size=10)
+    optimizer = lambda: sg.optim.Momentum(SCHEDULES[name](), 0.9)  # noqa: E731
+    (step_np, _, leaves_np), (step_cp, _, leaves_cp) = (_mlp_step(optimizer, "float32", b) for b in ("numpy", "cupy"))
+    for k in range(5):
+        assert_close(step_cp(X, Y), step_np(X, Y), np.float32, f"{name}: loss, step {k}")
+    for a, b in zip(leaves_cp, leaves_np):
+        assert_close(a.value, b.value, np.float32, f"{name}: {b.name}")
+
+
+def test_evaluate_and_keyword_inputs(cupy, rng):
+    x = sg.placeholder("x", ("n", 3))
+    y = sg.placeholder("y", (3,))
+    out = sg.tanh(x * y).sum(axis=0)
+    xv, yv = rng.normal(size=(4, 3)), rng.normal(size=3)
+    got = codegen.evaluate(out, {x: xv, y: yv}, backend="cupy")
+    assert isinstance(got, cupy.ndarray)
+    assert_close(got, np.tanh(xv * yv).sum(axis=0))
+    f = cupy_compile([x, y], out)
+    assert_close(f(y=cupy.asarray(yv), x=xv), np.tanh(xv * yv).sum(axis=0))  # NumPy and CuPy inputs
+    with pytest.raises(ValueError, match="input 'y' expects shape"):
+        f(xv, np.zeros(4))
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_batchnorm_and_dropout_train_and_eval(dtype, rng):
     X = rng.normal(size=(12, 6)).astype(dtype)
@@ -240,6 +277,8 @@ def test_digits_example_trains_alike(rng):
 
 # -- last: every kernel above, compiled by nvcc ---------------------------------------------
 def test_every_kernel_compiles_with_nvcc():
+    """The kernels of every module compiled above (tests/conftest.py checks, after the last test,
+    every kernel any test ran on the stand-in)."""
     found, reason = nvcc.nvcc_available()
     if not found:
         pytest.skip(f"nvcc not available: {reason}")
