@@ -218,10 +218,11 @@ _compiled: dict[tuple, _Compiled] = {}
 _sources: dict[tuple, None] = {}
 
 
-def kernel_sources() -> list[tuple[str, str, tuple]]:
-    """Every (name, source, options) of a ``RawKernel`` created in this process, without repeats."""
+def kernel_sources(compiled: bool = False) -> list[tuple[str, str, tuple]]:
+    """Every (name, source, options) of a ``RawKernel`` created in this process, without repeats;
+    with ``compiled``, only those the host compiler has compiled (launched, or compiled with them)."""
     with _lock:
-        return list(_sources)
+        return [key for key in _sources if not compiled or key in _compiled]
 
 
 class RawKernel:
