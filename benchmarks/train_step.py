@@ -1805,6 +1805,12 @@ def render_markdown(report) -> str:
             md += ["", f"Its {OPTIMIZERS[optimizer]} update (medium, {found[0]}, the start of the generated optimizer "
                        "part):", "", "```python", _optimizer_excerpt(found[1]), "```"]
 
+    md += ["", "## The CuPy backend on a GPU (issue 13): unmeasured", "",
+           "No GPU here: `backend=\"cupy\"` is checked on the CPU stand-in (`codegen.testing.emulated_cupy`, "
+           "the parity tests) and with nvcc, not timed. `benchmarks/gpu_check.py`, run on a machine with an "
+           "NVIDIA GPU, times the medium and deep float32 steps (Adam and SGD) against PyTorch CUDA eager "
+           "and torch.compile; targets: <= 1.2x eager on medium, < 1.0x on deep. Until someone runs it, "
+           "those numbers are unmeasured."]
     md += ["", "## Beyond NumPy dispatch: what a loop-fusing backend needs from the IR", "", DESIGN_SKETCH]
     md += ["## Console output", "", "```", *lines, "```", ""]
     return "\n".join(md)
