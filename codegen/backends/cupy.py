@@ -16,8 +16,8 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-import sys
 import re
+import sys
 import textwrap
 from dataclasses import dataclass
 
@@ -114,7 +114,7 @@ class CuPyPrinter(NumPyPrinter):
             if p.kind == "literal" or sym not in used:
                 continue
             if p.kind == "value":
-                passed.append(f"{self.dtype(node.inputs[k].dtype).replace('cp.', 'np.')}(x{k})")
+                passed.append(f"np.{node.inputs[k].dtype.name}(x{k})")
                 continue
             passed.append(f"cp.ascontiguousarray(x{k})")
             if p.kind == "block":  # (see cuda.elementwise_kernel)
@@ -153,10 +153,7 @@ class CuPyPrinter(NumPyPrinter):
         return self.call(kernel.fn, *kernel.args)
 
     def _out_Elementwise(self, node, *args):
-        kernel = self._kernel(node, list(args))
-        if kernel is None:
-            return None
-        return kernel
+        return self._kernel(node, list(args))
 
     # -- reductions: CuPy's functions, which write into a buffer with out= -------------
     def _reduce(self, node, x, ufunc: str) -> Code:
