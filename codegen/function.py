@@ -231,7 +231,9 @@ def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: boo
     a node or a list (the call returns a value or a list to match).
     ``updates``: {parameter: new value node}, applied together in place after every
     value of the step is computed, so a step that fails midway (an exception, Ctrl-C)
-    changes no parameter. ``backend``: a name registered in :mod:`codegen.backends`.
+    changes no parameter. ``backend``: a name registered in :mod:`codegen.backends`:
+    ``"numpy"``, or ``"cupy"`` (a :class:`DeviceFunction`: NumPy or CuPy arrays in, CuPy arrays
+    out, parameters and state kept on the GPU; see its docstring).
     ``simplify``: run :func:`symgraph.simplify` first. ``name``: the generated
     function's name. ``show_rules``: end each line's comment with the simplifier
     rules that shaped it. ``memory_plan``: write intermediate values into buffers
