@@ -223,19 +223,27 @@ def _inline_constant(node: Node) -> bool:
     return isinstance(node.op, Constant) and node.op.value.ndim == 0
 
 
-def _names(primal: list[Node], derivatives: list[Node], labels) -> dict[int, str]:
-    """The names codegen's schedule gives these values when they are all outputs (so every one
-    gets a line of its own), unsimplified."""
+def named_schedule(nodes: list[Node], labels, updates=()):
+    """codegen's schedule of ``nodes`` (and ``updates``: (state, value) pairs), unsimplified, with every
+    node a value of its own line: its ``name_of`` names any of them as ``codegen.compile(..., simplify=False)``
+    does, its ``section`` says whether each is forward, backward, tangent or optimizer work."""
     from codegen import backends
     from codegen.schedule import Program, Schedule
 
-    outputs = list({id(n): n for n in primal + derivatives if not n.is_leaf and not _inline_constant(n)}.values())
-    graph = topo_sort(outputs)
+    outputs = list({id(n): n for n in nodes if not n.is_leaf and not _inline_constant(n)}.values())
+    graph = topo_sort(outputs + [v for _, v in updates] + [s for s, _ in updates])
     inputs = [n for n in graph if type(n.op) is Placeholder]
     params = [n for n in graph if isinstance(n.op, Parameter)]
-    schedule = Schedule(Program("trace", inputs, outputs, [], params, graph), backends.get("numpy"), labels,
-                        plan_memory=False)
+    schedule = Schedule(Program("trace", inputs, outputs, list(updates), params, graph), backends.get("numpy"),
+                        labels, plan_memory=False)
     schedule.run()
+    return schedule
+
+
+def _names(primal: list[Node], derivatives: list[Node], labels) -> dict[int, str]:
+    """The names codegen's schedule gives these values when they are all outputs (so every one
+    gets a line of its own), unsimplified."""
+    schedule = named_schedule(primal + derivatives, labels)
     return {id(n): schedule.name_of(n) for n in primal + derivatives if not _inline_constant(n)}
 
 
