@@ -259,10 +259,10 @@ def _op_text(node: Node, names: dict, depth: int = 0) -> str:
 
 
 def _arg_text(node: Node, names: dict, depth: int) -> str:
+    if id(node) in names:  # (a scalar seed has a name: grad_loss)
+        return names[id(node)]
     if _inline_constant(node):
         return format_value(node.op.value)
-    if id(node) in names:
-        return names[id(node)]
     return _op_text(node, names, depth + 1) if depth < 4 else "..."
 
 
