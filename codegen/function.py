@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import html
 import inspect
 import linecache
 import os
@@ -138,6 +139,10 @@ class CompiledFunction:
         arrays = [r if isinstance(r, self.backend.array_type) else self.backend.asarray(r, dtype=o.dtype)
                   for r, o in zip(result, self.outputs)]
         return arrays[0] if self._single else arrays
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows a compiled function as its source, HTML-escaped."""
+        return f"<pre><code>{html.escape(self.source)}</code></pre>"
 
     def __repr__(self):
         ins = ", ".join(p.name for p in self.inputs)

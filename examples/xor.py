@@ -7,10 +7,12 @@ hidden layer of two rectified linear units computes XOR:
 
 This script tells that story in three steps:
 
-1. build the network as a graph and run it with the book's weights;
+1. build the network as a graph and run it with the book's weights, printing the
+   slide's intermediate matrices (XW, XW + c, the ReLU) and the outputs;
 2. train a network of the same shape from a random start, by full-batch
    gradient descent written as ``updates`` and compiled once into a
-   train-step function;
+   train-step function (first printing the sweeps of one gradient, with values:
+   the course's backprop table, from sg.trace);
 3. print the NumPy code symgraph generated for that train step.
 
 Run it from the repository root:  python examples/xor.py
@@ -57,6 +59,11 @@ def fixed_network():
 
     # evaluate compiles the graph and runs it once; parameters supply their .value.
     outputs = codegen.evaluate(f, {x: X})
+    # The book's walk through the same computation, one matrix per step (one row per point):
+    pre = x @ W + c
+    steps = codegen.evaluate([x @ W, pre, sg.relu(pre)], {x: X})
+    for label, value in zip(["XW", "XW + c", "max(0, XW + c)"], steps):
+        print(f"{label}:", value.tolist())
     print("fixed network outputs:", outputs.tolist())
     print("fixed network:", classes(outputs))
 
@@ -83,6 +90,13 @@ def training_graph(hidden_units=4, lr=0.1, seed=0):
     # function returns the loss, then writes every new value in place, all at once.
     updates = {p: p - lr * g for p, g in zip(params, grads)}
     return x, y, f, loss, updates
+
+
+def backprop_table():
+    """Step 2a: one gradient evaluation of the training network, as the course's table:
+    every value of the forward sweep, then every adjoint of the reverse sweep (sg.trace)."""
+    x, y, f, loss, updates = training_graph()
+    print(sg.trace(loss, {x: X, y: Y}, wrt=list(updates)))
 
 
 def train(hidden_units=4, lr=0.1, seed=0, max_steps=5000, print_every=25):
@@ -119,6 +133,9 @@ def main():
 
     print()
     print("== 2. Learning XOR by gradient descent ==")
+    print("The sweeps of the first gradient, with values (sg.trace):")
+    backprop_table()
+    print()
     train_step = train()
 
     print()

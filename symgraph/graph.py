@@ -188,6 +188,12 @@ class Node:
             return self
         return self if name == self._name else current_graph().copy(self, name=name)
 
+    def _repr_svg_(self):
+        """Jupyter shows a node as a picture of its graph (see :func:`symgraph.picture.draw`)."""
+        from .picture import repr_svg
+
+        return repr_svg(self)
+
     @property
     def ndim(self) -> int:
         return len(self.shape)

@@ -1,4 +1,4 @@
-"""Looking at graphs: an SSA listing, op counts, networkx and Graphviz exports."""
+"""Looking at graphs: an SSA listing, op counts, a networkx export (DOT and pictures: :mod:`symgraph.picture`)."""
 
 from __future__ import annotations
 
@@ -118,18 +118,3 @@ def to_networkx(nodes) -> nx.DiGraph:
 def _dot_quote(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
     return f'"{escaped}"'
-
-
-def to_dot(nodes) -> str:
-    """Graphviz DOT text for the graph (leaves as ellipses, ops as boxes)."""
-    g = to_networkx(nodes)
-    lines = ["digraph symgraph {", "  rankdir=LR;", "  node [fontname=Helvetica, fontsize=10];"]
-    for key, data in g.nodes(data=True):
-        node = data["node"]
-        shape = "ellipse" if not node.inputs else "box"
-        label = f"{node.name or key}\n{data['op']} {format_shape(node.shape)}"  # DOT quoting escapes it
-        lines.append(f"  {_dot_quote(key)} [label={_dot_quote(label)}, shape={shape}];")
-    for a, b in g.edges():
-        lines.append(f"  {_dot_quote(a)} -> {_dot_quote(b)};")
-    lines.append("}")
-    return "\n".join(lines) + "\n"

@@ -31,6 +31,9 @@ def test_xor_fixed_network_and_training():
     assert all(abs(o - t) < 0.5 for o, t in zip(trained, [0, 1, 1, 0]))
     history = losses(out, "step")
     assert len(history) >= 2 and history[-1] < history[0]
+    assert value_after("XW + c:", out) == "[[0.0, -1.0], [1.0, 0.0], [1.0, 0.0], [2.0, 1.0]]"  # the book's matrices
+    assert value_after("max(0, XW + c):", out) == "[[0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [2.0, 1.0]]"
+    assert "grad_hidden" in out.split(SOURCE_HEADER)[0] and "tanh'(hidden)" in out  # the backprop table
     source = generated_source(out)
     assert "def train_step(" in source
     for param in ("W", "c", "w", "b"):

@@ -118,3 +118,32 @@ def test_newton_loss_decreases_every_iteration(newton):
     newton_losses = [float(r[1]) for r in rows]
     assert len(newton_losses) >= 3
     assert all(later <= earlier + 1e-15 for earlier, later in zip(newton_losses, newton_losses[1:]))
+
+
+# -- backprop_table.py and linear_regression_toy.py (sg.trace, sg.draw, sg.compare_modes) ----------
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_backprop_table_matches_grad_and_draws_both_sweeps(tmp_path):
+    out = run_example("backprop_table.py", "--out", tmp_path)
+    f = facts(out)
+    assert float(f["max_difference_from_grad"]) < 1e-12
+    assert int(f["rows_forward"]) == 12 and int(f["rows_reverse"]) == 10
+    for name in ("grad_loss", "grad_h", "grad_add1", "grad_W", "tanh'(h)", "tan_h"):
+        assert name in out, name
+    for key in ("saved_forward", "saved_reverse", "saved_modes"):
+        path = f[key]
+        assert path.startswith(str(tmp_path))
+        data = open(path, "rb").read()
+        assert data.startswith(PNG) and len(data) > 10_000
+
+
+def test_linear_regression_toy_hessian_rates_and_pictures(tmp_path):
+    f = facts(run_example("linear_regression_toy.py", "--out", tmp_path))
+    assert f["hessian"] == "[[8. 4.] [4. 4.]]"
+    assert f["gradient_at_zero"] == "[-4. -4.]"
+    assert float(f["condition_number"]) == pytest.approx((6 + 2 * 5**0.5) / (6 - 2 * 5**0.5), rel=1e-6)
+    assert float(f["measured_error_factor"]) == pytest.approx(float(f["predicted_error_factor"]), rel=1e-4)
+    assert f["newton_step"] == f["minimum"] == "[0. 1.]"
+    for key in ("saved_plot", "saved_graph"):
+        assert open(f[key], "rb").read(8) == PNG
