@@ -1,0 +1,216 @@
+"""sg.explore: the page is self-contained, draws every node and every code line, maps them to each
+other correctly, and works in a real headless Chromium (click a node, step a sweep)."""
+
+import html
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+import codegen
+import symgraph as sg
+
+
+def _network():
+    x = sg.placeholder("x", (4, 2))
+    W = sg.parameter("W", np.linspace(-1, 1, 6).reshape(2, 3))
+    w = sg.parameter("w", np.array([0.5, -1.0, 2.0]))
+    h = sg.tanh(x @ W).named("h")
+    loss = sg.mean(sg.square(h @ w - 1.0)).named("loss")
+    return x, W, w, h, loss
+
+
+FEED_X = np.arange(8.0).reshape(4, 2) / 8
+
+
+def _data(page: str) -> dict:
+    return json.loads(re.search(r"const DATA = (.*);\n", page).group(1))
+
+
+def test_the_page_is_self_contained_with_one_element_per_node_and_per_line(tmp_path):
+    x, W, w, h, loss = _network()
+    outputs = [loss, *sg.grad(loss, [W, w])]
+    path = sg.explore(outputs, tmp_path / "page.html", feed={x: FEED_X})
+    page = open(path).read()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)  # nothing fetched
+    assert "<link" not in page and "<script src" not in page
+    order = sg.topo_sort(outputs)  # explore compiles without the simplifier: the nodes as built
+    source = codegen.compile([x], outputs, simplify=False, memory_plan=False).source
+    assert page.count('<g class="node ') == len(order)
+    assert [int(i) for i in re.findall(r'<g class="node \w+" id="node-(\d+)"', page)] == list(range(len(order)))
+    lines = re.findall(r'<span class="line" id="line-(\d+)" data-line="\d+"><span class="ln">\d+</span>(.*?)\n</span>',
+                       page, re.S)
+    assert [int(k) for k, _ in lines] == list(range(1, len(source.splitlines()) + 1))
+    assert [html.unescape(t) for _, t in lines] == source.splitlines()
+
+
+def test_each_node_maps_to_the_lines_that_compute_it(tmp_path):
+    x, W, w, h, loss = _network()
+    path = sg.explore(loss, tmp_path / "page.html", feed={"x": FEED_X})
+    page = open(path).read()
+    data = _data(page)
+    source = codegen.compile([x], loss, simplify=False, memory_plan=False).source.splitlines()
+    nodes = {n["name"]: n for n in data["nodes"]}
+    (tanh_line,) = nodes["h"]["lines"]
+    assert re.match(r"\s+h = np\.tanh\(", source[tanh_line - 1])
+    (loss_line,) = nodes["loss"]["lines"]
+    assert re.match(r"\s+loss = ", source[loss_line - 1])
+    assert nodes["x"]["lines"] == [] and nodes["W"]["kind"] == "parameter"
+    # a value folded into its user's line maps to that line: every op node maps to some line
+    for n in data["nodes"]:
+        if n["kind"] == "op":
+            assert n["lines"], n
+            assert all(0 < k <= len(source) for k in n["lines"])
+    folded = [n["name"] for n in data["nodes"] if n["kind"] == "op" and n["lines"] == [loss_line]]
+    assert len(folded) >= 2  # loss, and the square (at least) inlined into it
+    # a line lists the node whose statement it is first, then the values folded into it
+    assert [data["nodes"][i]["name"] for i in data["lineNodes"][str(loss_line)]][0] == "loss"
+    assert sorted(data["nodes"][i]["name"] for i in data["lineNodes"][str(loss_line)]) == sorted(folded)
+    for k, owners in data["lineNodes"].items():
+        assert all(int(k) in data["nodes"][i]["lines"] for i in owners)
+
+
+def test_the_forward_sweep_shows_each_value_in_the_order_the_code_computes_it(tmp_path):
+    x, W, w, h, loss = _network()
+    data = _data(open(sg.explore(loss, tmp_path / "p.html", feed={x: FEED_X})).read())
+    (forward,) = [s for s in data["sweeps"] if s["name"] == "forward"]
+    names = [data["nodes"][s["node"]]["name"] for s in forward["steps"]]
+    assert names.index("x") < names.index("h") < names.index("loss") == len(names) - 1
+    value = codegen.evaluate(loss, {x: FEED_X})
+    assert forward["steps"][-1]["value"] == np.array2string(value, precision=4, suppress_small=True)
+    (h_step,) = [s for s in forward["steps"] if data["nodes"][s["node"]]["name"] == "h"]
+    assert h_step["value"].startswith("[[")
+
+
+def test_user_text_is_escaped(tmp_path):
+    x = sg.placeholder("x</script><b>", (2,))
+    y = sg.exp(x).named('y"<img src=http://e/>')
+    page = open(sg.explore(y, tmp_path / "p.html", feed={x: np.zeros(2)}, title="<i>t</i>")).read()
+    assert "</script><b>" not in page and "<img" not in page and "<i>t</i>" not in page
+    assert "&lt;i&gt;t&lt;/i&gt;" in page
+    assert _data(page)["nodes"]  # the inline JSON still parses
+
+
+def test_a_feed_naming_no_placeholder_is_an_error(tmp_path):
+    x, W, w, h, loss = _network()
+    with pytest.raises(KeyError, match="'z'"):
+        sg.explore(loss, tmp_path / "p.html", feed={"z": FEED_X})
+
+
+# -- in a real browser -------------------------------------------------------------------------
+
+class Chromium:
+    """Headless Chromium driven over the DevTools protocol (a websocket, via websocket-client)."""
+
+    def __init__(self, url: str, profile):
+        import websocket
+
+        port = _free_port()
+        self.process = subprocess.Popen(
+            [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             f"--remote-debugging-port={port}", f"--user-data-dir={profile}", "--window-size=1400,900", url],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=1))
+                page = next(t for t in targets if t["type"] == "page")
+                break
+            except (OSError, StopIteration):
+                if time.monotonic() > deadline:
+                    self.close()
+                    raise
+                time.sleep(0.1)
+        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=10, suppress_origin=True)
+        self.serial = 0
+
+    def send(self, method: str, **params):
+        self.serial += 1
+        self.ws.send(json.dumps({"id": self.serial, "method": method, "params": params}))
+        while True:
+            reply = json.loads(self.ws.recv())
+            if reply.get("id") == self.serial:
+                if "error" in reply:
+                    raise RuntimeError(reply["error"])
+                return reply["result"]
+
+    def eval(self, expression: str):
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(result["exceptionDetails"])
+        return result["result"].get("value")
+
+    def click(self, selector: str):
+        """A real mouse click (press and release) at the middle of the element."""
+        box = self.eval(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+                        "e.scrollIntoView({block: 'center', inline: 'center'});"
+                        "const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
+
+    def close(self):
+        if getattr(self, "ws", None):
+            self.ws.close()
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if shutil.which("chromium") is None:
+        reason = "chromium not found (apt-get install -y chromium; .ci/run installs it)"
+        print(f"\nbrowser test skipped: {reason}", file=sys.stderr)
+        pytest.skip(reason)
+    pytest.importorskip("websocket", reason="websocket-client not installed (pip install -e '.[test]')")
+    opened = []
+
+    def open_page(path):
+        opened.append(Chromium(f"file://{path}", tmp_path / "profile"))
+        chrome = opened[-1]
+        deadline = time.monotonic() + 10
+        while chrome.eval("document.readyState") != "complete" or not chrome.eval("typeof DATA === 'object'"):
+            assert time.monotonic() < deadline, "the page did not load"
+            time.sleep(0.05)
+        return chrome
+
+    yield open_page
+    for chrome in opened:
+        chrome.close()
+
+
+def test_in_chromium_a_click_on_a_node_highlights_its_lines_and_a_step_shows_a_value(tmp_path, browser):
+    x, W, w, h, loss = _network()
+    path = sg.explore(loss, tmp_path / "page.html", feed={x: FEED_X})
+    data = _data(open(path).read())
+    index = {n["name"]: i for i, n in enumerate(data["nodes"])}
+    chrome = browser(path)
+    assert chrome.eval("document.querySelectorAll('.line.hl').length") == 0
+
+    chrome.click(f"#node-{index['h']} rect")  # a node: its line lights up
+    assert chrome.eval("[...document.querySelectorAll('.line.hl')].map(e => +e.dataset.line)") == \
+        data["nodes"][index["h"]]["lines"]
+    assert chrome.eval("document.querySelector('.node.selected').id") == f"node-{index['h']}"
+
+    chrome.click(f"#line-{data['nodes'][index['loss']]['lines'][0]}")  # a line: the nodes it computes
+    assert chrome.eval("document.querySelector('.node.selected').id") == f"node-{index['loss']}"
+
+    chrome.click("#next")  # the first step of the forward sweep, then the second
+    chrome.click("#next")
+    step = data["sweeps"][0]["steps"][1]
+    assert chrome.eval("document.querySelector('.node.selected').id") == f"node-{step['node']}"
+    assert chrome.eval("document.getElementById('value').textContent") == step["value"]
+    assert chrome.eval("document.getElementById('status').textContent").startswith("forward 2/")
+    assert chrome.eval("document.body.innerText").count("Click a node") == 0
