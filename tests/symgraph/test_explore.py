@@ -3,6 +3,7 @@ other correctly, and works in a real headless Chromium (click a node, step a swe
 
 import html
 import json
+import os
 import re
 import shutil
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +30,7 @@ def _network():
 
 
 FEED_X = np.arange(8.0).reshape(4, 2) / 8
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _data(page: str) -> dict:
@@ -214,3 +217,36 @@ def test_in_chromium_a_click_on_a_node_highlights_its_lines_and_a_step_shows_a_v
     assert chrome.eval("document.getElementById('value').textContent") == step["value"]
     assert chrome.eval("document.getElementById('status').textContent").startswith("forward 2/")
     assert chrome.eval("document.body.innerText").count("Click a node") == 0
+
+
+def test_the_command_line_writes_the_page_of_a_scripts_outputs(tmp_path):
+    script = tmp_path / "net.py"
+    script.write_text(
+        "import numpy as np\nimport symgraph as sg\n"
+        "x = sg.placeholder('x', (3,))\n"
+        "def outputs():\n    return sg.sum(sg.exp(x)).named('total')\n"
+        "feed = {'x': np.ones(3)}\n"
+        "if __name__ == '__main__':\n    raise SystemExit('the main block must not run')\n")
+    out = tmp_path / "page.html"
+    proc = subprocess.run([sys.executable, "-m", "symgraph", "explore", str(script), "-o", str(out)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"wrote {out}"
+    data = _data(out.read_text())
+    assert {n["name"] for n in data["nodes"]} >= {"x", "total"} and data["sweeps"][0]["steps"]
+    bad = subprocess.run([sys.executable, "-m", "symgraph", "explore", str(script), "--outputs", "nothing"],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert bad.returncode != 0 and "defines no 'nothing'" in bad.stderr
+
+
+def test_the_xor_example_explores_its_loss_and_gradients(tmp_path):
+    from symgraph.__main__ import main
+
+    main(["explore", str(ROOT / "examples" / "explore_xor.py"), "-o", str(tmp_path / "xor.html")])
+    data = _data((tmp_path / "xor.html").read_text())
+    names = {n["name"] for n in data["nodes"]}
+    assert {"hidden", "loss", "grad_W", "grad_c", "grad_w", "grad_b"} <= names
+    (loss_step,) = [s for s in data["sweeps"][0]["steps"] if data["nodes"][s["node"]]["name"] == "loss"]
+    assert float(loss_step["value"]) == 0.0  # the book's weights compute XOR exactly
