@@ -24,6 +24,7 @@ from . import init, nn, optim, schedules
 from .regularize import clip_by_global_norm, clip_by_value, ema, global_norm, l1_penalty, l2_penalty
 from .simplify import SimplifyReport, simplify
 from .train import Checkpoint, fit, load_params, save_params
+from .trace import Row, Trace, trace
 
 __version__ = "0.1.0"
 
@@ -36,6 +37,6 @@ __all__ = [
     "hard_tanh", "hessian", "hvp", "jacobian", "explain_mode", "jvp", "leaky_relu", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum",
     "mean", "minimum", "mse", "not_equal", "one_hot", "parameter", "placeholder", "relu", "reshape",
     "next_key", "parameters_of", "random_key", "random_uniform", "sigmoid", "simplify", "state", "sin", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
-    "squeeze", "step", "stop_gradient", "sum", "tanh", "to_dot", "to_networkx", "topo_sort", "transpose",
+    "squeeze", "step", "stop_gradient", "sum", "tanh", "to_dot", "to_networkx", "topo_sort", "trace", "Row", "Trace", "transpose",
     "vjp", "where",
 ]

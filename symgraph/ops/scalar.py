@@ -79,6 +79,7 @@ class Elementwise(Op):
         self._derivatives = None if derivatives is None else tuple(sp.sympify(d) for d in derivatives)
         self._partials: dict = {}  # input index -> the derivative (see _partial), made on first use
         self._fn = None
+        self.derivative_of = None  # (primal op name, input index or None, operand names): see _partial
         self.show_expr = not builtin  # dprint shows the expression of all but the built-in functions
 
     def _key(self):
@@ -134,7 +135,12 @@ class Elementwise(Op):
         args = _symbols(len(syms))  # fresh names: the derivative op's own output is not y
         d = d.xreplace(dict(zip(syms, args)))
         label = f"d{self.name}" if len(self.symbols) == 1 else f"d{self.name}/d{i}"
-        return Elementwise(label, d, args), positions
+        op = Elementwise(label, d, args)
+        # for pictures and traces: tanh'(y) = 1 - y**2, written in the primal's own variables
+        names = ["x"] if len(self.symbols) == 1 else [f"x{k}" for k in range(len(self.symbols))]
+        op.derivative_of = (self.name, None if len(self.symbols) == 1 else i,
+                            tuple((names + ["y"])[k] for k in positions))
+        return op, positions
 
     def vjp(self, node, cot):
         out = []
