@@ -4,8 +4,9 @@ The page shows the graph as a picture (inline SVG, one ``<g class="node">`` per 
 NumPy code :func:`codegen.compile` generates for it (one ``<span class="line">`` per source line).
 Clicking a node highlights the lines that compute it (for a value folded into another line, that
 line); clicking a line highlights the nodes it computes. With a ``feed``, a control steps through
-the forward sweep (each node's value, in the order the code computes them) and, for a scalar
-output, the reverse sweep (each node's adjoint, from the output back to the inputs).
+the forward sweep (each value, in the order the code computes them) and, for a scalar output, the
+reverse sweep (each adjoint, from the output back to the inputs), the values from
+:func:`symgraph.trace`.
 
 The page needs no network: its CSS, JavaScript and data are inline, and it opens from file://.
 """
@@ -25,12 +26,13 @@ from .shapes import format_shape
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 124, 38, 22, 46, 16  # the picture's geometry, in pixels
 
 
-def explore(outputs, path, feed: dict | None = None, simplify: bool = False, memory_plan: bool = False,
+def explore(outputs, path, feed: dict | None = None, wrt=None, simplify: bool = False, memory_plan: bool = False,
             title: str | None = None) -> str:
     """Write the explorer page of ``outputs`` (a node or a list) to ``path``; returns the path.
 
     ``feed``: {placeholder (or its name): array}; with it the page steps through the sweeps with
-    values. ``simplify``: draw and compile the simplified graph (by default the graph as built,
+    values. ``wrt``: the nodes the reverse sweep differentiates the first output with respect
+    to (default: every float placeholder and parameter; see :func:`symgraph.trace`). ``simplify``: draw and compile the simplified graph (by default the graph as built,
     so every node drawn is one you wrote). ``memory_plan``: print buffer writes (``out=buf1``) as
     ``codegen.compile`` does by default; the page shows plain expressions unless asked.
     """
@@ -43,22 +45,22 @@ def explore(outputs, path, feed: dict | None = None, simplify: bool = False, mem
     fn = codegen.compile(inputs, outputs, simplify=simplify, memory_plan=memory_plan)
     order = topo_sort(fn.outputs)
     lines = _node_lines(order, fn.line_of)
-    names = _names(order, fn.name_of)
-    sweeps = _sweeps(order, fn.outputs, feed, names, lines) if feed or not inputs else []
+    names = _names(order, fn.name_of, fn.line_of)
+    sweeps = _sweeps(order, fn.outputs, feed, names, lines, wrt) if feed or not inputs else []
     page = _page(title or f"symgraph explorer: {fn.name}", order, names, fn.source, lines, fn.line_of, sweeps)
     path = os.fspath(path)
     return atomic_write(path, lambda f: f.write(page), "explore", "page", binary=False)
 
 
-def _bind_feed(feed: dict, order: list[Node]) -> dict[int, np.ndarray]:
-    """{id(placeholder): array}, the keys given as placeholders or by name."""
+def _bind_feed(feed: dict, order: list[Node]) -> dict[Node, np.ndarray]:
+    """{placeholder: array}, the keys given as placeholders or by name."""
     by_name = {n.name: n for n in order if type(n.op) is Placeholder}
     bound = {}
     for key, value in feed.items():
         node = by_name.get(key) if isinstance(key, str) else key
         if node is None:
             raise KeyError(f"explore: feed names {key!r}, which is not a placeholder of the graph")
-        bound[id(node)] = np.asarray(value, dtype=node.dtype)
+        bound[node] = np.asarray(value, dtype=node.dtype)
     return bound
 
 
@@ -79,9 +81,19 @@ def _node_lines(order: list[Node], line_of: dict[int, list[int]]) -> dict[int, l
     return lines
 
 
-def _names(order: list[Node], name_of: dict[int, str]) -> dict[int, str]:
-    """Each node's name in the generated code (or its own name, or its op's)."""
-    return {id(n): name_of.get(id(n)) or n.name or n.op.name for n in order}
+def _names(order: list[Node], name_of: dict[int, str], line_of: dict[int, list[int]]) -> dict[int, str]:
+    """Each node's name in the generated code (or its own name, or its op's). A value folded into
+    another line has only a would-be name there, maybe shared: it is made unique (``matmul_2``)."""
+    names, used = {}, set()
+    for n in sorted(order, key=lambda n: id(n) not in line_of):  # the code's own names first
+        name = base = name_of.get(id(n)) or n.name or n.op.name
+        k = 1
+        while name in used:
+            k += 1
+            name = f"{base}_{k}"
+        names[id(n)] = name
+        used.add(name)
+    return names
 
 
 def _kind(node: Node) -> str:
@@ -99,15 +111,37 @@ def _format(value) -> str:
 
 # -- the sweeps ---------------------------------------------------------------------------------
 
-def _sweeps(order, outputs, feed, names, lines) -> list[dict]:
-    """The forward sweep: each node's value, in the order the code computes it (steps name nodes by index)."""
+def _sweeps(order, outputs, feed, names, lines, wrt) -> list[dict]:
+    """The sweeps as page steps ``{nodes, lines, label, value}`` (nodes by index, the first the one the
+    step is about). A scalar float first output is traced (:func:`symgraph.trace`): its forward sweep,
+    then its reverse sweep, each adjoint step on its primal node and, when the page draws it, on the
+    gradient node the code names as the trace does (``grad_h``), with that node's lines. Other
+    outputs: the forward sweep of every node drawn, each value from its op's ``compute``."""
     index = {id(n): i for i, n in enumerate(order)}
-    values = _forward_values(order, feed)
+    by_name = {names[id(n)]: i for i, n in enumerate(order)}
+
+    def step(node, name, label, value, adjoint=False):
+        """A step about ``node`` (a forward value, or the primal of an adjoint named ``name``)."""
+        primal = index.get(id(node), None if adjoint else by_name.get(name))
+        shown = by_name.get(name) if adjoint else primal  # the node whose lines the step highlights
+        nodes = [i for i in dict.fromkeys([primal, shown]) if i is not None]
+        return {"nodes": nodes, "lines": [] if shown is None else lines.get(id(order[shown]), []),
+                "label": label, "value": _format(value)}
+
+    out = outputs[0]
+    if out.shape == () and out.dtype.kind == "f":
+        from .trace import trace
+
+        needed = {id(n) for n in topo_sort([out])}
+        t = trace(out, {k: v for k, v in feed.items() if id(k) in needed}, wrt=wrt)
+        return [{"name": "forward", "steps": [step(r.node, r.name, f"{r.name} = {r.op}", r.value) for r in t.forward]},
+                {"name": "reverse", "steps": [step(r.node, r.name, f"{r.name} = {r.op}", r.value, adjoint=True)
+                                              for r in t.reverse]}]
+    values = _forward_values(order, {id(k): v for k, v in feed.items()})
     computed = sorted((n for n in order if not isinstance(n.op, Constant)),
                       key=lambda n: (min(lines.get(id(n)) or [0]), index[id(n)]))
-    forward = [{"node": index[id(n)], "label": f"{names[id(n)]} = {n.op.name}", "value": _format(values[id(n)])}
-               for n in computed]
-    return [{"name": "forward", "steps": forward}]
+    return [{"name": "forward", "steps": [step(n, names[id(n)], f"{names[id(n)]} = {n.op.name}", values[id(n)])
+                                          for n in computed]}]
 
 
 def _forward_values(order: list[Node], feed: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
@@ -310,7 +344,7 @@ _JS = r"""
     if (!steps.length) return;
     step = Math.max(0, Math.min(steps.length - 1, step + delta));
     const s = steps[step];
-    highlight([s.node], DATA.nodes[s.node].lines);
+    highlight(s.nodes, s.lines);
     show(DATA.sweeps[sweep].name + " " + (step + 1) + "/" + steps.length + ": " + s.label, s.value);
   }
 

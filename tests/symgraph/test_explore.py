@@ -83,13 +83,41 @@ def test_each_node_maps_to_the_lines_that_compute_it(tmp_path):
 def test_the_forward_sweep_shows_each_value_in_the_order_the_code_computes_it(tmp_path):
     x, W, w, h, loss = _network()
     data = _data(open(sg.explore(loss, tmp_path / "p.html", feed={x: FEED_X})).read())
-    (forward,) = [s for s in data["sweeps"] if s["name"] == "forward"]
-    names = [data["nodes"][s["node"]]["name"] for s in forward["steps"]]
+    forward, reverse = data["sweeps"]
+    assert forward["name"] == "forward" and reverse["name"] == "reverse"
+    names = [data["nodes"][s["nodes"][0]]["name"] for s in forward["steps"]]
     assert names.index("x") < names.index("h") < names.index("loss") == len(names) - 1
     value = codegen.evaluate(loss, {x: FEED_X})
     assert forward["steps"][-1]["value"] == np.array2string(value, precision=4, suppress_small=True)
-    (h_step,) = [s for s in forward["steps"] if data["nodes"][s["node"]]["name"] == "h"]
-    assert h_step["value"].startswith("[[")
+    (h_step,) = [s for s in forward["steps"] if data["nodes"][s["nodes"][0]]["name"] == "h"]
+    assert h_step["value"].startswith("[[") and h_step["lines"] == data["nodes"][h_step["nodes"][0]]["lines"]
+
+
+def test_the_reverse_sweep_steps_through_the_adjoints_on_their_nodes_and_lines(tmp_path):
+    x, W, w, h, loss = _network()
+    outputs = [loss, *sg.grad(loss, [W, w])]
+    data = _data(open(sg.explore(outputs, tmp_path / "p.html", feed={x: FEED_X}, wrt=[W, w])).read())
+    forward, reverse = data["sweeps"]
+    steps = {s["label"].split(" = ")[0]: s for s in reverse["steps"]}
+    assert list(steps)[0] == "grad_loss" and {"grad_h", "grad_W", "grad_w"} <= set(steps)
+    grads = codegen.compile([x], outputs, simplify=False)(FEED_X)
+    for name, value in (("grad_W", grads[1]), ("grad_w", grads[2])):
+        step = steps[name]
+        primal, gradient = (data["nodes"][i] for i in step["nodes"])
+        assert (primal["name"], gradient["name"]) == (name[5:], name)  # on W, and on the node grad_W
+        assert step["lines"] == gradient["lines"] and step["lines"]  # the code's line for grad_W
+        assert step["value"] == np.array2string(value, precision=4, suppress_small=True)
+    assert [data["nodes"][i]["name"] for i in steps["grad_h"]["nodes"]] == ["h", "grad_h"]
+
+
+def test_a_vector_output_has_a_forward_sweep_only_and_no_feed_no_sweep(tmp_path):
+    x, W, w, h, loss = _network()
+    page = open(sg.explore(h, tmp_path / "p.html", feed={x: FEED_X})).read()
+    (forward,) = _data(page)["sweeps"]
+    assert forward["steps"][-1]["value"] == np.array2string(np.tanh(FEED_X @ W.op.value), precision=4,
+                                                            suppress_small=True)
+    page = open(sg.explore(h, tmp_path / "q.html")).read()
+    assert _data(page)["sweeps"] == [] and "pass feed=" in page and 'id="next"' not in page
 
 
 def test_user_text_is_escaped(tmp_path):
@@ -210,12 +238,23 @@ def test_in_chromium_a_click_on_a_node_highlights_its_lines_and_a_step_shows_a_v
     chrome.click(f"#line-{data['nodes'][index['loss']]['lines'][0]}")  # a line: the nodes it computes
     assert chrome.eval("document.querySelector('.node.selected').id") == f"node-{index['loss']}"
 
-    chrome.click("#next")  # the first step of the forward sweep, then the second
-    chrome.click("#next")
-    step = data["sweeps"][0]["steps"][1]
-    assert chrome.eval("document.querySelector('.node.selected').id") == f"node-{step['node']}"
+    steps = data["sweeps"][0]["steps"]
+    for k in range(len(steps)):  # the forward sweep, step by step, to the value of h
+        chrome.click("#next")
+        if steps[k]["nodes"] == [index["h"]]:
+            break
+    assert chrome.eval("document.querySelector('.node.selected').id") == f"node-{index['h']}"
+    assert chrome.eval("document.getElementById('value').textContent") == steps[k]["value"]
+    assert chrome.eval("document.getElementById('status').textContent").startswith(f"forward {k + 1}/")
+    assert chrome.eval("[...document.querySelectorAll('.line.hl')].map(e => +e.dataset.line)") == \
+        data["nodes"][index["h"]]["lines"]
+
+    chrome.eval("const s = document.getElementById('sweep'); s.value = '1'; s.dispatchEvent(new Event('change'))")
+    chrome.click("#next")  # the reverse sweep: its first step, then its second
+    step = data["sweeps"][1]["steps"][1]
+    assert chrome.eval("document.getElementById('status').textContent").startswith("reverse 2/")
     assert chrome.eval("document.getElementById('value').textContent") == step["value"]
-    assert chrome.eval("document.getElementById('status').textContent").startswith("forward 2/")
+    assert chrome.eval("document.querySelector('.node.selected').id") == f"node-{step['nodes'][0]}"
     assert chrome.eval("document.body.innerText").count("Click a node") == 0
 
 
@@ -248,5 +287,5 @@ def test_the_xor_example_explores_its_loss_and_gradients(tmp_path):
     data = _data((tmp_path / "xor.html").read_text())
     names = {n["name"] for n in data["nodes"]}
     assert {"hidden", "loss", "grad_W", "grad_c", "grad_w", "grad_b"} <= names
-    (loss_step,) = [s for s in data["sweeps"][0]["steps"] if data["nodes"][s["node"]]["name"] == "loss"]
-    assert float(loss_step["value"]) == 0.0  # the book's weights compute XOR exactly
+    (loss_step,) = [s for s in data["sweeps"][0]["steps"] if s["nodes"] and data["nodes"][s["nodes"][0]]["name"] == "loss"]
+    assert float(loss_step["value"]) == 0.0625  # the book's weights, but b a quarter off
