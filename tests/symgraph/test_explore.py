@@ -80,6 +80,18 @@ def test_each_node_maps_to_the_lines_that_compute_it(tmp_path):
         assert all(int(k) in data["nodes"][i]["lines"] for i in owners)
 
 
+@pytest.mark.parametrize("memory_plan", [False, True])
+def test_compile_records_the_lines_computing_each_node(memory_plan):
+    x, W, w, h, loss = _network()
+    f = codegen.compile([x], [loss, *sg.grad(loss, [W, w])], memory_plan=memory_plan)
+    source = f.source.splitlines()
+    assert f.line_of and set(f.line_of) <= set(f.name_of)
+    for key, numbers in f.line_of.items():
+        assert numbers == sorted(numbers) and source[numbers[-1] - 1].count(f.name_of[key])
+    seen = [k for numbers in f.line_of.values() for k in numbers]
+    assert len(seen) == len(set(seen))  # a line computes one node
+
+
 def test_the_forward_sweep_shows_each_value_in_the_order_the_code_computes_it(tmp_path):
     x, W, w, h, loss = _network()
     data = _data(open(sg.explore(loss, tmp_path / "p.html", feed={x: FEED_X})).read())
