@@ -140,6 +140,10 @@ class CompiledFunction:
                   for r, o in zip(result, self.outputs)]
         return arrays[0] if self._single else arrays
 
+    # set by compile: {id(node): numbers of the .source lines computing it}, {id(node): its name there}
+    line_of: dict[int, list[int]] = {}
+    name_of: dict[int, str] = {}
+
     def _repr_html_(self) -> str:
         """Jupyter shows a compiled function as its source, HTML-escaped."""
         return f"<pre><code>{html.escape(self.source)}</code></pre>"
@@ -273,9 +277,11 @@ def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: boo
         params = [n for n in order if isinstance(n.op, Parameter)]
         program = Program(fn_name, inputs, outputs, pairs, params, order, early_updates, buffer_cache)
         header = module_header(program, _mode(labels, order), report, target)
-        source, names = _generate(program, target, labels, header, show_rules, memory_plan)
+        source, names, lines = _generate(program, target, labels, header, show_rules, memory_plan)
         cls = DeviceFunction if target.on_device else CompiledFunction
-        return cls(inputs, outputs, single, pairs, params, [names[id(p)] for p in params], source, fn_name, target)
+        fn = cls(inputs, outputs, single, pairs, params, [names[id(p)] for p in params], source, fn_name, target)
+        fn.line_of, fn.name_of = lines, names
+        return fn
 
 
 def _mode(labels: Labels, order: list[Node]) -> str:
@@ -285,13 +291,33 @@ def _mode(labels: Labels, order: list[Node]) -> str:
 
 
 def _generate(program: Program, backend, labels: Labels, header: str, show_rules: bool, memory_plan: bool):
-    """The passes: schedule -> memory plan -> module text. Returns (source, node id -> name)."""
+    """The passes: schedule -> memory plan -> module text.
+    Returns (source, node id -> name, node id -> the source lines computing it)."""
     schedule = Schedule(program, backend, labels, show_rules, memory_plan)
     statements = schedule.run()
     memory = MemoryPlan(schedule)
     body, tail, returns = memory.run(statements, memory_plan)
     body, tail = backend.finish(schedule, body, tail)
-    return assemble(schedule, memory, body, tail, returns, header), schedule.names
+    source = assemble(schedule, memory, body, tail, returns, header)
+    return source, schedule.names, _line_numbers(source, program.name, body + tail)
+
+
+def _line_numbers(source: str, fn_name: str, statements: list) -> dict[int, list[int]]:
+    """{id(node): the 1-based numbers of the source lines of the statements computing it}.
+
+    The statements are printed in order in the function body, each text line at the start of a
+    source line (followed by nothing or its comment), so one forward scan finds them all."""
+    lines = source.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith(f"def {fn_name}("))
+    found: dict[int, list[int]] = {}
+    for st in statements:
+        for text in st.text.split("\n"):
+            while not (lines[at].strip().startswith(text) and lines[at].strip()[len(text):].strip()[:1] in ("", "#")):
+                at += 1
+            if st.node is not None:
+                found.setdefault(id(st.node), []).append(at + 1)
+            at += 1
+    return found
 
 
 def evaluate(outputs, feed: dict | None = None, backend: str = "numpy"):

@@ -7,6 +7,7 @@ readable NumPy module. See DESIGN.md and the README for the whole story.
 
 from .autodiff import grad, jvp, vjp
 from .errors import DTypeError, ShapeError
+from .explore import explore
 from .graph import (
     Graph, Node, Op, as_node, constant, current_graph, fresh_graph, parameter, parameters_of, placeholder, state,
     topo_sort,
@@ -33,7 +34,7 @@ __all__ = [
     "clip_by_global_norm", "clip_by_value", "ema", "global_norm", "l1_penalty", "l2_penalty",
     "DTypeError", "Graph", "ModeReport", "Node", "Op", "ShapeError", "SimplifyReport", "abs", "as_node",
     "binary_cross_entropy", "broadcast_to", "cast", "concatenate", "constant", "cos", "count_ops",
-    "current_graph", "dprint", "elementwise", "equal", "exp", "expand_dims", "fresh_graph", "grad",
+    "current_graph", "dprint", "elementwise", "equal", "exp", "explore", "expand_dims", "fresh_graph", "grad",
     "hard_tanh", "hessian", "hvp", "jacobian", "explain_mode", "jvp", "leaky_relu", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum",
     "mean", "minimum", "mse", "not_equal", "one_hot", "parameter", "placeholder", "relu", "reshape",
     "next_key", "parameters_of", "random_key", "random_uniform", "sigmoid", "simplify", "state", "sin", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
