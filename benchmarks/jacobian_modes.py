@@ -122,7 +122,7 @@ def jacobian_modes():
         faster = "forward" if med_f < med_r else "reverse"
         cell = {mode: f"{fmt_time(s[0])} [{fmt_time(s[1]).strip()}, {fmt_time(s[2]).strip()}]"
                 for mode, s in stats.items()}
-        assert row["auto"] == r.choice, "mode='auto' built a different graph than explain_mode's choice"
+        assert row["auto"] == r.auto, "mode='auto' built a different graph than explain_mode's choice"
         print(f"{n:>5} {m:>5} | {cell['forward']:>36} | {cell['reverse']:>36} | {med_f / med_r:>8.3g} | "
               f"{r.forward_flops:>12,} {r.reverse_flops:>12,} | {r.choice:>7} {faster:>7} "
               f"{'yes' if r.choice == faster else 'NO':>7}")

@@ -276,7 +276,7 @@ def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: boo
         order = topo_sort(outputs + values + [s for s, _ in pairs])
         params = [n for n in order if isinstance(n.op, Parameter)]
         program = Program(fn_name, inputs, outputs, pairs, params, order, early_updates, buffer_cache)
-        header = module_header(program, _mode(labels, order), report, target)
+        header = module_header(program, _mode(labels, order), report, target, _jacobian_lines(labels))
         source, names, lines = _generate(program, target, labels, header, show_rules, memory_plan)
         cls = DeviceFunction if target.on_device else CompiledFunction
         fn = cls(inputs, outputs, single, pairs, params, [names[id(p)] for p in params], source, fn_name, target)
@@ -288,6 +288,11 @@ def _mode(labels: Labels, order: list[Node]) -> str:
     """The differentiation modes the labels record for the compiled nodes, for the module header."""
     kinds = {labels.origin[n][0] for n in order if n in labels.origin}
     return " and ".join(m for m, k in (("forward", "jvp"), ("reverse", "vjp")) if k in kinds) or "none"
+
+
+def _jacobian_lines(labels: Labels) -> list[str]:
+    """One header line per Jacobian the labels record (``sg.jacobian``'s mode, costs, bracketing)."""
+    return list(dict.fromkeys(note.header_line() for note in labels.jacobians.values()))
 
 
 def _generate(program: Program, backend, labels: Labels, header: str, show_rules: bool, memory_plan: bool):

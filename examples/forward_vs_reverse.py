@@ -4,21 +4,24 @@ A Jacobian can be built two ways. Forward mode pushes one *tangent* per input
 through the graph (n of them); reverse mode pulls one *cotangent* per output
 back through it (m of them). Both give the same m x n matrix, at a price
 roughly proportional to n and to m respectively. ``sg.explain_mode`` builds
-both Jacobian graphs, adds up their FLOP estimates and says which it would
+the Jacobian graphs, adds up their FLOP estimates and says which it would
 pick; for a chain of maps it also solves the matrix-chain problem: the
-Jacobian of a chain is a product J_k ... J_2 J_1, and any bracketing of that
-product gives the same matrix at a different cost.
+Jacobian of a chain x -> x@A -> @B -> @C -> @D is (with row vectors, as in
+the course) the product ABCD, and any bracketing of that product gives the
+same matrix at a different cost. Forward mode is ((AB)C)D, reverse mode is
+A(B(CD)); ``sg.jacobian(y, x, mode="optimal")`` builds the cheapest one.
 
 This script shows four things:
 
 (a) a scalar loss of an MLP with respect to a weight matrix: n large, m = 1,
     so reverse mode (backpropagation) wins;
 (b) a map from R^2 to 500 outputs: n = 2, m = 500, so forward mode wins;
-(c) the "ABCD" chain x -> x@A -> @B -> @C -> @D, wide at both ends and
-    narrow in the middle, where neither pure mode is optimal and the best
-    bracketing (found by dynamic programming) is much cheaper than both;
-(d) each Jacobian computed both ways: the two agree, and the mode the cost
-    model prefers is also the faster one on the clock.
+(c) the "ABCD" chain, wide at both ends and narrow in the middle, where
+    neither pure mode is optimal and the best bracketing, (AB)(CD), found by
+    dynamic programming, is much cheaper than both;
+(d) each Jacobian compiled by symgraph in each mode and timed: the results
+    agree, and the mode the cost model prefers is also the faster one on the
+    clock, the optimal bracketing included.
 
 Run it from the repository root:  python examples/forward_vs_reverse.py
 
@@ -27,6 +30,7 @@ tests/test_teaching_examples.py can check them.
 """
 
 import itertools
+import statistics
 import time
 from functools import lru_cache
 
@@ -38,7 +42,8 @@ import symgraph as sg
 BATCH, FEATURES, HIDDEN, CLASSES = 16, 20, 30, 3  # the MLP of part (a)
 FAN_OUT = 500  # the number of outputs in part (b)
 ABCD_DIMS = (300, 500, 8, 400, 100)  # x in R^300 -> 500 -> 8 -> 400 -> R^100
-REPEATS = 5  # timing repeats; the best (smallest) time is reported
+SMALL_DIMS = (6, 8, 2, 8, 4)  # the same chain with small matrices
+REPEATS, CALLS = 7, 15  # timing: the median of REPEATS rounds, each the median of CALLS calls
 
 
 def header(title):
@@ -46,14 +51,14 @@ def header(title):
     print(f"== {title} ==")
 
 
-def best_time(fn, *args, repeats=REPEATS):
-    """The smallest wall-clock time of ``repeats`` calls (the least disturbed one)."""
+def median_time(fn, *args, calls=CALLS):
+    """The median wall-clock time of ``calls`` calls."""
     times = []
-    for _ in range(repeats):
+    for _ in range(calls):
         start = time.perf_counter()
         fn(*args)
         times.append(time.perf_counter() - start)
-    return min(times)
+    return statistics.median(times)
 
 
 # -- the three functions -----------------------------------------------------------
@@ -94,20 +99,22 @@ def abcd_chain(rng, dims=ABCD_DIMS, between=None):
 
 
 # -- the matrix-chain problem by brute force, to check the report's DP ----------------
-def all_bracketings(dims):
-    """Every bracketing of J_k ... J_1 (J_i is dims[i] x dims[i-1]), with its cost in multiply-adds.
+def all_bracketings(dims, names="ABCDEFG"):
+    """Every bracketing of the chain's product, in the course's notation (matrix i is
+    dims[i-1] x dims[i], named by a letter, input side first), with its cost in multiply-adds.
 
-    Returns {order: cost}, written like the report: "((J4 J3) (J2 J1))".
+    Returns {order: cost}, written like the report: "(AB)(CD)".
     """
 
     @lru_cache(maxsize=None)
-    def orders(i, j):  # all ways to compute J_j ... J_i, as (text, cost) pairs
+    def orders(i, j):  # all ways to compute the product of matrices i..j, as (text, cost) pairs
         if i == j:
-            return [(f"J{i}", 0)]
+            return [(names[i - 1], 0)]
         result = []
-        for s in range(i, j):  # (J_j ... J_{s+1}) (J_s ... J_i)
-            for (left, lc), (right, rc) in itertools.product(orders(s + 1, j), orders(i, s)):
-                result.append((f"({left} {right})", lc + rc + dims[j] * dims[s] * dims[i - 1]))
+        for s in range(i, j):  # (i..s)(s+1..j)
+            for (left, lc), (right, rc) in itertools.product(orders(i, s), orders(s + 1, j)):
+                wrap = [t if len(t) == 1 else f"({t})" for t in (left, right)]
+                result.append(("".join(wrap), lc + rc + dims[i - 1] * dims[s] * dims[j]))
         return result
 
     return dict(orders(1, len(dims) - 1))
@@ -122,6 +129,7 @@ def explain(tag, title, output, wrt, why):
     print(why.format(n=report.n_inputs, m=report.n_outputs))
     print()
     print(f"choice: {report.choice}")
+    print(f"auto: {report.auto}")
     print(f"n_inputs: {report.n_inputs}")
     print(f"n_outputs: {report.n_outputs}")
     print(f"forward_flops: {report.forward_flops}")
@@ -135,21 +143,22 @@ def part_c(rng):
     report = sg.explain_mode(out, x)
     print(report)
     chain = report.chain
-    dims = [chain.links[0].cols] + [link.rows for link in chain.links]
+    dims = [chain.links[0].n_in] + [link.n_out for link in chain.links]
     print()
-    print("The Jacobian of the chain is the matrix product J4 J3 J2 J1 (J1 = A^T, ..., J4 = D^T).")
+    print("With row vectors, y = x A B C D and the Jacobian (transposed) is the product ABCD itself.")
     print("Matrix products are associative: every bracketing gives the same matrix, at a different price.")
-    print("Forward mode multiplies from the input side, J4 (J3 (J2 J1)); reverse mode from the output")
-    print("side, ((J4 J3) J2) J1. Here both ends are wide and the middle is only 8 wide, so the cheapest")
-    print("plan multiplies each half towards the bottleneck first and meets in the middle. Finding it is")
-    print("the matrix-chain-ordering problem, solved by dynamic programming in O(k^3) for k links.")
+    print("Forward mode multiplies from the input side, ((AB)C)D; reverse mode from the output side,")
+    print("A(B(CD)). Here both ends are wide and the middle is only 8 wide, so the cheapest plan")
+    print("multiplies each half towards the bottleneck first and meets in the middle. Finding it is the")
+    print("matrix-chain-ordering problem, solved by dynamic programming in O(k^3) for k links, and")
+    print('sg.jacobian(y, x, mode="optimal") builds it ("auto" does too, as it is the cheapest).')
     print()
     print("every bracketing (multiply-adds, dense p*q*r per product):")
     brackets = all_bracketings(dims)
-    pure = {"(J4 (J3 (J2 J1)))": "input-first (forward)", "(((J4 J3) J2) J1)": "output-first (reverse)"}
+    pure = {"((AB)C)D": "input side first (forward)", "A(B(CD))": "output side first (reverse)"}
     for order, cost in sorted(brackets.items(), key=lambda kv: kv[1]):
         notes = [pure.get(order, ""), "<- dynamic programming's choice" if order == chain.best_order else ""]
-        print(f"  {order:<20} {cost:>12,}  {' '.join(n for n in notes if n)}".rstrip())
+        print(f"  {order:<12} {cost:>12,}  {' '.join(n for n in notes if n)}".rstrip())
     print()
     print(f"forward_chain_cost: {chain.forward_cost}")
     print(f"reverse_chain_cost: {chain.reverse_cost}")
@@ -158,6 +167,11 @@ def part_c(rng):
     print(f"brute_force_min: {min(brackets.values())}")
     print(f"dp_saving: {min(chain.forward_cost, chain.reverse_cost) / chain.best_cost:.1f}x "
           "cheaper than the better pure mode")
+    print(f"graph_flops: forward {report.forward_flops}, reverse {report.reverse_flops}, "
+          f"optimal {report.optimal_flops} (2 flops per multiply-add)")
+    print(f"optimal_flops: {report.optimal_flops}")
+    print(f"abcd_choice: {report.choice}")
+    print(f"abcd_auto: {report.auto}")
 
     # The same chain with an elementwise map after each of A, B, C: its Jacobian is diagonal,
     # so multiplying by it costs p*r, not p*q*r, and the best plan keeps its shape.
@@ -166,80 +180,55 @@ def part_c(rng):
     print()
     print("With tanh after A, B and C the chain has 7 links; the diagonal (elementwise) ones are cheap:")
     print(f"  best order {tanh_chain.best_order}: {tanh_chain.best_cost:,} multiply-adds "
-          f"(input-first {tanh_chain.forward_cost:,}, output-first {tanh_chain.reverse_cost:,})")
+          f"(input side first {tanh_chain.forward_cost:,}, output side first {tanh_chain.reverse_cost:,})")
     print(f"tanh_dp_cost: {tanh_chain.best_cost}")
 
-    # Why do the "forward mode"/"reverse mode" rows disagree with "input-first"/"output-first"?
-    # The first two are flops (2 per multiply-add) of the graphs symgraph really builds; those
-    # start from an identity matrix (one basis vector per tangent or cotangent) and multiply it
-    # by the first Jacobian, an n x n x d1 (or m x m x d3) product that the chain rows leave out.
-    n, m = dims[0], dims[-1]
-    seeds = {"forward": n * n * dims[1], "reverse": m * m * dims[-2]}
+    # Small constant matrices: compiling folds the whole (constant) Jacobian, but the cost
+    # model counts the work before constants are folded, as if A..D were trained weights.
+    _, xs, outs, _, _ = abcd_chain(np.random.default_rng(2), dims=SMALL_DIMS)
+    small = sg.explain_mode(outs, xs)
     print()
-    print("Two cost models sit in this table. 'forward mode'/'reverse mode' count flops (2 per")
-    print("multiply-add) of the Jacobian graphs symgraph builds; 'input-first'/'output-first' count")
-    print("multiply-adds of the matrix chain alone. The graphs begin by multiplying an identity matrix")
-    print("(the seed: one basis vector per tangent or cotangent) by the first Jacobian they meet:")
-    for mode, flops, chain_cost in (("forward", report.forward_flops, chain.forward_cost),
-                                    ("reverse", report.reverse_flops, chain.reverse_cost)):
-        seed = seeds[mode]
-        if flops == 2 * (chain_cost + seed):
-            how = f"= 2 x ({chain_cost:,} + {seed:,} for the identity seed times the first Jacobian)"
-        elif flops == 2 * chain_cost:
-            how = f"= 2 x {chain_cost:,} (the seed product costs nothing)"
-        else:
-            how = f"(chain alone: 2 x {chain_cost:,} = {2 * chain_cost:,})"
-        print(f"  {mode:<8} {flops:>12,} flops {how}")
-    graph_pick = "forward" if report.forward_flops < report.reverse_flops else "reverse"
-    chain_pick = "forward" if chain.forward_cost < chain.reverse_cost else "reverse"
-    if graph_pick != chain_pick:
-        print(f"The seed terms (n*n*d1 = {seeds['forward']:,} forward, m*m*d3 = {seeds['reverse']:,} "
-              f"reverse, in multiply-adds)\nare why the graph costs prefer {graph_pick} mode here while "
-              f"the chain alone slightly prefers {chain_pick}.")
+    print("The same chain with small constant matrices, sizes " + " -> ".join(map(str, SMALL_DIMS)) + ":")
+    print(small)
+    print(f"small_choice: {small.choice}")
+    print(f"small_auto: {small.auto}")
+    print(f"small_flops: forward {small.forward_flops}, reverse {small.reverse_flops}, optimal {small.optimal_flops}")
     return (inputs, x, out, feed), matrices, report
 
 
-def compare(tag, inputs, wrt, output, feed, predicted):
-    """(d) Compile the Jacobian in both modes, check they agree, time them."""
-    values, times = {}, {}
-    for mode in ("forward", "reverse"):
-        f = codegen.compile(inputs, sg.jacobian(output, wrt, mode=mode))
-        values[mode] = f(*feed)
-        times[mode] = best_time(f, *feed)
-    diff = float(np.max(np.abs(values["forward"] - values["reverse"])))
-    agree = bool(np.allclose(values["forward"], values["reverse"], rtol=1e-10, atol=1e-12))
+def compare(tag, inputs, wrt, output, feed, predicted, modes=("forward", "reverse")):
+    """(d) Compile the Jacobian in each mode, check they agree, time them (median of interleaved repeats)."""
+    fns = {mode: codegen.compile(inputs, sg.jacobian(output, wrt, mode=mode)) for mode in modes}
+    values = {mode: f(*feed) for mode, f in fns.items()}
+    times = {mode: [] for mode in modes}
+    for _ in range(REPEATS):
+        for mode, f in fns.items():  # interleaved, so a disturbance hits every mode alike
+            times[mode].append(median_time(f, *feed))
+    times = {mode: statistics.median(ts) for mode, ts in times.items()}
+    reference = values[modes[0]]
+    diff = max(float(np.max(np.abs(v - reference))) for v in values.values())
+    agree = all(np.allclose(v, reference, rtol=1e-10, atol=1e-12) for v in values.values())
     faster = min(times, key=times.get)
-    slower = max(times, key=times.get)
-    print(f"({tag}) Jacobian {values['forward'].shape}: forward {times['forward'] * 1e3:8.3f} ms, "
-          f"reverse {times['reverse'] * 1e3:8.3f} ms; max |difference| {diff:.1e}; "
-          f"{faster} is {times[slower] / times[faster]:.1f}x faster (cost model said {predicted})")
+    slowest_other = min(t for m, t in times.items() if m != faster)
+    shown = ", ".join(f"{mode} {t * 1e3:8.3f} ms" for mode, t in times.items())
+    print(f"({tag}) Jacobian {reference.shape}: {shown}; max |difference| {diff:.1e}; "
+          f"{faster} is {slowest_other / times[faster]:.1f}x faster than the next (cost model said {predicted})")
     print(f"agree_{tag}: {agree}")
     print(f"faster_{tag}: {faster}")
-    print(f"speedup_{tag}: {times[slower] / times[faster]:.2f}")
+    print(f"speedup_{tag}: {slowest_other / times[faster]:.2f}")
+    for mode, t in times.items():
+        print(f"time_{mode}_{tag}: {t * 1e3:.4f} ms")
     return agree
 
 
-def time_bracketings(matrices, best_order):
-    """The chain's Jacobian as explicit NumPy products, in the three orders of part (c).
-
-    With row vectors (x @ A @ B @ C @ D) the Jacobian is (A B C D)^T, and J_i = M_i^T,
-    so "J4 (J3 (J2 J1))" is ((A B) C) D, "((J4 J3) J2) J1" is A (B (C D)), and
-    "((J4 J3) (J2 J1))" is (A B) (C D).
-    """
-    A, B, C, D = matrices
-    plans = {
-        "input-first  J4 (J3 (J2 J1))": lambda: ((A @ B) @ C) @ D,
-        "output-first ((J4 J3) J2) J1": lambda: A @ (B @ (C @ D)),
-        f"best         {best_order}": lambda: (A @ B) @ (C @ D),
-    }
-    reference = plans["input-first  J4 (J3 (J2 J1))"]()
-    print("(c) the chain's Jacobian as three NumPy products (symgraph itself runs only pure modes):")
-    results = {}
-    for label, plan in plans.items():
-        assert np.allclose(plan(), reference)
-        results[label] = best_time(plan, repeats=3 * REPEATS)
-        print(f"    {label:<36} {results[label] * 1e3:8.3f} ms")
-    return results
+def abcd_with_parameters(matrices):
+    """The ABCD chain with A..D as parameters: their values are read at call time, so the
+    compiled Jacobian really multiplies them (constants would be folded while compiling)."""
+    x = sg.placeholder("x", shape=(ABCD_DIMS[0],))
+    h = x
+    for name, M in zip("ABCD", matrices):
+        h = h @ sg.parameter(name, value=M)
+    return [x], x, h
 
 
 def main():
@@ -262,16 +251,16 @@ def main():
         "needs only {n} tangent sweeps, one per input direction, while reverse mode would need {m}\n"
         "cotangent sweeps, one per output. When n < m, forward mode wins.")
 
-    (inputs_c, x_c, out_c, feed_c), matrices, report_c = part_c(rng)
+    (_, _, _, feed_c), matrices, report_c = part_c(rng)
 
-    header("(d) both modes, on the clock")
-    print(f"Each Jacobian is compiled in both modes and run; times are the best of {REPEATS} calls.")
-    compare("a", inputs_a, W1, loss, feed_a, report_a.choice)
-    compare("b", inputs_b, u, out_b, feed_b, report_b.choice)
-    compare("c", inputs_c, x_c, out_c, feed_c, report_c.choice)
-    timings = time_bracketings(matrices, report_c.chain.best_order)
-    fastest = min(timings, key=timings.get)
-    print(f"fastest_bracketing: {fastest.split()[0]}")
+    header("(d) each mode, on the clock")
+    print(f"Each Jacobian is compiled by symgraph in each mode and run; a time is the median of {REPEATS}\n"
+          f"rounds (the modes interleaved), each the median of {CALLS} calls.")
+    compare("a", inputs_a, W1, loss, feed_a, report_a.auto)
+    compare("b", inputs_b, u, out_b, feed_b, report_b.auto)
+    inputs_p, x_p, out_p = abcd_with_parameters(matrices)
+    print("(c) with A..D as parameters (read at call time), in all three modes:")
+    compare("c", inputs_p, x_p, out_p, feed_c, report_c.auto, modes=("forward", "reverse", "optimal"))
     print()
     print(f"total run time: {time.perf_counter() - start:.2f} s")
 

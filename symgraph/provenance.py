@@ -34,12 +34,19 @@ class Labels:
       ``("fit", like, shape, parent origin, "vjp" | "jvp")`` (un-broadcasting).
     - ``rules[n]``: the simplifier rules that built n.
     - ``names[n]``: a display name n inherited from the value it replaced.
+    - ``jacobians[n]``: n is a Jacobian built by ``sg.jacobian``; the value is its note
+      (the mode asked for and run, and the costs), for the generated module's header.
     """
 
     about: dict = field(default_factory=dict)
     origin: dict = field(default_factory=dict)
     rules: dict = field(default_factory=dict)
     names: dict = field(default_factory=dict)
+    jacobians: dict = field(default_factory=dict)
+
+    def copy(self) -> Labels:
+        """A copy whose tables can be extended without changing these."""
+        return Labels(dict(self.about), dict(self.origin), dict(self.rules), dict(self.names), dict(self.jacobians))
 
     def name(self, node: Node) -> str | None:
         """The node's display name: its own, or the one it inherited through a rewrite."""
@@ -52,7 +59,7 @@ class Labels:
         return None if about is None else f"{PREFIXES[about[0]]}_{name_of(about[1])}"
 
     def __bool__(self):
-        return bool(self.about or self.origin or self.rules or self.names)
+        return bool(self.about or self.origin or self.rules or self.names or self.jacobians)
 
     def inherit(self, new: Node, old: Node, fresh: bool = True):
         """``new`` replaces ``old``: it keeps old's display name, and, when ``fresh`` (built for
@@ -106,7 +113,8 @@ class Labels:
     def update(self, other: Labels):
         """Add ``other``'s entries for nodes this table says nothing about."""
         for mine, theirs in ((self.about, other.about), (self.origin, other.origin),
-                             (self.rules, other.rules), (self.names, other.names)):
+                             (self.rules, other.rules), (self.names, other.names),
+                             (self.jacobians, other.jacobians)):
             for node, value in theirs.items():
                 mine.setdefault(node, value)
 

@@ -58,13 +58,18 @@ def test_abcd_chain_dynamic_programming_beats_both_pure_modes(forward_vs_reverse
     assert dp <= fwd and dp <= rev
     assert dp * 4 < min(fwd, rev)  # the sizes were chosen so that neither pure mode is close
     assert dp == int(c["brute_force_min"])  # the DP found the cheapest of all bracketings
-    assert c["dp_order"] == "((J4 J3) (J2 J1))"
-    # (300*500*8 + 400*8*300 + 100*400*300, 100*400*8 + 100*8*500 + 100*500*300, ...)
+    assert c["dp_order"] == "(AB)(CD)"  # the course's notation: input side first
+    # (300*500*8 + 300*8*400 + 300*400*100, 400*100*8 + 500*8*100 + 300*500*100, ...)
     assert (fwd, rev, dp) == (14_160_000, 15_720_000, 1_760_000)
+    assert int(c["optimal_flops"]) == 2 * dp  # the graph symgraph builds does the DP's work
+    assert c["abcd_choice"] == "forward" and c["abcd_auto"] == "optimal"  # choice: the cheaper pure mode
     assert int(c["tanh_dp_cost"]) <= int(c["dp_cost"]) + 100 * 400 + 400 * 8 + 8 * 500
+    # small constant matrices are costed before they are folded
+    assert c["small_choice"] == "reverse" and c["small_auto"] == "optimal"
+    assert c["small_flops"] == "forward 768, reverse 640, optimal 416"
 
 
-def test_both_modes_agree_and_the_cheaper_one_is_faster(forward_vs_reverse):
+def test_each_mode_agrees_and_the_cheapest_one_is_fastest(forward_vs_reverse):
     d = facts(forward_vs_reverse["d"])
     for tag in "abc":
         assert d[f"agree_{tag}"] == "True"
@@ -72,6 +77,9 @@ def test_both_modes_agree_and_the_cheaper_one_is_faster(forward_vs_reverse):
     assert d["faster_a"] == "reverse"
     assert d["faster_b"] == "forward"
     assert float(d["speedup_a"]) > 3 and float(d["speedup_b"]) > 3
+    # (c): the optimal bracketing, compiled by symgraph, against both pure modes (8x fewer flops)
+    assert {f"time_{m}_c" for m in ("forward", "reverse", "optimal")} <= set(d)
+    assert d["faster_c"] == "optimal"
 
 
 # -- newton.py ------------------------------------------------------------------

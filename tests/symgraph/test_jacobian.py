@@ -183,7 +183,7 @@ def test_jacobian_matches_finite_differences(case, mode, rng):
         np.testing.assert_allclose(j, fd, rtol=FD_RTOL, atol=FD_ATOL)
 
 
-@pytest.mark.parametrize("case, mode", _by_mode({"auto": ["forward", "reverse"]}))
+@pytest.mark.parametrize("case, mode", _by_mode({"auto": ["forward", "reverse"], "optimal": ["forward", "reverse"]}))
 def test_forward_reverse_and_auto_agree(case, mode, rng):
     x = sg.placeholder("x", case.wrt_shape)
     y = case.build(x)
@@ -203,7 +203,7 @@ def test_identity_jacobian_is_the_identity():
         np.testing.assert_array_equal(J.reshape(6, 6), np.eye(6))
 
 
-@pytest.mark.parametrize("mode", ["forward", "reverse", "auto"])
+@pytest.mark.parametrize("mode", ["forward", "reverse", "auto", "optimal"])
 def test_jacobian_of_a_function_that_does_not_depend_on_wrt_is_zero(mode, rng):
     x = sg.placeholder("x", (3,))
     z = sg.placeholder("z", (2, 2))
@@ -291,31 +291,48 @@ def test_auto_picks_what_explain_mode_says(n, m, rng):
 
 
 # -- the matrix-chain plan ------------------------------------------------------------------
+# The course's notation: link i of a chain (A, B, C, ... from the input side) is a
+# dims[i-1] x dims[i] matrix, the Jacobian is their product ABC..., and a bracketing
+# is a tree (left, right) of 1-based link indices, the left factor on the input side.
 def parse_order(text: str):
-    """Parse a bracketing like "(J3 (J2 J1))" into nested tuples of ints; raise on bad syntax."""
-    tokens = re.findall(r"\(|\)|J\d+|\S", text)
+    """Parse a bracketing like "(A(BC))D" into nested pairs of 1-based ints; raise on bad syntax."""
+    tokens = [t for t in text if not t.isspace()]
     pos = 0
 
-    def expr():
+    def factor():
         nonlocal pos
         if pos >= len(tokens):
             raise ValueError(f"unexpected end of {text!r}")
         tok = tokens[pos]
         pos += 1
-        if tok.startswith("J") and tok[1:].isdigit():
-            return int(tok[1:])
+        if tok.isalpha() and tok.isupper():
+            return ord(tok) - ord("A") + 1
         if tok != "(":
             raise ValueError(f"unexpected {tok!r} in {text!r}")
-        left, right = expr(), expr()
+        tree = product()
         if pos >= len(tokens) or tokens[pos] != ")":
             raise ValueError(f"missing ')' in {text!r}")
         pos += 1
-        return (left, right)
+        return tree
 
-    tree = expr()
+    def product():
+        left = factor()
+        return (left, factor()) if pos < len(tokens) and tokens[pos] != ")" else left
+
+    tree = product()
     if pos != len(tokens):
         raise ValueError(f"trailing text in {text!r}")
     return tree
+
+
+def test_parse_order():
+    assert parse_order("(AB)(CD)") == ((1, 2), (3, 4))
+    assert parse_order("((AB)C)D") == (((1, 2), 3), 4)
+    assert parse_order("A(B(CD))") == (1, (2, (3, 4)))
+    assert parse_order("A") == 1
+    for bad in ("(AB", "AB)", "A(", "ab"):
+        with pytest.raises(ValueError):
+            parse_order(bad)
 
 
 def leaves(tree):
@@ -323,10 +340,10 @@ def leaves(tree):
 
 
 def tree_cost(tree, dims, diag):
-    """(cost, rows, cols, is_diagonal) of a bracketed product; J_i is dims[i] x dims[i-1].
+    """(cost, rows, cols, is_diagonal) of a bracketed product; matrix i is dims[i-1] x dims[i].
     A product with a diagonal factor costs rows*cols, a dense one rows*inner*cols."""
     if isinstance(tree, int):
-        return 0, dims[tree], dims[tree - 1], diag[tree - 1]
+        return 0, dims[tree - 1], dims[tree], diag[tree - 1]
     cl, p, q, dl = tree_cost(tree[0], dims, diag)
     cr, q2, r, dr = tree_cost(tree[1], dims, diag)
     assert q == q2
@@ -335,24 +352,23 @@ def tree_cost(tree, dims, diag):
 
 
 def all_bracketings(i, j):
-    """Every full bracketing of J_j ... J_i (left factor has the higher indices)."""
+    """Every full bracketing of the product of matrices i..j."""
     if i == j:
         yield i
         return
     for s in range(i, j):
-        for left in all_bracketings(s + 1, j):
-            for right in all_bracketings(i, s):
+        for left in all_bracketings(i, s):
+            for right in all_bracketings(s + 1, j):
                 yield (left, right)
 
 
 def test_brute_force_helper_on_the_textbook_chain():
     # A 13x5, B 5x89, C 89x3, D 3x34: the optimum is (A(BC))D with 2856 multiplications.
-    # As a Jacobian chain: A = J4, B = J3, C = J2, D = J1, so dims = [34, 3, 89, 5, 13].
-    dims, diag = [34, 3, 89, 5, 13], [False] * 4
+    dims, diag = [13, 5, 89, 3, 34], [False] * 4
     costs = {t: tree_cost(t, dims, diag)[0] for t in all_bracketings(1, 4)}
     assert len(costs) == 5  # Catalan(3)
     assert min(costs.values()) == 2856
-    assert min(costs, key=costs.get) == ((4, (3, 2)), 1)
+    assert min(costs, key=costs.get) == ((1, (2, 3)), 4)
 
 
 def _matmul_chain(dims):
@@ -367,25 +383,30 @@ def _matmul_chain(dims):
 def check_plan(plan, dims, diag):
     k = len(dims) - 1
     assert len(plan.links) == k
-    assert [(l.rows, l.cols) for l in plan.links] == [(dims[i], dims[i - 1]) for i in range(1, k + 1)]
+    assert [(l.n_in, l.n_out) for l in plan.links] == [(dims[i - 1], dims[i]) for i in range(1, k + 1)]
     assert [l.diagonal for l in plan.links] == diag
+    assert plan.product == "ABCDEFGHIJ"[:k]
     tree = parse_order(plan.best_order)
-    assert leaves(tree) == list(range(k, 0, -1))
+    assert leaves(tree) == list(range(1, k + 1))
     brute = min(tree_cost(t, dims, diag)[0] for t in all_bracketings(1, k))
     assert plan.best_cost == brute
     assert tree_cost(tree, dims, diag)[0] == plan.best_cost  # the order achieves the cost it claims
     input_first = 1
     for i in range(2, k + 1):
-        input_first = (i, input_first)
+        input_first = (input_first, i)
     output_first = k
     for i in range(k - 1, 0, -1):
-        output_first = (output_first, i)
+        output_first = (i, output_first)
     assert plan.forward_cost == tree_cost(input_first, dims, diag)[0]
     assert plan.reverse_cost == tree_cost(output_first, dims, diag)[0]
     assert plan.best_cost <= min(plan.forward_cost, plan.reverse_cost)
+    if k >= 3:  # a tie with a pure mode is that pure mode
+        expected = ("forward" if plan.best_cost == plan.forward_cost else
+                    "reverse" if plan.best_cost == plan.reverse_cost else "optimal")
+        assert plan.kind == expected
 
 
-@pytest.mark.parametrize("dims", [[34, 3, 89, 5, 13], [30, 35, 15, 5, 10], [5, 40, 2, 40, 5], [3, 4, 5, 6, 7]])
+@pytest.mark.parametrize("dims", [[13, 5, 89, 3, 34], [30, 35, 15, 5, 10], [5, 40, 2, 40, 5], [3, 4, 5, 6, 7]])
 def test_chain_plan_of_dense_matmuls_matches_brute_force(dims):
     x, y = _matmul_chain(dims)
     plan = sg.explain_mode(y, x).chain
@@ -394,10 +415,11 @@ def test_chain_plan_of_dense_matmuls_matches_brute_force(dims):
 
 
 def test_chain_plan_of_the_textbook_chain_is_optimal_and_beats_both_sweeps():
-    x, y = _matmul_chain([34, 3, 89, 5, 13])
+    x, y = _matmul_chain([13, 5, 89, 3, 34])
     r = sg.explain_mode(y, x)
     assert r.chain.best_cost == 2856
-    assert parse_order(r.chain.best_order) == ((4, (3, 2)), 1)
+    assert r.chain.best_order == "(A(BC))D"
+    assert parse_order(r.chain.best_order) == ((1, (2, 3)), 4)
     assert r.chain.best_cost < min(r.chain.forward_cost, r.chain.reverse_cost)
     text = str(r)
     assert r.chain.best_order in text and f"{r.chain.best_cost:,}" in text
@@ -458,6 +480,128 @@ def test_no_chain_plan_when_the_path_branches():
     assert r.chain is None
     assert r.choice in {"forward", "reverse"}
     str(r)
+
+
+# -- mode="optimal": the cheapest bracketing, built ------------------------------------------
+def _chain_graph(seed, dims, between=(), batch=None, wrt_weights=False):
+    """x -> x @ W1 -> f1 -> ... -> @ Wk: dense matmuls of the given sizes, ``between[i]`` (an
+    elementwise function, or None) after the i-th. ``batch``: x is (batch, dims[0]).
+    ``wrt_weights``: differentiate with respect to W1 (a placeholder) instead of x."""
+    x = sg.placeholder("x", (dims[0],) if batch is None else (batch, dims[0]))
+    W1 = sg.placeholder("W1", (dims[0], dims[1]))
+    h = x @ W1
+    for i in range(1, len(dims)):
+        f = between[i - 1] if i - 1 < len(between) else None
+        if f is not None:
+            h = f(h)
+        if i < len(dims) - 1:
+            h = h @ C(seed + i, (dims[i], dims[i + 1]), 1 / np.sqrt(dims[i]))
+    return x, W1, h
+
+
+OPTIMAL_CHAINS = [  # (id, dims, between, batch, wrt_weights)
+    ("abcd", [30, 50, 2, 40, 10], (), None, False),
+    ("abcd_tanh", [30, 50, 2, 40, 10], (sg.tanh, sg.tanh, sg.tanh), None, False),
+    ("five_links_non_square", [7, 30, 3, 25, 2, 20], (None, sg.sin, None, sg.sigmoid), None, False),
+    ("long_chain", [12, 3, 15, 2, 14, 3, 11, 4], (sg.tanh, None, sg.exp, None, None, sg.sin), None, False),
+    ("batch", [6, 12, 2, 10, 5], (sg.tanh, None, sg.tanh), 3, False),
+    ("wrt_weights", [4, 20, 2, 12, 6], (sg.tanh, None, None), 2, True),
+    ("three_links", [5, 9, 4], (sg.tanh,), None, False),  # every bracketing is a pure mode
+]
+
+
+@pytest.mark.parametrize("dims, between, batch, wrt_weights", [pytest.param(*c[1:], id=c[0]) for c in OPTIMAL_CHAINS])
+def test_optimal_jacobian_equals_forward_and_reverse(dims, between, batch, wrt_weights, rng):
+    x, W1, y = _chain_graph(80, dims, between, batch, wrt_weights)
+    wrt = W1 if wrt_weights else x
+    report = sg.explain_mode(y, wrt)
+    assert report.chain is not None
+    Jf, Jr, Jo, Ja = (sg.jacobian(y, wrt, mode=m) for m in ("forward", "reverse", "optimal", "auto"))
+    assert Jo.shape == y.shape + wrt.shape
+    if report.chain.kind == "optimal":
+        assert Jo is not Jf and Jo is not Jr  # a graph of its own
+        assert report.optimal_flops is not None
+    f = codegen.compile([x, W1], [Jf, Jr, Jo, Ja])
+    jf, jr, jo, ja = f(rng.normal(size=x.shape), rng.normal(size=W1.shape) / 2)
+    np.testing.assert_allclose(jo, jf, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(jo, jr, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(ja, jr, rtol=1e-12, atol=1e-13)
+
+
+def test_optimal_jacobian_matches_central_differences(rng):
+    x, W1, y = _chain_graph(90, [8, 20, 2, 16, 5], (sg.tanh, None, sg.sin))
+    assert sg.explain_mode(y, x).chain.kind == "optimal"
+    f = codegen.compile([x, W1], [y, sg.jacobian(y, x, mode="optimal")])
+    x0, w0 = rng.normal(size=8), rng.normal(size=(8, 20)) / 3
+    fd = fd_jacobian(lambda v: f(v, w0)[0], x0, (5,))
+    np.testing.assert_allclose(f(x0, w0)[1], fd, rtol=FD_RTOL, atol=FD_ATOL)
+
+
+def test_auto_runs_the_optimal_bracketing_when_it_is_cheapest(rng):
+    x, _, y = _chain_graph(100, [300, 500, 8, 400, 100])
+    r = sg.explain_mode(y, x)
+    assert r.chain.best_order == "(AB)(CD)" and r.chain.kind == "optimal"
+    assert r.choice == "forward" and r.auto == r.optimal_runs == "optimal"  # (choice: the cheaper pure mode)
+    assert r.optimal_flops * 4 < min(r.forward_flops, r.reverse_flops)
+    # the costs are those of the chain: 2 flops per multiply-add (the identity seeds cost nothing)
+    assert (r.forward_flops, r.reverse_flops, r.optimal_flops) == (
+        2 * r.chain.forward_cost, 2 * r.chain.reverse_cost, 2 * r.chain.best_cost)
+    assert sg.jacobian(y, x) is sg.jacobian(y, x, mode="optimal")
+
+
+def test_a_chain_of_constants_is_costed_before_folding():
+    """The course's ABCD chain with small constant matrices: its whole Jacobian is a constant,
+    which compiling folds, but the report costs the products as if A..D were weights."""
+    x = sg.placeholder("x", (6,))
+    y = x
+    for i, (a, b) in enumerate([(6, 8), (8, 2), (2, 8), (8, 4)]):
+        y = y @ C(110 + i, (a, b))
+    r = sg.explain_mode(y, x)
+    assert (r.forward_flops, r.reverse_flops, r.optimal_flops) == (2 * 384, 2 * 320, 2 * 208)
+    assert r.choice == "reverse" and r.auto == "optimal"
+
+
+def test_the_report_explains_the_choice_in_the_course_notation():
+    x, _, y = _chain_graph(100, [300, 500, 8, 400, 100])
+    text = str(sg.explain_mode(y, x))
+    for phrase in ("product ABCD", "((AB)C)D", "A(B(CD))", "(AB)(CD)", "14,160,000", "15,720,000", "1,760,000",
+                   'choice: forward; mode="auto" runs the optimal bracketing', "from the input side", "from the output side", "split after B"):
+        assert phrase in text, phrase
+    lines = text.splitlines()
+    assert [line.split()[:4] for line in lines if line.startswith("  ") and "matmul" in line] == [
+        ["A", "300", "x", "500"], ["B", "500", "x", "8"], ["C", "8", "x", "400"], ["D", "400", "x", "100"]]
+
+
+def test_a_chain_whose_best_bracketing_is_a_pure_mode():
+    x, y = _matmul_chain([3, 4, 5, 6, 7])  # growing: multiply from the input side
+    r = sg.explain_mode(y, x)
+    assert r.chain.best_order == "((AB)C)D" and r.chain.kind == "forward"
+    assert r.optimal_runs == "forward" and r.optimal_flops is None
+    assert sg.jacobian(y, x, mode="optimal") is sg.jacobian(y, x, mode="forward")
+    assert "forward mode itself" in str(r)
+
+
+def test_optimal_falls_back_to_the_cheaper_pure_mode_off_chains():
+    x = sg.placeholder("x", (30,))
+    y = sg.tanh(x @ C(120, (30, 4))) * sg.sum(x)  # two paths from x: not a chain
+    r = sg.explain_mode(y, x)
+    assert r.chain is None and r.optimal_flops is None
+    assert r.optimal_runs == r.choice == "reverse"
+    assert sg.jacobian(y, x, mode="optimal") is sg.jacobian(y, x, mode="reverse")
+    text = str(r)
+    assert "not a chain" in text and "falls back" in text
+
+
+def test_the_module_header_records_mode_costs_and_bracketing():
+    x, W1, y = _chain_graph(100, [300, 500, 8, 400, 100])
+    header = codegen.compile([x, W1], sg.jacobian(y, x, mode="optimal")).source.split('"""')[1]
+    assert ("jacobian: optimal bracketing (AB)(CD): 3.5 MFLOP vs forward 28.3 MFLOP, reverse 31.4 MFLOP "
+            "(mode='optimal')") in header
+    header = codegen.compile([x, W1], sg.jacobian(y, x, mode="reverse")).source.split('"""')[1]
+    assert "jacobian: reverse mode: 31.4 MFLOP vs forward 28.3 MFLOP, optimal (AB)(CD) 3.5 MFLOP" in header
+    z = sg.placeholder("z", (3,))
+    header = codegen.compile([z], sg.jacobian(sg.tanh(z) * sg.sum(z), z)).source.split('"""')[1]
+    assert "jacobian: reverse mode:" in header and "not a chain (mode='auto')" in header
 
 
 # -- derivatives of derivatives: a Jacobian of a Jacobian ------------------------------------
@@ -695,7 +839,7 @@ def test_hessian_through_a_sum_of_a_nonlinear_term(rng):
 
 
 # -- errors ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("mode", ["Forward", "rev", "both", "", None])
+@pytest.mark.parametrize("mode", ["Forward", "rev", "both", "best", "", None, 1])
 def test_unknown_mode_is_a_value_error(mode):
     x = sg.placeholder("x", (3,))
     with pytest.raises(ValueError, match="mode"):
