@@ -17,8 +17,8 @@ from .inspect import count_ops, dprint, to_networkx
 from .picture import ModeComparison, compare_modes, draw, to_dot
 from .ops import (
     abs, binary_cross_entropy, floor, sign, broadcast_to, cast, concatenate, cos, elementwise, equal, exp, expand_dims,
-    hard_tanh, leaky_relu, log, log_softmax, logsumexp, matmul, max, maximum, mean, minimum, mse, not_equal,
-    one_hot, relu, reshape, sigmoid, sin, softmax, softmax_cross_entropy, softplus, sqrt, square, squeeze,
+    hard_tanh, leaky_relu, log, log_softmax, logsumexp, matmul, max, maximum, maxout, mean, minimum, mse, not_equal,
+    one_hot, prelu, relu, reshape, sigmoid, sin, softmax, softmax_cross_entropy, softplus, sqrt, square, squeeze,
     next_key, random_key, random_uniform, step, stop_gradient, sum, tanh, transpose, where,
 )
 from . import init, nn, optim, schedules
@@ -35,8 +35,8 @@ __all__ = [
     "DTypeError", "Graph", "ModeReport", "Node", "Op", "ShapeError", "SimplifyReport", "abs", "as_node",
     "binary_cross_entropy", "broadcast_to", "cast", "concatenate", "constant", "cos", "count_ops",
     "current_graph", "dprint", "elementwise", "equal", "exp", "explore", "expand_dims", "fresh_graph", "grad",
-    "hard_tanh", "hessian", "hvp", "jacobian", "explain_mode", "jvp", "leaky_relu", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum",
-    "mean", "minimum", "mse", "not_equal", "one_hot", "parameter", "placeholder", "relu", "reshape",
+    "hard_tanh", "hessian", "hvp", "jacobian", "explain_mode", "jvp", "leaky_relu", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum", "maxout",
+    "mean", "minimum", "mse", "not_equal", "one_hot", "parameter", "placeholder", "prelu", "relu", "reshape",
     "next_key", "parameters_of", "random_key", "random_uniform", "sigmoid", "simplify", "state", "sin", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
     "squeeze", "step", "stop_gradient", "sum", "tanh", "to_dot", "to_networkx", "topo_sort", "trace", "Row", "Trace", "draw", "compare_modes", "ModeComparison", "transpose",
     "vjp", "where",

@@ -1,4 +1,5 @@
-"""Layers for concise training scripts: ``Dense``, ``BatchNorm``, ``Dropout``, ``Sequential``.
+"""Layers for concise training scripts: ``Dense``, ``BatchNorm``, ``Dropout``, ``Sequential``,
+``PReLU``, ``Maxout`` and ``RBF``.
 
 A layer is a small Python object that *builds graph nodes* when called on a
 node; it holds no arrays itself except through the leaves it creates.
@@ -56,10 +57,10 @@ import numpy as np
 
 from . import init as initializers
 from .graph import Node, current_graph, parameter, state as state_leaf
-from .ops import cast, next_key, random_key, random_uniform, sqrt
+from .ops import cast, exp, expand_dims, maxout, next_key, prelu, random_key, random_uniform, sqrt
 from .ops.reduce import count
 
-__all__ = ["BatchNorm", "Dense", "Dropout", "Layer", "Sequential"]
+__all__ = ["BatchNorm", "Dense", "Dropout", "Layer", "Maxout", "PReLU", "RBF", "Sequential"]
 
 _numbering: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # graph -> {prefix: layers named so far}
 
@@ -83,6 +84,12 @@ def _last_dim(layer: Layer, x: Node) -> int:
             f"(it sizes the layer's parameters); got input shape {x.shape}"
         )
     return x.shape[-1]
+
+
+def _positive_int(layer: str, what: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{layer}: {what} must be a positive int, got {value!r}")
+    return int(value)
 
 
 class Layer:
@@ -178,8 +185,7 @@ class Dense(Layer):
     prefix = "dense"
 
     def __init__(self, units: int, activation=None, init=None, use_bias: bool = True, name: str | None = None):
-        if not isinstance(units, (int, np.integer)) or units <= 0:
-            raise ValueError(f"Dense: units must be a positive int, got {units!r}")
+        _positive_int("Dense", "units", units)
         if activation is not None and not callable(activation):
             raise TypeError(f"Dense: activation must be a callable (such as sg.relu) or None, got {activation!r}")
         super().__init__(name)
@@ -305,6 +311,131 @@ class Dropout(Layer):
 
     def __repr__(self):
         return f"Dropout({self.rate}, seed={self.seed}, name={self.name!r})"
+
+
+class PReLU(Layer):
+    """Parametric ReLU, as ``torch.nn.PReLU``: ``max(x, 0) + a * min(x, 0)`` with a learnable slope ``a``.
+
+    ``num_parameters=1`` learns one slope shared by every entry; ``num_parameters=C``
+    learns one per channel, where the channel axis is ``axis`` (1, as in PyTorch:
+    the features of a ``(batch, C)`` input, the channels of an ``N×C×H×W`` one).
+    Leaf: ``<name>_slope`` of shape ``(num_parameters,)``, every entry ``init``
+    (0.25, PyTorch's default). A slope is not kept in [0, 1): training may move it
+    anywhere (a negative slope gives a non-monotonic unit; weight decay on it is
+    usually left out). The function is :func:`symgraph.prelu`.
+    """
+
+    prefix = "prelu"
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, axis: int = 1, name: str | None = None):
+        self.num_parameters = _positive_int("PReLU", "num_parameters", num_parameters)
+        if isinstance(init, bool) or not isinstance(init, (int, float, np.floating, np.integer)):
+            raise TypeError(f"PReLU: init must be a number (the initial slope), got {init!r}")
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"PReLU: axis must be an int, got {axis!r}")
+        super().__init__(name)
+        self.init, self.axis = float(init), int(axis)
+
+    def build(self, x):
+        self.slope = self.add_parameter("slope", (self.num_parameters,), initializers.constant(self.init),
+                                        _float_dtype(x))
+
+    def forward(self, x, training):
+        c = self.num_parameters
+        if c == 1:
+            return prelu(x, self.slope.reshape(())).named(self.name)
+        axis = self.axis + x.ndim if self.axis < 0 else self.axis
+        if not 0 <= axis < x.ndim or x.shape[axis] != c:
+            raise ValueError(f"PReLU {self.name!r}: num_parameters={c} must equal the length of the channel axis "
+                             f"(axis={self.axis}), got input shape {x.shape}")
+        slope = self.slope.reshape((c,) + (1,) * (x.ndim - axis - 1))  # broadcasts along the channel axis
+        return prelu(x, slope).named(self.name)
+
+    def __repr__(self):
+        return f"PReLU(num_parameters={self.num_parameters}, init={self.init}, axis={self.axis}, name={self.name!r})"
+
+
+class Maxout(Layer):
+    """Maxout units (Goodfellow et al., 2013): an affine map to ``units * pieces`` values, then the
+    maximum over each unit's ``pieces`` (see :func:`symgraph.maxout`).
+
+    ``y_j = max_k (x @ W + b)[j * pieces + k]``: unit ``j`` owns columns
+    ``j*pieces ... j*pieces + pieces - 1``. Leaves: ``<name>_W`` of shape
+    ``(in, units * pieces)`` (from ``init``, Glorot uniform by default) and
+    ``<name>_b`` of shape ``(units * pieces,)`` (zeros), as in ``Dense``.
+    """
+
+    prefix = "maxout"
+
+    def __init__(self, units: int, pieces: int = 2, init=None, use_bias: bool = True, name: str | None = None):
+        self.units = _positive_int("Maxout", "units", units)
+        self.pieces = _positive_int("Maxout", "pieces", pieces)
+        super().__init__(name)
+        self.init = init if init is not None else initializers.glorot_uniform()
+        self.use_bias = use_bias
+
+    def build(self, x):
+        dtype, width = _float_dtype(x), self.units * self.pieces
+        self.W = self.add_parameter("W", (_last_dim(self, x), width), self.init, dtype)
+        self.b = self.add_parameter("b", (width,), initializers.zeros(), dtype) if self.use_bias else None
+
+    def forward(self, x, training):
+        if x.ndim == 0 or x.shape[-1] != self.W.shape[0]:
+            raise ValueError(f"Maxout {self.name!r}: built for inputs with last dimension {self.W.shape[0]}, "
+                             f"called on shape {x.shape}")
+        z = x @ self.W
+        if self.b is not None:
+            z = z + self.b
+        return maxout(z.named(f"{self.name}_z"), self.pieces).named(self.name)
+
+    def __repr__(self):
+        return f"Maxout({self.units}, pieces={self.pieces}, name={self.name!r})"
+
+
+class RBF(Layer):
+    """Gaussian radial-basis units: ``y_j = exp(-||x - c_j||² / (2 σ_j²))``, one per centre ``c_j``.
+
+    The widths are learned through their logarithm, ``σ_j = exp(s_j)``, so a
+    gradient step can never make a width zero or negative (and the output is
+    ``exp(-||x - c_j||² · exp(-2 s_j) / 2)``, one fused elementwise chain).
+    Leaves: ``<name>_centres`` of shape ``(units, in)`` (from ``init``, uniform
+    on [-1, 1) by default: place them over your data, e.g. by assigning
+    ``.value`` to k-means centres or to samples) and ``<name>_log_width`` of
+    shape ``(units,)``, every entry ``log(width)``.
+
+    The squared distances are formed as ``x[..., None, :] - c``: exact (no
+    cancellation, never negative), at the cost of a ``(..., units, in)``
+    intermediate.
+    """
+
+    prefix = "rbf"
+
+    def __init__(self, units: int, width: float = 1.0, init=None, name: str | None = None):
+        self.units = _positive_int("RBF", "units", units)
+        if isinstance(width, bool) or not isinstance(width, (int, float, np.floating, np.integer)) or not width > 0:
+            raise ValueError(f"RBF: width must be a positive number (the initial σ), got {width!r}")
+        if init is not None and not callable(init):
+            raise TypeError(f"RBF: init must be an initializer (such as sg.init.normal(1.0)) or None, got {init!r}")
+        super().__init__(name)
+        self.width = float(width)
+        self.init = init if init is not None else initializers.uniform(-1.0, 1.0)
+
+    def build(self, x):
+        dtype = _float_dtype(x)
+        self.centres = self.add_parameter("centres", (self.units, _last_dim(self, x)), self.init, dtype)
+        self.log_width = self.add_parameter("log_width", (self.units,), initializers.constant(np.log(self.width)),
+                                            dtype)
+
+    def forward(self, x, training):
+        if x.ndim == 0 or x.shape[-1] != self.centres.shape[1]:
+            raise ValueError(f"RBF {self.name!r}: built for inputs with last dimension {self.centres.shape[1]}, "
+                             f"called on shape {x.shape}")
+        diff = expand_dims(x, -2) - self.centres  # (..., units, in)
+        sq_dist = (diff * diff).sum(axis=-1).named(f"{self.name}_sq_dist")
+        return exp(-0.5 * sq_dist * exp(-2.0 * self.log_width)).named(self.name)
+
+    def __repr__(self):
+        return f"RBF({self.units}, width={self.width}, name={self.name!r})"
 
 
 class Sequential(Layer):

@@ -11,12 +11,12 @@ from .linalg import MatMul, matmul
 from .nn import AddAt, OneHot, Pick, Unpick, binary_cross_entropy, mse, one_hot, pick, softmax_cross_entropy
 from .random import RandomUniform, next_key, random_key, random_uniform
 from .reduce import (
-    Count, LogSoftmax, LogSumExp, Max, Mean, Softmax, Sum, log_softmax, logsumexp, mean, reduce_max, reduce_sum,
-    softmax,
+    Count, LogSoftmax, LogSumExp, Max, Mean, Softmax, Sum, log_softmax, logsumexp, maxout, mean, reduce_max,
+    reduce_sum, softmax,
 )
 from .scalar import (
-    Elementwise, abs, cos, elementwise, exp, floor, hard_tanh, leaky_relu, log, relu, sigmoid, sign, sin, softplus, sqrt,
-    square, step, tanh,
+    Elementwise, abs, cos, elementwise, exp, floor, hard_tanh, leaky_relu, log, prelu, relu, sigmoid, sign, sin, softplus,
+    sqrt, square, step, tanh,
 )
 from .shape import (
     Basis, BroadcastTo, Concatenate, Embed, ExpandDims, GetItem, Reshape, Squeeze, Transpose, basis, broadcast_like,

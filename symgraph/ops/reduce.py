@@ -239,3 +239,27 @@ def log_softmax(x, axis=-1) -> Node:
     x = as_node(x)
     (ax,) = normalize_axes(axis, x.ndim, "log_softmax")
     return apply(LogSoftmax(ax), x)
+
+
+def maxout(x, pieces: int) -> Node:
+    """Maxout over the last axis: its ``units * pieces`` entries, taken ``pieces`` at a time
+    (consecutive entries form one group), give ``units`` maxima.
+
+    ``x`` of shape ``(..., units * pieces)`` gives ``(..., units)``; the gradient
+    goes to each group's maximum (split between ties, as in ``max``). The leading
+    axes may hold at most one named (symbolic) dimension.
+    """
+    x = as_node(x)
+    if not isinstance(pieces, (int, np.integer)) or isinstance(pieces, bool) or pieces < 1:
+        raise ValueError(f"maxout: pieces must be a positive int, got {pieces!r}")
+    pieces = int(pieces)
+    n = x.shape[-1] if x.ndim else None
+    if not isinstance(n, int) or n % pieces:
+        raise ValueError(f"maxout: the last axis must be a static multiple of pieces={pieces}, got shape {x.shape}")
+    lead = x.shape[:-1]
+    if sum(not isinstance(d, int) for d in lead) > 1:
+        raise ValueError(f"maxout: the leading axes may hold at most one named dimension, got shape {x.shape}")
+    if pieces == 1:
+        return x
+    grouped = x.reshape(tuple(d if isinstance(d, int) else -1 for d in lead) + (n // pieces, pieces))
+    return apply(Max((-1,), False), grouped)

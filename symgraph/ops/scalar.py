@@ -254,3 +254,28 @@ def leaky_relu(x, alpha: float = 0.01) -> Node:
     a = sp.Float(alpha)
     op = Elementwise("leaky_relu", sp.Max(s, a * s), (s,), (a + (1 - a) * _H0(OUT),), builtin=True)
     return apply(op, _as_float(x))
+
+
+def _prelu_op() -> Elementwise:
+    x, a = _symbols(2)
+    # d/dx: 1 where x > 0, else a (read from x, not y: y's sign is not x's when a < 0); d/da: min(x, 0)
+    return Elementwise("prelu", sp.Max(x, 0) + a * sp.Min(x, 0), (x, a), (a + (1 - a) * _H0(x), sp.Min(x, 0)),
+                       builtin=True)
+
+
+_PRELU = _prelu_op()
+
+
+def prelu(x, slope) -> Node:
+    """Parametric ReLU: ``max(x, 0) + slope * min(x, 0)``, ``slope`` broadcast against ``x``.
+
+    ``slope`` is usually a learnable parameter (see :class:`symgraph.nn.PReLU`,
+    which shapes it per channel); with a fixed number in [0, 1) this is
+    ``leaky_relu``. Derivatives: 1 where x > 0, else ``slope``, with respect to
+    ``x``; ``min(x, 0)`` with respect to ``slope``.
+    """
+    x, slope = as_node(x), as_node(slope)
+    for v, what in ((x, "x"), (slope, "slope")):
+        if v.dtype.kind == "b":
+            raise _PRELU.dtype_error([x, slope], f"expects a numeric {what}, got a boolean one")
+    return apply(_PRELU, _as_float(x), _as_float(slope))

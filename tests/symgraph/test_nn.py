@@ -462,3 +462,166 @@ def test_layers_on_integer_inputs_make_float64_leaves():
     dense = nn.Dense(2)
     dense(sg.placeholder("i", ("batch", 3), dtype="int64"))
     assert dense.W.dtype == np.float64 and dense.b.dtype == np.float64
+
+
+# -- PReLU, Maxout, RBF (issue 15) -----------------------------------------------------------
+
+
+def prelu_ref(x, slope, axis=1):
+    a = slope if slope.size == 1 else slope.reshape((-1,) + (1,) * (x.ndim - axis - 1))
+    return np.where(x > 0, x, a * x)
+
+
+def away_from_zero(rng, shape):
+    """|x| >= 0.2: finite differences never straddle the kink at 0."""
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.2, 1.5, size=shape)
+
+
+@pytest.mark.parametrize("num_parameters, shape", [(1, (4, 3)), (3, (4, 3)), (1, (2, 3, 4, 5)), (3, (2, 3, 4, 5))])
+def test_prelu_names_values_and_gradients_match_torch(rng, num_parameters, shape):
+    torch = pytest.importorskip("torch")
+    x = sg.placeholder("x", shape=("batch",) + shape[1:])
+    layer = nn.PReLU(num_parameters)
+    out = layer(x)
+    (slope,) = layer.parameters
+    assert (slope.name, slope.shape) == ("prelu1_slope", (num_parameters,))
+    np.testing.assert_array_equal(slope.value, np.full(num_parameters, 0.25))
+    assert out.shape == x.shape and layer.state == [] and layer.state_updates == {}
+    slope.value = rng.normal(size=num_parameters)
+    xb, c = away_from_zero(rng, shape), rng.normal(size=shape)
+    loss = (out * sg.constant(c)).sum()
+    value, g_x, g_slope = codegen.compile([x], [out, *sg.grad(loss, [x, slope])])(xb)
+
+    ref = torch.nn.PReLU(num_parameters).double()
+    with torch.no_grad():
+        ref.weight.copy_(torch.from_numpy(slope.value))
+    t_x = torch.from_numpy(xb).requires_grad_()
+    t_out = ref(t_x)
+    (t_out * torch.from_numpy(c)).sum().backward()
+    np.testing.assert_allclose(value, t_out.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(value, prelu_ref(xb, slope.value), rtol=1e-12)
+    np.testing.assert_allclose(g_x, t_x.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(g_slope, ref.weight.grad.numpy(), rtol=1e-10)
+
+
+def test_prelu_gradients_match_finite_differences(rng):
+    x = sg.placeholder("x", shape=(5, 3, 2))
+    layer = nn.PReLU(3, init=0.1, name="act")
+    loss = (layer(x) * sg.constant(rng.normal(size=(5, 3, 2)))).sum()
+    assert layer.parameters[0].name == "act_slope"
+    f = codegen.compile([x], [loss, *sg.grad(loss, layer.parameters)])
+    finite_difference_check(f, layer.parameters, (away_from_zero(rng, (5, 3, 2)),))
+
+
+def test_prelu_function_with_a_fixed_slope_is_leaky_relu(rng):
+    x = sg.placeholder("x", shape=(3, 4))
+    xb = rng.normal(size=(3, 4))
+    a, b = codegen.evaluate([sg.prelu(x, 0.2), sg.leaky_relu(x, 0.2)], {x: xb})
+    np.testing.assert_allclose(a, b, rtol=1e-15)
+    assert sg.dprint(sg.prelu(x, 0.2)).count("prelu") == 1
+
+
+def test_prelu_errors_name_the_layer_and_argument():
+    with pytest.raises(ValueError, match="PReLU: num_parameters must be a positive int"):
+        nn.PReLU(0)
+    with pytest.raises(TypeError, match="PReLU: init must be a number"):
+        nn.PReLU(init=sg.init.zeros())
+    layer = nn.PReLU(4)
+    with pytest.raises(ValueError, match=r"PReLU 'prelu1': num_parameters=4 must equal .*axis=1"):
+        layer(sg.placeholder("x", shape=("batch", 3, 4)))
+    with pytest.raises(sg.DTypeError, match="prelu"):
+        sg.prelu(sg.placeholder("b", shape=(3,), dtype="bool"), 0.1)
+
+
+def test_maxout_layer_values_names_and_gradients(rng):
+    x = sg.placeholder("x", shape=("batch", 4))
+    layer = nn.Maxout(3, pieces=2, init=init.glorot_normal(seed=0))
+    out = layer(x)
+    W, b = layer.parameters
+    assert (W.name, W.shape, b.name, b.shape) == ("maxout1_W", (4, 6), "maxout1_b", (6,))
+    assert out.shape == ("batch", 3) and layer(x, training=True) is out and layer.state_updates == {}
+    b.value = rng.normal(size=6)
+    xb = rng.normal(size=(5, 4))
+    z = xb @ W.value + b.value
+    np.testing.assert_allclose(codegen.evaluate(out, {x: xb}), z.reshape(5, 3, 2).max(-1), rtol=1e-12)
+    loss = (out * sg.constant(rng.normal(size=(5, 3)))).sum()
+    f = codegen.compile([x], [loss, *sg.grad(loss, layer.parameters)])
+    finite_difference_check(f, layer.parameters, (xb,))
+
+
+def test_maxout_function_and_errors():
+    x = sg.placeholder("x", shape=("batch", 6))
+    assert sg.maxout(x, 1) is x
+    assert sg.maxout(x, 3).shape == ("batch", 2)
+    with pytest.raises(ValueError, match="maxout: the last axis must be a static multiple of pieces=4"):
+        sg.maxout(x, 4)
+    with pytest.raises(ValueError, match="maxout: pieces must be a positive int"):
+        sg.maxout(x, 0)
+    with pytest.raises(ValueError, match="at most one named dimension"):
+        sg.maxout(sg.placeholder("y", shape=("a", "b", 4)), 2)
+    with pytest.raises(ValueError, match="Maxout: pieces must be a positive int"):
+        nn.Maxout(3, pieces=0)
+    with pytest.raises(ValueError, match="Maxout: units must be a positive int"):
+        nn.Maxout(True)
+    layer = nn.Maxout(2)
+    layer(x)
+    with pytest.raises(ValueError, match="Maxout 'maxout1': built for inputs with last dimension 6"):
+        layer(sg.placeholder("z", shape=("batch", 5)))
+
+
+def rbf_ref(x, centres, log_width):
+    sq = ((x[..., None, :] - centres) ** 2).sum(-1)
+    return np.exp(-sq / (2 * np.exp(log_width) ** 2))
+
+
+def test_rbf_values_names_and_gradients(rng):
+    x = sg.placeholder("x", shape=("batch", 3))
+    layer = nn.RBF(4, width=0.5, init=init.normal(1.0, seed=0))
+    out = layer(x)
+    centres, log_width = layer.parameters
+    assert (centres.name, centres.shape, log_width.name, log_width.shape) == (
+        "rbf1_centres", (4, 3), "rbf1_log_width", (4,))
+    np.testing.assert_allclose(log_width.value, np.log(0.5))
+    assert out.shape == ("batch", 4) and layer.state_updates == {}
+    log_width.value = rng.normal(scale=0.3, size=4)
+    xb = rng.normal(size=(6, 3))
+    np.testing.assert_allclose(codegen.evaluate(out, {x: xb}), rbf_ref(xb, centres.value, log_width.value),
+                               rtol=1e-12)
+    xb[0] = centres.value[1]  # at a centre the unit is exactly 1
+    assert codegen.evaluate(out, {x: xb})[0, 1] == 1.0
+    loss = (out * sg.constant(rng.normal(size=(6, 4)))).sum()
+    f = codegen.compile([x], [loss, *sg.grad(loss, layer.parameters)])
+    finite_difference_check(f, layer.parameters, (xb,))
+
+
+def test_rbf_errors_name_the_layer_and_argument():
+    with pytest.raises(ValueError, match="RBF: width must be a positive number"):
+        nn.RBF(3, width=0.0)
+    with pytest.raises(ValueError, match="RBF: units must be a positive int"):
+        nn.RBF(-1)
+    with pytest.raises(TypeError, match="RBF: init must be an initializer"):
+        nn.RBF(3, init=0.5)
+    layer = nn.RBF(2)
+    layer(sg.placeholder("x", shape=(4, 3)))
+    with pytest.raises(ValueError, match="RBF 'rbf1': built for inputs with last dimension 3"):
+        layer(sg.placeholder("y", shape=(4, 2)))
+
+
+def test_rbf_network_and_maxout_prelu_network_learn_xor():
+    """Sequential models of the new layers fit XOR with Adam: the loss falls well below its start."""
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]) * 2 - 1
+    Y = np.array([0, 1, 1, 0])
+    models = [
+        nn.Sequential([nn.RBF(4, init=init.uniform(-1.5, 1.5, seed=0)), nn.Dense(2, init=init.glorot_uniform(seed=1))]),
+        nn.Sequential([nn.Maxout(4, pieces=3, init=init.glorot_uniform(seed=2)), nn.PReLU(4),
+                       nn.Dense(2, init=init.glorot_uniform(seed=3))]),
+    ]
+    for model in models:
+        x = sg.placeholder("x", shape=("batch", 2))
+        y = sg.placeholder("y", shape=("batch",), dtype="int64")
+        loss = sg.softmax_cross_entropy(model(x, training=True), y)
+        step = codegen.compile([x, y], loss, updates=sg.optim.Adam(0.05).updates(loss, model.parameters))
+        losses = [step(X, Y) for _ in range(300)]
+        assert losses[-1] < 0.1 * losses[0], (model, losses[0], losses[-1])
+        predict = codegen.compile([x], model(x, training=False))
+        np.testing.assert_array_equal(predict(X).argmax(1), Y)
