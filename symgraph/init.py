@@ -19,6 +19,10 @@ read as a matrix of ``shape[0]`` rows, so
 - 1-D ``(n,)`` (a bias, a scale): ``fan_in = fan_out = n``;
 - a scalar ``()``: ``fan_in = fan_out = 1``.
 
+A weight laid out otherwise passes its fans: ``init(shape, fans=(fan_in,
+fan_out))``. ``nn.Conv2d`` does, for its ``O × C/groups × kH × kW`` kernels,
+with PyTorch's fans: ``fan_in = C/groups · kH · kW``, ``fan_out = O · kH · kW``.
+
 Variances: Glorot (Xavier) ``2 / (fan_in + fan_out)``, He (Kaiming, for
 ReLU) ``2 / fan_in``. The normal variants use a plain (untruncated) normal
 distribution, as PyTorch's ``xavier_normal_`` and ``kaiming_normal_`` do; the
@@ -48,6 +52,9 @@ def fans(shape) -> tuple[int, int]:
     return shape[0], math.prod(shape[1:])
 
 
+_fans = fans  # the function, for Initializer.__call__ (whose keyword argument is also called fans)
+
+
 def _shape(shape) -> tuple[int, ...]:
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
@@ -58,7 +65,8 @@ def _shape(shape) -> tuple[int, ...]:
 
 
 class Initializer:
-    """``init(shape)`` returns a new float64 array of that shape.
+    """``init(shape)`` returns a new float64 array of that shape; ``init(shape, fans=(fan_in, fan_out))``
+    overrides the fans read from the shape (see the module docstring).
 
     ``draw(rng, shape, fan_in, fan_out)`` makes the numbers; ``seed`` fixes
     the generator (stateless: each call starts again from the seed).
@@ -72,10 +80,15 @@ class Initializer:
         self.attrs = attrs
         self._draw = draw
 
-    def __call__(self, shape) -> np.ndarray:
+    def __call__(self, shape, fans: tuple[int, int] | None = None) -> np.ndarray:
         shape = _shape(shape)
         rng = np.random.default_rng(self.seed)  # None: fresh entropy on every call
-        fan_in, fan_out = fans(shape)
+        if fans is None:
+            fan_in, fan_out = _fans(shape)
+        elif len(fans) != 2 or not all(isinstance(f, (int, np.integer)) and f >= 0 for f in fans):
+            raise ValueError(f"init.{self.name}: fans must be a pair of non-negative ints, got {fans!r}")
+        else:
+            fan_in, fan_out = int(fans[0]), int(fans[1])
         return np.asarray(self._draw(rng, shape, fan_in, fan_out), dtype=np.float64)
 
     def __repr__(self):

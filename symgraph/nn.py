@@ -1,5 +1,5 @@
 """Layers for concise training scripts: ``Dense``, ``BatchNorm``, ``Dropout``, ``Sequential``,
-``PReLU``, ``Maxout`` and ``RBF``.
+``PReLU``, ``Maxout``, ``RBF``, and for images ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``, ``Flatten``.
 
 A layer is a small Python object that *builds graph nodes* when called on a
 node; it holds no arrays itself except through the leaves it creates.
@@ -56,11 +56,15 @@ import weakref
 import numpy as np
 
 from . import init as initializers
+from . import ops
 from .graph import Node, current_graph, parameter, state as state_leaf
 from .ops import cast, exp, expand_dims, maxout, next_key, prelu, random_key, random_uniform, sqrt
 from .ops.reduce import count
 
-__all__ = ["BatchNorm", "Dense", "Dropout", "Layer", "Maxout", "PReLU", "RBF", "Sequential"]
+__all__ = [
+    "AvgPool2d", "BatchNorm", "Conv2d", "Dense", "Dropout", "Flatten", "Layer", "MaxPool2d", "Maxout", "PReLU", "RBF",
+    "Sequential",
+]
 
 _numbering: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # graph -> {prefix: layers named so far}
 
@@ -90,6 +94,33 @@ def _positive_int(layer: str, what: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{layer}: {what} must be a positive int, got {value!r}")
     return int(value)
+
+
+def _pair(layer: str, what: str, value, minimum: int = 1) -> tuple[int, int]:
+    """An int or a pair of ints, each >= ``minimum``, as a pair; else a ValueError naming the layer and argument."""
+    pair = value if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum for v in pair):
+        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{layer}: {what} must be {kind} or a pair of them, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _padding(layer: str, value):
+    """``"same"``, ``"valid"``, or an int or pair of ints >= 0 (as a pair)."""
+    if isinstance(value, str):
+        if value not in ("same", "valid"):
+            raise ValueError(f"{layer}: padding must be an int >= 0, a pair of them, 'same' or 'valid', got {value!r}")
+        return value
+    return _pair(layer, "padding", value, minimum=0)
+
+
+def _image(layer: Layer, x: Node, channels: int | None = None) -> int:
+    """Check that ``x`` is an ``N×C×H×W`` batch of images with a static C (equal to ``channels`` if given)."""
+    if x.ndim != 4 or not isinstance(x.shape[1], int) or channels not in (None, x.shape[1]):
+        want = "C" if channels is None else channels
+        raise ValueError(f"{type(layer).__name__} {layer.name!r}: expects N×{want}×H×W images (channels first, "
+                         f"a static channel count), got input shape {x.shape}")
+    return x.shape[1]
 
 
 class Layer:
@@ -436,6 +467,132 @@ class RBF(Layer):
 
     def __repr__(self):
         return f"RBF({self.units}, width={self.width}, name={self.name!r})"
+
+
+class Conv2d(Layer):
+    """2-D convolution of ``N×C×H×W`` images, as ``torch.nn.Conv2d`` (a cross-correlation, see
+    :func:`symgraph.conv2d`): ``y = conv2d(x, W) + b``.
+
+    ``kernel_size``, ``stride``, ``dilation``: an int or a pair (height, width);
+    ``padding``: an int, a pair, ``"same"`` or ``"valid"``; ``groups`` splits the
+    channels into that many independent convolutions (it must divide ``C`` and
+    ``out_channels``). ``C`` is read from the input on the first call.
+
+    Leaves: ``<name>_W`` of shape ``(out_channels, C/groups, kH, kW)`` and
+    ``<name>_b`` of shape ``(out_channels,)``. ``W`` is drawn by ``init``
+    (Glorot uniform by default) with PyTorch's fans, ``fan_in = C/groups·kH·kW``
+    and ``fan_out = out_channels·kH·kW``: pass ``init=sg.init.he_normal()`` for
+    ReLU networks. (PyTorch's own default is ``U(±1/sqrt(fan_in))``, a third of
+    He's variance.) ``b`` starts at zeros, as ``Dense``'s does (PyTorch draws it
+    from ``U(±1/sqrt(fan_in))``).
+    """
+
+    prefix = "conv"
+
+    def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, dilation=1, groups: int = 1,
+                 use_bias: bool = True, init=None, name: str | None = None):
+        self.out_channels = _positive_int("Conv2d", "out_channels", out_channels)
+        self.kernel_size = _pair("Conv2d", "kernel_size", kernel_size)
+        self.stride = _pair("Conv2d", "stride", stride)
+        self.padding = _padding("Conv2d", padding)
+        self.dilation = _pair("Conv2d", "dilation", dilation)
+        self.groups = _positive_int("Conv2d", "groups", groups)
+        if self.padding == "same" and self.stride != (1, 1):
+            raise ValueError(f"Conv2d: padding='same' needs stride=1 (as in PyTorch), got stride={stride!r}")
+        if self.out_channels % self.groups:
+            raise ValueError(f"Conv2d: groups={groups} must divide out_channels={out_channels}")
+        if init is not None and not callable(init):
+            raise TypeError(f"Conv2d: init must be an initializer (such as sg.init.he_normal()) or None, got {init!r}")
+        super().__init__(name)
+        self.use_bias = use_bias
+        self.init = init if init is not None else initializers.glorot_uniform()
+
+    def build(self, x):
+        channels, dtype = _image(self, x), _float_dtype(x)
+        if channels % self.groups:
+            raise ValueError(f"Conv2d {self.name!r}: groups={self.groups} must divide the input's channels "
+                             f"({channels}), got input shape {x.shape}")
+        kh, kw = self.kernel_size
+        shape = (self.out_channels, channels // self.groups, kh, kw)
+        fans = (shape[1] * kh * kw, self.out_channels * kh * kw)
+        init = self.init
+        if isinstance(init, initializers.Initializer):
+            init = lambda s: self.init(s, fans=fans)  # noqa: E731
+        self.W = self.add_parameter("W", shape, init, dtype)
+        self.b = self.add_parameter("b", (self.out_channels,), initializers.zeros(), dtype) if self.use_bias else None
+
+    def forward(self, x, training):
+        _image(self, x, self.W.shape[1] * self.groups)
+        y = ops.conv2d(x, self.W, stride=self.stride, padding=self.padding, dilation=self.dilation,
+                       groups=self.groups)
+        if self.b is not None:
+            y = y.named(f"{self.name}_conv") + self.b.reshape((self.out_channels, 1, 1))
+        return y.named(self.name)
+
+    def __repr__(self):
+        return (f"Conv2d({self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding!r}, dilation={self.dilation}, groups={self.groups}, name={self.name!r})")
+
+
+class _Pool2d(Layer):
+    """Pooling over ``kernel`` windows of ``N×C×H×W`` images (no leaves); ``stride`` defaults to ``kernel``."""
+
+    function = None  # the op builder's name in symgraph.ops
+
+    def __init__(self, kernel, stride=None, padding=0, name: str | None = None):
+        what = type(self).__name__
+        self.kernel = _pair(what, "kernel", kernel)
+        self.stride = self.kernel if stride is None else _pair(what, "stride", stride)
+        self.padding = _pair(what, "padding", padding, minimum=0)
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel)):
+            raise ValueError(f"{what}: padding must be at most half the kernel, got padding={padding!r} "
+                             f"and kernel={kernel!r}")
+        super().__init__(name)
+
+    def forward(self, x, training):
+        _image(self, x)
+        pool = getattr(ops, self.function)
+        return pool(x, self.kernel, stride=self.stride, padding=self.padding).named(self.name)
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(kernel={self.kernel}, stride={self.stride}, padding={self.padding}, "
+                f"name={self.name!r})")
+
+
+class MaxPool2d(_Pool2d):
+    """The maximum over each window, as ``torch.nn.MaxPool2d`` (padding counts as -inf); see
+    :func:`symgraph.max_pool2d`."""
+
+    prefix, function = "maxpool", "max_pool2d"
+
+
+class AvgPool2d(_Pool2d):
+    """The mean over each window, as ``torch.nn.AvgPool2d``; see :func:`symgraph.avg_pool2d`."""
+
+    prefix, function = "avgpool", "avg_pool2d"
+
+
+class Flatten(Layer):
+    """Axes ``start_axis`` and after merged into one, as ``torch.nn.Flatten(start_dim)``: an
+    ``N×C×H×W`` batch becomes ``N×(C·H·W)``, ready for ``Dense``. See :func:`symgraph.flatten`."""
+
+    prefix = "flatten"
+
+    def __init__(self, start_axis: int = 1, name: str | None = None):
+        if isinstance(start_axis, bool) or not isinstance(start_axis, (int, np.integer)):
+            raise TypeError(f"Flatten: start_axis must be an int, got {start_axis!r}")
+        super().__init__(name)
+        self.start_axis = int(start_axis)
+
+    def forward(self, x, training):
+        axis = self.start_axis + x.ndim if self.start_axis < 0 else self.start_axis
+        if not 0 <= axis < max(x.ndim, 1):
+            raise ValueError(f"Flatten {self.name!r}: start_axis={self.start_axis} is out of range for input "
+                             f"shape {x.shape}")
+        return ops.flatten(x, start_axis=self.start_axis).named(self.name)
+
+    def __repr__(self):
+        return f"Flatten(start_axis={self.start_axis}, name={self.name!r})"
 
 
 class Sequential(Layer):
