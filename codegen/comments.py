@@ -55,6 +55,9 @@ class Commenter:
             state, sign = s.step_of[id(node)]
             return f"step {'subtracted from' if sign == '-' else 'added to'} {s.names[id(state)]}"
         what, name = self.describe(node), s.labels.name(node)
+        detail = getattr(node.op, "detail", None)  # attributes worth a word: "stride 1, padding 1"
+        if detail is not None:
+            what = f"{what}, {detail(node)}"
         if not name:
             return what
         full = full_name(name)  # a shortened identifier: the whole name too

@@ -21,6 +21,7 @@ from .ops import (
     one_hot, prelu, relu, reshape, sigmoid, sin, softmax, softmax_cross_entropy, softplus, sqrt, square, squeeze,
     next_key, random_key, random_uniform, step, stop_gradient, sum, tanh, transpose, where,
 )
+from .ops import avg_pool2d, conv2d, flatten, max_pool2d
 from . import init, nn, optim, schedules
 from .regularize import clip_by_global_norm, clip_by_value, ema, global_norm, l1_penalty, l2_penalty
 from .simplify import SimplifyReport, simplify
@@ -39,5 +40,5 @@ __all__ = [
     "mean", "minimum", "mse", "not_equal", "one_hot", "parameter", "placeholder", "prelu", "relu", "reshape",
     "next_key", "parameters_of", "random_key", "random_uniform", "sigmoid", "simplify", "state", "sin", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
     "squeeze", "step", "stop_gradient", "sum", "tanh", "to_dot", "to_networkx", "topo_sort", "trace", "Row", "Trace", "draw", "compare_modes", "ModeComparison", "transpose",
-    "vjp", "where",
+    "vjp", "where", "avg_pool2d", "conv2d", "flatten", "max_pool2d",
 ]

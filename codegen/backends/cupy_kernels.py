@@ -93,3 +93,144 @@ def _uniform(key, shape, dtype):
     (seed, counter) and copied to the device, so a CuPy step draws the numbers a NumPy step draws."""
     key = cp.asnumpy(key)
     return cp.asarray(np.random.default_rng([int(k) for k in key]).random(shape, dtype=dtype))
+
+
+# -- convolution and pooling: windows of the last two axes, im2col and one matrix product --------
+# The twins of symgraph.kernels' helpers, in CuPy's calls: windows through as_strided, products
+# through cp.matmul (cuBLAS).
+def _pad2d(x, padding, fill=0):
+    """x with ``padding`` (top, bottom, left, right) rows and columns of ``fill`` around its last two axes."""
+    top, bottom, left, right = padding
+    if not (top or bottom or left or right):
+        return x
+    h, w = x.shape[-2:]
+    out = cp.full(x.shape[:-2] + (top + h + bottom, left + w + right), fill, dtype=x.dtype)
+    out[..., top:top + h, left:left + w] = x
+    return out
+
+
+def _windows(x, kernel, stride, padding, dilation=(1, 1), fill=0):
+    """The windows of x's last two axes, padded with ``fill``: a view (..., H', W', kH, kW) of the padded
+    array; window (i, j) starts at row i * stride[0], column j * stride[1], its taps dilation apart."""
+    x = _pad2d(x, padding, fill)
+    h, w = x.shape[-2:]
+    ho = (h - (kernel[0] - 1) * dilation[0] - 1) // stride[0] + 1
+    wo = (w - (kernel[1] - 1) * dilation[1] - 1) // stride[1] + 1
+    *lead, sh, sw = x.strides
+    shape = x.shape[:-2] + (ho, wo) + tuple(kernel)
+    strides = (*lead, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1])
+    return cp.lib.stride_tricks.as_strided(x, shape, strides)
+
+
+def _im2col(x, kernel, stride, padding, dilation, groups):
+    """The windows of x (..., N, C, H, W) as one matrix per group, (..., groups, N*H'*W', C/groups*kH*kW)
+    (im2col: the one copy of the input a convolution makes), and (N, H', W')."""
+    win = _windows(x, kernel, stride, padding, dilation)  # (..., N, C, H', W', kH, kW), a view
+    *lead, n, c, ho, wo, kh, kw = win.shape
+    k = len(lead)
+    win = win.reshape((*lead, n, groups, c // groups, ho, wo, kh, kw))
+    cols = win.transpose(*range(k), k + 1, k, k + 3, k + 4, k + 2, k + 5, k + 6)  # (..., G, N, H', W', C/G, kH, kW)
+    return cols.reshape((*lead, groups, n * ho * wo, c // groups * kh * kw)), (n, ho, wo)
+
+
+def _conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+    """PyTorch's conv2d (a cross-correlation): x (..., N, C, H, W), w (..., O, C/groups, kH, kW) ->
+    (..., N, O, H', W'); im2col, then one matrix product per group."""
+    o, cg, kh, kw = w.shape[-4:]
+    cols, (n, ho, wo) = _im2col(x, (kh, kw), stride, padding, dilation, groups)
+    wm = w.reshape(w.shape[:-4] + (groups, o // groups, cg * kh * kw))
+    out = cp.matmul(cols, cp.swapaxes(wm, -1, -2))  # (..., G, N*H'*W', O/G)
+    out = out.reshape(out.shape[:-2] + (n, ho, wo, o // groups))
+    k = out.ndim - 5
+    out = out.transpose(*range(k), k + 1, k, k + 4, k + 2, k + 3)  # (..., N, G, O/G, H', W')
+    return out.reshape(out.shape[:k] + (n, o, ho, wo))
+
+
+def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+    """The adjoint of conv2d in x (PyTorch's conv_transpose2d): g (..., N, O, H', W'), w (..., O, C/groups,
+    kH, kW) -> (..., N, C, H, W) with (H, W) = size. One matrix product per group gives each window's
+    share (col2im); one strided addition per kernel tap (kH*kW of them) puts the shares in place."""
+    o, cg, kh, kw = w.shape[-4:]
+    *lead, n, _, ho, wo = g.shape
+    k = len(lead)
+    gm = g.reshape((*lead, n, groups, o // groups, ho, wo)).transpose(*range(k), k + 1, k, k + 3, k + 4, k + 2)
+    gm = gm.reshape((*lead, groups, n * ho * wo, o // groups))
+    cols = cp.matmul(gm, w.reshape(w.shape[:-4] + (groups, o // groups, cg * kh * kw)))  # (..., G, N*H'*W', C/G*kH*kW)
+    lead = cols.shape[:-3]
+    k = len(lead)
+    cols = cols.reshape((*lead, groups, n, ho, wo, cg, kh, kw))
+    cols = cols.transpose(*range(k), k + 1, k, k + 4, k + 2, k + 3, k + 5, k + 6)  # (..., N, G, C/G, H', W', kH, kW)
+    (top, bottom, left, right), (sh, sw), (dh, dw), (h, w_) = padding, stride, dilation, size
+    out = cp.zeros((*lead, n, groups, cg, top + h + bottom, left + w_ + right), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[..., i * dh:i * dh + (ho - 1) * sh + 1:sh, j * dw:j * dw + (wo - 1) * sw + 1:sw] += cols[..., i, j]
+    return out[..., top:top + h, left:left + w_].reshape((*lead, n, groups * cg, h, w_))
+
+
+def _conv2d_weight_grad(x, g, kernel, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+    """The adjoint of conv2d in w: x (..., N, C, H, W), g (..., N, O, H', W') -> (..., O, C/groups, kH, kW),
+    the correlation of g with x's windows: im2col, then one matrix product per group."""
+    cols, (n, ho, wo) = _im2col(x, kernel, stride, padding, dilation, groups)  # (..., G, N*H'*W', C/G*kH*kW)
+    *lead, _, o, _, _ = g.shape
+    k = len(lead)
+    gm = g.reshape((*lead, n, groups, o // groups, ho, wo)).transpose(*range(k), k + 1, k + 2, k, k + 3, k + 4)
+    out = cp.matmul(gm.reshape((*lead, groups, o // groups, n * ho * wo)), cols)  # (..., G, O/G, C/G*kH*kW)
+    return out.reshape(out.shape[:-3] + (o, x.shape[-3] // groups) + tuple(kernel))
+
+
+def _max_pool2d(x, kernel, stride, padding=(0, 0, 0, 0)):
+    """The maximum of each window of x's last two axes (padding is -inf: it never wins)."""
+    return _windows(x, kernel, stride, padding, (1, 1), -cp.inf).max(axis=(-2, -1))
+
+
+def _window_argmax(x, kernel, stride, padding):
+    """For each window of x's last two axes, where its first maximum lies (row * kW + column), as PyTorch picks."""
+    win = _windows(x, kernel, stride, padding, (1, 1), -cp.inf)
+    return win.reshape(win.shape[:-2] + (kernel[0] * kernel[1],)).argmax(axis=-1)
+
+
+def _max_pool2d_pick(x, v, kernel, stride, padding=(0, 0, 0, 0)):
+    """v's entry at the first maximum of each window of x (the tangent of max_pool2d); v may have more leading axes."""
+    arg = _window_argmax(x, kernel, stride, padding)
+    ho, wo = arg.shape[-2:]
+    vp = _pad2d(v, padding)
+    hp, wp = vp.shape[-2:]
+    index = ((cp.arange(ho)[:, None] * stride[0] + arg // kernel[1]) * wp
+             + cp.arange(wo) * stride[1] + arg % kernel[1])  # into the padded plane
+    lead = np.broadcast_shapes(vp.shape[:-2], index.shape[:-2])
+    index = cp.broadcast_to(index.reshape(index.shape[:-2] + (ho * wo,)), lead + (ho * wo,))
+    flat = cp.broadcast_to(vp.reshape(vp.shape[:-2] + (hp * wp,)), lead + (hp * wp,))
+    return cp.take_along_axis(flat, index, axis=-1).reshape(lead + (ho, wo))
+
+
+def _max_pool2d_grad(x, g, kernel, stride, padding=(0, 0, 0, 0)):
+    """g routed to the first maximum of each window of x (the vjp of max_pool2d), summed where windows
+    overlap: one strided addition per kernel tap, no one-hot arrays."""
+    arg = _window_argmax(x, kernel, stride, padding)
+    (top, bottom, left, right), (sh, sw) = padding, stride
+    h, w = x.shape[-2:]
+    ho, wo = g.shape[-2:]
+    out = cp.zeros(np.broadcast_shapes(g.shape[:-2], x.shape[:-2]) + (top + h + bottom, left + w + right), g.dtype)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            out[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw] += cp.where(arg == i * kernel[1] + j, g, 0)
+    return out[..., top:top + h, left:left + w]
+
+
+def _avg_pool2d(x, kernel, stride, padding=(0, 0, 0, 0)):
+    """The mean of each window of x's last two axes, padding counted as zeros (PyTorch's count_include_pad)."""
+    return _windows(x, kernel, stride, padding).sum(axis=(-2, -1)) / (kernel[0] * kernel[1])
+
+
+def _avg_pool2d_grad(g, size, kernel, stride, padding=(0, 0, 0, 0)):
+    """The vjp of avg_pool2d: each entry of g shared equally by its window, summed where windows overlap
+    (one strided addition per kernel tap); (H, W) = size."""
+    (top, bottom, left, right), (sh, sw), (h, w) = padding, stride, size
+    ho, wo = g.shape[-2:]
+    share = g / (kernel[0] * kernel[1])
+    out = cp.zeros(g.shape[:-2] + (top + h + bottom, left + w + right), dtype=share.dtype)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            out[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw] += share
+    return out[..., top:top + h, left:left + w]

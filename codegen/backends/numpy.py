@@ -425,6 +425,61 @@ class NumPyPrinter(Printer):
         return self.helper("_unpick", self.array(values, node), labels.text, str(node.op.num_classes))
 
 
+    # -- convolution and pooling: helpers over windows, one matrix product per group -----------
+    def _windowed(self, node, name: str, *args: Code) -> Code:
+        """A call of helper ``name`` (and of the helpers it calls) with the op's attributes as keywords."""
+        self.helpers.update((name, *_HELPER_NEEDS.get(name, ())))
+        keywords = [f"{k}={v}" for k, v in node.op.kwargs().items()]
+        return self.call(name, *(self.array(a, node) for a in args), *keywords)
+
+    def _print_Conv2D(self, node, x, w):
+        return self._windowed(node, "_conv2d", x, w)
+
+    def _print_Conv2DTranspose(self, node, g, w):
+        return self._windowed(node, "_conv_transpose2d", g, w)
+
+    def _print_Conv2DWeightGrad(self, node, x, g):
+        return self._windowed(node, "_conv2d_weight_grad", x, g)
+
+    def _print_MaxPool2D(self, node, x):
+        return self._windowed(node, "_max_pool2d", x)
+
+    def _print_MaxPool2DPick(self, node, x, v):
+        return self._windowed(node, "_max_pool2d_pick", x, v)
+
+    def _print_MaxPool2DGrad(self, node, x, g):
+        return self._windowed(node, "_max_pool2d_grad", x, g)
+
+    def _print_AvgPool2D(self, node, x):
+        return self._windowed(node, "_avg_pool2d", x)
+
+    def _print_AvgPool2DGrad(self, node, g):
+        return self._windowed(node, "_avg_pool2d_grad", g)
+
+    def _print_Flatten(self, node, x):
+        """``x.reshape((N, C*H*W))``; a named leading dimension is read from x's shape."""
+        start, source = node.op.start, node.inputs[0]
+        size = node.shape[-1]
+        tail = f"({size},)" if isinstance(size, int) else "(-1,)"
+        head = source.shape[:start]
+        if all(isinstance(d, int) for d in head) and isinstance(size, int):
+            shape = _tuple_text(tuple(str(d) for d in head + (size,)))
+        else:
+            shape = f"{self.obj(x, source)}.shape[:{start}] + {tail}"
+        return Code(f"{self.obj(x, source)}.reshape({shape})")
+
+
+# The helpers each convolution and pooling helper calls (the module needs their text too).
+_HELPER_NEEDS = {
+    "_conv2d": ("_im2col", "_windows", "_pad2d"),
+    "_conv2d_weight_grad": ("_im2col", "_windows", "_pad2d"),
+    "_max_pool2d": ("_windows", "_pad2d"),
+    "_max_pool2d_pick": ("_window_argmax", "_windows", "_pad2d"),
+    "_max_pool2d_grad": ("_window_argmax", "_windows", "_pad2d"),
+    "_avg_pool2d": ("_windows", "_pad2d"),
+}
+
+
 class _NoForm(Exception):
     """A part of the expression has no ufunc form here."""
 

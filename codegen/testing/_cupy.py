@@ -378,6 +378,14 @@ def argmax(a, axis=None, dtype=None, out=None, keepdims=False):
     return out
 
 
+def as_strided(x, shape=None, strides=None):
+    """``cupy.lib.stride_tricks.as_strided``: a view of x's memory with these shape and strides (bytes).
+    Read-only here (windows overlap: writing through one would change others)."""
+    if not isinstance(x, ndarray):
+        raise _unsupported(x)
+    return ndarray._of(np.lib.stride_tricks.as_strided(x._data, shape, strides, writeable=False))
+
+
 class _Namespace(types.ModuleType):
     """A (sub)module whose missing attributes are reported as not emulated."""
 
@@ -433,6 +441,11 @@ _cuda = _namespace(
     compiler=_namespace("cupy.cuda.compiler", "Emulated ``cupy.cuda.compiler``.", CompileException=CompileError),
 )
 
+_lib = _namespace(
+    "cupy.lib", "Emulated ``cupy.lib``: stride tricks.",
+    stride_tricks=_namespace("cupy.lib.stride_tricks", "Emulated ``cupy.lib.stride_tricks``.", as_strided=as_strided),
+)
+
 _FUNCTIONS = {
     # creation
     "empty": np.empty, "zeros": np.zeros, "ones": np.ones, "full": np.full, "eye": np.eye, "arange": np.arange,
@@ -456,7 +469,7 @@ _API = {
     "asarray": asarray, "array": array, "ascontiguousarray": ascontiguousarray, "asnumpy": asnumpy,
     "where": where, "matmul": matmul, "argmax": argmax, "get_array_module": get_array_module,
     "broadcast_shapes": np.broadcast_shapes,  # CuPy re-exports NumPy's
-    "ndarray": ndarray, "ufunc": ufunc, "RawKernel": RawKernel, "cuda": _cuda,
+    "ndarray": ndarray, "ufunc": ufunc, "RawKernel": RawKernel, "cuda": _cuda, "lib": _lib,
     "dtype": np.dtype, "nan": np.nan, "inf": np.inf, "newaxis": np.newaxis, "pi": np.pi, "e": np.e,
     **{name: getattr(np, name) for name in (
         "float16", "float32", "float64", "int8", "int16", "int32", "int64",

@@ -7,6 +7,10 @@ from .arith import (
     Negative, NotEqual, Power, StopGradient, Subtract, Where, add, cast, divide, equal, greater, greater_equal,
     less, less_equal, maximum, minimum, multiply, negative, not_equal, power, stop_gradient, subtract, where,
 )
+from .conv import (
+    AvgPool2D, AvgPool2DGrad, Conv2D, Conv2DTranspose, Conv2DWeightGrad, Flatten, MaxPool2D, MaxPool2DGrad,
+    MaxPool2DPick, avg_pool2d, conv2d, flatten, max_pool2d,
+)
 from .linalg import MatMul, matmul
 from .nn import AddAt, OneHot, Pick, Unpick, binary_cross_entropy, mse, one_hot, pick, softmax_cross_entropy
 from .random import RandomUniform, next_key, random_key, random_uniform
