@@ -73,7 +73,8 @@ def test_conv2d_values_and_gradients_match_torch(rng, kw):
     for p in params:
         p.value = rng.normal(size=p.shape)
     xb = rng.normal(size=(2, 4, 7, 6))
-    ref = torch.nn.Conv2d(4, 6, 3, **kw).double()
+    tkw = {("bias" if k == "use_bias" else k): v for k, v in kw.items()}
+    ref = torch.nn.Conv2d(4, 6, 3, **tkw).double()
     with torch.no_grad():
         ref.weight.copy_(to_torch(torch, layer.W.value))
         if layer.b is not None:
