@@ -32,7 +32,9 @@ import sympy
 import codegen
 import symgraph as sg
 from symgraph.graph import apply, topo_sort
-from symgraph.ops import AddAt, Unpick, pick
+from symgraph.ops import (
+    AddAt, AvgPool2DGrad, Conv2DTranspose, Conv2DWeightGrad, MaxPool2DGrad, MaxPool2DPick, Unpick, pick,
+)
 
 EPS = 1e-6  # finite-difference step (float64)
 FD_RTOL, FD_ATOL = 1e-6, 1e-8
@@ -139,6 +141,110 @@ def np_embed(v, shape, index):
     out = np.zeros(shape)
     out[index] = v
     return out
+
+
+# Convolution and pooling, one output pixel at a time (loops: the reference, not the method).
+def _pad4(x, p, fill=0.0):
+    return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(p[0], p[1]), (p[2], p[3])], constant_values=fill)
+
+
+def _taps(i, j, k, s, d):
+    """The rows and columns window (i, j) reads."""
+    return np.s_[..., i * s[0]:i * s[0] + d[0] * (k[0] - 1) + 1:d[0], j * s[1]:j * s[1] + d[1] * (k[1] - 1) + 1:d[1]]
+
+
+def _out_hw(size, k, s, p, d):
+    return tuple((n + a + b - dd * (kk - 1) - 1) // ss + 1 for n, kk, ss, a, b, dd in zip(size, k, s, p[::2], p[1::2], d))
+
+
+def np_conv2d(x, w, s=(1, 1), p=(0, 0, 0, 0), d=(1, 1), g=1):
+    n, c, o, k = x.shape[0], x.shape[1], w.shape[0], w.shape[2:]
+    xp, (ho, wo) = _pad4(x, p), _out_hw(x.shape[2:], k, s, p, d)
+    wg = w.reshape(g, o // g, c // g, *k)
+    out = np.zeros((n, o, ho, wo))
+    for i in range(ho):
+        for j in range(wo):
+            patch = xp[_taps(i, j, k, s, d)].reshape(n, g, c // g, *k)
+            out[:, :, i, j] = np.einsum("ngcab,gocab->ngo", patch, wg).reshape(n, o)
+    return out
+
+
+def np_conv_transpose2d(gy, w, size, s=(1, 1), p=(0, 0, 0, 0), d=(1, 1), g=1):
+    n, o, ho, wo = gy.shape
+    cg, k = w.shape[1], w.shape[2:]
+    out = np.zeros((n, g * cg, size[0] + p[0] + p[1], size[1] + p[2] + p[3]))
+    wg = w.reshape(g, o // g, cg, *k)
+    for i in range(ho):
+        for j in range(wo):
+            share = np.einsum("ngo,gocab->ngcab", gy[:, :, i, j].reshape(n, g, o // g), wg)
+            out[_taps(i, j, k, s, d)] += share.reshape(n, g * cg, *k)
+    return out[:, :, p[0]:p[0] + size[0], p[2]:p[2] + size[1]]
+
+
+def np_conv2d_weight_grad(x, gy, k, s=(1, 1), p=(0, 0, 0, 0), d=(1, 1), g=1):
+    n, c = x.shape[:2]
+    o = gy.shape[1]
+    xp, out = _pad4(x, p), np.zeros((g, o // g, c // g, *k))
+    for i in range(gy.shape[2]):
+        for j in range(gy.shape[3]):
+            patch = xp[_taps(i, j, k, s, d)].reshape(n, g, c // g, *k)
+            out += np.einsum("ngcab,ngo->gocab", patch, gy[:, :, i, j].reshape(n, g, o // g))
+    return out.reshape(o, c // g, *k)
+
+
+def _pool_loop(x, k, s, p, fill, reduce):
+    xp, (ho, wo) = _pad4(x, p, fill), _out_hw(x.shape[-2:], k, s, p, (1, 1))
+    out = np.zeros(x.shape[:-2] + (ho, wo))
+    for i in range(ho):
+        for j in range(wo):
+            out[..., i, j] = reduce(xp[_taps(i, j, k, s, (1, 1))].reshape(x.shape[:-2] + (-1,)))
+    return out
+
+
+def np_max_pool2d(x, k, s=None, p=(0, 0, 0, 0)):
+    return _pool_loop(x, k, s or k, p, -np.inf, lambda v: v.max(-1))
+
+
+def np_avg_pool2d(x, k, s=None, p=(0, 0, 0, 0)):
+    return _pool_loop(x, k, s or k, p, 0.0, lambda v: v.mean(-1))
+
+
+def np_max_pool2d_grad(x, gy, k, s, p=(0, 0, 0, 0)):
+    """gy added at each window's first maximum (one window at a time)."""
+    xp = _pad4(x, p, -np.inf)
+    out = np.zeros(xp.shape)
+    for idx in np.ndindex(gy.shape):
+        *lead, i, j = idx
+        window = xp[tuple(lead)][i * s[0]:i * s[0] + k[0], j * s[1]:j * s[1] + k[1]]
+        a, b = np.unravel_index(np.argmax(window), k)
+        out[(*lead, i * s[0] + a, j * s[1] + b)] += gy[idx]
+    return out[..., p[0]:p[0] + x.shape[-2], p[2]:p[2] + x.shape[-1]]
+
+
+def np_max_pool2d_pick(x, v, k, s, p=(0, 0, 0, 0)):
+    xp, vp = _pad4(x, p, -np.inf), _pad4(v, p)
+    ho, wo = _out_hw(x.shape[-2:], k, s, p, (1, 1))
+    out = np.zeros(x.shape[:-2] + (ho, wo))
+    for idx in np.ndindex(out.shape):
+        *lead, i, j = idx
+        window = xp[tuple(lead)][i * s[0]:i * s[0] + k[0], j * s[1]:j * s[1] + k[1]]
+        a, b = np.unravel_index(np.argmax(window), k)
+        out[idx] = vp[(*lead, i * s[0] + a, j * s[1] + b)]
+    return out
+
+
+def np_avg_pool2d_grad(gy, size, k, s, p=(0, 0, 0, 0)):
+    out = np.zeros(gy.shape[:-2] + (size[0] + p[0] + p[1], size[1] + p[2] + p[3]))
+    for i in range(gy.shape[-2]):
+        for j in range(gy.shape[-1]):
+            out[_taps(i, j, k, s, (1, 1))] += gy[..., i, j][..., None, None] / (k[0] * k[1])
+    return out[..., p[0]:p[0] + size[0], p[2]:p[2] + size[1]]
+
+
+def np_small_conv_net(x, w, b, v, y):
+    h = np.maximum(np_conv2d(x, w, p=(1, 1, 1, 1)) + b[:, None, None], 0.0)
+    z = np_max_pool2d(h, (2, 2)).reshape(x.shape[0], -1) @ v
+    return np.mean(np_logsumexp(z, -1) - np_take_label(z, y))
 
 
 # -- the table -------------------------------------------------------------------------
@@ -518,6 +624,63 @@ CASES = [
       lambda x: sg.where(sg.constant(np.arange(4.0)) > 1.5, x, sg.max(sg.constant(np.arange(6.0))))
       * sg.mean(np.arange(4.0)),
       lambda x: np.where(np.arange(4.0) > 1.5, x, 5.0) * 1.5),
+    # -- convolution (PyTorch's conv2d), its two adjoints, pooling, flatten ----------------------
+    C("conv2d_non_square_kernel", [In((2, 3, 5, 6)), In((4, 3, 3, 2))], lambda x, w: sg.conv2d(x, w),
+      lambda x, w: np_conv2d(x, w)),
+    C("conv2d_stride2_padding1", [In((2, 2, 7, 6)), In((3, 2, 3, 3))], lambda x, w: sg.conv2d(x, w, 2, 1),
+      lambda x, w: np_conv2d(x, w, (2, 2), (1, 1, 1, 1))),
+    C("conv2d_batch1_dilation_padding_pair", [In((1, 2, 7, 7)), In((2, 2, 2, 3))],
+      lambda x, w: sg.conv2d(x, w, padding=(1, 2), dilation=(2, 1)),
+      lambda x, w: np_conv2d(x, w, p=(1, 1, 2, 2), d=(2, 1))),
+    C("conv2d_groups2_stride_pair", [In((2, 4, 5, 5)), In((6, 2, 3, 3))],
+      lambda x, w: sg.conv2d(x, w, stride=(1, 2), groups=2), lambda x, w: np_conv2d(x, w, s=(1, 2), g=2)),
+    C("conv2d_depthwise_same", [In((2, 3, 5, 4)), In((3, 1, 3, 3))],
+      lambda x, w: sg.conv2d(x, w, padding="same", groups=3), lambda x, w: np_conv2d(x, w, p=(1, 1, 1, 1), g=3)),
+    C("conv2d_same_even_kernel_dilated", [In((2, 2, 5, 6)), In((3, 2, 2, 4))],
+      lambda x, w: sg.conv2d(x, w, padding="same", dilation=(1, 2)),
+      lambda x, w: np_conv2d(x, w, p=(0, 1, 3, 3), d=(1, 2))),
+    C("conv2d_valid_named_batch", [In((3, 2, 4, 4), dims=("batch", 2, 4, 4)), In((2, 2, 3, 3))],
+      lambda x, w: sg.conv2d(x, w, padding="valid"), lambda x, w: np_conv2d(x, w)),
+    C("conv_transpose2d_stride2", [In((2, 3, 4, 3)), In((3, 2, 3, 3))],
+      lambda gy, w: apply(Conv2DTranspose((7, 6), (2, 2), (1, 1, 1, 1), (1, 1), 1), gy, w),
+      lambda gy, w: np_conv_transpose2d(gy, w, (7, 6), (2, 2), (1, 1, 1, 1))),
+    C("conv_transpose2d_groups_dilation", [In((1, 4, 3, 5)), In((4, 1, 2, 2))],
+      lambda gy, w: apply(Conv2DTranspose((5, 5), (1, 1), (0, 0, 0, 1), (2, 1), 2), gy, w),
+      lambda gy, w: np_conv_transpose2d(gy, w, (5, 5), (1, 1), (0, 0, 0, 1), (2, 1), 2)),
+    C("conv2d_weight_grad_stride2", [In((2, 2, 7, 6)), In((2, 3, 4, 3))],
+      lambda x, gy: apply(Conv2DWeightGrad((3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1), x, gy),
+      lambda x, gy: np_conv2d_weight_grad(x, gy, (3, 3), (2, 2), (1, 1, 1, 1))),
+    C("conv2d_weight_grad_groups", [In((2, 4, 5, 5)), In((2, 6, 3, 2))],
+      lambda x, gy: apply(Conv2DWeightGrad((3, 2), (1, 2), (0, 0, 0, 0), (1, 1), 2), x, gy),
+      lambda x, gy: np_conv2d_weight_grad(x, gy, (3, 2), (1, 2), g=2)),
+    C("max_pool2d_2x2", [In((2, 3, 6, 6), distinct)], lambda x: sg.max_pool2d(x, 2),
+      lambda x: np_max_pool2d(x, (2, 2))),
+    C("max_pool2d_overlapping_padded", [In((1, 2, 7, 6), distinct)],
+      lambda x: sg.max_pool2d(x, (3, 2), stride=(2, 1), padding=1), lambda x: np_max_pool2d(x, (3, 2), (2, 1), (1, 1, 1, 1))),
+    C("max_pool2d_unbatched", [In((2, 5, 5), distinct)], lambda x: sg.max_pool2d(x, 3, stride=2),
+      lambda x: np_max_pool2d(x, (3, 3), (2, 2))),
+    C("max_pool2d_grad", [In((2, 2, 5, 6), distinct, diff=False), In((2, 2, 2, 3))],
+      lambda x, gy: apply(MaxPool2DGrad((3, 2), (2, 2), (0, 0, 0, 0)), x, gy),
+      lambda x, gy: np_max_pool2d_grad(x, gy, (3, 2), (2, 2))),
+    C("max_pool2d_pick", [In((2, 2, 5, 6), distinct, diff=False), In((2, 2, 5, 6))],
+      lambda x, v: apply(MaxPool2DPick((3, 3), (1, 2), (1, 1, 1, 1)), x, v),
+      lambda x, v: np_max_pool2d_pick(x, v, (3, 3), (1, 2), (1, 1, 1, 1))),
+    C("avg_pool2d_2x2", [In((2, 3, 6, 6))], lambda x: sg.avg_pool2d(x, 2), lambda x: np_avg_pool2d(x, (2, 2))),
+    C("avg_pool2d_padded_counts_padding", [In((2, 2, 7, 5))], lambda x: sg.avg_pool2d(x, 3, stride=2, padding=1),
+      lambda x: np_avg_pool2d(x, (3, 3), (2, 2), (1, 1, 1, 1))),
+    C("avg_pool2d_grad", [In((2, 2, 4, 3))],
+      lambda gy: apply(AvgPool2DGrad((7, 5), (3, 2), (2, 2), (1, 1, 1, 1)), gy),
+      lambda gy: np_avg_pool2d_grad(gy, (7, 5), (3, 2), (2, 2), (1, 1, 1, 1))),
+    C("flatten_default", [In((2, 3, 4, 5))], lambda x: sg.flatten(x), lambda x: x.reshape(2, -1)),
+    C("flatten_from_axis2", [In((2, 3, 4, 5))], lambda x: sg.flatten(x, start_axis=2) * 2.0,
+      lambda x: x.reshape(2, 3, -1) * 2.0),
+    C("flatten_named_batch", [In((3, 2, 2, 2), dims=("batch", 2, 2, 2))], lambda x: sg.flatten(x),
+      lambda x: x.reshape(3, -1)),
+    C("small_conv_net_loss", [In((2, 1, 6, 6)), In((3, 1, 3, 3)), In((3,)), In((27, 2)),
+                              In((2,), labels(2), "int64", diff=False)],
+      lambda x, w, b, v, y: sg.softmax_cross_entropy(
+          sg.flatten(sg.max_pool2d(sg.relu(sg.conv2d(x, w, padding=1) + sg.reshape(b, (3, 1, 1))), 2)) @ v, y),
+      np_small_conv_net),
     # -- a small network, every kind of op at once ------------------------------------------
     C("mlp_loss", [In((5, 3), dims=("batch", 3)), In((3, 4)), In((4,)), In((4, 2)),
                    In((5,), labels(2), "int64", diff=False, dims=("batch",))],
