@@ -23,7 +23,7 @@ The contract:
 
 - **Leaves on first call.** A layer creates its parameters and state leaves
   the first time it is called, sized from the input's last (static)
-  dimension; calling it again (on another input, or in the other mode)
+  dimension (image layers: its channel axis 1); calling it again (on another input, or in the other mode)
   reuses them. Leaves are named ``<layer>_<what>`` (``dense1_W``,
   ``batchnorm1_gamma``, ``dropout1_key``), where a layer's name is given or
   numbered per class within the current graph (``dense1``, ``dense2``, ...;

@@ -122,6 +122,16 @@ def test_bad_arguments():
         init.zeros()(("batch", 3))
 
 
+def test_given_fans_override_the_shape():
+    """A conv kernel O×C×kH×kW is not read as a matrix of O rows: nn.Conv2d passes its fans."""
+    he = init.he_uniform(seed=0)
+    w = he((8, 3, 3, 3), fans=(27, 72))
+    assert np.abs(w).max() <= np.sqrt(6 / 27) and np.abs(w).max() > np.sqrt(6 / 27) * 0.9
+    assert np.abs(he((8, 3, 3, 3))).max() > np.sqrt(6 / 27)  # read from the shape: fan_in = 8
+    with pytest.raises(ValueError, match="init.he_uniform: fans must be a pair"):
+        he((8, 3), fans=(3,))
+
+
 def test_repr_names_the_initializer():
     assert repr(init.he_normal(seed=3)) == "init.he_normal(seed=3)"
     assert "std=0.5" in repr(init.normal(0.5))

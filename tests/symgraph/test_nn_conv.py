@@ -12,12 +12,6 @@ import symgraph as sg
 from symgraph import init, nn
 from test_nn import finite_difference_check
 
-needs_ops = pytest.mark.skipif(
-    not all(hasattr(sg, f) for f in ("conv2d", "max_pool2d", "avg_pool2d", "flatten")),
-    reason="sg.conv2d / max_pool2d / avg_pool2d / flatten are not on this branch yet (branch conv)",
-)
-
-
 def torch_or_skip():
     return pytest.importorskip("torch")
 
@@ -30,7 +24,6 @@ def to_torch(torch, a, grad=False):
 # -- Conv2d ---------------------------------------------------------------------------
 
 
-@needs_ops
 def test_conv2d_names_shapes_and_init_fans():
     x = sg.placeholder("x", shape=("batch", 4, 9, 8))
     layer = nn.Conv2d(6, (3, 2), groups=2, init=init.glorot_uniform(seed=0))
@@ -62,7 +55,6 @@ CONV_CASES = [
 ]
 
 
-@needs_ops
 @pytest.mark.parametrize("kw", CONV_CASES, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()) or "default")
 def test_conv2d_values_and_gradients_match_torch(rng, kw):
     torch = torch_or_skip()
@@ -92,7 +84,6 @@ def test_conv2d_values_and_gradients_match_torch(rng, kw):
         np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
-@needs_ops
 def test_conv2d_gradients_match_finite_differences(rng):
     x = sg.placeholder("x", shape=(2, 2, 5, 5))
     layer = nn.Conv2d(4, 3, stride=2, padding=1, groups=2)
@@ -121,7 +112,6 @@ def test_conv2d_argument_errors_name_the_layer_and_argument():
         nn.Conv2d(4, 3, init="he")
 
 
-@needs_ops
 def test_conv2d_input_errors_name_the_layer():
     layer = nn.Conv2d(4, 3, groups=2)
     with pytest.raises(ValueError, match=r"Conv2d 'conv1': expects N×C×H×W images"):
@@ -140,7 +130,6 @@ POOL_CASES = [dict(kernel=2), dict(kernel=3, stride=1), dict(kernel=(3, 2), stri
               dict(kernel=3, stride=2, padding=1)]
 
 
-@needs_ops
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize("kw", POOL_CASES, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
 def test_pooling_values_and_gradients_match_torch(rng, kind, kw):
@@ -173,13 +162,11 @@ def test_pooling_argument_errors_name_the_layer_and_argument():
         nn.AvgPool2d(2, padding=-1)
 
 
-@needs_ops
 def test_pooling_input_errors_name_the_layer():
     with pytest.raises(ValueError, match=r"MaxPool2d 'maxpool1': expects N×C×H×W images"):
         nn.MaxPool2d(2)(sg.placeholder("x", shape=("batch", 8, 8)))
 
 
-@needs_ops
 @pytest.mark.parametrize("start_axis", [1, 2, 0, -2])
 def test_flatten_matches_torch(rng, start_axis):
     torch = torch_or_skip()
@@ -191,7 +178,6 @@ def test_flatten_matches_torch(rng, start_axis):
     np.testing.assert_array_equal(codegen.evaluate(out, {x: xb}), ref)
 
 
-@needs_ops
 def test_flatten_keeps_a_named_batch_axis():
     x = sg.placeholder("x", shape=("batch", 3, 4, 5))
     assert nn.Flatten()(x).shape == ("batch", 60)
@@ -234,7 +220,6 @@ def cnn():
     ])
 
 
-@needs_ops
 def test_a_small_cnn_trains_and_its_eval_graph_is_deterministic(rng):
     x = sg.placeholder("x", shape=("batch", 1, 6, 6))
     y = sg.placeholder("y", shape=("batch",), dtype="int64")
@@ -259,7 +244,6 @@ def test_a_small_cnn_trains_and_its_eval_graph_is_deterministic(rng):
     assert np.mean(out.argmax(1) == Y_test) >= 0.9
 
 
-@needs_ops
 def test_gradients_through_a_small_cnn_match_finite_differences(rng):
     x = sg.placeholder("x", shape=(2, 1, 6, 6))
     t = sg.placeholder("t", shape=(2, 2))
