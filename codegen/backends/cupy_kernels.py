@@ -123,14 +123,22 @@ def _windows(x, kernel, stride, padding, dilation=(1, 1), fill=0):
 
 
 def _im2col(x, kernel, stride, padding, dilation, groups):
-    """The windows of x (..., N, C, H, W) as one matrix per group, (..., groups, N*H'*W', C/groups*kH*kW)
+    """The windows of x (..., N, C, H, W) as one matrix per group, (..., groups, C/groups*kH*kW, N*H'*W')
     (im2col: the one copy of the input a convolution makes), and (N, H', W')."""
     win = _windows(x, kernel, stride, padding, dilation)  # (..., N, C, H', W', kH, kW), a view
     *lead, n, c, ho, wo, kh, kw = win.shape
     k = len(lead)
     win = win.reshape((*lead, n, groups, c // groups, ho, wo, kh, kw))
-    cols = win.transpose(*range(k), k + 1, k, k + 3, k + 4, k + 2, k + 5, k + 6)  # (..., G, N, H', W', C/G, kH, kW)
-    return cols.reshape((*lead, groups, n * ho * wo, c // groups * kh * kw)), (n, ho, wo)
+    cols = win.transpose(*range(k), k + 1, k + 2, k + 5, k + 6, k, k + 3, k + 4)  # (..., G, C/G, kH, kW, N, H', W')
+    return cols.reshape((*lead, groups, c // groups * kh * kw, n * ho * wo)), (n, ho, wo)
+
+
+def _by_group(g, groups):
+    """g (..., N, O, H', W') as one matrix per group: (..., groups, O/groups, N*H'*W')."""
+    *lead, n, o, ho, wo = g.shape
+    k = len(lead)
+    gm = g.reshape((*lead, n, groups, o // groups, ho, wo)).transpose(*range(k), k + 1, k + 2, k, k + 3, k + 4)
+    return gm.reshape((*lead, groups, o // groups, n * ho * wo))
 
 
 def _conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
@@ -138,12 +146,10 @@ def _conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1
     (..., N, O, H', W'); im2col, then one matrix product per group."""
     o, cg, kh, kw = w.shape[-4:]
     cols, (n, ho, wo) = _im2col(x, (kh, kw), stride, padding, dilation, groups)
-    wm = w.reshape(w.shape[:-4] + (groups, o // groups, cg * kh * kw))
-    out = cp.matmul(cols, cp.swapaxes(wm, -1, -2))  # (..., G, N*H'*W', O/G)
-    out = out.reshape(out.shape[:-2] + (n, ho, wo, o // groups))
-    k = out.ndim - 5
-    out = out.transpose(*range(k), k + 1, k, k + 4, k + 2, k + 3)  # (..., N, G, O/G, H', W')
-    return out.reshape(out.shape[:k] + (n, o, ho, wo))
+    out = cp.matmul(w.reshape(w.shape[:-4] + (groups, o // groups, cg * kh * kw)), cols)  # (..., G, O/G, N*H'*W')
+    k = out.ndim - 3
+    out = out.reshape(out.shape[:-1] + (n, ho, wo)).transpose(*range(k), k + 2, k, k + 1, k + 3, k + 4)
+    return out.reshape(out.shape[:k] + (n, o, ho, wo))  # (the one copy of the output, N first)
 
 
 def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
@@ -151,15 +157,13 @@ def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=
     kH, kW) -> (..., N, C, H, W) with (H, W) = size. One matrix product per group gives each window's
     share (col2im); one strided addition per kernel tap (kH*kW of them) puts the shares in place."""
     o, cg, kh, kw = w.shape[-4:]
-    *lead, n, _, ho, wo = g.shape
-    k = len(lead)
-    gm = g.reshape((*lead, n, groups, o // groups, ho, wo)).transpose(*range(k), k + 1, k, k + 3, k + 4, k + 2)
-    gm = gm.reshape((*lead, groups, n * ho * wo, o // groups))
-    cols = cp.matmul(gm, w.reshape(w.shape[:-4] + (groups, o // groups, cg * kh * kw)))  # (..., G, N*H'*W', C/G*kH*kW)
+    n, ho, wo = g.shape[-4], g.shape[-2], g.shape[-1]
+    wm = w.reshape(w.shape[:-4] + (groups, o // groups, cg * kh * kw))
+    cols = cp.matmul(cp.swapaxes(wm, -1, -2), _by_group(g, groups))  # (..., G, C/G*kH*kW, N*H'*W')
     lead = cols.shape[:-3]
     k = len(lead)
-    cols = cols.reshape((*lead, groups, n, ho, wo, cg, kh, kw))
-    cols = cols.transpose(*range(k), k + 1, k, k + 4, k + 2, k + 3, k + 5, k + 6)  # (..., N, G, C/G, H', W', kH, kW)
+    cols = cols.reshape((*lead, groups, cg, kh, kw, n, ho, wo))
+    cols = cols.transpose(*range(k), k + 4, k, k + 1, k + 5, k + 6, k + 2, k + 3)  # (..., N, G, C/G, H', W', kH, kW)
     (top, bottom, left, right), (sh, sw), (dh, dw), (h, w_) = padding, stride, dilation, size
     out = cp.zeros((*lead, n, groups, cg, top + h + bottom, left + w_ + right), dtype=cols.dtype)
     for i in range(kh):
@@ -171,17 +175,19 @@ def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=
 def _conv2d_weight_grad(x, g, kernel, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
     """The adjoint of conv2d in w: x (..., N, C, H, W), g (..., N, O, H', W') -> (..., O, C/groups, kH, kW),
     the correlation of g with x's windows: im2col, then one matrix product per group."""
-    cols, (n, ho, wo) = _im2col(x, kernel, stride, padding, dilation, groups)  # (..., G, N*H'*W', C/G*kH*kW)
-    *lead, _, o, _, _ = g.shape
-    k = len(lead)
-    gm = g.reshape((*lead, n, groups, o // groups, ho, wo)).transpose(*range(k), k + 1, k + 2, k, k + 3, k + 4)
-    out = cp.matmul(gm.reshape((*lead, groups, o // groups, n * ho * wo)), cols)  # (..., G, O/G, C/G*kH*kW)
-    return out.reshape(out.shape[:-3] + (o, x.shape[-3] // groups) + tuple(kernel))
+    cols, _ = _im2col(x, kernel, stride, padding, dilation, groups)  # (..., G, C/G*kH*kW, N*H'*W')
+    out = cp.matmul(_by_group(g, groups), cp.swapaxes(cols, -1, -2))  # (..., G, O/G, C/G*kH*kW)
+    return out.reshape(out.shape[:-3] + (g.shape[-3], x.shape[-3] // groups) + tuple(kernel))
 
 
 def _max_pool2d(x, kernel, stride, padding=(0, 0, 0, 0)):
-    """The maximum of each window of x's last two axes (padding is -inf: it never wins)."""
-    return _windows(x, kernel, stride, padding, (1, 1), -cp.inf).max(axis=(-2, -1))
+    """The maximum of each window of x's last two axes (padding is -inf: it never wins), one kernel tap at a time."""
+    win = _windows(x, kernel, stride, padding, (1, 1), -cp.inf)  # (..., H', W', kH, kW), a view
+    out = win[..., 0, 0].copy()
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            cp.maximum(out, win[..., i, j], out=out)
+    return out
 
 
 def _window_argmax(x, kernel, stride, padding):
