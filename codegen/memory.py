@@ -194,8 +194,9 @@ class MemoryPlan:
             self.buffer_of[id(node)] = st.buffer
             st.aliased = self._aliased(st)
             taken = inputs_here | {st.buffer}
-            keys = [(node.shape, (np.dtype(bool) if boolean else node.dtype).str)
-                    for boolean in st.call.scratch_kinds(st.aliased)]
+            kinds = st.call.scratch_kinds(st.aliased)
+            shape = st.call.scratch_shape(node.shape, st.buffer, st.aliased) if kinds else node.shape
+            keys = [(shape, (np.dtype(bool) if boolean else node.dtype).str) for boolean in kinds]
             st.scratch = tuple(self._scratch(free.setdefault(key, []), taken, key, i) for key in keys)
             for key, buf in zip(keys, st.scratch):  # free after this line: next a scratch again, not a value's buffer
                 free[key].insert(0, buf)

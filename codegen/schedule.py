@@ -77,7 +77,11 @@ class Statement:
         if self.call is None:
             return f"{self.target} {self.op} {self.value}"
         *lines, last = self.call.lines(self.buffer, self.scratch, self.aliased)
-        return "\n".join([*lines, f"{self.target} {self.op} {last}" if self.target else last])
+        if self.target:
+            lines.append(f"{self.target} {self.op} {last}")
+        elif last != self.buffer:  # (a lowered call in blocks ends with its buffer's name)
+            lines.append(last)
+        return "\n".join(lines)
 
 
 def inplace_step(state: Node, value: Node) -> tuple[str, Node] | None:

@@ -18,7 +18,7 @@ from symgraph import kernels
 from symgraph.ops.shape import index_expr
 from symgraph.shapes import broadcast_shapes
 
-from ..lowering import Leaf, Lowered, Op
+from ..lowering import Blocks, Leaf, Lowered, Op
 from ..printer import ATOM, COMPARE, POWER, SUM, TERM, UNARY, Call, Code, Printer
 from . import scalar
 
@@ -104,6 +104,9 @@ class NumPyPrinter(Printer):
 
     module = "np"
     scalar_printer = scalar.ScalarPrinter  # SymPy expressions of elementwise ops -> code
+    # a lowered expression over a large array of static shape runs its calls on blocks of rows of
+    # about this many bytes, which stay in cache between the calls (None: never; see Blocks)
+    block_bytes = 256 * 1024
 
     def dtype(self, dtype) -> str:
         dtype = np.dtype(dtype)
@@ -435,6 +438,7 @@ class _Lowering:
         self.printer, self.node, self.args = printer, node, args
         self.symbols = node.op.symbols
         self.shapes = {s: x.shape for s, x in zip(self.symbols, node.inputs)}
+        self.compound_reads = False  # some operand is an expression that reads an argument
 
     def lowered(self) -> Lowered | None:
         """The node as ufunc calls into buffers, or None when it is one call or a part has no form."""
@@ -448,7 +452,22 @@ class _Lowering:
             return None
         if not isinstance(tree, Op) or tree.calls < 2:
             return None
-        return Lowered(tree, expression)
+        return Lowered(tree, expression, self.blocks(tree))
+
+    def blocks(self, tree: Op) -> Blocks | None:
+        """Blocks of rows (a divisor of the first axis) of about ``block_bytes`` when the value has
+        a static shape of several blocks, takes three calls or more (two gain nothing measurable),
+        and every operand is a number or an argument (one that has the value's rows is sliced with
+        it; an expression would be evaluated again for each block)."""
+        shape, target = self.node.shape, self.printer.block_bytes
+        static = bool(shape) and all(isinstance(d, int) for d in shape)
+        if not target or tree.calls < 3 or self.compound_reads or not static:
+            return None
+        row = self.node.dtype.itemsize * int(np.prod(shape[1:]))
+        if row * shape[0] < 4 * target:  # (small: it runs in cache anyway)
+            return None
+        fits = [r for r in range(1, shape[0] // 2 + 1) if shape[0] % r == 0 and r * row <= target]
+        return Blocks(max(fits), shape[0]) if fits and max(fits) * row * 4 >= target else None
 
     def ufunc(self, name: str, *operands, boolean: bool = False) -> Op:
         return Op(f"{self.printer.module}.{name}", operands, boolean)
@@ -461,13 +480,18 @@ class _Lowering:
         text = self.printer._expression(expr, self.symbols, self.args)
         if text is None:
             raise _NoForm(expr)
-        return Leaf(text, frozenset(self.symbols.index(s) for s in expr.free_symbols))
+        shape = self.shapes.get(expr)
+        rows = shape is not None and len(shape) == len(self.node.shape) >= 1 and shape[0] == self.node.shape[0] != 1
+        if (expr.free_symbols and shape is None) or (rows and not text.isidentifier()):
+            self.compound_reads = True
+        return Leaf(text, frozenset(self.symbols.index(s) for s in expr.free_symbols), rows)
 
     def zeros(self) -> Leaf:
         """0, as an array of zeros of the node's shape when there is one (ufuncs compare faster against it)."""
         if self.printer.constant_array is None:
             return Leaf("0")
-        return Leaf(self.printer.constant_array("zeros", self.node.shape, self.node.dtype))
+        zeros = self.printer.constant_array("zeros", self.node.shape, self.node.dtype)
+        return Leaf(zeros, rows=len(self.node.shape) >= 1)
 
     def build(self, expr):
         if expr.is_Symbol or not self.full(expr):
