@@ -51,6 +51,7 @@ class MemoryPlan:
         s = self.s
         kept = list(self.p.outputs) + [s.inplace[id(v)][1] if id(v) in s.inplace else v
                                        for _, v in self.p.updates if id(v) not in moved | s.into_state.keys()]
+        kept += [x for n in kept if id(n) in s.folded for x in n.inputs]  # a GEMM at the end reads them
         self._assign_buffers(statements, kept)
         self._blocks()
         return self._release(statements), tail, returns
@@ -112,9 +113,10 @@ class MemoryPlan:
             if j < 0:
                 continue
             name = s.names[id(state)]
+            text, op, how = s.update_line(state, sign, step)
             inserts.setdefault(j, []).append(Statement(
-                name, s.codes[id(step)].text, f"update {name} here: nothing below reads it",
-                statements[j].section, reads=reads | {state}, op=f"{sign}="))
+                name, text, f"update {name} here: nothing below reads it" + (f" ({how})" if how else ""),
+                statements[j].section, reads=reads | {state}, op=op))
             moved.add(id(value))
         if not inserts:
             return statements, moved
@@ -144,7 +146,10 @@ class MemoryPlan:
             if self._reads_state(step):
                 snap = f"step_{name}" if sign else f"new_{name}"
                 text = self._snapshot(tail, snap, step, "read before any write")
-            if sign:
+            if sign and id(step) in s.folded:
+                text, op, how = s.update_line(state, sign, step)
+                assigns.append(Statement(name, text, f"update {name} in place: {how}", UPDATES, op=op))
+            elif sign:
                 comment = f"update {name} in place: {s.comments.describe(value)}"
                 assigns.append(Statement(name, text, comment, UPDATES, op=f"{sign}="))
             else:

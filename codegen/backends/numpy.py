@@ -108,6 +108,22 @@ class NumPyPrinter(Printer):
     # about this many bytes, which stay in cache between the calls (None: never; see Blocks)
     block_bytes = 256 * 1024
 
+    # w -= a @ b as one GEMM into w (the helper _gemm_update: NumPy's own BLAS through ctypes) for
+    # matrices of at least this many entries: the product's array and the pass that subtracts it
+    # cost more than the call (a few microseconds); None: never
+    gemm_fold_entries = 16384
+
+    def folds_gemm(self, step) -> bool:
+        if self.gemm_fold_entries is None or self.module != "np" or type(step.op).__name__ != "MatMul":
+            return False
+        a, b = step.inputs
+        return (a.ndim == b.ndim == 2 and a.dtype == b.dtype == step.dtype and step.dtype.name in ("float32", "float64")
+                and all(isinstance(d, int) for d in step.shape) and int(np.prod(step.shape)) >= self.gemm_fold_entries)
+
+    def gemm_update(self, w: str, a: str, b: str, alpha: str) -> str:
+        self.helpers |= {"_gemm_update", "_blas_layout", "_blas_gemm"}
+        return f"_gemm_update({w}, {a}, {b}, {alpha})"
+
     def dtype(self, dtype) -> str:
         dtype = np.dtype(dtype)
         return f"{self.module}.bool_" if dtype.kind == "b" else f"{self.module}.{dtype.name}"
