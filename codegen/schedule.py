@@ -196,14 +196,31 @@ class Schedule:
                     self.dims.setdefault(d, f"{self.names[id(leaf)]}.shape[{axis}]")
         self._count_uses()
 
-    def _may_view(self, node: Node, ids: set[int]) -> bool:
+    @staticmethod
+    def _may_view(node: Node, ids: set[int]) -> bool:
         """Whether ``node``'s value may share memory with one of the nodes ``ids`` (through views,
         or an op that declares none: it may alias all of its inputs)."""
-        if id(node) in ids:
+        pending, seen = [node], set()
+        while pending:
+            n = pending.pop()
+            if id(n) in ids:
+                return True
+            if id(n) not in seen:
+                seen.add(id(n))
+                view_of = n.op.view_of
+                pending.extend(n.inputs if view_of is None else [n.inputs[i] for i in view_of])
+        return False
+
+    def _held(self, node: Node) -> bool:
+        """Whether ``node``'s code is a name, or a view of named values (``h.T``): what an update
+        at the end may read once the memory plan keeps those values alive (not inlined code that
+        computes from values the plan may have overwritten by then)."""
+        while id(node) in self.aliases:
+            node = self.aliases[id(node)]
+        if id(node) in self.named:
             return True
         view_of = node.op.view_of
-        sources = node.inputs if view_of is None else [node.inputs[i] for i in view_of]
-        return any(self._may_view(x, ids) for x in sources)
+        return bool(view_of) and all(self._held(node.inputs[i]) for i in view_of)
 
     def update_line(self, state: Node, sign: str, step: Node) -> tuple[str, str, str]:
         """(value, op, comment) of the in-place update ``state sign= step``."""
@@ -382,6 +399,8 @@ class Schedule:
         """The node as a line (into a buffer when it can), an alias of an input, or inlined code."""
         args = [self.codes[id(i)] for i in node.inputs]
         reads = frozenset().union(*(self.reads[id(i)] for i in node.inputs))
+        if id(node) in self.folded and not all(self._held(x) for x in node.inputs):
+            del self.folded[id(node)]  # an operand is inlined code: the product gets its own line
         if id(node) in self.folded:  # computed by its update (see update_line)
             self.codes[id(node)] = Code(f"<folded into the update of {self.names[id(self.step_of[id(node)][0])]}>")
             self.reads[id(node)] = reads
