@@ -105,7 +105,8 @@ class NumPyPrinter(Printer):
     module = "np"
     scalar_printer = scalar.ScalarPrinter  # SymPy expressions of elementwise ops -> code
     # a lowered expression over a large array of static shape runs its calls on blocks of rows of
-    # about this many bytes, which stay in cache between the calls (None: never; see Blocks)
+    # about this many bytes, which stay in cache between the calls (None: never; see Blocks). For
+    # NumPy arrays only (module "np"): on a GPU each block's call would be a kernel launch
     block_bytes = 256 * 1024
 
     # w -= a @ b as one GEMM into w (the helper _gemm_update: NumPy's own BLAS through ctypes) for
@@ -477,7 +478,7 @@ class _Lowering:
         it; an expression would be evaluated again for each block)."""
         shape, target = self.node.shape, self.printer.block_bytes
         static = bool(shape) and all(isinstance(d, int) for d in shape)
-        if not target or tree.calls < 3 or self.compound_reads or not static:
+        if not target or self.printer.module != "np" or tree.calls < 3 or self.compound_reads or not static:
             return None
         row = self.node.dtype.itemsize * int(np.prod(shape[1:]))
         if row * shape[0] < 4 * target:  # (small: it runs in cache anyway)
