@@ -315,13 +315,20 @@ def _line_numbers(source: str, fn_name: str, statements: list) -> dict[int, list
     lines = source.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith(f"def {fn_name}("))
     found: dict[int, list[int]] = {}
+
+    def prints(line: str, text: str) -> bool:
+        line = line.strip()
+        return line.startswith(text) and line[len(text):].strip()[:1] in ("", "#")
+
     for st in statements:
         for text in st.text.split("\n"):
-            while not (lines[at].strip().startswith(text) and lines[at].strip()[len(text):].strip()[:1] in ("", "#")):
-                at += 1
+            text = text.strip()
+            k = next((k for k in range(at, len(lines)) if prints(lines[k], text)), None)
+            if k is None:  # (not printed as one line: nothing to map)
+                continue
             if st.node is not None:
-                found.setdefault(id(st.node), []).append(at + 1)
-            at += 1
+                found.setdefault(id(st.node), []).append(k + 1)
+            at = k + 1
     return found
 
 

@@ -28,6 +28,7 @@ computed into a scratch buffer first.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -40,6 +41,18 @@ class Leaf:
 
     text: str
     reads: frozenset = frozenset()  # the argument positions it reads
+    rows: bool = False  # an array with the value's rows: sliced with them when the value is computed in blocks
+    compound: bool = False  # an expression of arguments (evaluated again for each block, so never blocked)
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """Compute the value ``rows`` rows (of ``total``) at a time: every call on a block, then the next
+    block. The block's operands and scratch buffers stay in cache, so the calls make one pass over
+    memory instead of one each (``rows`` divides ``total``)."""
+
+    rows: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,7 @@ class Lowered:
 
     tree: Op
     expression: str
+    blocks: Blocks | None = None  # when the value is large (see Blocks)
 
     def steps(self, aliased: frozenset = frozenset()) -> tuple[tuple[Step, ...], tuple[bool, ...]]:
         """(the calls, whether each scratch register holds truth values) when the arguments at the
@@ -120,19 +134,53 @@ class Lowered:
     def scratch_kinds(self, aliased: frozenset) -> tuple[bool, ...]:
         return self.steps(aliased)[1]
 
+    def leaves(self):
+        """Every operand the calls read that is not another call's result."""
+        return _leaves(self.tree)
+
+    def blocked(self, out: str, aliased: frozenset) -> Blocks | None:
+        """The blocks, unless an argument that shares the line's buffer is not that very array
+        (a view of it in another order would be read after a block of it is written)."""
+        if self.blocks is None or any(leaf.reads & aliased and not (leaf.rows and leaf.text == out)
+                                      for leaf in _leaves(self.tree)):
+            return None
+        return self.blocks
+
+    def scratch_shape(self, shape: tuple, out: str, aliased: frozenset) -> tuple:
+        """The shape of its scratch buffers: the value's, or one block's."""
+        blocks = self.blocked(out, aliased)
+        return shape if blocks is None else (blocks.rows, *shape[1:])
+
     def lines(self, out: str, scratch: tuple[str, ...], aliased: frozenset) -> list[str]:
-        """One line per call; the last one computes the value (the caller may bind a name to it)."""
-        names = (out, *scratch)
+        """One line per call; the last one computes the value (the caller may bind a name to it).
+        In blocks: a loop over them, the calls inside on slices, then ``out`` alone."""
+        blocks = self.blocked(out, aliased)
+        rows = "" if blocks is None else f"[_i:_i + {blocks.rows}]"
+        names = (out + rows, *scratch)
 
         def text(operand):
-            return operand.text if isinstance(operand, Leaf) else names[operand]
+            if isinstance(operand, Leaf):
+                return operand.text + rows if operand.rows else operand.text
+            return names[operand]
 
-        return [f"{s.fn}({', '.join(map(text, s.operands))}, out={names[s.dest]})"
-                for s in self.steps(aliased)[0]]
+        calls = [f"{s.fn}({', '.join(map(text, s.operands))}, out={names[s.dest]})" for s in self.steps(aliased)[0]]
+        if blocks is None:
+            return calls
+        loop = (f"for _i in range(0, {blocks.total}, {blocks.rows}):  # {blocks.rows} rows at a time, "
+                f"so that these calls run in cache")
+        return [loop, *("    " + c for c in calls), out]
+
+
+def _leaves(t: Op):
+    for o in t.operands:
+        if isinstance(o, Op):
+            yield from _leaves(o)
+        else:
+            yield o
 
 
 def _mapped(t: Op, text) -> Op:
-    return Op(t.fn, tuple(_mapped(o, text) if isinstance(o, Op) else Leaf(text(o.text), o.reads)
+    return Op(t.fn, tuple(_mapped(o, text) if isinstance(o, Op) else dataclasses.replace(o, text=text(o.text))
                           for o in t.operands), t.boolean)
 
 

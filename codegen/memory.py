@@ -52,6 +52,7 @@ class MemoryPlan:
         s = self.s
         kept = list(self.p.outputs) + [s.inplace[id(v)][1] if id(v) in s.inplace else v
                                        for _, v in self.p.updates if id(v) not in moved | s.into_state.keys()]
+        kept += [x for n in kept if id(n) in s.folded for x in n.inputs]  # a GEMM at the end reads them
         self._assign_buffers(statements, kept)
         self._blocks()
         return self._release(statements), tail, returns
@@ -113,9 +114,10 @@ class MemoryPlan:
             if j < 0:
                 continue
             name = s.names[id(state)]
+            text, op, how = s.update_line(state, sign, step)
             inserts.setdefault(j, []).append(Statement(
-                name, s.codes[id(step)].text, f"update {name} here: nothing below reads it",
-                statements[j].section, reads=reads | {state}, op=f"{sign}="))
+                name, text, f"update {name} here: nothing below reads it" + (f" ({how})" if how else ""),
+                statements[j].section, reads=reads | {state}, op=op))
             moved.add(id(value))
         if not inserts:
             return statements, moved
@@ -145,7 +147,10 @@ class MemoryPlan:
             if self._reads_state(step):
                 snap = f"step_{name}" if sign else f"new_{name}"
                 text = self._snapshot(tail, snap, step, "read before any write")
-            if sign:
+            if sign and id(step) in s.folded:
+                text, op, how = s.update_line(state, sign, step)
+                assigns.append(Statement(name, text, f"update {name} in place: {how}", UPDATES, op=op))
+            elif sign:
                 comment = f"update {name} in place: {s.comments.describe(value)}"
                 assigns.append(Statement(name, text, comment, UPDATES, op=f"{sign}="))
             else:
@@ -195,8 +200,9 @@ class MemoryPlan:
             self.buffer_of[id(node)] = st.buffer
             st.aliased = self._aliased(st)
             taken = inputs_here | {st.buffer}
-            keys = [(node.shape, _BOOL if boolean else node.dtype.str)
-                    for boolean in st.call.scratch_kinds(st.aliased)]
+            kinds = st.call.scratch_kinds(st.aliased)
+            shape = st.call.scratch_shape(node.shape, st.buffer, st.aliased) if kinds else node.shape
+            keys = [(shape, _BOOL if boolean else node.dtype.str) for boolean in kinds]
             st.scratch = tuple(self._scratch(free.setdefault(key, []), taken, key, i) for key in keys)
             for key, buf in zip(keys, st.scratch):  # free after this line: next a scratch again, not a value's buffer
                 free[key].insert(0, buf)

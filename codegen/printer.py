@@ -69,6 +69,11 @@ class Printer:
         method = getattr(self, f"_out_{type(node.op).__name__}", None)
         return None if method is None else method(node, *args)
 
+    def folds_gemm(self, step) -> bool:
+        """Whether an update ``w -= step`` of the matrix product ``step`` is one call
+        (:meth:`gemm_update`) that adds the product into ``w``: none by default."""
+        return False
+
     def wrap(self, code: Code, prec: int) -> str:
         return code.text if code.prec >= prec else f"({code.text})"
 

@@ -65,7 +65,7 @@ class Statement:
     reads: frozenset = frozenset()
     call: Call | None = None
     buffer: str | None = None
-    op: str = "="  # also "-=" / "+=" (an in-place update) and "del"
+    op: str = "="  # also "-=" / "+=" (an in-place update), "del" and "call" (the value alone)
     scratch: tuple[str, ...] = ()
     aliased: frozenset = frozenset()
 
@@ -74,10 +74,16 @@ class Statement:
         """The line's code: several lines (joined by newlines) for a lowered call."""
         if self.op == "del":
             return f"del {self.target}"
+        if self.op == "call":  # a call that updates its argument in place
+            return self.value
         if self.call is None:
             return f"{self.target} {self.op} {self.value}"
         *lines, last = self.call.lines(self.buffer, self.scratch, self.aliased)
-        return "\n".join([*lines, f"{self.target} {self.op} {last}" if self.target else last])
+        if self.target:
+            lines.append(f"{self.target} {self.op} {last}")
+        elif last != self.buffer:  # (a lowered call in blocks ends with its buffer's name)
+            lines.append(last)
+        return "\n".join(lines)
 
 
 def inplace_step(state: Node, value: Node) -> tuple[str, Node] | None:
@@ -168,6 +174,12 @@ class Schedule:
             if step is not None and value_uses[id(value)] == 0 and updating[id(value)] == 1:
                 self.inplace[id(value)] = step
         self.step_of = {id(step): (self.update_of[key], sign) for key, (sign, step) in self.inplace.items()}
+        # w -= a @ b (or +=) as one GEMM that adds the product into w: the step gets no line of its own
+        states = {id(st) for st, _ in p.updates}
+        self.folded: dict[int, Node] = {
+            id(step): step for sign, step in self.inplace.values()
+            if self.plan_memory and value_uses[id(step)] == 1 and step not in p.outputs
+            and self.printer.folds_gemm(step) and not any(self._may_view(x, states) for x in step.inputs)}
         # what the body computes: the outputs, and each update value (or the step of an in-place one)
         self.results = p.outputs + [self.inplace[id(v)][1] if id(v) in self.inplace else v for _, v in p.updates]
         self.order = topo_sort(self.results + [s for s, _ in p.updates])
@@ -184,6 +196,42 @@ class Schedule:
                 if isinstance(d, str):
                     self.dims.setdefault(d, f"{self.names[id(leaf)]}.shape[{axis}]")
         self._count_uses()
+
+    @staticmethod
+    def _may_view(node: Node, ids: set[int]) -> bool:
+        """Whether ``node``'s value may share memory with one of the nodes ``ids`` (through views,
+        or an op that declares none: it may alias all of its inputs)."""
+        pending, seen = [node], set()
+        while pending:
+            n = pending.pop()
+            if id(n) in ids:
+                return True
+            if id(n) not in seen:
+                seen.add(id(n))
+                view_of = n.op.view_of
+                pending.extend(n.inputs if view_of is None else [n.inputs[i] for i in view_of])
+        return False
+
+    def _held(self, node: Node) -> bool:
+        """Whether ``node``'s code is a name, or a view of named values (``h.T``): what an update
+        at the end may read once the memory plan keeps those values alive (not inlined code that
+        computes from values the plan may have overwritten by then)."""
+        while id(node) in self.aliases:
+            node = self.aliases[id(node)]
+        if id(node) in self.named:
+            return True
+        view_of = node.op.view_of
+        return bool(view_of) and all(self._held(node.inputs[i]) for i in view_of)
+
+    def update_line(self, state: Node, sign: str, step: Node) -> tuple[str, str, str]:
+        """(value, op, comment) of the in-place update ``state sign= step``."""
+        name = self.names[id(state)]
+        if id(step) in self.folded:
+            a, b = (self.codes[id(x)].text for x in step.inputs)
+            alpha = "-1.0" if sign == "-" else "1.0"
+            return (self.printer.gemm_update(name, a, b, alpha), "call",
+                    f"{name} {sign}= {a} @ {b}: one GEMM adds the product into {name}")
+        return self.codes[id(step)].text, f"{sign}=", ""
 
     def _count_uses(self):
         """What must be computed: the roots and what they read, except values read only for a
@@ -352,6 +400,12 @@ class Schedule:
         """The node as a line (into a buffer when it can), an alias of an input, or inlined code."""
         args = [self.codes[id(i)] for i in node.inputs]
         reads = frozenset().union(*(self.reads[id(i)] for i in node.inputs))
+        if id(node) in self.folded and not all(self._held(x) for x in node.inputs):
+            del self.folded[id(node)]  # an operand is inlined code: the product gets its own line
+        if id(node) in self.folded:  # computed by its update (see update_line)
+            self.codes[id(node)] = Code(f"<folded into the update of {self.names[id(self.step_of[id(node)][0])]}>")
+            self.reads[id(node)] = reads
+            return
         section = self.section[id(node)]
         state = self.into_state.get(id(node))
         call = self.printer.out_call(node, args) if state is not None or self._bufferable(node) else None

@@ -235,3 +235,57 @@ def _avg_pool2d_grad(g, size, kernel, stride, padding=(0, 0, 0, 0)):
         for j in range(kernel[1]):
             out[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw] += share
     return out[..., top:top + h, left:left + w]
+
+
+def _gemm_update(c, a, b, alpha):
+    """``c += alpha * (a @ b)`` in place as one GEMM of NumPy's own BLAS (beta = 1: the product is
+    never stored apart, and c is read and written once), for float32/float64 matrices, ``c``
+    C-contiguous, ``a`` and ``b`` C-ordered or transposed ones (``x.T`` is passed as a flag, never
+    copied). Otherwise, or without that BLAS, the two NumPy steps (which allocate the product)."""
+    gemm = _blas_gemm(c.dtype) if type(c) is np.ndarray and a.dtype == b.dtype == c.dtype else None
+    fits = c.ndim == 2 and a.shape[0] == c.shape[0] and b.shape == (a.shape[1], c.shape[1])  # (else NumPy says why)
+    if gemm is not None and fits and c.flags.c_contiguous and c.size and a.shape[1]:
+        (ta, lda), (tb, ldb) = _blas_layout(a), _blas_layout(b)
+        if lda and ldb:
+            gemm(101, ta, tb, c.shape[0], c.shape[1], a.shape[1], alpha, a.ctypes.data, lda, b.ctypes.data, ldb,
+                 1.0, c.ctypes.data, c.shape[1])  # 101: row-major
+            return c
+    c += alpha * np.dot(a, b)
+    return c
+
+
+def _blas_layout(m):
+    """(cblas transpose flag, leading dimension) of a matrix BLAS reads in place; (0, 0) if none."""
+    (rows, cols), (s0, s1), size = m.shape, m.strides, m.itemsize
+    if s1 == size and s0 % size == 0 and s0 >= max(cols, 1) * size:
+        return 111, s0 // size  # no transpose
+    if s0 == size and s1 % size == 0 and s1 >= max(rows, 1) * size:
+        return 112, s1 // size  # the transpose of a C-ordered matrix
+    return 0, 0
+
+
+def _blas_gemm(dtype, _found={}):  # (_found: looked up once per dtype, then kept)
+    """cblas_sgemm / cblas_dgemm of the OpenBLAS that NumPy's wheel bundles (``numpy.libs``, or
+    ``.dylibs`` on macOS), through ctypes: the library NumPy has loaded already, so its own thread
+    pool (a second BLAS, such as SciPy's, would bring a second pool fighting it). None when there
+    is no such library or symbol (NumPy built against another BLAS): callers then use NumPy."""
+    dtype = np.dtype(dtype)
+    if dtype not in _found:
+        import ctypes
+        import glob
+        import os
+
+        _found[dtype] = None
+        char, real = {"float32": ("s", ctypes.c_float), "float64": ("d", ctypes.c_double)}.get(dtype.name, ("", None))
+        here = os.path.dirname(np.__file__)
+        paths = glob.glob(here + ".libs/*openblas*") + glob.glob(os.path.join(here, ".dylibs", "*openblas*"))
+        names = [(f"scipy_cblas_{char}gemm64_", ctypes.c_int64), (f"scipy_cblas_{char}gemm", ctypes.c_int),
+                 (f"cblas_{char}gemm64_", ctypes.c_int64), (f"cblas_{char}gemm", ctypes.c_int)]
+        found = ((fn, int_t) for path in (paths if char else ()) for name, int_t in names
+                 for fn in [getattr(ctypes.CDLL(path), name, None)] if fn is not None)
+        for fn, int_t in found:  # the first: (order, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            p, flag = ctypes.c_void_p, ctypes.c_int
+            fn.restype, fn.argtypes = None, [flag] * 3 + [int_t] * 3 + [real, p, int_t, p, int_t, real, p, int_t]
+            _found[dtype] = fn
+            break
+    return _found[dtype]

@@ -309,11 +309,15 @@ class Adam(Optimizer):
         return m, v, new_m, new_v
 
     def adam_step(self, w, new_m, new_v, lr, t):
-        """η/(1−β1ⁿ) · m / (√v / √(1−β2ⁿ) + ε), the step Adam subtracts."""
+        """η/(1−β1ⁿ) · m / (√v / √(1−β2ⁿ) + ε), the step Adam subtracts, computed as
+        ``step_size · m / (√v + eps_hat)`` with ``step_size = η·√(1−β2ⁿ)/(1−β1ⁿ)`` and
+        ``eps_hat = ε·√(1−β2ⁿ)`` (the same number, both factors scaled by √(1−β2ⁿ); the form of
+        Kingma & Ba's section 2): one pass fewer over the parameter's arrays."""
         n = t + 1.0
-        step_size = _scalar(lr / (1.0 - self.beta1**n), w, "step_size")
-        root_bc2 = _scalar(sqrt(1.0 - self.beta2**n), w, "sqrt_bias_correction2")
-        return step_size * new_m / (sqrt(new_v) / root_bc2 + self.eps)
+        root_bc2 = sqrt(1.0 - self.beta2**n).named("sqrt_bias_correction2")
+        step_size = _scalar(lr * root_bc2 / (1.0 - self.beta1**n), w, "step_size")
+        eps_hat = _scalar(self.eps * root_bc2, w, "eps_hat")
+        return step_size * new_m / (sqrt(new_v) + eps_hat)
 
     def rule(self, w, g, lr, t):
         m, v, new_m, new_v = self.moments(w, g)

@@ -8,6 +8,7 @@ array module and the elementwise kernels, little else.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 
@@ -19,7 +20,7 @@ from symgraph.ops.shape import index_expr
 from symgraph.shapes import broadcast_shapes
 
 from .. import checks
-from ..lowering import Leaf, Lowered, Op
+from ..lowering import Blocks, Leaf, Lowered, Op
 from ..printer import ATOM, COMPARE, POWER, SUM, TERM, UNARY, Call, Code, Printer
 from . import scalar
 
@@ -105,6 +106,26 @@ class NumPyPrinter(Printer):
 
     module = "np"
     scalar_printer = scalar.ScalarPrinter  # SymPy expressions of elementwise ops -> code
+    # a lowered expression over a large array of static shape runs its calls on blocks of rows of
+    # about this many bytes, which stay in cache between the calls (None: never; see Blocks). For
+    # NumPy arrays only (module "np"): on a GPU each block's call would be a kernel launch
+    block_bytes = 256 * 1024
+
+    # w -= a @ b as one GEMM into w (the helper _gemm_update: NumPy's own BLAS through ctypes) for
+    # matrices of at least this many entries: the product's array and the pass that subtracts it
+    # cost more than the call (a few microseconds); None: never
+    gemm_fold_entries = 16384
+
+    def folds_gemm(self, step) -> bool:
+        if self.gemm_fold_entries is None or self.module != "np" or type(step.op).__name__ != "MatMul":
+            return False
+        a, b = step.inputs
+        return (a.ndim == b.ndim == 2 and a.dtype == b.dtype == step.dtype and step.dtype.name in ("float32", "float64")
+                and all(isinstance(d, int) for d in step.shape) and int(np.prod(step.shape)) >= self.gemm_fold_entries)
+
+    def gemm_update(self, w: str, a: str, b: str, alpha: str) -> str:
+        self.helpers |= {"_gemm_update", "_blas_layout", "_blas_gemm"}
+        return f"_gemm_update({w}, {a}, {b}, {alpha})"
 
     def dtype(self, dtype) -> str:
         dtype = np.dtype(dtype)
@@ -501,7 +522,27 @@ class _Lowering:
         texts = [a.text for a in self.args]
         if zeros:  # (also when the form fails after asking for them, as building it for this node would)
             texts.append(printer.constant_array("zeros", node.shape, node.dtype))
-        return None if form is None else form.mapped(lambda template: scalar.fill(template, texts))
+        if form is None:
+            return None
+        lowered = form.mapped(lambda template: scalar.fill(template, texts))
+        return dataclasses.replace(lowered, blocks=self.blocks(lowered))
+
+    def blocks(self, lowered: Lowered) -> Blocks | None:
+        """Blocks of rows (a divisor of the first axis) of about ``block_bytes`` when the value has
+        a static shape of several blocks, takes three calls or more (two gain nothing measurable),
+        and every operand is a number or an argument (one that has the value's rows is sliced with
+        it, so it must be a name; an expression would be evaluated again for each block)."""
+        shape, target = self.node.shape, self.printer.block_bytes
+        static = bool(shape) and all(isinstance(d, int) for d in shape)
+        if not target or self.printer.module != "np" or lowered.tree.calls < 3 or not static:
+            return None
+        if any(leaf.compound or (leaf.rows and not leaf.text.isidentifier()) for leaf in lowered.leaves()):
+            return None
+        row = self.node.dtype.itemsize * int(np.prod(shape[1:]))
+        if row * shape[0] < 4 * target:  # (small: it runs in cache anyway)
+            return None
+        fits = [r for r in range(1, shape[0] // 2 + 1) if shape[0] % r == 0 and r * row <= target]
+        return Blocks(max(fits), shape[0]) if fits and max(fits) * row * 4 >= target else None
 
 
 @functools.lru_cache(maxsize=1024)  # ops are shared by many nodes: build each expression's form once
@@ -549,17 +590,22 @@ class _Form:
         return bool(expr.free_symbols) and broadcast_shapes(*(self.shapes[s] for s in expr.free_symbols)) == self.shape
 
     def leaf(self, expr) -> Leaf:
+        """An operand NumPy evaluates: an argument (``rows`` when it has the value's rows), a number,
+        or an expression of arguments smaller than the value (``compound``)."""
         text = self.printer._expression(expr, self.symbols, self.args)
         if text is None:
             raise _NoForm(expr)
-        return Leaf(text, frozenset(self.symbols.index(s) for s in expr.free_symbols))
+        shape = self.shapes.get(expr)
+        rows = shape is not None and len(shape) == len(self.shape) >= 1 and shape[0] == self.shape[0] != 1
+        compound = bool(expr.free_symbols) and shape is None
+        return Leaf(text, frozenset(self.symbols.index(s) for s in expr.free_symbols), rows, compound)
 
     def zeros(self) -> Leaf:
         """0, as an array of zeros of the node's shape when there is one (ufuncs compare faster against it)."""
         if self.zeros_text is None:
             return Leaf("0")
         self.zeros_used = True
-        return Leaf(self.zeros_text)
+        return Leaf(self.zeros_text, rows=len(self.shape) >= 1)
 
     def build(self, expr):
         if expr.is_Symbol or not self.full(expr):

@@ -28,6 +28,22 @@ def readme_listing() -> str:
     return text[: listing.start(1)] + function + text[listing.end(1):]
 
 
+CUPY_SECTION = re.compile(r"## On a GPU: the CuPy backend\n.*?```python\n(.*?)```\n\n```python\n(.*?)```", re.S)
+CUPY_LINES = ("cp.dot(x, W1, out=buf1)", "h = tanh_kernel(", "# new W1_m, W1_v", "update_kernel(W1_m")
+
+
+def readme_cupy_excerpt(text: str) -> str:
+    """The README with its CuPy excerpt (the fused Adam kernel, then a few lines of the step) taken
+    from the golden module mlp_adam_cupy_train_step."""
+    golden = cases.golden_path("mlp_adam_cupy_train_step").read_text(encoding="utf-8")
+    start = golden.index("# update_kernel:")
+    end = golden.index("\"\"\", 'update_kernel')", start) + len("\"\"\", 'update_kernel')")
+    lines = [line for line in golden.splitlines() if any(key in line for key in CUPY_LINES)]
+    section = CUPY_SECTION.search(text)
+    return (text[: section.start(1)] + golden[start:end] + "\n" + text[section.end(1): section.start(2)]
+            + "\n".join(lines) + "\n" + text[section.end(2):])
+
+
 def main():
     changed = []
     for name in cases.CASES:
@@ -37,7 +53,7 @@ def main():
         if source != old:
             path.write_text(source, encoding="utf-8", newline="\n")
             changed.append(path.relative_to(cases.ROOT))
-    readme = readme_listing()
+    readme = readme_cupy_excerpt(readme_listing())
     if readme != README.read_text(encoding="utf-8"):
         README.write_text(readme, encoding="utf-8", newline="\n")
         changed.append(README.relative_to(cases.ROOT))
