@@ -568,3 +568,49 @@ def test_jvp_and_vjp_agree_and_match_finite_differences(rng):
     eps = 1e-6
     numeric = (f(*[v + eps * t for v, t in zip(vals, tans)]) - f(*[v - eps * t for v, t in zip(vals, tans)])) / (2 * eps)
     np.testing.assert_allclose(jt, numeric, rtol=1e-6, atol=1e-9)
+
+
+# -- power at its edges (issue 16): zeros where PyTorch gives zeros, not 0 * inf = nan -----------
+def _torch_power_grads(a, b):
+    torch = pytest.importorskip("torch")
+    ta = torch.tensor(a, requires_grad=True)
+    tb = torch.tensor(b, requires_grad=True)
+    (ta ** tb).sum().backward()
+    return ta.grad.numpy(), tb.grad.numpy()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_power_with_a_zero_exponent_has_zero_derivatives_at_zero():
+    x = sg.placeholder("x", (3,))
+    xv = np.array([0.0, 1.5, -2.0])
+    g = sg.grad((x**0.0).sum(), x)  # was 0 * x**-1: nan at x = 0
+    h = sg.hessian((x**0.0).sum(), x)  # was nan on the diagonal at x = 0
+    (t,) = sg.jvp([x**0.0], [x], [np.ones(3)])
+    got_g, got_h, got_t = codegen.evaluate([g, h, t], {x: xv})
+    np.testing.assert_array_equal(got_g, np.zeros(3))
+    np.testing.assert_array_equal(got_h, np.zeros((3, 3)))
+    np.testing.assert_array_equal(got_t, np.zeros(3))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_power_derivatives_at_a_zero_base_or_exponent_match_pytorch():
+    a = sg.placeholder("a", (6,))
+    b = sg.placeholder("b", (6,))
+    av = np.array([0.0, 0.0, 0.0, 0.0, 2.0, 0.5])
+    bv = np.array([0.0, 2.0, 0.5, -1.0, 0.0, 3.0])
+    ga, gb = codegen.evaluate(sg.grad((a**b).sum(), [a, b]), {a: av, b: bv})
+    ta, tb = _torch_power_grads(av, bv)
+    np.testing.assert_array_equal(ga[:3], [0.0, 0.0, np.inf])  # b = 0: 0, not 0 * 0**-1 = nan
+    np.testing.assert_array_equal(gb[:3], [0.0, 0.0, 0.0])  # a = 0, b >= 0: 0, not 0 * log(0) = nan
+    np.testing.assert_allclose(ga, ta, rtol=1e-12)
+    np.testing.assert_allclose(gb, tb, rtol=1e-12)
+    # forward mode gives the same partials
+    (t,) = sg.jvp([a**b], [a, b], [np.ones(6), np.ones(6)])
+    np.testing.assert_allclose(codegen.evaluate(t, {a: av, b: bv}), ta + tb, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_gradient_of_a_zero_base_with_respect_to_the_exponent_is_zero():
+    y = sg.placeholder("y", (3,))
+    g = sg.grad((0.0**y).sum(), y)  # was 0**y * log(0): nan for y > 0
+    np.testing.assert_array_equal(codegen.evaluate(g, {y: np.array([2.0, 0.5, 0.0])}), np.zeros(3))
