@@ -102,6 +102,16 @@ def domain_edges(rng, shape):
     return np.resize(np.array([-1.0, 0.0, 2.0, np.inf, -np.inf, 0.5]), shape)
 
 
+def off_integers(rng, shape):
+    """k + u with 0.2 <= u <= 0.8: away from the jumps of floor, ceiling and Mod."""
+    return rng.integers(-3, 4, size=shape) + rng.uniform(0.2, 0.8, size=shape)
+
+
+def divisors(rng, shape):
+    """+-1, 2 or 4: an ``off_integers`` value over one of these is still off the integers."""
+    return rng.choice([1.0, 2.0, 4.0, -2.0], size=shape)
+
+
 def labels(k):
     def sample(rng, shape):
         return rng.integers(0, k, size=shape)
@@ -182,6 +192,12 @@ _softplus_sym = sg.elementwise(lambda z: sympy.log(1 + sympy.exp(z)))
 _mish = sg.elementwise(lambda z: z * sympy.tanh(sympy.log(1 + sympy.exp(z))), name="mish")
 _mix = sg.elementwise(lambda a, b: a * sympy.sin(b) + a**2 / (1 + b**2))
 _ratio = sg.elementwise(lambda p, q: p / q)
+
+# piecewise-constant and piecewise functions: derivative 0 almost everywhere, Mod(a, b) -> (1, -floor(a / b))
+_floor_times = sg.elementwise(lambda z: sympy.floor(z) * z, name="floor_times")
+_ceiling_times = sg.elementwise(lambda z: sympy.ceiling(z) * z, name="ceiling_times")
+_mod = sg.elementwise(lambda a, b: sympy.Mod(a, b), name="mod")
+_piecewise = sg.elementwise(lambda z: sympy.Piecewise((z, z > 0), (z**2, True)), name="piecewise")
 
 _mul2 = sg.elementwise(lambda p, q: p * q, name="mul2")
 _three = sg.elementwise(lambda z: sympy.Integer(3), name="three")
@@ -397,6 +413,11 @@ CASES = [
       lambda a, b: a * np.sin(b) + a**2 / (1 + b**2)),
     C("elementwise_2arg_composite_divisor", [X34, In((3, 4), positive), In((3, 4), positive)],
       lambda x, y, z: _ratio(x, y * z), lambda x, y, z: x / (y * z)),
+    unary("elementwise_floor", _floor_times, lambda x: np.floor(x) * x, off_integers, shape=(3, 4)),
+    unary("elementwise_ceiling", _ceiling_times, lambda x: np.ceil(x) * x, off_integers, shape=(3, 4)),
+    C("elementwise_mod", [In((3, 4), off_integers), In((3, 4), divisors)], lambda a, b: _mod(a, b),
+      lambda a, b: np.mod(a, b)),
+    unary("elementwise_piecewise", _piecewise, lambda x: np.where(x > 0, x, x**2), away_from_zero, shape=(3, 4)),
     C("square_of_power_tensor", [In((3, 4), positive), X34], lambda x, y: sg.square(x**y), lambda x, y: (x**y) ** 2),
     C("square_of_power_constant", [In((3, 4), positive)], lambda x: sg.square(x**3), lambda x: (x**3) ** 2),
     C("elementwise_product_with_matmul", [In((3,)), In((3, 3)), In((3,))], lambda x, a, b: _mul2(x, a @ b),
@@ -995,3 +1016,35 @@ def test_float32_graph_stays_float32(build, rng):
     assert value64.dtype == np.float64
     np.testing.assert_allclose(value, value64, rtol=2e-5, atol=2e-5)
     np.testing.assert_allclose(grad, grad64, rtol=2e-4, atol=2e-4)
+
+
+class _NoDerivative(sympy.Function):
+    """A function NumPy can print (as sin) but SymPy cannot differentiate."""
+
+    def _numpycode(self, printer):
+        return f"np.sin({printer._print(self.args[0])})"
+
+
+@pytest.mark.parametrize("fn, match", [
+    (_NoDerivative, r"elementwise 'nodiff': SymPy cannot differentiate .* with respect to x0; it leaves "
+                    r"Derivative\(_NoDerivative\(x0\), x0\) unevaluated"),
+    (sympy.gamma, r"elementwise 'nodiff': its derivative with respect to argument 0, .*polygamma.*has no NumPy form"),
+])
+def test_user_elementwise_without_a_printable_derivative_is_refused_when_defined(fn, match):
+    """Refused when the function is defined, saying why, not when the gradient is compiled."""
+    with pytest.raises(ValueError, match=match):
+        sg.elementwise(lambda z: fn(z), name="nodiff")
+
+
+def test_user_elementwise_floor_ceiling_and_mod_gradients_compile(rng):
+    """Issue 16: these built gradients that only failed in codegen (PrintMethodNotImplementedError ... Derivative)."""
+    a, b = sg.placeholder("a", (4,)), sg.placeholder("b", (4,))
+    av, bv = np.array([5.5, -0.3, 2.25, 7.0]), np.array([2.0, 1.0, -2.0, 4.0])
+    fl = sg.elementwise(lambda z: sympy.floor(z), name="fl")
+    ce = sg.elementwise(lambda z: sympy.ceiling(3 * z), name="ce")
+    got = codegen.evaluate([sg.grad(fl(a).sum(), a), sg.grad(ce(a).sum(), a), *sg.grad(_mod(a, b).sum(), [a, b])],
+                           {a: av, b: bv})
+    np.testing.assert_array_equal(got[0], np.zeros(4))
+    np.testing.assert_array_equal(got[1], np.zeros(4))
+    np.testing.assert_array_equal(got[2], np.ones(4))
+    np.testing.assert_array_equal(got[3], -np.floor(av / bv))
