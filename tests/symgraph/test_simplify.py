@@ -526,6 +526,24 @@ def test_const_assoc_declines_when_the_merged_constant_would_overflow():
     assert report.rules["const_assoc"] == 1
 
 
+def test_const_assoc_declines_when_the_merged_constant_would_underflow():
+    """Issue 16: (x * 1e-200) * 1e-200 was folded into x * 0.0, so x = [1e300, inf] gave [0, nan]
+    where the unsimplified graph gives [1e-100, inf]; the guard tested c1 * c2 != 0, itself 0."""
+    x = vec("x", 3)
+    at = np.array([1e300, np.inf, 1.0])
+    for tiny in (1e-200, 1e-160):  # merged: 0.0, and a subnormal 1e-320 (digits lost)
+        out = (x * tiny) * tiny
+        simplified, report = sg.simplify(out, report=True)
+        assert report.rules["const_assoc"] == 0
+        with np.errstate(all="ignore"):
+            assert_same(run([x], [out], [at]), run([x], [simplified], [at]))
+        got = codegen.compile([x], out)(at)  # simplify=True: what a user runs
+        np.testing.assert_array_equal(got, codegen.compile([x], out, simplify=False)(at))
+    np.testing.assert_array_equal(codegen.compile([x], (x * 1e-200) * 1e-200)(at)[:2], [1e-100, np.inf])
+    merged, report = sg.simplify((x * 1e-100) * 1e-100, report=True)  # 1e-200 is a normal number: fires
+    assert report.rules["const_assoc"] == 1
+
+
 def test_sum_of_broadcast_of_an_integer_scalar():
     s = sg.placeholder("s", (), dtype="int64")
     out = sg.sum(sg.broadcast_to(s, (3, 4)))
