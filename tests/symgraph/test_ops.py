@@ -303,6 +303,16 @@ CASES = [
     C("max_axes02_keepdims", [In((2, 3, 5), distinct)], lambda x: sg.max(x, axis=(0, 2), keepdims=True),
       lambda x: np.max(x, axis=(0, 2), keepdims=True)),
     C("max_method_last", [In((2, 3, 5), distinct)], lambda x: x.max(axis=-1), lambda x: x.max(axis=-1)),
+    C("var_all", [X235], lambda x: sg.var(x), lambda x: np.var(x)),
+    C("var_axis1_ddof1", [X235], lambda x: sg.var(x, axis=1, ddof=1), lambda x: np.var(x, axis=1, ddof=1)),
+    C("var_axes02_keepdims", [X235], lambda x: sg.var(x, axis=(0, 2), keepdims=True),
+      lambda x: np.var(x, axis=(0, 2), keepdims=True)),
+    C("std_all", [X235], lambda x: sg.std(x), lambda x: np.std(x)),
+    C("std_last_ddof1_keepdims", [X235], lambda x: sg.std(x, axis=-1, ddof=1, keepdims=True),
+      lambda x: np.std(x, axis=-1, ddof=1, keepdims=True)),
+    C("std_over_named_dim_ddof1", [In((3, 4), dims=("n", 4))], lambda x: sg.std(x, axis=0, ddof=1),
+      lambda x: np.std(x, axis=0, ddof=1)),
+    C("std_of_int", [I34], lambda y: sg.std(y, axis=1), lambda y: np.std(y, axis=1), grad=False),
     C("logsumexp_all", [X235], lambda x: sg.logsumexp(x), lambda x: np_logsumexp(x)),
     C("logsumexp_last", [X235], lambda x: sg.logsumexp(x, axis=-1), lambda x: np_logsumexp(x, axis=-1)),
     C("logsumexp_axes02_keepdims", [X235], lambda x: sg.logsumexp(x, axis=(0, 2), keepdims=True),
@@ -1048,3 +1058,27 @@ def test_user_elementwise_floor_ceiling_and_mod_gradients_compile(rng):
     np.testing.assert_array_equal(got[1], np.zeros(4))
     np.testing.assert_array_equal(got[2], np.ones(4))
     np.testing.assert_array_equal(got[3], -np.floor(av / bv))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_std_gradient_at_zero_spread_is_zero_as_in_pytorch():
+    """Issue 16: sqrt(var) has derivative 1 / (2 * 0) * 0 = nan where all values are equal;
+    sg.std gives 0 there, as torch.std does (a single element has zero spread)."""
+    torch = pytest.importorskip("torch")
+    x = sg.placeholder("x", (3, 2))
+    xv = np.array([[1.0, 1.0], [2.0, 5.0], [-3.0, -3.0]])  # rows 0 and 2: zero spread
+    for axis, ddof in ((1, 0), (1, 1), (0, 0), (None, 0)):
+        got = codegen.evaluate(sg.grad(sg.std(x, axis=axis, ddof=ddof).sum(), x), {x: xv})
+        t = torch.tensor(xv, requires_grad=True)
+        torch.std(t, dim=axis, correction=ddof).sum().backward()
+        np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-12, err_msg=f"axis={axis}, ddof={ddof}")
+    one = sg.placeholder("one", (1,))  # a single element: std 0, gradient 0 (sqrt(var) gives nan)
+    std, g = codegen.evaluate([sg.std(one), sg.grad(sg.std(one), one)], {one: np.array([4.0])})
+    assert std == 0.0 and g.tolist() == [0.0]
+    h = codegen.evaluate(sg.hessian(sg.std(one), one), {one: np.array([4.0])})
+    assert h.tolist() == [[0.0]]
+
+
+def test_var_and_std_refuse_a_negative_ddof():
+    with pytest.raises(ValueError, match=r"var: ddof must be a non-negative number, got -1"):
+        sg.std(sg.placeholder("x", (3,)), ddof=-1)
