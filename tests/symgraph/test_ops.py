@@ -1082,3 +1082,11 @@ def test_std_gradient_at_zero_spread_is_zero_as_in_pytorch():
 def test_var_and_std_refuse_a_negative_ddof():
     with pytest.raises(ValueError, match=r"var: ddof must be a non-negative number, got -1"):
         sg.std(sg.placeholder("x", (3,)), ddof=-1)
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.0, True, None])
+def test_one_hot_refuses_a_class_count_that_is_not_a_positive_int(k):
+    y = sg.placeholder("y", (3,), dtype="int64")
+    with pytest.raises(ValueError, match=rf"one_hot: num_classes must be a positive int, got {k!r}"):
+        sg.one_hot(y, k)
+    assert sg.one_hot(y, np.int64(4)).shape == (3, 4)  # a NumPy integer is an int
