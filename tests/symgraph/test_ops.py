@@ -1084,9 +1084,101 @@ def test_var_and_std_refuse_a_negative_ddof():
         sg.std(sg.placeholder("x", (3,)), ddof=-1)
 
 
+# -- behaviour pinned down (issue 16) -------------------------------------------------------------
+@pytest.mark.parametrize("loss, a, b, match", [
+    (sg.mse, (3, 1), (3,), r"mse: prediction shape \(3, 1\) and target shape \(3,\) differ"),
+    (sg.mse, (3,), (3, 1), r"mse: prediction shape \(3,\) and target shape \(3, 1\) differ"),
+    (sg.mse, (2, 3), (3, 2), r"mse: prediction shape \(2, 3\) and target shape \(3, 2\) differ"),
+    (sg.binary_cross_entropy, (4, 1), (4,), r"binary_cross_entropy: prediction shape \(4, 1\) and target shape \(4,\)"),
+    (sg.softmax_cross_entropy, (4, 3), (4, 1), r"softmax_cross_entropy: prediction shape \(4, 3\) and target shape \(4, 1\)"),
+    (sg.softmax_cross_entropy, (4, 3), (3,), r"softmax_cross_entropy: prediction shape \(4, 3\) and target shape \(3,\)"),
+])
+def test_losses_refuse_mismatched_shapes_instead_of_broadcasting(loss, a, b, match):
+    """Without the check, mse((3, 1), (3,)) silently broadcasts to a (3, 3) loss."""
+    with pytest.raises(sg.ShapeError, match=match):
+        loss(sg.placeholder("p", a), sg.placeholder("t", b))
+
+
+def test_softmax_cross_entropy_refuses_integer_labels_of_the_wrong_shape():
+    with pytest.raises(sg.ShapeError, match=r"pick: labels must have the shape of x without its last axis"):
+        sg.softmax_cross_entropy(sg.placeholder("p", (4, 3)), sg.placeholder("y", (5,), dtype="int64"))
+
+
 @pytest.mark.parametrize("k", [0, -1, 2.0, True, None])
 def test_one_hot_refuses_a_class_count_that_is_not_a_positive_int(k):
     y = sg.placeholder("y", (3,), dtype="int64")
     with pytest.raises(ValueError, match=rf"one_hot: num_classes must be a positive int, got {k!r}"):
         sg.one_hot(y, k)
     assert sg.one_hot(y, np.int64(4)).shape == (3, 4)  # a NumPy integer is an int
+
+
+def test_negating_a_boolean_node_is_a_dtype_error():
+    x = sg.placeholder("x", (3,))
+    with pytest.raises(sg.DTypeError, match=r"negative: cannot negate a boolean"):
+        -(x > 0)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("kind", ["scalar_placeholder", "array_constant", "int_tensor"])
+def test_power_with_a_non_constant_scalar_an_array_constant_or_an_integer_tensor_exponent(kind):
+    a = sg.placeholder("a", (3,))
+    av = np.array([0.5, 2.0, 3.0])
+    if kind == "scalar_placeholder":
+        e = sg.placeholder("e", ())
+        ev, feed = np.array(2.5), {}
+    elif kind == "array_constant":
+        e, ev = None, np.array([1.0, 2.0, 0.0])
+    else:
+        e = sg.placeholder("e", (3,), dtype="int64")
+        ev = np.array([2, 0, 3])
+    out = a ** (ev if e is None else e)
+    feed = {a: av} if e is None else {a: av, e: ev}
+    assert out.dtype == np.float64 and out.shape == (3,)
+    ga = sg.grad(out.sum(), a)
+    got, got_ga = codegen.evaluate([out, ga], feed)
+    np.testing.assert_allclose(got, av ** ev, rtol=1e-14)
+    np.testing.assert_allclose(got_ga, np.where(ev == 0, 0.0, ev * av ** (ev - 1.0)), rtol=1e-14)
+    if kind == "scalar_placeholder":  # d/de of sum(a ** e) = sum(a ** e * log a)
+        ge = codegen.evaluate(sg.grad(out.sum(), e), feed)
+        assert ge.shape == () and ge == pytest.approx(np.sum(av**ev * np.log(av)), rel=1e-14)
+    if kind == "int_tensor":
+        with pytest.raises(sg.DTypeError, match=r"grad: cannot differentiate with respect to placeholder 'e' of dtype int64"):
+            sg.grad(out.sum(), e)
+
+
+@pytest.mark.parametrize("b_dtype", ["float64", "python_float"])
+def test_where_with_mixed_float_dtypes(b_dtype):
+    c, a = sg.placeholder("c", (3,)), sg.placeholder("a", (3,), dtype="float32")
+    cv, av = np.array([1.0, -1.0, 1.0]), np.array([1.5, 2.5, 3.5], np.float32)
+    if b_dtype == "float64":
+        b = sg.placeholder("b", (3,))
+        bv, feed, expected = np.array([0.1, 0.2, 0.3]), {c: cv, a: av}, np.dtype(np.float64)
+        feed[b] = bv
+    else:
+        b, bv, feed, expected = 0.1, 0.1, {c: cv, a: av}, np.dtype(np.float32)  # a Python number is weak
+    w = sg.where(c > 0, a, b)
+    assert w.dtype == expected
+    got = codegen.evaluate(w, feed)
+    assert got.dtype == expected
+    np.testing.assert_array_equal(got, np.where(cv > 0, av, bv).astype(expected))
+    wrt = [a] if b_dtype == "python_float" else [a, b]
+    grads = sg.grad(sg.sum(w), wrt)
+    assert [g.dtype for g in grads] == [n.dtype for n in wrt]  # each gradient in its input's precision
+    for g, value in zip(codegen.evaluate(grads, feed), ((cv > 0) * 1.0, (cv <= 0) * 1.0)):
+        np.testing.assert_array_equal(g, value)
+
+
+def test_flops_with_named_sizes():
+    x = sg.placeholder("x", ("batch", 4))
+    W = sg.placeholder("W", (4, "hidden"))
+    h = x @ W
+    assert h.op.flops(h, {"batch": 8, "hidden": 5}) == 2 * 8 * 4 * 5
+    t = sg.tanh(h)
+    assert t.op.flops(t, {"batch": 8, "hidden": 5}) == 8 * 5 * t.op.flops(t, {"batch": 1, "hidden": 1})
+    s = sg.sum(t, axis=0)
+    assert s.op.flops(s, {"batch": 8, "hidden": 5}) == 40
+    assert s.op.flops(s, {"batch": 16, "hidden": 5}) == 80
+    m = sg.mean(t)  # a count read from the shape at run time: the division is one flop
+    assert m.op.flops(m, {"batch": 3, "hidden": 7}) == 21
+    # a size left out counts as 1
+    assert h.op.flops(h, {}) == 2 * 4
