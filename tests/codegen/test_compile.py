@@ -6,6 +6,7 @@ Contract: DESIGN.md section A ("Compiling and running"); style: section C.
 import ast
 import io
 import re
+import sys
 import tokenize
 
 import numpy as np
@@ -401,8 +402,25 @@ def mlp_source(rng):
     return f.source
 
 
-def test_source_parses(mlp_source):
-    ast.parse(mlp_source)
+def test_saved_module_is_standalone_python_that_imports_only_numpy(rng, tmp_path):
+    """(compile already parses .source to run it: a parse check of it could not fail.) The saved
+    file parses, imports nothing but numpy and the standard library, and runs in a fresh namespace
+    to the same values."""
+    m = build_mlp(rng)
+    f = codegen.compile([m["x"], m["y"]], [m["loss"], *m["grads"]])
+    path = tmp_path / "mlp.py"
+    f.save(path)
+    tree = ast.parse(path.read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert "numpy" in imported and imported - {"numpy"} <= set(sys.stdlib_module_names), imported
+    namespace = {"__name__": "mlp"}
+    exec(compile(tree, str(path), "exec"), namespace)
+    fn = namespace[namespace["__all__"][0]]
+    xv, yv = mlp_batch(rng, 5)
+    kwargs = {p.name: p.value for p in m["params"]}
+    for got, want in zip(fn(xv, yv, **kwargs), f(xv, yv)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 def test_every_statement_in_the_function_has_a_comment(mlp_source):

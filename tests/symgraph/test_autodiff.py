@@ -227,7 +227,9 @@ def test_stop_gradient_gives_zeros_but_counts_as_connected():
     g = sg.grad(cost, x)  # "raise" is the default: must not raise
     assert g.shape == (3,)
     np.testing.assert_array_equal(codegen.evaluate(g, {x: np.array([1.0, 2.0, 3.0])}), np.zeros(3))
-    assert sg.grad(cost, x, disconnected="none") is not None
+    g_none = sg.grad(cost, x, disconnected="none")  # connected: zeros, not None
+    assert isinstance(g_none, sg.Node) and g_none.shape == (3,) and g_none.dtype == x.dtype
+    np.testing.assert_array_equal(codegen.evaluate(g_none, {x: np.array([1.0, 2.0, 3.0])}), np.zeros(3))
 
 
 def test_stop_gradient_blocks_only_its_own_path():

@@ -690,7 +690,14 @@ def test_grad_of_scalar_output_itself(case, rng):
 
 
 @pytest.mark.parametrize("case", params(CASES, "flops"))
-def test_flops_estimates_are_non_negative_ints(case, rng):
+def test_flops_estimates_are_non_negative_ints_that_count_the_work(case, rng):
+    """Every estimate is an int >= 0; arithmetic costs at least one flop per output element and a
+    reduction one per input element; doubling every named size never lowers an estimate, and
+    doubles that of arithmetic whose output has a named dimension."""
+    from symgraph.ops import Elementwise
+    from symgraph.ops.reduce import Reduce
+    from symgraph.shapes import numel
+
     xs, _ = make_inputs(case, rng)
     out = case.build(*xs)
     graphs = [out]
@@ -699,6 +706,17 @@ def test_flops_estimates_are_non_negative_ints(case, rng):
     for node in topo_sort(graphs):
         flops = node.op.flops(node, {})
         assert isinstance(flops, (int, np.integer)) and not isinstance(flops, bool) and flops >= 0, (node, flops)
+        arithmetic = node.op.scalar_expr is not None or isinstance(node.op, Elementwise)
+        if arithmetic:
+            assert flops >= numel(node.shape), (node, flops)
+        if isinstance(node.op, Reduce):
+            assert flops >= numel(node.inputs[0].shape), (node, flops)
+        names = {d for n in (node, *node.inputs) for d in n.shape if isinstance(d, str)}
+        if names:
+            small, large = (node.op.flops(node, {d: k for d in names}) for k in (3, 6))
+            assert large >= small, (node, small, large)
+            if arithmetic and any(isinstance(d, str) for d in node.shape):
+                assert large == 2 * small, (node, small, large)
 
 
 def test_flops_of_matmul_and_elementwise():
