@@ -47,9 +47,9 @@ def test_grad_requires_a_scalar_cost():
     x = sg.placeholder("x", (3, 4))
     with pytest.raises(ValueError, match=r"\(3, 4\)"):
         sg.grad(sg.tanh(x), x)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"grad: the cost must be a scalar node, but its shape is \(4,\)"):
         sg.grad(sg.tanh(x).sum(axis=0), x)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"grad: the cost must be a scalar node, but its shape is \(1, 1\)"):
         sg.grad(sg.tanh(x).sum(axis=0, keepdims=True).sum(axis=1, keepdims=True), x)  # shape (1, 1)
     assert sg.grad(sg.tanh(x).sum(), x).shape == (3, 4)
 
@@ -57,9 +57,9 @@ def test_grad_requires_a_scalar_cost():
 def test_grad_argument_checks():
     x = sg.placeholder("x", (3,))
     cost = sg.tanh(x).sum()
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"grad: cost must be a graph node, got float"):
         sg.grad(1.0, x)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"grad: wrt must hold graph nodes, got float64"):
         sg.grad(cost, np.ones(3))
     with pytest.raises(ValueError, match="disconnected"):
         sg.grad(cost, x, disconnected="ignore")
@@ -217,7 +217,7 @@ def test_grad_with_respect_to_an_integer_or_boolean_node_is_an_error(dtype):
     cost = (x * labels.astype("float64")).sum()
     with pytest.raises(sg.DTypeError, match="labels"):
         sg.grad(cost, labels)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=rf"grad: cannot differentiate with respect to placeholder 'labels' of dtype {dtype}"):
         sg.grad(cost, [x, labels])
 
 
@@ -506,13 +506,13 @@ def test_vjp_cotangent_shape_mismatch_is_a_shape_error():
 
 def test_vjp_with_too_few_cotangents_is_an_error():
     x1, x2, y1, y2 = _two_outputs()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"vjp: 2 output\(s\) but 1 cotangent\(s\)"):
         sg.vjp([y1, y2], [x1], [np.ones(3)])
 
 
 def test_vjp_with_too_many_cotangents_is_an_error():
     x1, x2, y1, y2 = _two_outputs()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"vjp: 1 output\(s\) but 2 cotangent\(s\)"):
         sg.vjp([y1], [x1], [np.ones(3), np.ones(3)])
 
 
@@ -539,9 +539,9 @@ def test_jvp_of_outputs_independent_of_wrt_is_zeros():
 def test_jvp_argument_errors():
     x = sg.placeholder("x", (3,))
     labels = sg.placeholder("labels", (3,), dtype="int64")
-    with pytest.raises(sg.DTypeError):
+    with pytest.raises(sg.DTypeError, match=r"jvp: cannot differentiate with respect to placeholder 'labels' of dtype int64"):
         sg.jvp([x * labels], [labels], [np.ones(3)])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"jvp: 2 input\(s\) but 1 tangent\(s\)"):
         sg.jvp([sg.tanh(x)], [x, labels], [np.ones(3)])
     with pytest.raises(sg.ShapeError):
         sg.jvp([sg.tanh(x)], [x], [np.ones(4)])
@@ -549,7 +549,7 @@ def test_jvp_argument_errors():
 
 def test_jvp_with_too_many_tangents_is_an_error():
     x = sg.placeholder("x", (3,))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"jvp: 1 input\(s\) but 2 tangent\(s\)"):
         sg.jvp([sg.tanh(x)], [x], [np.ones(3), np.ones(3)])
 
 
