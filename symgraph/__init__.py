@@ -19,7 +19,7 @@ from .ops import (
     abs, binary_cross_entropy, floor, sign, broadcast_to, cast, concatenate, cos, elementwise, equal, exp, expand_dims,
     hard_tanh, leaky_relu, log, log_softmax, logsumexp, matmul, max, maximum, maxout, mean, minimum, mse, not_equal,
     one_hot, prelu, relu, reshape, sigmoid, sin, softmax, softmax_cross_entropy, softplus, sqrt, square, squeeze,
-    next_key, random_key, random_uniform, step, stop_gradient, sum, tanh, transpose, where,
+    next_key, random_key, random_uniform, std, step, stop_gradient, sum, tanh, transpose, var, where,
 )
 from .ops import avg_pool2d, conv2d, flatten, max_pool2d
 from . import init, nn, optim, schedules
@@ -40,5 +40,5 @@ __all__ = [
     "mean", "minimum", "mse", "not_equal", "one_hot", "parameter", "placeholder", "prelu", "relu", "reshape",
     "next_key", "parameters_of", "random_key", "random_uniform", "sigmoid", "simplify", "state", "sin", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
     "squeeze", "step", "stop_gradient", "sum", "tanh", "to_dot", "to_networkx", "topo_sort", "trace", "Row", "Trace", "draw", "compare_modes", "ModeComparison", "transpose",
-    "vjp", "where", "avg_pool2d", "conv2d", "flatten", "max_pool2d",
+    "vjp", "where", "var", "std", "avg_pool2d", "conv2d", "flatten", "max_pool2d",
 ]

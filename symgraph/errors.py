@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
 _PACKAGE_DIRS = tuple(
     os.path.dirname(os.path.abspath(__file__)).rsplit(os.sep, 1)[0] + os.sep + pkg + os.sep
     for pkg in ("symgraph", "codegen")
-)
+) + (os.path.abspath(contextlib.__file__),)  # a decorator made with contextmanager (gc_paused) is not the user
 
 
 class ShapeError(ValueError):

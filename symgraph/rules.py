@@ -187,9 +187,18 @@ def const_assoc(n):
         return None
     with np.errstate(all="ignore"):
         merged = np.asarray(n.op.compute(value(c1), value(b)))
-    if not np.all(np.isfinite(merged)) or (name(n) == "multiply" and np.any((merged == 0) & (value(c1) * value(b) != 0))):
+    if not np.all(np.isfinite(merged)) or (name(n) == "multiply" and _underflows(merged, value(c1), value(b))):
         return None  # the merged constant would overflow or underflow where the original did not
     return _binary(name(n), x, _binary(name(n), c1, b))
+
+
+def _underflows(product, c1, c2) -> bool:
+    """c1 * c2 (= product) of nonzero factors is zero or subnormal: x * c1 * c2 need not be
+    ((1e300 * 1e-200) * 1e-200 = 1e-100, but 1e300 * (1e-200 * 1e-200) = 0)."""
+    if product.dtype.kind != "f":
+        return False
+    tiny = np.finfo(product.dtype).tiny
+    return bool(np.any((np.abs(product) < tiny) & (np.asarray(c1) != 0) & (np.asarray(c2) != 0)))
 
 
 def factor_common(n):

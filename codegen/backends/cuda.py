@@ -37,6 +37,11 @@ _DEVICE_FUNCTIONS = {
     "sg_min": "__device__ __forceinline__ {T} sg_min({T} a, {T} b) {{ return (a < b || a != a) ? a : b; }}",
     "sg_sigmoid": ("__device__ __forceinline__ {T} sg_sigmoid({T} x) {{  // never overflows\n"
                    "    return x >= 0 ? 1 / (1 + {exp}(-x)) : {exp}(x) / (1 + {exp}(x));\n}}"),
+    # Mod as NumPy and Python compute it: the sign of the divisor (C's fmod takes the dividend's)
+    "sg_mod": ("__device__ __forceinline__ {T} sg_mod({T} a, {T} b) {{  // np.mod\n"
+               "    {T} m = {fmod}(a, b);\n"
+               "    if (m != 0) {{ if ((b < 0) != (m < 0)) m += b; }} else {{ m = {copysign}(({T})0, b); }}\n"
+               "    return m;\n}}"),
     "sg_softplus": ("__device__ __forceinline__ {T} sg_softplus({T} x) {{  // log(1 + exp(x)), stably\n"
                     "    return sg_max(x, 0) + {log1p}({exp}(-{fabs}(x)));\n}}"),
 }
@@ -111,6 +116,10 @@ class CudaPrinter(C99CodePrinter):
             code = f"({self._print(c)} ? {self._print(value)} : {code})"
         return code
 
+    def _print_Mod(self, expr):
+        self.used.add("sg_mod")
+        return f"sg_mod({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+
     def _print_Sigmoid(self, expr):
         self.used.add("sg_sigmoid")
         return f"sg_sigmoid({self._print(expr.args[0])})"
@@ -120,8 +129,8 @@ class CudaPrinter(C99CodePrinter):
         return f"sg_softplus({self._print(expr.args[0])})"
 
     def device_functions(self, ctype: str) -> list[str]:
-        order = ["sg_max", "sg_min", "sg_sigmoid", "sg_softplus"]  # sg_softplus calls sg_max
-        m = {k: self._math(k) for k in ("exp", "log1p", "fabs")}
+        order = ["sg_max", "sg_min", "sg_mod", "sg_sigmoid", "sg_softplus"]  # sg_softplus calls sg_max
+        m = {k: self._math(k) for k in ("exp", "log1p", "fabs", "fmod", "copysign")}
         return [_DEVICE_FUNCTIONS[f].format(T=ctype, **m) for f in order if f in self.used]
 
 

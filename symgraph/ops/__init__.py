@@ -16,7 +16,7 @@ from .nn import AddAt, OneHot, Pick, Unpick, binary_cross_entropy, mse, one_hot,
 from .random import RandomUniform, next_key, random_key, random_uniform
 from .reduce import (
     Count, LogSoftmax, LogSumExp, Max, Mean, Softmax, Sum, log_softmax, logsumexp, maxout, mean, reduce_max,
-    reduce_sum, softmax,
+    reduce_sum, softmax, std, var,
 )
 from .scalar import (
     Elementwise, abs, cos, elementwise, exp, floor, hard_tanh, leaky_relu, log, prelu, relu, sigmoid, sign, sin, softplus,

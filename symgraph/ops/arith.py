@@ -171,24 +171,43 @@ class Power(Binary):
         return a**b
 
     def _partials(self, node, wrt_b: bool):
-        """(d out/d a, d out/d b); the second is None unless asked for."""
+        """(d out/d a, d out/d b); None is a zero (the second is None unless asked for).
+
+        As in PyTorch, d/da is 0 where b == 0 (not 0 * a**-1, NaN at a = 0) and d/db is 0
+        where a == 0 and b >= 0 (not a**b * log(0), NaN for b > 0). The masks are left out
+        where a constant operand shows they cannot matter."""
         from .scalar import log
 
         a, b = node.inputs
         if isinstance(b.op, Constant) and b.ndim == 0:  # x ** c: the usual case, kept short
             c = b.op.value.item()
-            da = as_node(c, like=a) if c == 1 else as_node(c, like=a) * (a if c == 2 else power(a, c - 1))
+            da = None if c == 0 else as_node(c, like=a) if c == 1 else (
+                as_node(c, like=a) * (a if c == 2 else power(a, c - 1)))
         else:
             da = b * power(a, b - 1)
-        return da, (node * log(a) if wrt_b else None)
+            if not _nonzero_constant(b):
+                da = where(equal(b, 0), 0, da)
+        if not wrt_b:
+            return da, None
+        db = node * log(a)
+        if isinstance(a.op, Constant) and not np.any(a.op.value):  # 0 ** y: no test of a needed
+            db = where(less(b, 0), db, 0)
+        elif not _nonzero_constant(a):
+            db = where(equal(a, 0), where(less(b, 0), db, 0), db)
+        return da, db
 
     def vjp(self, node, g):
         da, db = self._partials(node, node.inputs[1].dtype.kind == "f")
-        return g * da, None if db is None else g * db
+        return None if da is None else g * da, None if db is None else g * db
 
     def jvp(self, node, t):
         da, db = self._partials(node, t[1] is not None)
-        return add_opt(None if t[0] is None else t[0] * da, None if t[1] is None else t[1] * db)
+        return add_opt(None if t[0] is None or da is None else t[0] * da, None if t[1] is None else t[1] * db)
+
+
+def _nonzero_constant(n: Node) -> bool:
+    """n is a constant with no zero entry."""
+    return isinstance(n.op, Constant) and n.op.value.size > 0 and bool(np.all(n.op.value != 0))
 
 
 class Maximum(Binary):

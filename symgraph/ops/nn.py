@@ -156,9 +156,9 @@ def add_at(x, values, labels) -> Node:
 
 def one_hot(labels, num_classes: int, dtype="float64") -> Node:
     """Integer labels of any shape as one-hot rows: shape ``labels.shape + (num_classes,)``."""
-    if not isinstance(num_classes, int) or num_classes < 1:
+    if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) or num_classes < 1:
         raise ValueError(f"one_hot: num_classes must be a positive int, got {num_classes!r}")
-    return apply(OneHot(num_classes, dtype), labels)
+    return apply(OneHot(int(num_classes), dtype), labels)
 
 
 def pick(x, labels) -> Node:

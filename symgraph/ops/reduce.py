@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import sympy as sp
 
 from .. import kernels
 from ..graph import NoDerivative, Node, Op, apply, as_node
@@ -263,3 +264,34 @@ def maxout(x, pieces: int) -> Node:
         return x
     grouped = x.reshape(tuple(d if isinstance(d, int) else -1 for d in lead) + (n // pieces, pieces))
     return apply(Max((-1,), False), grouped)
+
+
+def var(x, axis=None, ddof=0, keepdims=False) -> Node:
+    """Variance over ``axis`` (None: all axes), as NumPy's ``np.var``: the mean square deviation
+    from the mean, with ``count - ddof`` in the denominator (NaN where that is 0)."""
+    x = as_node(x)
+    if not isinstance(ddof, (int, float)) or isinstance(ddof, bool) or ddof < 0:
+        raise ValueError(f"var: ddof must be a non-negative number, got {ddof!r}")
+    axes = normalize_axes(axis, x.ndim, "var")
+    x = x if x.dtype.kind == "f" else cast(x, np.float64)
+    deviation = x - mean(x, axes, keepdims=True) if axes else x - x
+    square = deviation * deviation
+    if not ddof:
+        return mean(square, axes, keepdims)
+    return reduce_sum(square, axes, keepdims) / (count(x, axes) - as_node(float(ddof), like=x))
+
+
+def std(x, axis=None, ddof=0, keepdims=False) -> Node:
+    """Standard deviation over ``axis``: ``sqrt(var(x, axis, ddof, keepdims))``, as ``np.std``.
+    Its derivative is 0 where the spread is 0 (as in PyTorch), not the NaN of sqrt'(0) * 0."""
+    return _std_sqrt(var(x, axis, ddof, keepdims))
+
+
+def _std_sqrt(v: Node) -> Node:
+    from .scalar import Elementwise, OUT, _symbols
+
+    (s,) = _symbols(1)
+    # d sqrt(v) / dv = 1 / (2 sqrt(v)), taken as 0 at v = 0: at zero spread every deviation is 0
+    op = Elementwise("std_sqrt", sp.sqrt(s), (s,), (sp.Piecewise((1 / (2 * OUT), OUT > 0), (0, True)),),
+                     builtin=True)
+    return apply(op, v)

@@ -53,6 +53,30 @@ def _numpy_function(expr: sp.Expr, symbols: tuple):
     return scalar_function(expr, symbols)
 
 
+# piecewise-constant functions: derivative 0 almost everywhere (SymPy leaves it unevaluated)
+_STEPS = (sp.floor, sp.ceiling, sp.sign, sp.Heaviside)
+
+
+def _diff(expr: sp.Expr, symbol: sp.Symbol, label: str) -> sp.Expr:
+    """d expr / d symbol, almost everywhere: piecewise-constant functions (floor, ceiling, sign,
+    Heaviside) have derivative 0 and the jumps' Dirac deltas are dropped; Mod(a, b) and frac(a)
+    are differentiated as a - b * floor(a / b) and a - floor(a) (derivatives 1 and -floor(a / b)).
+    Raises ValueError when SymPy leaves a derivative it cannot evaluate (printing it would fail
+    only at compile time)."""
+    expr = expr.replace(sp.Mod, lambda a, b: a - b * sp.floor(a / b)).replace(sp.frac, lambda a: a - sp.floor(a))
+    d = sp.diff(expr, symbol).replace(sp.DiracDelta, lambda *a: sp.S.Zero)
+    d = d.replace(lambda e: isinstance(e, sp.Derivative) and isinstance(e.expr, _STEPS), lambda e: sp.S.Zero)
+    d = d.replace(lambda e: isinstance(e, sp.Subs), lambda e: e.doit())
+    left = d.atoms(sp.Derivative, sp.Subs)
+    if left:
+        raise ValueError(
+            f"elementwise {label!r}: SymPy cannot differentiate {expr} with respect to {symbol}; it leaves "
+            f"{sorted(map(str, left))[0]} unevaluated, which has no NumPy form. Give the function "
+            "a form SymPy differentiates (Piecewise, Heaviside, floor, Mod and Abs do), or wrap the "
+            "argument in sg.stop_gradient if it needs no gradient")
+    return d
+
+
 def _symbols(n: int) -> tuple[sp.Symbol, ...]:
     return tuple(sp.Symbol(f"x{i}", real=True) for i in range(n))
 
@@ -123,7 +147,7 @@ class Elementwise(Op):
         if self._derivatives is not None:
             d = self._derivatives[i]
         else:
-            d = sp.diff(self.expr, self.symbols[i]).replace(sp.DiracDelta, lambda *a: sp.S.Zero)
+            d = _diff(self.expr, self.symbols[i], self.name)
             if OUT not in self.symbols:
                 d = d.subs(self.expr, OUT)
         if d == 0:
@@ -189,6 +213,15 @@ def elementwise(fn, name: str | None = None):
         raise ValueError(f"elementwise {label!r}: the expression uses symbols {sorted(map(str, extra))} that are not its arguments")
     _numpy_function(expr, symbols)  # raises now, not at compile time, if SymPy can't print it
     op = Elementwise(label, expr, symbols)
+    for i in range(len(symbols)):  # the same for its derivatives: refused now, with the reason
+        op._partials[i] = d = op._partial(i)
+        if isinstance(d, tuple):
+            try:
+                _numpy_function(d[0].expr, d[0].symbols)
+            except Exception as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ValueError(f"elementwise {label!r}: its derivative with respect to argument {i}, "
+                                 f"{d[0].expr}, has no NumPy form ({first})") from e
 
     def build(*inputs):
         if len(inputs) != len(symbols):

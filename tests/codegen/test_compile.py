@@ -6,6 +6,7 @@ Contract: DESIGN.md section A ("Compiling and running"); style: section C.
 import ast
 import io
 import re
+import sys
 import tokenize
 
 import numpy as np
@@ -269,6 +270,26 @@ def test_updates_are_simultaneous():
     np.testing.assert_array_equal(b.value, [10.0, 21.0])  # uses the old a, not a + b
 
 
+@pytest.mark.parametrize("order", ["v_first", "w_first"])
+def test_an_in_place_step_that_is_another_updated_state_reads_its_old_value(order, load_saved):
+    """{v: v*0.5 + g, w: w - v}: w's in-place step is v, itself updated; w must use the OLD v
+    (updates are simultaneous), in whichever order the dict lists them, compiled and saved."""
+    v = sg.state("v", value=np.array([1.0, 2.0]))
+    w = sg.parameter("w", value=np.array([10.0, 20.0]))
+    g = sg.placeholder("g", (2,))
+    updates = {v: v * 0.5 + g, w: w - v}
+    f = codegen.compile([g], [], updates=updates if order == "v_first" else dict(reversed(list(updates.items()))))
+    f(np.array([1.0, 1.0]))
+    np.testing.assert_array_equal(v.value, [1.5, 2.0])
+    np.testing.assert_array_equal(w.value, [9.0, 18.0])  # 10 - 1, 20 - 2: not 10 - 1.5
+    f(np.array([1.0, 1.0]))
+    np.testing.assert_array_equal(v.value, [1.75, 2.0])
+    np.testing.assert_array_equal(w.value, [7.5, 16.0])
+    vs, ws = np.array([1.0, 2.0]), np.array([10.0, 20.0])
+    load_saved(f)(np.array([1.0, 1.0]), v=vs, w=ws)
+    np.testing.assert_array_equal(ws, [9.0, 18.0])
+
+
 def test_sgd_update_is_applied_in_place_after_outputs(rng):
     m = build_mlp(rng)
     x, y, W1 = m["x"], m["y"], m["params"][0]
@@ -381,8 +402,25 @@ def mlp_source(rng):
     return f.source
 
 
-def test_source_parses(mlp_source):
-    ast.parse(mlp_source)
+def test_saved_module_is_standalone_python_that_imports_only_numpy(rng, tmp_path):
+    """(compile already parses .source to run it: a parse check of it could not fail.) The saved
+    file parses, imports nothing but numpy and the standard library, and runs in a fresh namespace
+    to the same values."""
+    m = build_mlp(rng)
+    f = codegen.compile([m["x"], m["y"]], [m["loss"], *m["grads"]])
+    path = tmp_path / "mlp.py"
+    f.save(path)
+    tree = ast.parse(path.read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert "numpy" in imported and imported - {"numpy"} <= set(sys.stdlib_module_names), imported
+    namespace = {"__name__": "mlp"}
+    exec(compile(tree, str(path), "exec"), namespace)
+    fn = namespace[namespace["__all__"][0]]
+    xv, yv = mlp_batch(rng, 5)
+    kwargs = {p.name: p.value for p in m["params"]}
+    for got, want in zip(fn(xv, yv, **kwargs), f(xv, yv)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 def test_every_statement_in_the_function_has_a_comment(mlp_source):

@@ -103,6 +103,21 @@ def test_vjp_and_jvp(case, rng):
         assert_close(g, e, what=case.name)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_mod_takes_the_sign_of_the_divisor_as_numpy_does(dtype):
+    """A user's Mod printed as C's fmod took the dividend's sign: Mod(-0.5, 2) gave -0.5, not 1.5."""
+    import sympy
+
+    mod = sg.elementwise(lambda a, b: sympy.Mod(a, b), name="mod")
+    a, b = sg.placeholder("a", (6,), dtype=dtype), sg.placeholder("b", (6,), dtype=dtype)
+    av = np.array([5.5, -0.5, 5.5, -5.5, 4.0, -4.0], dtype)
+    bv = np.array([2.0, 2.0, -2.0, -2.0, 2.0, -2.0], dtype)
+    got, expected = both([a, b], mod(a, b), [av, bv])
+    np.testing.assert_array_equal(expected, np.mod(av, bv))
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))  # -0.0 for a zero over b < 0
+
+
 # -- Jacobians and Hessians ---------------------------------------------------------------
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
 def test_jacobian(mode, rng):

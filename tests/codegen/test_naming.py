@@ -142,12 +142,39 @@ def test_namer_never_repeats_over_adversarial_sequence():
     assert all(g.isidentifier() and not keyword.iskeyword(g) for g in got)
 
 
-def test_namer_is_deterministic():
-    def run():
-        n = Namer(reserved={"f"})
-        return [n.unique(t) for t in DANGEROUS] + [n.numbered("add") for _ in range(3)]
+_DETERMINISM_SCRIPT = """
+import numpy as np, sympy, symgraph as sg, codegen
+from codegen.naming import Namer
+names = {names!r}
+n = Namer(reserved={{"f"}})
+print([n.unique(t) for t in names] + [n.numbered("add") for _ in range(3)])
+x = sg.placeholder("x", ("batch", 3)); y = sg.placeholder("y", ("batch",), dtype="int64")
+W = sg.parameter("W", value=np.ones((3, 4))); b = sg.parameter("b", value=np.zeros(4))
+soft = sg.elementwise(lambda z: sympy.log(1 + sympy.exp(z)) * z, name="soft")
+loss = sg.softmax_cross_entropy(soft(sg.tanh(x @ W + b)), y) + 0.1 * sg.std(W)
+updates = {{p: p - 0.1 * g for p, g in zip([W, b], sg.grad(loss, [W, b]))}}
+print(codegen.compile([x, y], loss, updates=updates).source)
+"""
 
-    assert run() == run()
+
+def test_names_and_generated_source_are_the_same_in_every_process():
+    """Byte-identical output across processes: string hashing (set and dict order of names) changes
+    with PYTHONHASHSEED between processes, which calling twice in one process cannot see."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    script = _DETERMINISM_SCRIPT.format(names=DANGEROUS)
+    outputs = []
+    for seed in ("1", "2", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root)}
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    assert "def " in outputs[0] and "a_import_os" in outputs[0]
+    assert outputs[0] == outputs[1] == outputs[2]
 
 
 # -- whole programs with dangerous names -----------------------------------------------

@@ -911,3 +911,21 @@ def test_hessian_of_cross_entropy_through_add_at_matches_finite_differences(rng)
     np.testing.assert_allclose(hessian, numeric, atol=1e-9)
     np.testing.assert_allclose(forward, reverse, atol=1e-15)
     np.testing.assert_allclose(forward, numeric, atol=1e-9)
+
+
+@pytest.mark.parametrize("build", [
+    pytest.param(lambda x: sg.tanh(x), id="tanh"),
+    pytest.param(lambda x: x * 2.0, id="scale"),
+])
+def test_explain_mode_breaks_a_tie_in_favour_of_reverse_mode(build):
+    """The documented rule: among the pure modes, reverse on a tie (an elementwise map of a vector
+    has a diagonal Jacobian, the same price from either side)."""
+    x = sg.placeholder("x", (4,))
+    r = sg.explain_mode(build(x), x)
+    assert r.forward_flops == r.reverse_flops > 0
+    assert r.choice == "reverse" and r.auto == "reverse"
+    assert "a tie goes to reverse mode" in str(r)
+    J = sg.jacobian(build(x), x, mode="auto")
+    assert J is sg.jacobian(build(x), x, mode="reverse")  # hash-consed: the very graph reverse mode builds
+    assert J is not sg.jacobian(build(x), x, mode="forward")
+    assert "jacobian: reverse mode" in codegen.compile([x], J).source

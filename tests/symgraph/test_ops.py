@@ -104,6 +104,16 @@ def domain_edges(rng, shape):
     return np.resize(np.array([-1.0, 0.0, 2.0, np.inf, -np.inf, 0.5]), shape)
 
 
+def off_integers(rng, shape):
+    """k + u with 0.2 <= u <= 0.8: away from the jumps of floor, ceiling and Mod."""
+    return rng.integers(-3, 4, size=shape) + rng.uniform(0.2, 0.8, size=shape)
+
+
+def divisors(rng, shape):
+    """+-1, 2 or 4: an ``off_integers`` value over one of these is still off the integers."""
+    return rng.choice([1.0, 2.0, 4.0, -2.0], size=shape)
+
+
 def labels(k):
     def sample(rng, shape):
         return rng.integers(0, k, size=shape)
@@ -289,6 +299,12 @@ _mish = sg.elementwise(lambda z: z * sympy.tanh(sympy.log(1 + sympy.exp(z))), na
 _mix = sg.elementwise(lambda a, b: a * sympy.sin(b) + a**2 / (1 + b**2))
 _ratio = sg.elementwise(lambda p, q: p / q)
 
+# piecewise-constant and piecewise functions: derivative 0 almost everywhere, Mod(a, b) -> (1, -floor(a / b))
+_floor_times = sg.elementwise(lambda z: sympy.floor(z) * z, name="floor_times")
+_ceiling_times = sg.elementwise(lambda z: sympy.ceiling(z) * z, name="ceiling_times")
+_mod = sg.elementwise(lambda a, b: sympy.Mod(a, b), name="mod")
+_piecewise = sg.elementwise(lambda z: sympy.Piecewise((z, z > 0), (z**2, True)), name="piecewise")
+
 _mul2 = sg.elementwise(lambda p, q: p * q, name="mul2")
 _three = sg.elementwise(lambda z: sympy.Integer(3), name="three")
 
@@ -393,6 +409,16 @@ CASES = [
     C("max_axes02_keepdims", [In((2, 3, 5), distinct)], lambda x: sg.max(x, axis=(0, 2), keepdims=True),
       lambda x: np.max(x, axis=(0, 2), keepdims=True)),
     C("max_method_last", [In((2, 3, 5), distinct)], lambda x: x.max(axis=-1), lambda x: x.max(axis=-1)),
+    C("var_all", [X235], lambda x: sg.var(x), lambda x: np.var(x)),
+    C("var_axis1_ddof1", [X235], lambda x: sg.var(x, axis=1, ddof=1), lambda x: np.var(x, axis=1, ddof=1)),
+    C("var_axes02_keepdims", [X235], lambda x: sg.var(x, axis=(0, 2), keepdims=True),
+      lambda x: np.var(x, axis=(0, 2), keepdims=True)),
+    C("std_all", [X235], lambda x: sg.std(x), lambda x: np.std(x)),
+    C("std_last_ddof1_keepdims", [X235], lambda x: sg.std(x, axis=-1, ddof=1, keepdims=True),
+      lambda x: np.std(x, axis=-1, ddof=1, keepdims=True)),
+    C("std_over_named_dim_ddof1", [In((3, 4), dims=("n", 4))], lambda x: sg.std(x, axis=0, ddof=1),
+      lambda x: np.std(x, axis=0, ddof=1)),
+    C("std_of_int", [I34], lambda y: sg.std(y, axis=1), lambda y: np.std(y, axis=1), grad=False),
     C("logsumexp_all", [X235], lambda x: sg.logsumexp(x), lambda x: np_logsumexp(x)),
     C("logsumexp_last", [X235], lambda x: sg.logsumexp(x, axis=-1), lambda x: np_logsumexp(x, axis=-1)),
     C("logsumexp_axes02_keepdims", [X235], lambda x: sg.logsumexp(x, axis=(0, 2), keepdims=True),
@@ -511,6 +537,11 @@ CASES = [
       lambda a, b: a * np.sin(b) + a**2 / (1 + b**2)),
     C("elementwise_2arg_composite_divisor", [X34, In((3, 4), positive), In((3, 4), positive)],
       lambda x, y, z: _ratio(x, y * z), lambda x, y, z: x / (y * z)),
+    unary("elementwise_floor", _floor_times, lambda x: np.floor(x) * x, off_integers, shape=(3, 4)),
+    unary("elementwise_ceiling", _ceiling_times, lambda x: np.ceil(x) * x, off_integers, shape=(3, 4)),
+    C("elementwise_mod", [In((3, 4), off_integers), In((3, 4), divisors)], lambda a, b: _mod(a, b),
+      lambda a, b: np.mod(a, b)),
+    unary("elementwise_piecewise", _piecewise, lambda x: np.where(x > 0, x, x**2), away_from_zero, shape=(3, 4)),
     C("square_of_power_tensor", [In((3, 4), positive), X34], lambda x, y: sg.square(x**y), lambda x, y: (x**y) ** 2),
     C("square_of_power_constant", [In((3, 4), positive)], lambda x: sg.square(x**3), lambda x: (x**3) ** 2),
     C("elementwise_product_with_matmul", [In((3,)), In((3, 3)), In((3,))], lambda x, a, b: _mul2(x, a @ b),
@@ -830,7 +861,14 @@ def test_grad_of_scalar_output_itself(case, rng):
 
 
 @pytest.mark.parametrize("case", params(CASES, "flops"))
-def test_flops_estimates_are_non_negative_ints(case, rng):
+def test_flops_estimates_are_non_negative_ints_that_count_the_work(case, rng):
+    """Every estimate is an int >= 0; arithmetic costs at least one flop per output element and a
+    reduction one per input element; doubling every named size never lowers an estimate, and
+    doubles that of arithmetic whose output has a named dimension."""
+    from symgraph.ops import Elementwise
+    from symgraph.ops.reduce import Reduce
+    from symgraph.shapes import numel
+
     xs, _ = make_inputs(case, rng)
     out = case.build(*xs)
     graphs = [out]
@@ -839,6 +877,17 @@ def test_flops_estimates_are_non_negative_ints(case, rng):
     for node in topo_sort(graphs):
         flops = node.op.flops(node, {})
         assert isinstance(flops, (int, np.integer)) and not isinstance(flops, bool) and flops >= 0, (node, flops)
+        arithmetic = node.op.scalar_expr is not None or isinstance(node.op, Elementwise)
+        if arithmetic:
+            assert flops >= numel(node.shape), (node, flops)
+        if isinstance(node.op, Reduce):
+            assert flops >= numel(node.inputs[0].shape), (node, flops)
+        names = {d for n in (node, *node.inputs) for d in n.shape if isinstance(d, str)}
+        if names:
+            small, large = (node.op.flops(node, {d: k for d in names}) for k in (3, 6))
+            assert large >= small, (node, small, large)
+            if arithmetic and any(isinstance(d, str) for d in node.shape):
+                assert large == 2 * small, (node, small, large)
 
 
 def test_flops_of_matmul_and_elementwise():
@@ -1166,3 +1215,159 @@ def test_float32_graph_stays_float32(build, rng):
     assert value64.dtype == np.float64
     np.testing.assert_allclose(value, value64, rtol=2e-5, atol=2e-5)
     np.testing.assert_allclose(grad, grad64, rtol=2e-4, atol=2e-4)
+
+
+class _NoDerivative(sympy.Function):
+    """A function NumPy can print (as sin) but SymPy cannot differentiate."""
+
+    def _numpycode(self, printer):
+        return f"np.sin({printer._print(self.args[0])})"
+
+
+@pytest.mark.parametrize("fn, match", [
+    (_NoDerivative, r"elementwise 'nodiff': SymPy cannot differentiate .* with respect to x0; it leaves "
+                    r"Derivative\(_NoDerivative\(x0\), x0\) unevaluated"),
+    (sympy.gamma, r"elementwise 'nodiff': its derivative with respect to argument 0, .*polygamma.*has no NumPy form"),
+])
+def test_user_elementwise_without_a_printable_derivative_is_refused_when_defined(fn, match):
+    """Refused when the function is defined, saying why, not when the gradient is compiled."""
+    with pytest.raises(ValueError, match=match):
+        sg.elementwise(lambda z: fn(z), name="nodiff")
+
+
+def test_user_elementwise_floor_ceiling_and_mod_gradients_compile(rng):
+    """Issue 16: these built gradients that only failed in codegen (PrintMethodNotImplementedError ... Derivative)."""
+    a, b = sg.placeholder("a", (4,)), sg.placeholder("b", (4,))
+    av, bv = np.array([5.5, -0.3, 2.25, 7.0]), np.array([2.0, 1.0, -2.0, 4.0])
+    fl = sg.elementwise(lambda z: sympy.floor(z), name="fl")
+    ce = sg.elementwise(lambda z: sympy.ceiling(3 * z), name="ce")
+    got = codegen.evaluate([sg.grad(fl(a).sum(), a), sg.grad(ce(a).sum(), a), *sg.grad(_mod(a, b).sum(), [a, b])],
+                           {a: av, b: bv})
+    np.testing.assert_array_equal(got[0], np.zeros(4))
+    np.testing.assert_array_equal(got[1], np.zeros(4))
+    np.testing.assert_array_equal(got[2], np.ones(4))
+    np.testing.assert_array_equal(got[3], -np.floor(av / bv))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_std_gradient_at_zero_spread_is_zero_as_in_pytorch():
+    """Issue 16: sqrt(var) has derivative 1 / (2 * 0) * 0 = nan where all values are equal;
+    sg.std gives 0 there, as torch.std does (a single element has zero spread)."""
+    torch = pytest.importorskip("torch")
+    x = sg.placeholder("x", (3, 2))
+    xv = np.array([[1.0, 1.0], [2.0, 5.0], [-3.0, -3.0]])  # rows 0 and 2: zero spread
+    for axis, ddof in ((1, 0), (1, 1), (0, 0), (None, 0)):
+        got = codegen.evaluate(sg.grad(sg.std(x, axis=axis, ddof=ddof).sum(), x), {x: xv})
+        t = torch.tensor(xv, requires_grad=True)
+        torch.std(t, dim=axis, correction=ddof).sum().backward()
+        np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-12, err_msg=f"axis={axis}, ddof={ddof}")
+    one = sg.placeholder("one", (1,))  # a single element: std 0, gradient 0 (sqrt(var) gives nan)
+    std, g = codegen.evaluate([sg.std(one), sg.grad(sg.std(one), one)], {one: np.array([4.0])})
+    assert std == 0.0 and g.tolist() == [0.0]
+    h = codegen.evaluate(sg.hessian(sg.std(one), one), {one: np.array([4.0])})
+    assert h.tolist() == [[0.0]]
+
+
+def test_var_and_std_refuse_a_negative_ddof():
+    with pytest.raises(ValueError, match=r"var: ddof must be a non-negative number, got -1"):
+        sg.std(sg.placeholder("x", (3,)), ddof=-1)
+
+
+# -- behaviour pinned down (issue 16) -------------------------------------------------------------
+@pytest.mark.parametrize("loss, a, b, match", [
+    (sg.mse, (3, 1), (3,), r"mse: prediction shape \(3, 1\) and target shape \(3,\) differ"),
+    (sg.mse, (3,), (3, 1), r"mse: prediction shape \(3,\) and target shape \(3, 1\) differ"),
+    (sg.mse, (2, 3), (3, 2), r"mse: prediction shape \(2, 3\) and target shape \(3, 2\) differ"),
+    (sg.binary_cross_entropy, (4, 1), (4,), r"binary_cross_entropy: prediction shape \(4, 1\) and target shape \(4,\)"),
+    (sg.softmax_cross_entropy, (4, 3), (4, 1), r"softmax_cross_entropy: prediction shape \(4, 3\) and target shape \(4, 1\)"),
+    (sg.softmax_cross_entropy, (4, 3), (3,), r"softmax_cross_entropy: prediction shape \(4, 3\) and target shape \(3,\)"),
+])
+def test_losses_refuse_mismatched_shapes_instead_of_broadcasting(loss, a, b, match):
+    """Without the check, mse((3, 1), (3,)) silently broadcasts to a (3, 3) loss."""
+    with pytest.raises(sg.ShapeError, match=match):
+        loss(sg.placeholder("p", a), sg.placeholder("t", b))
+
+
+def test_softmax_cross_entropy_refuses_integer_labels_of_the_wrong_shape():
+    with pytest.raises(sg.ShapeError, match=r"pick: labels must have the shape of x without its last axis"):
+        sg.softmax_cross_entropy(sg.placeholder("p", (4, 3)), sg.placeholder("y", (5,), dtype="int64"))
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.0, True, None])
+def test_one_hot_refuses_a_class_count_that_is_not_a_positive_int(k):
+    y = sg.placeholder("y", (3,), dtype="int64")
+    with pytest.raises(ValueError, match=rf"one_hot: num_classes must be a positive int, got {k!r}"):
+        sg.one_hot(y, k)
+    assert sg.one_hot(y, np.int64(4)).shape == (3, 4)  # a NumPy integer is an int
+
+
+def test_negating_a_boolean_node_is_a_dtype_error():
+    x = sg.placeholder("x", (3,))
+    with pytest.raises(sg.DTypeError, match=r"negative: cannot negate a boolean"):
+        -(x > 0)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("kind", ["scalar_placeholder", "array_constant", "int_tensor"])
+def test_power_with_a_non_constant_scalar_an_array_constant_or_an_integer_tensor_exponent(kind):
+    a = sg.placeholder("a", (3,))
+    av = np.array([0.5, 2.0, 3.0])
+    if kind == "scalar_placeholder":
+        e = sg.placeholder("e", ())
+        ev, feed = np.array(2.5), {}
+    elif kind == "array_constant":
+        e, ev = None, np.array([1.0, 2.0, 0.0])
+    else:
+        e = sg.placeholder("e", (3,), dtype="int64")
+        ev = np.array([2, 0, 3])
+    out = a ** (ev if e is None else e)
+    feed = {a: av} if e is None else {a: av, e: ev}
+    assert out.dtype == np.float64 and out.shape == (3,)
+    ga = sg.grad(out.sum(), a)
+    got, got_ga = codegen.evaluate([out, ga], feed)
+    np.testing.assert_allclose(got, av ** ev, rtol=1e-14)
+    np.testing.assert_allclose(got_ga, np.where(ev == 0, 0.0, ev * av ** (ev - 1.0)), rtol=1e-14)
+    if kind == "scalar_placeholder":  # d/de of sum(a ** e) = sum(a ** e * log a)
+        ge = codegen.evaluate(sg.grad(out.sum(), e), feed)
+        assert ge.shape == () and ge == pytest.approx(np.sum(av**ev * np.log(av)), rel=1e-14)
+    if kind == "int_tensor":
+        with pytest.raises(sg.DTypeError, match=r"grad: cannot differentiate with respect to placeholder 'e' of dtype int64"):
+            sg.grad(out.sum(), e)
+
+
+@pytest.mark.parametrize("b_dtype", ["float64", "python_float"])
+def test_where_with_mixed_float_dtypes(b_dtype):
+    c, a = sg.placeholder("c", (3,)), sg.placeholder("a", (3,), dtype="float32")
+    cv, av = np.array([1.0, -1.0, 1.0]), np.array([1.5, 2.5, 3.5], np.float32)
+    if b_dtype == "float64":
+        b = sg.placeholder("b", (3,))
+        bv, feed, expected = np.array([0.1, 0.2, 0.3]), {c: cv, a: av}, np.dtype(np.float64)
+        feed[b] = bv
+    else:
+        b, bv, feed, expected = 0.1, 0.1, {c: cv, a: av}, np.dtype(np.float32)  # a Python number is weak
+    w = sg.where(c > 0, a, b)
+    assert w.dtype == expected
+    got = codegen.evaluate(w, feed)
+    assert got.dtype == expected
+    np.testing.assert_array_equal(got, np.where(cv > 0, av, bv).astype(expected))
+    wrt = [a] if b_dtype == "python_float" else [a, b]
+    grads = sg.grad(sg.sum(w), wrt)
+    assert [g.dtype for g in grads] == [n.dtype for n in wrt]  # each gradient in its input's precision
+    for g, value in zip(codegen.evaluate(grads, feed), ((cv > 0) * 1.0, (cv <= 0) * 1.0)):
+        np.testing.assert_array_equal(g, value)
+
+
+def test_flops_with_named_sizes():
+    x = sg.placeholder("x", ("batch", 4))
+    W = sg.placeholder("W", (4, "hidden"))
+    h = x @ W
+    assert h.op.flops(h, {"batch": 8, "hidden": 5}) == 2 * 8 * 4 * 5
+    t = sg.tanh(h)
+    assert t.op.flops(t, {"batch": 8, "hidden": 5}) == 8 * 5 * t.op.flops(t, {"batch": 1, "hidden": 1})
+    s = sg.sum(t, axis=0)
+    assert s.op.flops(s, {"batch": 8, "hidden": 5}) == 40
+    assert s.op.flops(s, {"batch": 16, "hidden": 5}) == 80
+    m = sg.mean(t)  # a count read from the shape at run time: the division is one flop
+    assert m.op.flops(m, {"batch": 3, "hidden": 7}) == 21
+    # a size left out counts as 1
+    assert h.op.flops(h, {}) == 2 * 4

@@ -526,6 +526,24 @@ def test_const_assoc_declines_when_the_merged_constant_would_overflow():
     assert report.rules["const_assoc"] == 1
 
 
+def test_const_assoc_declines_when_the_merged_constant_would_underflow():
+    """Issue 16: (x * 1e-200) * 1e-200 was folded into x * 0.0, so x = [1e300, inf] gave [0, nan]
+    where the unsimplified graph gives [1e-100, inf]; the guard tested c1 * c2 != 0, itself 0."""
+    x = vec("x", 3)
+    at = np.array([1e300, np.inf, 1.0])
+    for tiny in (1e-200, 1e-160):  # merged: 0.0, and a subnormal 1e-320 (digits lost)
+        out = (x * tiny) * tiny
+        simplified, report = sg.simplify(out, report=True)
+        assert report.rules["const_assoc"] == 0
+        with np.errstate(all="ignore"):
+            assert_same(run([x], [out], [at]), run([x], [simplified], [at]))
+        got = codegen.compile([x], out)(at)  # simplify=True: what a user runs
+        np.testing.assert_array_equal(got, codegen.compile([x], out, simplify=False)(at))
+    np.testing.assert_array_equal(codegen.compile([x], (x * 1e-200) * 1e-200)(at)[:2], [1e-100, np.inf])
+    merged, report = sg.simplify((x * 1e-100) * 1e-100, report=True)  # 1e-200 is a normal number: fires
+    assert report.rules["const_assoc"] == 1
+
+
 def test_sum_of_broadcast_of_an_integer_scalar():
     s = sg.placeholder("s", (), dtype="int64")
     out = sg.sum(sg.broadcast_to(s, (3, 4)))
@@ -770,3 +788,58 @@ def test_gradient_of_a_long_horner_polynomial_compiles_and_is_right(rng):
         slope = slope * xv + value
         value = value * xv + c
     np.testing.assert_allclose(f(xv), slope, rtol=1e-10)
+
+
+# -- branches of the rules pinned with values (issue 16) ------------------------------------------
+@pytest.mark.parametrize("build", [
+    pytest.param(lambda a, b, c: a * c + b * (-c), id="a*c + b*(-c)"),
+    pytest.param(lambda a, b, c: a * c - b * (-c), id="a*c - b*(-c)"),
+    pytest.param(lambda a, b, c: a * (-c) + b * c, id="a*(-c) + b*c"),
+    pytest.param(lambda a, b, c: c * a + (-c) * b, id="c*a + (-c)*b"),
+])
+def test_factor_common_with_a_negated_factor_keeps_values(build):
+    a, b, c = vec("a"), vec("b"), vec("c")
+    out = build(a, b, c)
+    simplified, report = sg.simplify(out, report=True)
+    assert report.rules["factor_common"] >= 1, sg.dprint(simplified)
+    leaves = [n for n in sg.topo_sort([out]) if n.op.name == "placeholder"]
+    rng = np.random.default_rng(1)
+    feeds = [rng.normal(size=n.shape) for n in leaves]
+    assert_same(run(leaves, [out], feeds), run(leaves, [simplified], feeds))
+
+
+@pytest.mark.parametrize("mask_shape, axis", [((3, 3), 0), ((3, 3), 1), ((3, 3), None), ((3,), 1), ((3,), -1)])
+def test_sum_of_masked_over_an_axis_of_the_mask_itself_is_not_rewritten(mask_shape, axis):
+    """The mask varies along the summed axis: where(c, sum(x), 0) would be wrong (and with square
+    shapes it would even have the right shape)."""
+    x, m = sg.placeholder("x", (3, 3)), sg.placeholder("m", mask_shape)
+    out = sg.sum(sg.where(m > 0, x, 0.0), axis=axis)
+    simplified, report = sg.simplify(out, report=True)
+    assert report.rules["sum_of_masked"] == 0
+    xv, mv = np.arange(9.0).reshape(3, 3), np.resize(np.array([1.0, -1.0, 1.0, -1.0]), mask_shape)
+    np.testing.assert_array_equal(codegen.compile([x, m], out)(xv, mv), np.where(mv > 0, xv, 0.0).sum(axis=axis))
+
+
+def test_sum_of_masked_over_an_axis_the_mask_lacks_is_rewritten_and_keeps_values():
+    x, m = sg.placeholder("x", (3, 3)), sg.placeholder("m", (3,))
+    out = sg.sum(sg.where(m > 0, x, 0.0), axis=0)  # m broadcasts along axis 0
+    simplified, report = sg.simplify(out, report=True)
+    assert report.rules["sum_of_masked"] == 1
+    xv, mv = np.arange(9.0).reshape(3, 3), np.array([1.0, -1.0, 1.0])
+    np.testing.assert_array_equal(codegen.compile([x, m], out)(xv, mv), np.where(mv > 0, xv, 0.0).sum(axis=0))
+
+
+def test_mask_product_leaves_a_division_by_a_masked_value_alone():
+    """d / where(c, x, 0) is d / 0 = +-inf (or nan) where c is false: where(c, d / x, 0) would hide it."""
+    c, x, d = vec("c"), vec("x"), vec("d")
+    out = d / sg.where(c > 0, x, 0.0)
+    simplified, report = sg.simplify(out, report=True)
+    assert report.rules["mask_product"] == 0
+    cv, xv, dv = np.array([1.0, -1.0, -1.0]), np.array([2.0, 3.0, 4.0]), np.array([4.0, -5.0, 0.0])
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(codegen.compile([c, x, d], out)(cv, xv, dv), [2.0, -np.inf, np.nan])
+    # the other operand order is rewritten (a masked numerator), with the same finite values
+    out = sg.where(c > 0, x, 0.0) / d
+    simplified, report = sg.simplify(out, report=True)
+    assert report.rules["mask_product"] == 1
+    np.testing.assert_array_equal(codegen.compile([c, x, d], out)(cv, xv, np.array([4.0, 5.0, 1.0])), [0.5, 0, 0])
