@@ -64,11 +64,13 @@ def _between(outputs: list[Node], wrt: list[Node]) -> list[Node]:
 def stabilized(outputs: list[Node], wrt: list[Node]) -> list[Node]:
     """The outputs with numerically fragile patterns (log of softmax, log of sigmoid, ...)
     rewritten into stable ops before they are differentiated, so the derivative is
-    built from the stable form. ``wrt`` nodes are never rewritten away."""
-    from .rules import STABILIZE
+    built from the stable form; and with an activation before a max pool moved after it
+    (``rules.BEFORE_DIFFERENTIATION``), so the derivative runs it on the pooled values too.
+    ``wrt`` nodes are never rewritten away."""
+    from . import rules
     from .simplify import simplify_labelled
 
-    stable, _, _ = simplify_labelled(outputs, Labels(), rule_sets=(STABILIZE,), fuse=False, keep=wrt,
+    stable, _, _ = simplify_labelled(outputs, Labels(), rule_sets=rules.BEFORE_DIFFERENTIATION, fuse=False, keep=wrt,
                                      merge_copies=False)
     return stable
 

@@ -12,6 +12,8 @@ domain edge (``exp(log x)`` at x <= 0, ``x - x`` at x = inf) is marked
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -433,6 +435,44 @@ def _fit_where(w: Node, n: Node) -> Node | None:
     return w if fits(w, n) else None
 
 
+# -- conv nets ---------------------------------------------------------------------------
+# Rules that need to know how many nodes use a value read the counts the simplifier keeps for the
+# graph of its current pass (``counting_uses``); called outside the simplifier they never fire.
+_USES: ContextVar[dict[int, int] | None] = ContextVar("symgraph_rule_uses", default=None)
+
+
+@contextmanager
+def counting_uses(counts: dict[int, int]):
+    """Lets the rules ask how many nodes (and outputs) use each node of ``counts``, by id."""
+    token = _USES.set(counts)
+    try:
+        yield
+    finally:
+        _USES.reset(token)
+
+
+def sole_use(x: Node) -> bool:
+    """x is used once in the graph being simplified (a node built in this pass counts as unknown: no)."""
+    counts = _USES.get()
+    return counts is not None and counts.get(id(x), 0) == 1
+
+
+# Monotone non-decreasing built-in activations: f(max(a, b)) == max(f(a), f(b)) holds exactly (the
+# computed f is monotone too), so f commutes with max pooling. Where f maps distinct inputs to one
+# value (relu and hard_tanh where they are flat, a rounding tie of tanh far out) the derivative is
+# 0 for the flat parts; a rounding tie routes the gradient to the larger input instead of the first.
+MONOTONE = frozenset({"relu", "leaky_relu", "hard_tanh", "tanh", "sigmoid", "softplus"})
+
+
+def pool_of_monotone(n):
+    """max_pool2d(f(x)) -> f(max_pool2d(x)) for a monotone non-decreasing activation f used only there (f on k² times fewer values)"""
+    (a,) = n.inputs
+    if name(a) not in MONOTONE or len(a.inputs) != 1 or not sole_use(a):
+        return None
+    out = apply(a.op, apply(n.op, a.inputs[0]))
+    return out if fits(out, n) else None
+
+
 # -- the rule sets -------------------------------------------------------------------
 ALGEBRA = RuleSet("algebra", (
     Rule("constant_fold", ("*",), constant_fold),
@@ -481,4 +521,9 @@ MASKING = RuleSet("masking", (
     Rule("sum_of_masked", ("sum",), sum_of_masked),
 ))
 
-RULE_SETS = (ALGEBRA, LINALG, STABILIZE, MASKING)
+CONV = RuleSet("conv", (
+    Rule("pool_of_monotone", ("max_pool2d",), pool_of_monotone),
+))
+
+RULE_SETS = (ALGEBRA, LINALG, STABILIZE, MASKING, CONV)
+BEFORE_DIFFERENTIATION = (STABILIZE, CONV)  # what the differentiator rewrites before it builds a derivative

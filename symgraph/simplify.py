@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from .fusion import fuse as fuse_elementwise
 from .graph import Node, current_graph, gc_paused, topo_sort
 from .provenance import Labels, labels_of, results
-from .rules import RULE_SETS, Rule
+from .rules import RULE_SETS, Rule, counting_uses
 from .rules import name as op_name
 
 MAX_PASSES = 20  # bottom-up passes before giving up on a fixed point
@@ -100,13 +100,20 @@ def _rewrite(node: Node, by_op: dict[str, list[Rule]], counts: Counter, keep: se
     return node
 
 
+def _uses(order: list[Node], outputs: list[Node]) -> dict[int, int]:
+    """How many times each node of the pass's graph is used: as an input, or as an output."""
+    uses = Counter(id(i) for node in order for i in node.inputs)
+    uses.update(id(o) for o in outputs)
+    return uses
+
+
 @gc_paused()
 def simplify(nodes, report: bool = False, unsafe: bool = False, rule_sets=RULE_SETS, fuse: bool = True,
              keep=(), unfused=()):
     """Equivalent, simplified nodes (a node or a list, matching the input).
 
     Runs the rule sets of :mod:`symgraph.rules` (algebra, linalg, stabilize,
-    masking) bottom-up to a fixed point, then fuses elementwise trees into
+    masking, conv) bottom-up to a fixed point, then fuses elementwise trees into
     single SymPy-expression nodes (:mod:`symgraph.fusion`). Rules marked unsafe
     (those that can change a value at a domain edge) run only with
     ``unsafe=True``. Nodes in ``keep`` stay in the graph exactly as they are
@@ -149,12 +156,13 @@ def simplify_labelled(nodes: list[Node], labels: Labels, unsafe: bool = False, r
     for passes in range(1, MAX_PASSES + 1):
         new: dict[int, Node] = {}
         order = topo_sort(outputs)  # (read twice: outputs change only at the end of the pass)
-        for node in order:
-            if id(node) in keep_ids:  # kept exactly: the caller holds on to this very node
-                new[id(node)] = node
-                continue
-            rebuilt = _rebuild(node, [new[id(i)] for i in node.inputs], labels, given, merge_copies)
-            new[id(node)] = _rewrite(rebuilt, by_op, counts, keep_ids, watch)
+        with counting_uses(_uses(order, outputs)):
+            for node in order:
+                if id(node) in keep_ids:  # kept exactly: the caller holds on to this very node
+                    new[id(node)] = node
+                    continue
+                rebuilt = _rebuild(node, [new[id(i)] for i in node.inputs], labels, given, merge_copies)
+                new[id(node)] = _rewrite(rebuilt, by_op, counts, keep_ids, watch)
         result = [new[id(o)] for o in outputs]
         for node in order:
             if new[id(node)] is not node:

@@ -350,6 +350,15 @@ def case_sum_of_masked(rng):
                 lambda s: all(o.op.name == "where" for o in s))
 
 
+# conv nets (rule set "conv")
+@case("pool_of_monotone")
+def case_pool_of_monotone(rng):
+    x = sg.placeholder("x", (2, 3, 6, 6))
+    outs = [sg.max_pool2d(sg.relu(x), 2), sg.max_pool2d(sg.tanh(x), 3, stride=2, padding=1)]
+    return Case([x], outs, [rng.normal(size=(2, 3, 6, 6))],
+                lambda s: all(o.op.name in ("relu", "tanh") and o.inputs[0].op.name == "max_pool2d" for o in s))
+
+
 @case(FUSION)
 def case_fuse_elementwise(rng):
     x, y = vec("x"), vec("y")
