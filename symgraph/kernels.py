@@ -289,3 +289,13 @@ def _blas_gemm(dtype, _found={}):  # (_found: looked up once per dtype, then kep
             _found[dtype] = fn
             break
     return _found[dtype]
+
+
+# -- linear algebra (issue 16) -------------------------------------------------------------------
+def _solve(a, b):
+    """A^-1 B for A (..., M, M) and B (..., M, K): batch axes broadcast first, so B is never read
+    as a stack of vectors (NumPy 1's rule for b.ndim == a.ndim - 1)."""
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = np.broadcast_to(a, batch + a.shape[-2:])
+    b = np.broadcast_to(b, batch + b.shape[-2:])
+    return np.linalg.solve(a, b)

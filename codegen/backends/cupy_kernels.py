@@ -240,3 +240,13 @@ def _avg_pool2d_grad(g, size, kernel, stride, padding=(0, 0, 0, 0)):
         for j in range(kernel[1]):
             out[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw] += share
     return out[..., top:top + h, left:left + w]
+
+
+# -- linear algebra (issue 16) -------------------------------------------------------------------
+def _solve(a, b):
+    """A^-1 B for A (..., M, M) and B (..., M, K): batch axes broadcast first, so B is never read
+    as a stack of vectors (NumPy 1's rule for b.ndim == a.ndim - 1)."""
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = cp.broadcast_to(a, batch + a.shape[-2:])
+    b = cp.broadcast_to(b, batch + b.shape[-2:])
+    return cp.linalg.solve(a, b)

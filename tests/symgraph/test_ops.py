@@ -114,6 +114,27 @@ def divisors(rng, shape):
     return rng.choice([1.0, 2.0, 4.0, -2.0], size=shape)
 
 
+# -- linear algebra (issue 16) -------------------------------------------------------------------
+def well_conditioned(rng, shape):
+    """Square matrices (in the last two axes) near 3 I: far from singular, for solve, inv and det."""
+    return rng.normal(size=shape) * 0.5 + 3.0 * np.eye(shape[-1])
+
+
+def near_singular(rng, shape):
+    """Square matrices with one singular value ~1e-3 (an edge for solve and slogdet; still invertible)."""
+    u, _, vt = np.linalg.svd(rng.normal(size=shape))
+    s = np.linspace(2.0, 1.0, shape[-1])
+    s[..., -1] = 1e-3
+    return (u * s[..., None, :]) @ vt
+
+
+def zeros_and_normal(rng, shape):
+    """Rows of zeros (where the norm has no derivative) and rows of normal numbers."""
+    x = rng.normal(size=shape)
+    x[..., 0, :] = 0.0
+    return x
+
+
 def labels(k):
     def sample(rng, shape):
         return rng.integers(0, k, size=shape)
@@ -712,6 +733,63 @@ CASES = [
       lambda x, w, b, v, y: sg.softmax_cross_entropy(
           sg.flatten(sg.max_pool2d(sg.relu(sg.conv2d(x, w, padding=1) + sg.reshape(b, (3, 1, 1))), 2)) @ v, y),
       np_small_conv_net),
+    # -- linear algebra (issue 16): einsum and the products built on it, solve, inv, det, norm ------
+    C("einsum_matmul", [X34, In((4, 5))], lambda a, b: sg.einsum("ij,jk->ik", a, b), lambda a, b: a @ b),
+    C("einsum_batched_implicit", [In((2, 3, 4)), In((2, 4, 5))], lambda a, b: sg.einsum("bij,bjk", a, b),
+      lambda a, b: np.einsum("bij,bjk", a, b)),
+    C("einsum_three_operands", [In((3,)), X34, In((4,))], lambda u, A, v: sg.einsum("i,ij,j->", u, A, v),
+      lambda u, A, v: np.einsum("i,ij,j->", u, A, v)),
+    C("einsum_trace_and_diagonal", [In((4, 4))], lambda x: sg.einsum("ii->i", x) * sg.einsum("ii", x),
+      lambda x: np.diagonal(x) * np.trace(x)),
+    C("einsum_sum_out_unshared_axis", [X235, In((5,))], lambda x, v: sg.einsum("abc,c->a", x, v),
+      lambda x, v: np.einsum("abc,c->a", x, v)),
+    C("einsum_ellipsis_transpose", [X235], lambda x: sg.einsum("...ij->...ji", x), lambda x: np.swapaxes(x, -1, -2)),
+    C("einsum_repeated_in_one_of_two", [In((3, 3)), In((3, 2))], lambda a, b: sg.einsum("ii,ij->j", a, b),
+      lambda a, b: np.einsum("ii,ij->j", a, b)),
+    C("einsum_scalar_operand", [In(()), X34], lambda s, x: sg.einsum(",ij->ji", s, x), lambda s, x: s * x.T),
+    C("einsum_named_batch", [In((3, 4), dims=("n", 4)), In((4, 2))], lambda a, b: sg.einsum("ni,ij->nj", a, b),
+      lambda a, b: a @ b),
+    C("einsum_int", [I34, In((4,), labels(3), "int64", diff=False)], lambda a, b: sg.einsum("ij,j->i", a, b),
+      lambda a, b: a @ b, grad=False),
+    C("dot_3d_2d", [X235, In((5, 2))], lambda a, b: sg.dot(a, b), lambda a, b: np.dot(a, b)),
+    C("dot_3d_1d", [X235, In((5,))], lambda a, b: sg.dot(a, b), lambda a, b: np.dot(a, b)),
+    C("dot_matrix_vector", [X34, In((4,))], lambda a, b: sg.dot(a, b), lambda a, b: np.dot(a, b)),
+    C("inner_2d_3d", [X34, In((2, 5, 4))], lambda a, b: sg.inner(a, b), lambda a, b: np.inner(a, b)),
+    C("inner_vectors", [In((4,)), In((4,))], lambda a, b: sg.inner(a, b), lambda a, b: np.inner(a, b)),
+    C("outer_matrix_vector", [In((2, 2)), In((3,))], lambda a, b: sg.outer(a, b), lambda a, b: np.outer(a, b)),
+    C("tensordot_two_axes", [X235, In((3, 5, 2))], lambda a, b: sg.tensordot(a, b),
+      lambda a, b: np.tensordot(a, b)),
+    C("tensordot_paired_axes", [X235, In((5, 2, 4))], lambda a, b: sg.tensordot(a, b, axes=([0, 2], [1, 0])),
+      lambda a, b: np.tensordot(a, b, axes=([0, 2], [1, 0]))),
+    C("matrix_trace", [In((4, 4))], lambda x: sg.matrix_trace(x), lambda x: np.trace(x)),
+    C("matrix_trace_axes_of_3d", [In((3, 2, 3))], lambda x: sg.matrix_trace(x, 0, 2), lambda x: np.trace(x, 0, 0, 2)),
+    C("diagonal_rectangular", [X34], lambda x: sg.diagonal(x), lambda x: np.diagonal(x)),
+    C("diagonal_batched_last_axes", [In((2, 3, 3))], lambda x: sg.diagonal(x, -2, -1),
+      lambda x: np.diagonal(x, 0, -2, -1)),
+    C("diag_of_vector", [In((4,))], lambda v: sg.diag(v), lambda v: np.diag(v)),
+    C("diag_of_matrix", [In((4, 4))], lambda x: sg.diag(x), lambda x: np.diag(x)),
+    C("solve_vector", [In((4, 4), well_conditioned), In((4,))], lambda a, b: sg.solve(a, b),
+      lambda a, b: np.linalg.solve(a, b)),
+    C("solve_matrix", [In((3, 3), well_conditioned), In((3, 2))], lambda a, b: sg.solve(a, b),
+      lambda a, b: np.linalg.solve(a, b)),
+    C("solve_batched_broadcast", [In((2, 3, 3), well_conditioned), In((3, 2))], lambda a, b: sg.solve(a, b),
+      lambda a, b: np.linalg.solve(a, np.broadcast_to(b, (2, 3, 2)))),
+    C("solve_near_singular", [In((3, 3), near_singular), In((3,))], lambda a, b: sg.solve(a, b),
+      lambda a, b: np.linalg.solve(a, b), fd=False, jvp_rtol=1e-7),
+    C("inv", [In((4, 4), well_conditioned)], lambda a: sg.inv(a), lambda a: np.linalg.inv(a)),
+    C("inv_batched", [In((2, 3, 3), well_conditioned)], lambda a: sg.inv(a), lambda a: np.linalg.inv(a)),
+    C("det", [In((4, 4), well_conditioned)], lambda a: sg.det(a), lambda a: np.linalg.det(a)),
+    C("det_batched_negative", [In((2, 3, 3), well_conditioned)], lambda a: sg.det(-a), lambda a: np.linalg.det(-a)),
+    C("slogdet_logabsdet", [In((2, 3, 3), well_conditioned)], lambda a: sg.slogdet(-a)[1],
+      lambda a: np.linalg.slogdet(-a)[1]),
+    C("slogdet_sign_times_logabsdet", [In((3, 3), near_singular)], lambda a: sg.slogdet(a)[0] * sg.slogdet(a)[1],
+      lambda a: np.prod(np.linalg.slogdet(a)), fd=False),
+    C("norm_vector", [In((5,))], lambda x: sg.norm(x), lambda x: np.linalg.norm(x)),
+    C("norm_frobenius", [X34], lambda x: sg.norm(x), lambda x: np.linalg.norm(x)),
+    C("norm_rows_keepdims_with_zero_row", [In((3, 4), zeros_and_normal)], lambda x: sg.norm(x, axis=-1, keepdims=True),
+      lambda x: np.linalg.norm(x, axis=-1, keepdims=True), fd=False),
+    C("norm_axes_02", [X235], lambda x: sg.norm(x, axis=(0, 2)), lambda x: np.sqrt((x**2).sum(axis=(0, 2)))),
+    C("norm_of_int", [I34], lambda y: sg.norm(y, axis=0), lambda y: np.linalg.norm(y, axis=0), grad=False),
     # -- a small network, every kind of op at once ------------------------------------------
     C("mlp_loss", [In((5, 3), dims=("batch", 3)), In((3, 4)), In((4,)), In((4, 2)),
                    In((5,), labels(2), "int64", diff=False, dims=("batch",))],
