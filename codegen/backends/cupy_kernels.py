@@ -250,3 +250,30 @@ def _solve(a, b):
     a = cp.broadcast_to(a, batch + a.shape[-2:])
     b = cp.broadcast_to(b, batch + b.shape[-2:])
     return cp.linalg.solve(a, b)
+
+
+# -- integer-array indexing (issue 16): take, gather and their scatter-add adjoints ---------------
+def _untake(values, indices, n, axis):
+    """The adjoint of np.take(x, indices, axis) (axis counted from the end): zeros with an axis of
+    length n in place of the index axes of values, each value added at its index (repeats add up)."""
+    start = values.ndim + axis + 1 - indices.ndim
+    out = cp.zeros(values.shape[:start] + (n,) + values.shape[start + indices.ndim:], dtype=values.dtype)
+    cp.add.at(out, (slice(None),) * start + (indices,), values)
+    return out
+
+
+def _gather(x, indices, axis):
+    """np.take_along_axis(x, indices, axis); x may have more leading axes than indices."""
+    indices = indices.reshape((1,) * (x.ndim - indices.ndim) + indices.shape)
+    return cp.take_along_axis(x, indices, axis=axis)
+
+
+def _ungather(values, indices, shape, axis):
+    """The adjoint of _gather: zeros of values' leading axes + shape, each value added at its index
+    along axis (counted from the end) and at its own position along the other axes (repeats add up)."""
+    out = cp.zeros(values.shape[:values.ndim - len(shape)] + tuple(shape), dtype=values.dtype)
+    indices = indices.reshape((1,) * (out.ndim - indices.ndim) + indices.shape)
+    index = tuple(indices if d == out.ndim + axis else cp.arange(out.shape[d]).reshape((-1,) + (1,) * (out.ndim - d - 1))
+                  for d in range(out.ndim))
+    cp.add.at(out, index, values)
+    return out

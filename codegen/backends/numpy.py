@@ -513,6 +513,18 @@ class NumPyPrinter(Printer):
     def _print_SignDet(self, node, a):
         return Code(f"{self._linalg('slogdet', node, a).text}[0]")
 
+    def _print_Take(self, node, x, idx):
+        return self.call(f"{self.module}.take", self.array(x, node), idx.text, f"axis={node.op.axis}")
+
+    def _print_Untake(self, node, values, idx):
+        return self.helper("_untake", self.array(values, node), idx.text, str(node.op.n), str(node.op.axis))
+
+    def _print_Gather(self, node, x, idx):
+        return self.helper("_gather", self.array(x, node), idx.text, str(node.op.axis))
+
+    def _print_Ungather(self, node, values, idx, like):
+        return self.helper("_ungather", self.array(values, node), idx.text, _shape_of(like, ()), str(node.op.axis))
+
     def _print_Norm(self, node, x):
         keep = ", keepdims=True" if node.op.keepdims else ""
         square = f"{self.module}.square({self.array(x, node)})"

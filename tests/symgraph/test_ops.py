@@ -32,6 +32,7 @@ import sympy
 import codegen
 import symgraph as sg
 from symgraph.graph import apply, topo_sort
+from symgraph.ops import Ungather, Untake  # noqa: I001  (issue 16: the scatter-adds, built directly)
 from symgraph.ops import (
     AddAt, AvgPool2DGrad, Conv2DTranspose, Conv2DWeightGrad, MaxPool2DGrad, MaxPool2DPick, Unpick, pick,
 )
@@ -166,6 +167,21 @@ def np_reduce(rows, reduction):
 
 def np_take_label(x, y):
     return np.take_along_axis(x, y[..., None], axis=-1)[..., 0]
+
+
+def np_untake(v, i, n):
+    """np.take(x, i, axis=1)'s adjoint for v (a, len(i), b): a loop of additions."""
+    out = np.zeros((v.shape[0], n, v.shape[2]))
+    for k, j in enumerate(i):
+        out[:, j] += v[:, k]
+    return out
+
+
+def np_ungather(v, i, n):
+    out = np.zeros((v.shape[0], n))
+    for r, c in np.ndindex(v.shape):
+        out[r, i[r, c]] += v[r, c]
+    return out
 
 
 def np_embed(v, shape, index):
@@ -790,6 +806,30 @@ CASES = [
       lambda x: np.linalg.norm(x, axis=-1, keepdims=True), fd=False),
     C("norm_axes_02", [X235], lambda x: sg.norm(x, axis=(0, 2)), lambda x: np.sqrt((x**2).sum(axis=(0, 2)))),
     C("norm_of_int", [I34], lambda y: sg.norm(y, axis=0), lambda y: np.linalg.norm(y, axis=0), grad=False),
+    # -- integer-array (fancy) indexing (issue 16): take, gather, x[idx], NumPy masks ---------------
+    C("take_axis0_repeated_indices", [X34, In((5,), labels(3), "int64", diff=False)], lambda x, i: sg.take(x, i),
+      lambda x, i: np.take(x, i, axis=0)),
+    C("take_last_axis_2d_indices", [X235, In((2, 2), labels(5), "int64", diff=False)],
+      lambda x, i: sg.take(x, i, axis=-1), lambda x, i: np.take(x, i, axis=-1)),
+    C("take_empty_indices", [X34, In((0,), labels(3), "int64", diff=False)], lambda x, i: sg.take(x, i, axis=1) * 2.0,
+      lambda x, i: np.take(x, i, axis=1) * 2.0),
+    C("getitem_index_placeholder", [X235, In((4,), labels(2), "int64", diff=False)], lambda x, i: x[i],
+      lambda x, i: x[i]),
+    C("getitem_index_placeholder_middle_with_int", [X235, In((3, 2), labels(3), "int64", diff=False)],
+      lambda x, i: x[1, i, 1:], lambda x, i: x[1, i, 1:]),
+    C("getitem_ellipsis_constant_indices", [X235], lambda x: x[..., [4, -1, 0, 4]], lambda x: x[..., [4, -1, 0, 4]]),
+    C("getitem_numpy_mask", [X34], lambda x: x[:, np.array([True, False, True, True])],
+      lambda x: x[:, np.array([True, False, True, True])]),
+    C("getitem_numpy_mask_2d", [X34], lambda x: x[np.arange(12).reshape(3, 4) % 3 == 1],
+      lambda x: x[np.arange(12).reshape(3, 4) % 3 == 1]),
+    C("gather_last_axis", [X34, In((3, 6), labels(4), "int64", diff=False)], lambda x, i: sg.gather(x, i, axis=-1),
+      lambda x, i: np.take_along_axis(x, i, axis=-1)),
+    C("untake_repeated_indices_add_up", [In((2, 5, 3)), In((5,), labels(4), "int64", diff=False)],
+      lambda v, i: apply(Untake(-2, 4), v, i), lambda v, i: np_untake(v, i, 4)),
+    C("ungather_repeated_indices_add_up", [In((3, 6)), In((3, 6), labels(4), "int64", diff=False), In((3, 4), diff=False)],
+      lambda v, i, like: apply(Ungather(-1), v, i, like), lambda v, i, like: np_ungather(v, i, 4)),
+    C("gather_axis0_broadcast_indices", [X235, In((4, 1, 5), labels(2), "int64", diff=False)],
+      lambda x, i: sg.gather(x, i, axis=0), lambda x, i: np.take_along_axis(x, i, axis=0)),
     # -- a small network, every kind of op at once ------------------------------------------
     C("mlp_loss", [In((5, 3), dims=("batch", 3)), In((3, 4)), In((4,)), In((4, 2)),
                    In((5,), labels(2), "int64", diff=False, dims=("batch",))],
