@@ -152,7 +152,9 @@ def logistic_regression():
     print(f"hessian_matches_formula: {bool(np.allclose(H0, by_hand, rtol=1e-12, atol=1e-14))}")
     lr = 1 / np.linalg.eigvalsh(H0)[-1]
 
-    # Newton's method.
+    # Newton's method. (The step can also live inside the graph, as the gradient-descent step below
+    # does: codegen.compile([X, y], [loss, g], updates={theta: theta - sg.solve(H, g)}) solves
+    # H d = g in the compiled step, with no Hessian copied out; here each iteration's H is shown.)
     theta.value = np.zeros(3)
     newton = []  # (loss, |grad|) per iteration
     for _ in range(50):

@@ -1242,6 +1242,18 @@ SECOND_ORDER = [
     pytest.param([(4,), (4, 4)], lambda x, A: (x @ A @ x) * x, normal, id="quadratic_form_matmul"),
     pytest.param([(3, 4), (4, 2)], lambda x, W: sg.softmax(x @ W) * sg.exp(W.sum(0)), normal, id="softmax_of_matmul"),
     pytest.param([(3, 4), (4, 2)], _tanh_of_matmul, normal, id="tanh_of_matmul"),
+    # linear algebra and indexing (issue 16): every derivative is built of differentiable ops
+    pytest.param([(3, 4), (4, 5)], lambda a, b: sg.tanh(sg.einsum("ij,jk->ik", a, b)), normal, id="einsum"),
+    pytest.param([(3, 3)], lambda a: sg.einsum("ii,ij->j", a, a) ** 2, normal, id="einsum_diagonal"),
+    pytest.param([(3, 3), (3,)], lambda a, b: sg.solve(a, b) * b, lambda r, s: well_conditioned(r, s)
+                 if len(s) == 2 else normal(r, s), id="solve"),
+    pytest.param([(3, 3)], lambda a: sg.inv(a), well_conditioned, id="inv"),
+    pytest.param([(3, 3)], lambda a: sg.det(a), well_conditioned, id="det"),
+    pytest.param([(2, 3, 3)], lambda a: sg.slogdet(a)[1], well_conditioned, id="logabsdet"),
+    pytest.param([(3, 4)], lambda x: sg.norm(x, axis=0), normal, id="norm"),
+    pytest.param([(4, 3)], lambda x: sg.take(x, [3, 0, 3], axis=0) ** 3, normal, id="take"),
+    pytest.param([(3, 4)], lambda x: sg.gather(x, np.array([[0, 0], [3, 1], [2, 2]]), axis=-1) ** 3, normal,
+                 id="gather"),
 ]
 
 
@@ -1489,3 +1501,66 @@ def test_flops_with_named_sizes():
     assert m.op.flops(m, {"batch": 3, "hidden": 7}) == 21
     # a size left out counts as 1
     assert h.op.flops(h, {}) == 2 * 4
+
+
+# -- linear algebra and indexing (issue 16) ------------------------------------------------------
+def test_norm_gradient_at_zero_is_zero_and_finite_elsewhere():
+    """The 2-norm has no derivative at 0: its gradient there is 0 (a subgradient, as in PyTorch)."""
+    x = sg.placeholder("x", (2, 3))
+    g = sg.grad(sg.norm(x, axis=-1).sum() + sg.norm(x), x)
+    value = np.array([[0.0, 0.0, 0.0], [3.0, 0.0, 4.0]])
+    got = codegen.evaluate(g, {x: value})
+    np.testing.assert_allclose(got, [[0.0, 0.0, 0.0], [0.6 + 0.6, 0.0, 0.8 + 0.8]], rtol=1e-14)
+    assert np.all(np.isfinite(codegen.evaluate(g, {x: np.zeros((2, 3))})))
+
+
+def test_hessian_of_logdet_is_minus_the_inverse_sandwich(rng):
+    """d2/dA2 log|det A| [V, V] = -trace(A^-1 V A^-1 V), through sg.hessian (forward over reverse)."""
+    a = sg.placeholder("a", (3, 3))
+    h = sg.hessian(sg.slogdet(a)[1], a)
+    A = well_conditioned(rng, (3, 3))
+    H = codegen.evaluate(h, {a: A})
+    V = rng.normal(size=(3, 3))
+    Ai = np.linalg.inv(A)
+    np.testing.assert_allclose(np.einsum("ij,ijkl,kl->", V, H, V), -np.trace(Ai @ V @ Ai @ V), rtol=1e-10)
+
+
+def test_hessian_of_a_quadratic_form_in_einsum_and_solve(rng):
+    """The Hessian of 1/2 x^T A x - b^T x (written with einsum) is (A + A^T)/2, and one in-graph
+    Newton step x - solve(H, grad) lands on the minimizer solve(A, b) (a symmetric A)."""
+    x = sg.placeholder("x", (4,))
+    M = rng.normal(size=(4, 4))
+    A, b = M @ M.T + 4 * np.eye(4), rng.normal(size=4)
+    f = 0.5 * sg.einsum("i,ij,j->", x, A, x) - sg.dot(b, x)
+    g, H = sg.grad(f, x), sg.hessian(f, x)
+    step = x - sg.solve(H, g)
+    got_H, got_step = codegen.compile([x], [H, step])(rng.normal(size=4))
+    np.testing.assert_allclose(got_H, A, rtol=1e-12)
+    np.testing.assert_allclose(got_step, np.linalg.solve(A, b), rtol=1e-10)
+
+
+def test_jacobian_through_solve_take_and_einsum_with_basis_axes(rng):
+    """sg.jacobian in both modes runs the rules on tangents and cotangents with leading basis axes."""
+    a, b = sg.placeholder("a", (3, 3)), sg.placeholder("b", (3,))
+    y = sg.take(sg.solve(a, b), [2, 0, 2]) * sg.einsum("ii", a) + sg.norm(sg.inv(a), axis=0) + sg.det(a)
+    A, B = well_conditioned(rng, (3, 3)), rng.normal(size=3)
+    for x in (a, b):
+        fwd, rev = codegen.compile([a, b], [sg.jacobian(y, x, mode=m) for m in ("forward", "reverse")])(A, B)
+        np.testing.assert_allclose(fwd, rev, rtol=1e-10, atol=1e-12)
+        assert fwd.shape == (3,) + x.shape
+
+
+def test_einsum_and_linalg_refuse_what_they_cannot_do():
+    a, v = sg.placeholder("a", (3, 4)), sg.placeholder("v", (5,))
+    with pytest.raises(sg.ShapeError, match="axis 'j' has lengths 4 and 5"):
+        sg.einsum("ij,j->i", a, v)
+    with pytest.raises(ValueError, match="output letter 'k'"):
+        sg.einsum("ij->k", a)
+    with pytest.raises(sg.ShapeError, match="needs square matrices"):
+        sg.inv(a)
+    with pytest.raises(sg.DTypeError, match="float matrix"):
+        sg.det(sg.placeholder("n", (2, 2), dtype="int64"))
+    with pytest.raises(TypeError, match="indices must be integers"):
+        sg.take(a, [0.5])
+    with pytest.raises(IndexError, match="out of bounds"):
+        sg.take(a, [3])
