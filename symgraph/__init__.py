@@ -26,6 +26,7 @@ from .ops import avg_pool2d, conv2d, flatten, max_pool2d
 from .ops import det, diag, diagonal, dot, einsum, inner, inv, norm, outer, slogdet, solve, tensordot
 from .ops import trace as matrix_trace
 from .ops import gather, take
+from .ops import cholesky, eigh
 from . import init, nn, optim, schedules
 from .regularize import clip_by_global_norm, clip_by_value, ema, global_norm, l1_penalty, l2_penalty
 from .simplify import SimplifyReport, simplify
@@ -47,5 +48,5 @@ __all__ = [
     "vjp", "where", "var", "std", "avg_pool2d", "conv2d", "flatten", "max_pool2d",
     # linear algebra (issue 16)
     "det", "diag", "diagonal", "dot", "einsum", "inner", "inv", "matrix_trace", "norm", "outer", "slogdet", "solve",
-    "tensordot", "gather", "take",
+    "tensordot", "gather", "take", "cholesky", "eigh",
 ]

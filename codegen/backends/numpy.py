@@ -513,6 +513,15 @@ class NumPyPrinter(Printer):
     def _print_SignDet(self, node, a):
         return Code(f"{self._linalg('slogdet', node, a).text}[0]")
 
+    def _print_Cholesky(self, node, a):
+        return self._linalg("cholesky", node, a)
+
+    def _print_EighValues(self, node, a):
+        return Code(f"{self._linalg('eigh', node, a).text}[0]")
+
+    def _print_EighVectors(self, node, a):
+        return Code(f"{self._linalg('eigh', node, a).text}[1]")
+
     def _print_Take(self, node, x, idx):
         return self.call(f"{self.module}.take", self.array(x, node), idx.text, f"axis={node.op.axis}")
 

@@ -575,3 +575,130 @@ def norm(x, axis=None, keepdims: bool = False) -> Node:
         x = cast(x, np.float64)
     axes = tuple(range(-x.ndim, 0)) if axis is None else normalize_axes(int_tuple(axis), x.ndim, "norm")
     return apply(Norm(axes, keepdims), x)
+
+
+# -- cholesky and eigh (issue 16): functions of a symmetric matrix --------------------------------
+# NumPy reads only the lower triangle of A. The derivatives treat A as symmetric: a tangent T enters
+# through its symmetric part (T + T^T) / 2, and the gradient returned is symmetric (PyTorch's and
+# JAX's convention); differentiate through a symmetric construction (X X^T, X + X^T, ...) to get
+# the derivative of that construction.
+def _sym(t: Node) -> Node:
+    return 0.5 * (t + swap_last(t))
+
+
+def _static_n(op: Op, a: Node) -> int:
+    n = a.shape[-1]
+    if not isinstance(n, int):
+        raise NotImplementedError(f"{op.name}: differentiating over matrices of a named size ({n!r})")
+    return n
+
+
+class Cholesky(Op):
+    """The lower Cholesky factor L of symmetric positive definite A (..., M, M): A = L L^T.
+    With Phi(X) = the lower triangle of X with its diagonal halved: jvp L Phi(L^-1 sym(T) L^-T);
+    vjp sym(L^-T Phi(L^T G) L^-1). A matrix that is not positive definite raises (NumPy's LinAlgError)."""
+
+    name = "cholesky"
+    view_of, elementwise, writes_into = (), False, False  # a new array
+
+    def infer(self, a):
+        _check_square(self, [a], a)
+        return a.shape, a.dtype
+
+    def compute(self, a):
+        return np.linalg.cholesky(a)
+
+    def _phi(self, node, x: Node) -> Node:
+        n = _static_n(self, node)
+        return x * as_node((np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)).astype(x.dtype))
+
+    def vjp(self, node, g):
+        p = self._phi(node, matmul(swap_last(node), g))
+        lt = swap_last(node)
+        q = apply(Solve(), lt, p)  # L^-T P
+        return (_sym(swap_last(apply(Solve(), lt, swap_last(q)))),)  # L^-T P L^-1
+
+    def jvp(self, node, t):
+        m = apply(Solve(), node, _sym(t[0]))  # L^-1 S
+        m = apply(Solve(), node, swap_last(m))  # L^-1 S L^-T (symmetric)
+        return matmul(node, self._phi(node, m))
+
+    def flops(self, node, sizes):
+        return max(1, _cube(node, sizes) // 3)
+
+
+def cholesky(a) -> Node:
+    """The lower Cholesky factor of symmetric positive definite matrices (np.linalg.cholesky)."""
+    return apply(Cholesky(), as_node(a))
+
+
+def _gaps(w: Node) -> Node:
+    """F with F[i, j] = 1 / (w[j] - w[i]) off the diagonal and 0 on it (over w's last axis)."""
+    n = w.shape[-1]
+    eye = as_node(np.eye(n, dtype=w.dtype))
+    return (1.0 - eye) / (expand_dims(w, -2) - expand_dims(w, -1) + eye)
+
+
+class EighValues(Op):
+    """The eigenvalues w of symmetric A (np.linalg.eigh(A)[0], ascending). jvp: diag(V^T sym(T) V);
+    vjp: V diag(g) V^T. Defined wherever the eigenvalues are; differentiable where they are distinct."""
+
+    name = "eigh_values"
+    view_of, elementwise, writes_into = (), False, False  # a new array
+
+    def infer(self, a):
+        _check_square(self, [a], a)
+        return a.shape[:-1], a.dtype
+
+    def compute(self, a):
+        return np.linalg.eigh(a)[0]
+
+    def vjp(self, node, g):
+        v = apply(EighVectors(), node.inputs[0])
+        return (matmul(expand_dims(g, -2) * v, swap_last(v)),)
+
+    def jvp(self, node, t):
+        v = apply(EighVectors(), node.inputs[0])
+        k = matmul(matmul(swap_last(v), _sym(t[0])), v)
+        return einsum("...ii->...i", k)
+
+    def flops(self, node, sizes):
+        return max(1, 9 * _cube(node.inputs[0], sizes))
+
+
+class EighVectors(Op):
+    """The orthonormal eigenvectors V (columns) of symmetric A (np.linalg.eigh(A)[1]). With
+    F[i, j] = 1 / (w[j] - w[i]) (i != j), 0 on the diagonal: jvp V (F * (V^T sym(T) V));
+    vjp sym(V (F * (V^T G)) V^T). The derivative exists only where the eigenvalues are distinct:
+    at a repeated eigenvalue the eigenvectors are not unique and F is infinite (inf/nan results)."""
+
+    name = "eigh_vectors"
+    view_of, elementwise, writes_into = (), False, False  # a new array
+
+    def infer(self, a):
+        _check_square(self, [a], a)
+        return a.shape, a.dtype
+
+    def compute(self, a):
+        return np.linalg.eigh(a)[1]
+
+    def vjp(self, node, g):
+        w = apply(EighValues(), node.inputs[0])
+        inner = _gaps(w) * matmul(swap_last(node), g)
+        return (_sym(matmul(matmul(node, inner), swap_last(node))),)
+
+    def jvp(self, node, t):
+        w = apply(EighValues(), node.inputs[0])
+        k = matmul(matmul(swap_last(node), _sym(t[0])), node)
+        return matmul(node, _gaps(w) * k)
+
+    def flops(self, node, sizes):
+        return max(1, 9 * _cube(node.inputs[0], sizes))
+
+
+def eigh(a) -> tuple[Node, Node]:
+    """(eigenvalues ascending, eigenvectors as columns) of symmetric matrices, as np.linalg.eigh
+    (which reads the lower triangle). Gradients treat A as symmetric and need distinct eigenvalues
+    (see :class:`EighVectors`); the eigenvalues' gradient needs them distinct only to be unique."""
+    a = as_node(a)
+    return apply(EighValues(), a), apply(EighVectors(), a)

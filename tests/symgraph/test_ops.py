@@ -800,6 +800,15 @@ CASES = [
       lambda a: np.linalg.slogdet(-a)[1]),
     C("slogdet_sign_times_logabsdet", [In((3, 3), near_singular)], lambda a: sg.slogdet(a)[0] * sg.slogdet(a)[1],
       lambda a: np.prod(np.linalg.slogdet(a)), fd=False),
+    C("cholesky_of_spd", [X34], lambda x: sg.cholesky(x @ x.T + 2.0 * np.eye(3)),
+      lambda x: np.linalg.cholesky(x @ x.T + 2.0 * np.eye(3))),
+    C("cholesky_batched_direct", [In((2, 3, 3), well_conditioned)], lambda a: sg.cholesky(a @ sg.transpose(a, (0, 2, 1))),
+      lambda a: np.linalg.cholesky(a @ np.swapaxes(a, -1, -2))),
+    C("eigh_values_of_symmetric", [In((4, 4))], lambda x: sg.eigh(x + x.T)[0], lambda x: np.linalg.eigh(x + x.T)[0]),
+    C("eigh_vectors_squared", [In((2, 3, 3))], lambda x: sg.eigh(x + sg.transpose(x, (0, 2, 1)))[1] ** 2,
+      lambda x: np.linalg.eigh(x + np.swapaxes(x, -1, -2))[1] ** 2),
+    C("eigh_vectors_signed", [In((4, 4))], lambda x: sg.eigh(x @ x.T)[1], lambda x: np.linalg.eigh(x @ x.T)[1],
+      fd=False),
     C("norm_vector", [In((5,))], lambda x: sg.norm(x), lambda x: np.linalg.norm(x)),
     C("norm_frobenius", [X34], lambda x: sg.norm(x), lambda x: np.linalg.norm(x)),
     C("norm_rows_keepdims_with_zero_row", [In((3, 4), zeros_and_normal)], lambda x: sg.norm(x, axis=-1, keepdims=True),
@@ -1251,6 +1260,8 @@ SECOND_ORDER = [
     pytest.param([(3, 3)], lambda a: sg.det(a), well_conditioned, id="det"),
     pytest.param([(2, 3, 3)], lambda a: sg.slogdet(a)[1], well_conditioned, id="logabsdet"),
     pytest.param([(3, 4)], lambda x: sg.norm(x, axis=0), normal, id="norm"),
+    pytest.param([(3, 3)], lambda x: sg.cholesky(x @ x.T + np.eye(3)), normal, id="cholesky"),
+    pytest.param([(3, 3)], lambda x: sg.eigh(x + x.T)[0] * sg.eigh(x + x.T)[1] ** 2, normal, id="eigh"),
     pytest.param([(4, 3)], lambda x: sg.take(x, [3, 0, 3], axis=0) ** 3, normal, id="take"),
     pytest.param([(3, 4)], lambda x: sg.gather(x, np.array([[0, 0], [3, 1], [2, 2]]), axis=-1) ** 3, normal,
                  id="gather"),
@@ -1542,7 +1553,9 @@ def test_hessian_of_a_quadratic_form_in_einsum_and_solve(rng):
 def test_jacobian_through_solve_take_and_einsum_with_basis_axes(rng):
     """sg.jacobian in both modes runs the rules on tangents and cotangents with leading basis axes."""
     a, b = sg.placeholder("a", (3, 3)), sg.placeholder("b", (3,))
-    y = sg.take(sg.solve(a, b), [2, 0, 2]) * sg.einsum("ii", a) + sg.norm(sg.inv(a), axis=0) + sg.det(a)
+    spd = a @ a.T
+    y = (sg.take(sg.solve(a, b), [2, 0, 2]) * sg.einsum("ii", a) + sg.norm(sg.inv(a), axis=0) + sg.det(a)
+         + sg.cholesky(spd)[:, 1] + sg.eigh(spd)[0] + sg.eigh(spd)[1][1] ** 2 + sg.gather(b, [1, 1, 0], 0))
     A, B = well_conditioned(rng, (3, 3)), rng.normal(size=3)
     for x in (a, b):
         fwd, rev = codegen.compile([a, b], [sg.jacobian(y, x, mode=m) for m in ("forward", "reverse")])(A, B)
