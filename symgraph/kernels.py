@@ -322,7 +322,7 @@ def _ungather(values, indices, shape, axis):
     along axis (counted from the end) and at its own position along the other axes (repeats add up)."""
     out = np.zeros(values.shape[:values.ndim - len(shape)] + tuple(shape), dtype=values.dtype)
     indices = indices.reshape((1,) * (out.ndim - indices.ndim) + indices.shape)
-    index = tuple(indices if d == out.ndim + axis else np.arange(out.shape[d]).reshape((-1,) + (1,) * (out.ndim - d - 1))
-                  for d in range(out.ndim))
+    index = tuple(indices if d == out.ndim + axis
+                  else np.arange(out.shape[d]).reshape((-1,) + (1,) * (out.ndim - d - 1)) for d in range(out.ndim))
     np.add.at(out, index, values)
     return out

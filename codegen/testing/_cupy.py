@@ -109,7 +109,8 @@ class ufunc:
             raise NotImplementedError(f"`{self.name}.at` is not emulated")
         if not isinstance(a, ndarray) or not isinstance(b, (ndarray, *_SCALARS)):
             raise _unsupported(a if not isinstance(a, ndarray) else b)
-        key = tuple(k._data if isinstance(k, ndarray) else k for k in (indices if isinstance(indices, tuple) else (indices,)))
+        key = indices if isinstance(indices, tuple) else (indices,)
+        key = tuple(k._data if isinstance(k, ndarray) else k for k in key)
         self._ufunc.at(a._data, key, _unwrap(b))
 
 

@@ -250,7 +250,8 @@ def fancy_getitem(x: Node, index, what: str = "getitem") -> Node:
     if mask:
         m = np.asarray(entry)
         if tuple(x.shape[k:k + m.ndim]) != m.shape:
-            raise IndexError(f"getitem: a mask of shape {m.shape} does not match axes of lengths {x.shape[k:k + m.ndim]}")
+            raise IndexError(f"getitem: a mask of shape {m.shape} does not match axes of lengths "
+                             f"{x.shape[k:k + m.ndim]}")
         if m.ndim > 1:
             x = reshape_axes(x, k, m.ndim)
         entry = np.flatnonzero(m)

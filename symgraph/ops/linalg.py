@@ -343,7 +343,7 @@ def diag(v, k: int = 0) -> Node:
         return diagonal(v)
     if v.ndim != 1 or not isinstance(v.shape[0], int):
         raise ValueError(f"diag: needs a vector of static length or a matrix, got shape {v.shape}")
-    return expand_dims(v, -1) * as_node(np.eye(v.shape[0], dtype=v.dtype if v.dtype.kind == "f" else np.float64))
+    return expand_dims(v, -1) * as_node(np.eye(v.shape[0], dtype=v.dtype if v.dtype.kind in "iuf" else np.int64))
 
 
 def _check_square(op: Op, inputs, a: Node):

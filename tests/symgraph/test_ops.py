@@ -802,8 +802,8 @@ CASES = [
       lambda a: np.prod(np.linalg.slogdet(a)), fd=False),
     C("cholesky_of_spd", [X34], lambda x: sg.cholesky(x @ x.T + 2.0 * np.eye(3)),
       lambda x: np.linalg.cholesky(x @ x.T + 2.0 * np.eye(3))),
-    C("cholesky_batched_direct", [In((2, 3, 3), well_conditioned)], lambda a: sg.cholesky(a @ sg.transpose(a, (0, 2, 1))),
-      lambda a: np.linalg.cholesky(a @ np.swapaxes(a, -1, -2))),
+    C("cholesky_batched_direct", [In((2, 3, 3), well_conditioned)],
+      lambda a: sg.cholesky(a @ sg.transpose(a, (0, 2, 1))), lambda a: np.linalg.cholesky(a @ np.swapaxes(a, -1, -2))),
     C("eigh_values_of_symmetric", [In((4, 4))], lambda x: sg.eigh(x + x.T)[0], lambda x: np.linalg.eigh(x + x.T)[0]),
     C("eigh_vectors_squared", [In((2, 3, 3))], lambda x: sg.eigh(x + sg.transpose(x, (0, 2, 1)))[1] ** 2,
       lambda x: np.linalg.eigh(x + np.swapaxes(x, -1, -2))[1] ** 2),
@@ -835,8 +835,16 @@ CASES = [
       lambda x, i: np.take_along_axis(x, i, axis=-1)),
     C("untake_repeated_indices_add_up", [In((2, 5, 3)), In((5,), labels(4), "int64", diff=False)],
       lambda v, i: apply(Untake(-2, 4), v, i), lambda v, i: np_untake(v, i, 4)),
-    C("ungather_repeated_indices_add_up", [In((3, 6)), In((3, 6), labels(4), "int64", diff=False), In((3, 4), diff=False)],
+    C("ungather_repeated_indices_add_up",
+      [In((3, 6)), In((3, 6), labels(4), "int64", diff=False), In((3, 4), diff=False)],
       lambda v, i, like: apply(Ungather(-1), v, i, like), lambda v, i, like: np_ungather(v, i, 4)),
+    C("einsum_empty_contraction_is_zeros", [In((3, 0)), In((0, 2))], lambda a, b: sg.einsum("ij,jk->ik", a, b),
+      lambda a, b: np.zeros((3, 2))),
+    C("norm_of_empty_is_zero", [In((0,))], lambda x: sg.norm(x) + 1.0, lambda x: np.float64(1.0)),
+    C("folded_linalg_of_constants", [X34],
+      lambda x: x @ sg.inv(sg.constant(np.eye(4) * 2.0 + 0.5)) * sg.det(sg.constant(np.eye(2) * 3.0))
+      + sg.take(sg.constant(np.arange(4.0)), [3, 1, 1, 0]) + sg.norm(sg.constant(np.array([3.0, 4.0]))),
+      lambda x: x @ np.linalg.inv(np.eye(4) * 2.0 + 0.5) * 9.0 + np.arange(4.0)[[3, 1, 1, 0]] + 5.0),
     C("gather_axis0_broadcast_indices", [X235, In((4, 1, 5), labels(2), "int64", diff=False)],
       lambda x, i: sg.gather(x, i, axis=0), lambda x, i: np.take_along_axis(x, i, axis=0)),
     # -- a small network, every kind of op at once ------------------------------------------
@@ -1332,6 +1340,9 @@ FLOAT32_CASES = [
                  + sg.softmax_cross_entropy(x, sg.softmax(x * 2.0), reduction="none"), id="cross_entropy"),
     pytest.param(lambda x: sg.elementwise(lambda z: sympy.log(1 + sympy.exp(z)) * sympy.Rational(1, 3))(x),
                  id="user_elementwise"),
+    pytest.param(lambda x: sg.einsum("ij,kj->ik", x, x) @ sg.inv(x[:, :3] @ x[:, :3].T + np.eye(3, dtype="float32"))
+                 + sg.norm(x, axis=1, keepdims=True) + sg.take(x, [2, 0, 2], axis=1) * sg.slogdet(x[:, 1:] + 3.0)[1],
+                 id="linalg_and_take"),
 ]
 
 
