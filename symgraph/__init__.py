@@ -22,6 +22,11 @@ from .ops import (
     next_key, random_key, random_uniform, std, step, stop_gradient, sum, tanh, transpose, var, where,
 )
 from .ops import avg_pool2d, conv2d, flatten, max_pool2d
+# linear algebra (issue 16); the matrix trace is sg.matrix_trace (sg.trace is the backprop table)
+from .ops import det, diag, diagonal, dot, einsum, inner, inv, norm, outer, slogdet, solve, tensordot
+from .ops import trace as matrix_trace
+from .ops import gather, take
+from .ops import cholesky, eigh
 from . import init, nn, optim, schedules
 from .regularize import clip_by_global_norm, clip_by_value, ema, global_norm, l1_penalty, l2_penalty
 from .simplify import SimplifyReport, simplify
@@ -41,4 +46,7 @@ __all__ = [
     "next_key", "parameters_of", "random_key", "random_uniform", "sigmoid", "simplify", "state", "sin", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
     "squeeze", "step", "stop_gradient", "sum", "tanh", "to_dot", "to_networkx", "topo_sort", "trace", "Row", "Trace", "draw", "compare_modes", "ModeComparison", "transpose",
     "vjp", "where", "var", "std", "avg_pool2d", "conv2d", "flatten", "max_pool2d",
+    # linear algebra (issue 16)
+    "det", "diag", "diagonal", "dot", "einsum", "inner", "inv", "matrix_trace", "norm", "outer", "slogdet", "solve",
+    "tensordot", "gather", "take", "cholesky", "eigh",
 ]

@@ -115,6 +115,7 @@ def test_newton_converges_on_logistic_regression(newton):
     assert int(b["newton_iterations"]) <= 10
     assert int(b["gd_iterations"]) > 10 * int(b["newton_iterations"])
     assert float(b["theta_gd_minus_newton"]) < 1e-6
+    assert float(b["newton_in_graph_minus_host"]) < 1e-12  # the same steps with sg.solve in the graph
     eig = numbers(b["hessian_eigenvalues_at_optimum"])
     assert len(eig) == 3 and np.all(eig > 0)  # a minimum: the Hessian is positive definite
     np.testing.assert_allclose(float(b["kappa_at_optimum"]), eig[-1] / eig[0], rtol=1e-4)

@@ -240,3 +240,40 @@ def _avg_pool2d_grad(g, size, kernel, stride, padding=(0, 0, 0, 0)):
         for j in range(kernel[1]):
             out[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw] += share
     return out[..., top:top + h, left:left + w]
+
+
+# -- linear algebra (issue 16) -------------------------------------------------------------------
+def _solve(a, b):
+    """A^-1 B for A (..., M, M) and B (..., M, K): batch axes broadcast first, so B is never read
+    as a stack of vectors (NumPy 1's rule for b.ndim == a.ndim - 1)."""
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = cp.broadcast_to(a, batch + a.shape[-2:])
+    b = cp.broadcast_to(b, batch + b.shape[-2:])
+    return cp.linalg.solve(a, b)
+
+
+# -- integer-array indexing (issue 16): take, gather and their scatter-add adjoints ---------------
+def _untake(values, indices, n, axis):
+    """The adjoint of np.take(x, indices, axis) (axis counted from the end): zeros with an axis of
+    length n in place of the index axes of values, each value added at its index (repeats add up)."""
+    start = values.ndim + axis + 1 - indices.ndim
+    out = cp.zeros(values.shape[:start] + (n,) + values.shape[start + indices.ndim:], dtype=values.dtype)
+    cp.add.at(out, (slice(None),) * start + (indices,), values)
+    return out
+
+
+def _gather(x, indices, axis):
+    """np.take_along_axis(x, indices, axis); x may have more leading axes than indices."""
+    indices = indices.reshape((1,) * (x.ndim - indices.ndim) + indices.shape)
+    return cp.take_along_axis(x, indices, axis=axis)
+
+
+def _ungather(values, indices, shape, axis):
+    """The adjoint of _gather: zeros of values' leading axes + shape, each value added at its index
+    along axis (counted from the end) and at its own position along the other axes (repeats add up)."""
+    out = cp.zeros(values.shape[:values.ndim - len(shape)] + tuple(shape), dtype=values.dtype)
+    indices = indices.reshape((1,) * (out.ndim - indices.ndim) + indices.shape)
+    index = tuple(indices if d == out.ndim + axis
+                  else cp.arange(out.shape[d]).reshape((-1,) + (1,) * (out.ndim - d - 1)) for d in range(out.ndim))
+    cp.add.at(out, index, values)
+    return out

@@ -489,6 +489,56 @@ class NumPyPrinter(Printer):
             shape = f"{self.obj(x, source)}.shape[:{start}] + {tail}"
         return Code(f"{self.obj(x, source)}.reshape({shape})")
 
+    # -- linear algebra (issue 16): einsum, solve, inv, det, slogdet, norm ------------------------
+    def _print_Einsum(self, node, *xs):
+        optimize = ("optimize=True",) if len(xs) > 1 else ()
+        return self.call(f"{self.module}.einsum", repr(node.op.subscripts),
+                         *(self.array(x, i) for x, i in zip(xs, node.inputs)), *optimize)
+
+    def _print_Solve(self, node, a, b):
+        return self.helper("_solve", self.array(a, node), self.array(b, node))
+
+    def _linalg(self, name: str, node, x: Code) -> Code:
+        return self.call(f"{self.module}.linalg.{name}", self.array(x, node))
+
+    def _print_Inv(self, node, a):
+        return self._linalg("inv", node, a)
+
+    def _print_Det(self, node, a):
+        return self._linalg("det", node, a)
+
+    def _print_LogAbsDet(self, node, a):
+        return Code(f"{self._linalg('slogdet', node, a).text}[1]")
+
+    def _print_SignDet(self, node, a):
+        return Code(f"{self._linalg('slogdet', node, a).text}[0]")
+
+    def _print_Cholesky(self, node, a):
+        return self._linalg("cholesky", node, a)
+
+    def _print_EighValues(self, node, a):
+        return Code(f"{self._linalg('eigh', node, a).text}[0]")
+
+    def _print_EighVectors(self, node, a):
+        return Code(f"{self._linalg('eigh', node, a).text}[1]")
+
+    def _print_Take(self, node, x, idx):
+        return self.call(f"{self.module}.take", self.array(x, node), idx.text, f"axis={node.op.axis}")
+
+    def _print_Untake(self, node, values, idx):
+        return self.helper("_untake", self.array(values, node), idx.text, str(node.op.n), str(node.op.axis))
+
+    def _print_Gather(self, node, x, idx):
+        return self.helper("_gather", self.array(x, node), idx.text, str(node.op.axis))
+
+    def _print_Ungather(self, node, values, idx, like):
+        return self.helper("_ungather", self.array(values, node), idx.text, _shape_of(like, ()), str(node.op.axis))
+
+    def _print_Norm(self, node, x):
+        keep = ", keepdims=True" if node.op.keepdims else ""
+        square = f"{self.module}.square({self.array(x, node)})"
+        return self.call(f"{self.module}.sqrt", f"{self.module}.add.reduce({square}, axis={self._axis(node)}{keep})")
+
 
 # The helpers each convolution and pooling helper calls (the module needs their text too).
 _HELPER_NEEDS = {

@@ -103,6 +103,16 @@ class ufunc:
             raise _unsupported(array)
         return _call(self._ufunc.reduce, (array,), {"axis": axis, "dtype": dtype, "out": out, "keepdims": keepdims})
 
+    def at(self, a, indices, b=None):
+        """Like CuPy 13's ``ufunc.at``, in place; only ``add.at`` (a scatter-add: repeated indices all add)."""
+        if self._ufunc is not np.add:
+            raise NotImplementedError(f"`{self.name}.at` is not emulated")
+        if not isinstance(a, ndarray) or not isinstance(b, (ndarray, *_SCALARS)):
+            raise _unsupported(a if not isinstance(a, ndarray) else b)
+        key = indices if isinstance(indices, tuple) else (indices,)
+        key = tuple(k._data if isinstance(k, ndarray) else k for k in key)
+        self._ufunc.at(a._data, key, _unwrap(b))
+
 
 _UFUNCS = {name: ufunc(getattr(np, name)) for name in (
     "add", "subtract", "multiply", "divide", "true_divide", "floor_divide", "remainder", "power",
@@ -460,7 +470,16 @@ _FUNCTIONS = {
     "broadcast_to": np.broadcast_to, "reshape": np.reshape, "transpose": np.transpose, "swapaxes": np.swapaxes,
     "moveaxis": np.moveaxis, "expand_dims": np.expand_dims, "squeeze": np.squeeze, "concatenate": np.concatenate,
     "stack": np.stack, "take": np.take, "take_along_axis": np.take_along_axis, "atleast_1d": np.atleast_1d,
+    # linear algebra and indexing (issue 16): calls real CuPy 13 has
+    "einsum": np.einsum,
 }
+
+_linalg = _namespace(
+    "cupy.linalg", "Emulated ``cupy.linalg``: the calls of real CuPy 13 that generated code uses.",
+    **{name: _function(getattr(np.linalg, name), name) for name in ("solve", "inv", "det", "cholesky", "norm")},
+    # CuPy returns a plain tuple where NumPy 2 returns a named one
+    **{name: _function(lambda *a, _f=getattr(np.linalg, name): tuple(_f(*a)), name) for name in ("slogdet", "eigh")},
+)
 
 _API = {
     **{name: _function(f, name) for name, f in _FUNCTIONS.items()},
@@ -469,7 +488,7 @@ _API = {
     "asarray": asarray, "array": array, "ascontiguousarray": ascontiguousarray, "asnumpy": asnumpy,
     "where": where, "matmul": matmul, "argmax": argmax, "get_array_module": get_array_module,
     "broadcast_shapes": np.broadcast_shapes,  # CuPy re-exports NumPy's
-    "ndarray": ndarray, "ufunc": ufunc, "RawKernel": RawKernel, "cuda": _cuda, "lib": _lib,
+    "ndarray": ndarray, "ufunc": ufunc, "RawKernel": RawKernel, "cuda": _cuda, "lib": _lib, "linalg": _linalg,
     "dtype": np.dtype, "nan": np.nan, "inf": np.inf, "newaxis": np.newaxis, "pi": np.pi, "e": np.e,
     **{name: getattr(np, name) for name in (
         "float16", "float32", "float64", "int8", "int16", "int32", "int64",

@@ -12,6 +12,13 @@ from .conv import (
     MaxPool2DPick, avg_pool2d, conv2d, flatten, max_pool2d,
 )
 from .linalg import MatMul, matmul
+# linear algebra (issue 16)
+from .linalg import (
+    Det, Einsum, Inv, LogAbsDet, Norm, SignDet, Solve, det, diag, diagonal, dot, einsum, inner, inv, norm, outer,
+    slogdet, solve, tensordot, trace,
+)
+from .linalg import Cholesky, EighValues, EighVectors, cholesky, eigh
+from .index import Gather, Take, Ungather, Untake, gather, take
 from .nn import AddAt, OneHot, Pick, Unpick, binary_cross_entropy, mse, one_hot, pick, softmax_cross_entropy
 from .random import RandomUniform, next_key, random_key, random_uniform
 from .reduce import (

@@ -375,6 +375,10 @@ class Embed(ShapeOp):
 
 def getitem(x, index) -> Node:
     x = as_node(x)
+    if any(isinstance(i, (np.ndarray, list, Node)) for i in (index if isinstance(index, tuple) else (index,))):
+        from .index import fancy_getitem  # integer arrays and NumPy masks (issue 16)
+
+        return fancy_getitem(x, index, f"getitem of {x.name!r}" if x.name else "getitem")
     norm = _normalize_index(index, x.shape, f"getitem of {x.name!r}" if x.name else "getitem")
     if all(i == (None, None, None) for i in norm):
         return x

@@ -631,24 +631,51 @@ def test_no_node_is_built_when_an_error_is_raised(fresh_graph):
     assert len(fresh_graph) == 0
 
 
-# -- indexing with what NumPy calls fancy indexing (issue 11: "truth value ... is ambiguous") ----
+# -- indexing with what NumPy calls fancy indexing (issue 11: "truth value ... is ambiguous";
+# issue 16: integer arrays and NumPy masks index, a mask node is refused: its count is not static) ----
 
 
 @pytest.mark.parametrize("index, what", [
-    (np.array([True, False, True]), "a boolean mask of shape \\(3,\\)"),
-    ([True, False, True], "a boolean mask of shape \\(3,\\)"),
-    ((Ellipsis, np.array([True, False, True])), "a boolean mask of shape \\(3,\\)"),
-    (np.array([0, 2]), "an integer array of shape \\(2,\\)"),
-    ([0, 2], "an integer array of shape \\(2,\\)"),
     (True, "a bool \\(True\\)"),
     (np.bool_(False), "a bool \\(np.False_\\)"),
 ])
-def test_indexing_with_a_mask_or_an_array_is_a_clear_error(index, what):
+def test_indexing_with_a_bool_is_a_clear_error(index, what):
     x = sg.placeholder("x", (3,))
     with pytest.raises(TypeError, match=f"getitem of 'x': only ints, slices and ... can index a node, got {what}; "
                                         "select by a mask with sg.where"):
         x[index]
-    with pytest.raises(TypeError, match="getitem of 'x': .* got a graph node"):
-        x[x > 0]
     with pytest.raises(TypeError, match="^getitem: only ints"):
         sg.tanh(x)[index]  # an unnamed node
+
+
+def test_indexing_with_a_mask_node_is_a_clear_error_about_the_shape():
+    x = sg.placeholder("x", (3,))
+    with pytest.raises(TypeError, match="getitem of 'x': indexing with a boolean mask node .* no static shape; "
+                                        "use sg.where"):
+        x[x > 0]
+    with pytest.raises(TypeError, match="^getitem: indexing with a boolean mask node"):
+        sg.tanh(x)[(Ellipsis, x > 0)]
+
+
+@pytest.mark.parametrize("index", [
+    np.array([True, False, True]), [True, False, True], (Ellipsis, np.array([True, False, True])),
+    np.array([0, 2]), [0, 2], [0, -1], (Ellipsis, [2, 0, 0]),
+])
+def test_indexing_with_an_integer_array_or_a_numpy_mask_is_numpys(index):
+    import codegen
+
+    x = sg.placeholder("x", (3,))
+    value = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(codegen.evaluate(x[index], {x: value}), value[index])
+
+
+def test_indexing_with_an_index_placeholder_checks_the_indices_on_every_call():
+    import codegen
+
+    x, i = sg.placeholder("x", (3,)), sg.placeholder("i", (2,), dtype="int64")
+    f = codegen.compile([x, i], x[i])
+    np.testing.assert_array_equal(f(np.array([1.0, 2.0, 3.0]), np.array([2, 2])), [3.0, 3.0])
+    with pytest.raises(ValueError, match="0 to 2"):
+        f(np.array([1.0, 2.0, 3.0]), np.array([0, 3]))
+    with pytest.raises(ValueError, match="0 to 2"):
+        f(np.array([1.0, 2.0, 3.0]), np.array([-1, 0]))

@@ -32,6 +32,7 @@ import sympy
 import codegen
 import symgraph as sg
 from symgraph.graph import apply, topo_sort
+from symgraph.ops import Ungather, Untake  # noqa: I001  (issue 16: the scatter-adds, built directly)
 from symgraph.ops import (
     AddAt, AvgPool2DGrad, Conv2DTranspose, Conv2DWeightGrad, MaxPool2DGrad, MaxPool2DPick, Unpick, pick,
 )
@@ -114,6 +115,27 @@ def divisors(rng, shape):
     return rng.choice([1.0, 2.0, 4.0, -2.0], size=shape)
 
 
+# -- linear algebra (issue 16) -------------------------------------------------------------------
+def well_conditioned(rng, shape):
+    """Square matrices (in the last two axes) near 3 I: far from singular, for solve, inv and det."""
+    return rng.normal(size=shape) * 0.5 + 3.0 * np.eye(shape[-1])
+
+
+def near_singular(rng, shape):
+    """Square matrices with one singular value ~1e-3 (an edge for solve and slogdet; still invertible)."""
+    u, _, vt = np.linalg.svd(rng.normal(size=shape))
+    s = np.linspace(2.0, 1.0, shape[-1])
+    s[..., -1] = 1e-3
+    return (u * s[..., None, :]) @ vt
+
+
+def zeros_and_normal(rng, shape):
+    """Rows of zeros (where the norm has no derivative) and rows of normal numbers."""
+    x = rng.normal(size=shape)
+    x[..., 0, :] = 0.0
+    return x
+
+
 def labels(k):
     def sample(rng, shape):
         return rng.integers(0, k, size=shape)
@@ -145,6 +167,21 @@ def np_reduce(rows, reduction):
 
 def np_take_label(x, y):
     return np.take_along_axis(x, y[..., None], axis=-1)[..., 0]
+
+
+def np_untake(v, i, n):
+    """np.take(x, i, axis=1)'s adjoint for v (a, len(i), b): a loop of additions."""
+    out = np.zeros((v.shape[0], n, v.shape[2]))
+    for k, j in enumerate(i):
+        out[:, j] += v[:, k]
+    return out
+
+
+def np_ungather(v, i, n):
+    out = np.zeros((v.shape[0], n))
+    for r, c in np.ndindex(v.shape):
+        out[r, i[r, c]] += v[r, c]
+    return out
 
 
 def np_embed(v, shape, index):
@@ -712,6 +749,104 @@ CASES = [
       lambda x, w, b, v, y: sg.softmax_cross_entropy(
           sg.flatten(sg.max_pool2d(sg.relu(sg.conv2d(x, w, padding=1) + sg.reshape(b, (3, 1, 1))), 2)) @ v, y),
       np_small_conv_net),
+    # -- linear algebra (issue 16): einsum and the products built on it, solve, inv, det, norm ------
+    C("einsum_matmul", [X34, In((4, 5))], lambda a, b: sg.einsum("ij,jk->ik", a, b), lambda a, b: a @ b),
+    C("einsum_batched_implicit", [In((2, 3, 4)), In((2, 4, 5))], lambda a, b: sg.einsum("bij,bjk", a, b),
+      lambda a, b: np.einsum("bij,bjk", a, b)),
+    C("einsum_three_operands", [In((3,)), X34, In((4,))], lambda u, A, v: sg.einsum("i,ij,j->", u, A, v),
+      lambda u, A, v: np.einsum("i,ij,j->", u, A, v)),
+    C("einsum_trace_and_diagonal", [In((4, 4))], lambda x: sg.einsum("ii->i", x) * sg.einsum("ii", x),
+      lambda x: np.diagonal(x) * np.trace(x)),
+    C("einsum_sum_out_unshared_axis", [X235, In((5,))], lambda x, v: sg.einsum("abc,c->a", x, v),
+      lambda x, v: np.einsum("abc,c->a", x, v)),
+    C("einsum_ellipsis_transpose", [X235], lambda x: sg.einsum("...ij->...ji", x), lambda x: np.swapaxes(x, -1, -2)),
+    C("einsum_repeated_in_one_of_two", [In((3, 3)), In((3, 2))], lambda a, b: sg.einsum("ii,ij->j", a, b),
+      lambda a, b: np.einsum("ii,ij->j", a, b)),
+    C("einsum_scalar_operand", [In(()), X34], lambda s, x: sg.einsum(",ij->ji", s, x), lambda s, x: s * x.T),
+    C("einsum_named_batch", [In((3, 4), dims=("n", 4)), In((4, 2))], lambda a, b: sg.einsum("ni,ij->nj", a, b),
+      lambda a, b: a @ b),
+    C("einsum_int", [I34, In((4,), labels(3), "int64", diff=False)], lambda a, b: sg.einsum("ij,j->i", a, b),
+      lambda a, b: a @ b, grad=False),
+    C("dot_3d_2d", [X235, In((5, 2))], lambda a, b: sg.dot(a, b), lambda a, b: np.dot(a, b)),
+    C("dot_3d_1d", [X235, In((5,))], lambda a, b: sg.dot(a, b), lambda a, b: np.dot(a, b)),
+    C("dot_matrix_vector", [X34, In((4,))], lambda a, b: sg.dot(a, b), lambda a, b: np.dot(a, b)),
+    C("inner_2d_3d", [X34, In((2, 5, 4))], lambda a, b: sg.inner(a, b), lambda a, b: np.inner(a, b)),
+    C("inner_vectors", [In((4,)), In((4,))], lambda a, b: sg.inner(a, b), lambda a, b: np.inner(a, b)),
+    C("outer_matrix_vector", [In((2, 2)), In((3,))], lambda a, b: sg.outer(a, b), lambda a, b: np.outer(a, b)),
+    C("tensordot_two_axes", [X235, In((3, 5, 2))], lambda a, b: sg.tensordot(a, b),
+      lambda a, b: np.tensordot(a, b)),
+    C("tensordot_paired_axes", [X235, In((5, 2, 4))], lambda a, b: sg.tensordot(a, b, axes=([0, 2], [1, 0])),
+      lambda a, b: np.tensordot(a, b, axes=([0, 2], [1, 0]))),
+    C("matrix_trace", [In((4, 4))], lambda x: sg.matrix_trace(x), lambda x: np.trace(x)),
+    C("matrix_trace_axes_of_3d", [In((3, 2, 3))], lambda x: sg.matrix_trace(x, 0, 2), lambda x: np.trace(x, 0, 0, 2)),
+    C("diagonal_rectangular", [X34], lambda x: sg.diagonal(x), lambda x: np.diagonal(x)),
+    C("diagonal_batched_last_axes", [In((2, 3, 3))], lambda x: sg.diagonal(x, -2, -1),
+      lambda x: np.diagonal(x, 0, -2, -1)),
+    C("diag_of_vector", [In((4,))], lambda v: sg.diag(v), lambda v: np.diag(v)),
+    C("diag_of_matrix", [In((4, 4))], lambda x: sg.diag(x), lambda x: np.diag(x)),
+    C("solve_vector", [In((4, 4), well_conditioned), In((4,))], lambda a, b: sg.solve(a, b),
+      lambda a, b: np.linalg.solve(a, b)),
+    C("solve_matrix", [In((3, 3), well_conditioned), In((3, 2))], lambda a, b: sg.solve(a, b),
+      lambda a, b: np.linalg.solve(a, b)),
+    C("solve_batched_broadcast", [In((2, 3, 3), well_conditioned), In((3, 2))], lambda a, b: sg.solve(a, b),
+      lambda a, b: np.linalg.solve(a, np.broadcast_to(b, (2, 3, 2)))),
+    C("solve_near_singular", [In((3, 3), near_singular), In((3,))], lambda a, b: sg.solve(a, b),
+      lambda a, b: np.linalg.solve(a, b), fd=False, jvp_rtol=1e-7),
+    C("inv", [In((4, 4), well_conditioned)], lambda a: sg.inv(a), lambda a: np.linalg.inv(a)),
+    C("inv_batched", [In((2, 3, 3), well_conditioned)], lambda a: sg.inv(a), lambda a: np.linalg.inv(a)),
+    C("det", [In((4, 4), well_conditioned)], lambda a: sg.det(a), lambda a: np.linalg.det(a)),
+    C("det_batched_negative", [In((2, 3, 3), well_conditioned)], lambda a: sg.det(-a), lambda a: np.linalg.det(-a)),
+    C("slogdet_logabsdet", [In((2, 3, 3), well_conditioned)], lambda a: sg.slogdet(-a)[1],
+      lambda a: np.linalg.slogdet(-a)[1]),
+    C("slogdet_sign_times_logabsdet", [In((3, 3), near_singular)], lambda a: sg.slogdet(a)[0] * sg.slogdet(a)[1],
+      lambda a: np.prod(np.linalg.slogdet(a)), fd=False),
+    C("cholesky_of_spd", [X34], lambda x: sg.cholesky(x @ x.T + 2.0 * np.eye(3)),
+      lambda x: np.linalg.cholesky(x @ x.T + 2.0 * np.eye(3))),
+    C("cholesky_batched_direct", [In((2, 3, 3), well_conditioned)],
+      lambda a: sg.cholesky(a @ sg.transpose(a, (0, 2, 1))), lambda a: np.linalg.cholesky(a @ np.swapaxes(a, -1, -2))),
+    C("eigh_values_of_symmetric", [In((4, 4))], lambda x: sg.eigh(x + x.T)[0], lambda x: np.linalg.eigh(x + x.T)[0]),
+    C("eigh_vectors_squared", [In((2, 3, 3))], lambda x: sg.eigh(x + sg.transpose(x, (0, 2, 1)))[1] ** 2,
+      lambda x: np.linalg.eigh(x + np.swapaxes(x, -1, -2))[1] ** 2),
+    C("eigh_vectors_signed", [In((4, 4))], lambda x: sg.eigh(x @ x.T)[1], lambda x: np.linalg.eigh(x @ x.T)[1],
+      fd=False),
+    C("norm_vector", [In((5,))], lambda x: sg.norm(x), lambda x: np.linalg.norm(x)),
+    C("norm_frobenius", [X34], lambda x: sg.norm(x), lambda x: np.linalg.norm(x)),
+    C("norm_rows_keepdims_with_zero_row", [In((3, 4), zeros_and_normal)], lambda x: sg.norm(x, axis=-1, keepdims=True),
+      lambda x: np.linalg.norm(x, axis=-1, keepdims=True), fd=False),
+    C("norm_axes_02", [X235], lambda x: sg.norm(x, axis=(0, 2)), lambda x: np.sqrt((x**2).sum(axis=(0, 2)))),
+    C("norm_of_int", [I34], lambda y: sg.norm(y, axis=0), lambda y: np.linalg.norm(y, axis=0), grad=False),
+    # -- integer-array (fancy) indexing (issue 16): take, gather, x[idx], NumPy masks ---------------
+    C("take_axis0_repeated_indices", [X34, In((5,), labels(3), "int64", diff=False)], lambda x, i: sg.take(x, i),
+      lambda x, i: np.take(x, i, axis=0)),
+    C("take_last_axis_2d_indices", [X235, In((2, 2), labels(5), "int64", diff=False)],
+      lambda x, i: sg.take(x, i, axis=-1), lambda x, i: np.take(x, i, axis=-1)),
+    C("take_empty_indices", [X34, In((0,), labels(3), "int64", diff=False)], lambda x, i: sg.take(x, i, axis=1) * 2.0,
+      lambda x, i: np.take(x, i, axis=1) * 2.0),
+    C("getitem_index_placeholder", [X235, In((4,), labels(2), "int64", diff=False)], lambda x, i: x[i],
+      lambda x, i: x[i]),
+    C("getitem_index_placeholder_middle_with_int", [X235, In((3, 2), labels(3), "int64", diff=False)],
+      lambda x, i: x[1, i, 1:], lambda x, i: x[1, i, 1:]),
+    C("getitem_ellipsis_constant_indices", [X235], lambda x: x[..., [4, -1, 0, 4]], lambda x: x[..., [4, -1, 0, 4]]),
+    C("getitem_numpy_mask", [X34], lambda x: x[:, np.array([True, False, True, True])],
+      lambda x: x[:, np.array([True, False, True, True])]),
+    C("getitem_numpy_mask_2d", [X34], lambda x: x[np.arange(12).reshape(3, 4) % 3 == 1],
+      lambda x: x[np.arange(12).reshape(3, 4) % 3 == 1]),
+    C("gather_last_axis", [X34, In((3, 6), labels(4), "int64", diff=False)], lambda x, i: sg.gather(x, i, axis=-1),
+      lambda x, i: np.take_along_axis(x, i, axis=-1)),
+    C("untake_repeated_indices_add_up", [In((2, 5, 3)), In((5,), labels(4), "int64", diff=False)],
+      lambda v, i: apply(Untake(-2, 4), v, i), lambda v, i: np_untake(v, i, 4)),
+    C("ungather_repeated_indices_add_up",
+      [In((3, 6)), In((3, 6), labels(4), "int64", diff=False), In((3, 4), diff=False)],
+      lambda v, i, like: apply(Ungather(-1), v, i, like), lambda v, i, like: np_ungather(v, i, 4)),
+    C("einsum_empty_contraction_is_zeros", [In((3, 0)), In((0, 2))], lambda a, b: sg.einsum("ij,jk->ik", a, b),
+      lambda a, b: np.zeros((3, 2))),
+    C("norm_of_empty_is_zero", [In((0,))], lambda x: sg.norm(x) + 1.0, lambda x: np.float64(1.0)),
+    C("folded_linalg_of_constants", [X34],
+      lambda x: x @ sg.inv(sg.constant(np.eye(4) * 2.0 + 0.5)) * sg.det(sg.constant(np.eye(2) * 3.0))
+      + sg.take(sg.constant(np.arange(4.0)), [3, 1, 1, 0]) + sg.norm(sg.constant(np.array([3.0, 4.0]))),
+      lambda x: x @ np.linalg.inv(np.eye(4) * 2.0 + 0.5) * 9.0 + np.arange(4.0)[[3, 1, 1, 0]] + 5.0),
+    C("gather_axis0_broadcast_indices", [X235, In((4, 1, 5), labels(2), "int64", diff=False)],
+      lambda x, i: sg.gather(x, i, axis=0), lambda x, i: np.take_along_axis(x, i, axis=0)),
     # -- a small network, every kind of op at once ------------------------------------------
     C("mlp_loss", [In((5, 3), dims=("batch", 3)), In((3, 4)), In((4,)), In((4, 2)),
                    In((5,), labels(2), "int64", diff=False, dims=("batch",))],
@@ -1124,6 +1259,20 @@ SECOND_ORDER = [
     pytest.param([(4,), (4, 4)], lambda x, A: (x @ A @ x) * x, normal, id="quadratic_form_matmul"),
     pytest.param([(3, 4), (4, 2)], lambda x, W: sg.softmax(x @ W) * sg.exp(W.sum(0)), normal, id="softmax_of_matmul"),
     pytest.param([(3, 4), (4, 2)], _tanh_of_matmul, normal, id="tanh_of_matmul"),
+    # linear algebra and indexing (issue 16): every derivative is built of differentiable ops
+    pytest.param([(3, 4), (4, 5)], lambda a, b: sg.tanh(sg.einsum("ij,jk->ik", a, b)), normal, id="einsum"),
+    pytest.param([(3, 3)], lambda a: sg.einsum("ii,ij->j", a, a) ** 2, normal, id="einsum_diagonal"),
+    pytest.param([(3, 3), (3,)], lambda a, b: sg.solve(a, b) * b, lambda r, s: well_conditioned(r, s)
+                 if len(s) == 2 else normal(r, s), id="solve"),
+    pytest.param([(3, 3)], lambda a: sg.inv(a), well_conditioned, id="inv"),
+    pytest.param([(3, 3)], lambda a: sg.det(a), well_conditioned, id="det"),
+    pytest.param([(2, 3, 3)], lambda a: sg.slogdet(a)[1], well_conditioned, id="logabsdet"),
+    pytest.param([(3, 4)], lambda x: sg.norm(x, axis=0), normal, id="norm"),
+    pytest.param([(3, 3)], lambda x: sg.cholesky(x @ x.T + np.eye(3)), normal, id="cholesky"),
+    pytest.param([(3, 3)], lambda x: sg.eigh(x + x.T)[0] * sg.eigh(x + x.T)[1] ** 2, normal, id="eigh"),
+    pytest.param([(4, 3)], lambda x: sg.take(x, [3, 0, 3], axis=0) ** 3, normal, id="take"),
+    pytest.param([(3, 4)], lambda x: sg.gather(x, np.array([[0, 0], [3, 1], [2, 2]]), axis=-1) ** 3, normal,
+                 id="gather"),
 ]
 
 
@@ -1191,6 +1340,9 @@ FLOAT32_CASES = [
                  + sg.softmax_cross_entropy(x, sg.softmax(x * 2.0), reduction="none"), id="cross_entropy"),
     pytest.param(lambda x: sg.elementwise(lambda z: sympy.log(1 + sympy.exp(z)) * sympy.Rational(1, 3))(x),
                  id="user_elementwise"),
+    pytest.param(lambda x: sg.einsum("ij,kj->ik", x, x) @ sg.inv(x[:, :3] @ x[:, :3].T + np.eye(3, dtype="float32"))
+                 + sg.norm(x, axis=1, keepdims=True) + sg.take(x, [2, 0, 2], axis=1) * sg.slogdet(x[:, 1:] + 3.0)[1],
+                 id="linalg_and_take"),
 ]
 
 
@@ -1371,3 +1523,68 @@ def test_flops_with_named_sizes():
     assert m.op.flops(m, {"batch": 3, "hidden": 7}) == 21
     # a size left out counts as 1
     assert h.op.flops(h, {}) == 2 * 4
+
+
+# -- linear algebra and indexing (issue 16) ------------------------------------------------------
+def test_norm_gradient_at_zero_is_zero_and_finite_elsewhere():
+    """The 2-norm has no derivative at 0: its gradient there is 0 (a subgradient, as in PyTorch)."""
+    x = sg.placeholder("x", (2, 3))
+    g = sg.grad(sg.norm(x, axis=-1).sum() + sg.norm(x), x)
+    value = np.array([[0.0, 0.0, 0.0], [3.0, 0.0, 4.0]])
+    got = codegen.evaluate(g, {x: value})
+    np.testing.assert_allclose(got, [[0.0, 0.0, 0.0], [0.6 + 0.6, 0.0, 0.8 + 0.8]], rtol=1e-14)
+    assert np.all(np.isfinite(codegen.evaluate(g, {x: np.zeros((2, 3))})))
+
+
+def test_hessian_of_logdet_is_minus_the_inverse_sandwich(rng):
+    """d2/dA2 log|det A| [V, V] = -trace(A^-1 V A^-1 V), through sg.hessian (forward over reverse)."""
+    a = sg.placeholder("a", (3, 3))
+    h = sg.hessian(sg.slogdet(a)[1], a)
+    A = well_conditioned(rng, (3, 3))
+    H = codegen.evaluate(h, {a: A})
+    V = rng.normal(size=(3, 3))
+    Ai = np.linalg.inv(A)
+    np.testing.assert_allclose(np.einsum("ij,ijkl,kl->", V, H, V), -np.trace(Ai @ V @ Ai @ V), rtol=1e-10)
+
+
+def test_hessian_of_a_quadratic_form_in_einsum_and_solve(rng):
+    """The Hessian of 1/2 x^T A x - b^T x (written with einsum) is (A + A^T)/2, and one in-graph
+    Newton step x - solve(H, grad) lands on the minimizer solve(A, b) (a symmetric A)."""
+    x = sg.placeholder("x", (4,))
+    M = rng.normal(size=(4, 4))
+    A, b = M @ M.T + 4 * np.eye(4), rng.normal(size=4)
+    f = 0.5 * sg.einsum("i,ij,j->", x, A, x) - sg.dot(b, x)
+    g, H = sg.grad(f, x), sg.hessian(f, x)
+    step = x - sg.solve(H, g)
+    got_H, got_step = codegen.compile([x], [H, step])(rng.normal(size=4))
+    np.testing.assert_allclose(got_H, A, rtol=1e-12)
+    np.testing.assert_allclose(got_step, np.linalg.solve(A, b), rtol=1e-10)
+
+
+def test_jacobian_through_solve_take_and_einsum_with_basis_axes(rng):
+    """sg.jacobian in both modes runs the rules on tangents and cotangents with leading basis axes."""
+    a, b = sg.placeholder("a", (3, 3)), sg.placeholder("b", (3,))
+    spd = a @ a.T
+    y = (sg.take(sg.solve(a, b), [2, 0, 2]) * sg.einsum("ii", a) + sg.norm(sg.inv(a), axis=0) + sg.det(a)
+         + sg.cholesky(spd)[:, 1] + sg.eigh(spd)[0] + sg.eigh(spd)[1][1] ** 2 + sg.gather(b, [1, 1, 0], 0))
+    A, B = well_conditioned(rng, (3, 3)), rng.normal(size=3)
+    for x in (a, b):
+        fwd, rev = codegen.compile([a, b], [sg.jacobian(y, x, mode=m) for m in ("forward", "reverse")])(A, B)
+        np.testing.assert_allclose(fwd, rev, rtol=1e-10, atol=1e-12)
+        assert fwd.shape == (3,) + x.shape
+
+
+def test_einsum_and_linalg_refuse_what_they_cannot_do():
+    a, v = sg.placeholder("a", (3, 4)), sg.placeholder("v", (5,))
+    with pytest.raises(sg.ShapeError, match="axis 'j' has lengths 4 and 5"):
+        sg.einsum("ij,j->i", a, v)
+    with pytest.raises(ValueError, match="output letter 'k'"):
+        sg.einsum("ij->k", a)
+    with pytest.raises(sg.ShapeError, match="needs square matrices"):
+        sg.inv(a)
+    with pytest.raises(sg.DTypeError, match="float matrix"):
+        sg.det(sg.placeholder("n", (2, 2), dtype="int64"))
+    with pytest.raises(TypeError, match="indices must be integers"):
+        sg.take(a, [0.5])
+    with pytest.raises(IndexError, match="out of bounds"):
+        sg.take(a, [3])
