@@ -95,6 +95,9 @@ class ScalarPrinter(SymPyNumPyPrinter):
     def _print_Softplus(self, expr):
         return f"{self._alias}.logaddexp(0.0, {self._print(expr.args[0])})"
 
+    def _print_erf(self, expr):  # NumPy has no erf ufunc
+        return f"_erf({self._print(expr.args[0])})"
+
 
 def scalar_code(expr: sp.Expr, names: dict, module: str = "np", levels: dict | None = None) -> str:
     """``expr`` as NumPy code; ``names`` maps symbols to code, ``levels`` to its SymPy precedence."""
@@ -104,7 +107,7 @@ def scalar_code(expr: sp.Expr, names: dict, module: str = "np", levels: dict | N
 @functools.lru_cache(maxsize=4096)
 def helpers_used(expr: sp.Expr) -> frozenset[str]:
     """Names of :mod:`symgraph.kernels` helpers the printed expression calls."""
-    return frozenset({"_sigmoid"}) if expr.has(Sigmoid) else frozenset()
+    return frozenset(name for name, f in (("_sigmoid", Sigmoid), ("_erf", sp.erf)) if expr.has(f))
 
 
 def scalar_function(expr: sp.Expr, symbols: tuple):
@@ -112,7 +115,7 @@ def scalar_function(expr: sp.Expr, symbols: tuple):
     cannot print it)."""
     names = [f"a{i}" for i in range(len(symbols))]
     code = scalar_code(expr, dict(zip(symbols, names)))
-    namespace = {"np": np, "_sigmoid": kernels._sigmoid}
+    namespace = {"np": np, "_sigmoid": kernels._sigmoid, "_erf": kernels._erf}
     return eval(f"lambda {', '.join(names)}: {code}", namespace)  # text from our own printer only
 
 
