@@ -63,6 +63,15 @@ class CudaPrinter(C99CodePrinter):
         self._names = names
         self.used: set[str] = set()
 
+    def _print(self, expr, **kwargs):
+        # an irrational constant (pi, log(2), sqrt(2), 2/sqrt(pi)) as a literal of the kernel's type:
+        # NVRTC defines no M_PI / M_LN2 macros, and sqrtf(2) would be computed at run time
+        if isinstance(expr, sp.Expr) and expr.is_number and not expr.is_Rational and not expr.is_Float:
+            value = sp.N(expr, 20)
+            if value.is_real:
+                return repr(float(value)) + ("F" if self.single else "")
+        return super()._print(expr, **kwargs)
+
     def _math(self, name: str) -> str:
         return name + "f" if self.single else name
 
