@@ -125,6 +125,18 @@ class CudaPrinter(C99CodePrinter):
             code = f"({self._print(c)} ? {self._print(value)} : {code})"
         return code
 
+    def _float_args(self, fn: str, expr) -> str:
+        """fn(args) with numeric arguments as literals of the kernel's type: hypot(1, x) would call
+        the C++ template overload for mixed types, a host function nvcc refuses in a kernel."""
+        args = (self._print(sp.Float(float(a))) if a.is_number else self._print(a) for a in expr.args)
+        return f"{self._math(fn)}({', '.join(args)})"
+
+    def _print_hypot(self, expr):
+        return self._float_args("hypot", expr)
+
+    def _print_atan2(self, expr):
+        return self._float_args("atan2", expr)
+
     def _print_Mod(self, expr):
         self.used.add("sg_mod")
         return f"sg_mod({self._print(expr.args[0])}, {self._print(expr.args[1])})"

@@ -114,6 +114,33 @@ def divisors(rng, shape):
     return rng.choice([1.0, 2.0, 4.0, -2.0], size=shape)
 
 
+# -- issue 16's elementwise built-ins ------------------------------------------------------
+def inside_unit(rng, shape):
+    """|x| <= 0.9: inside the domains of arcsin, arccos and arctanh, away from their poles at +-1."""
+    return rng.uniform(-0.9, 0.9, size=shape)
+
+
+def above_minus_one(rng, shape):
+    """x >= -0.5: inside log1p's domain, away from its pole at -1."""
+    return rng.uniform(-0.5, 2.0, size=shape)
+
+
+def inside_tan_period(rng, shape):
+    """|x| <= 1.2: away from tan's poles at +-pi/2."""
+    return rng.uniform(-1.2, 1.2, size=shape)
+
+
+def elementwise_edges(rng, shape):
+    """Zeros of both signs, negatives, +-1 (the edges of arcsin and arctanh), -1 (log1p's), tiny and large
+    values, infinities and NaN."""
+    return np.resize(np.array([-2.0, -1.0, -0.0, 0.0, 1e-10, 0.5, 1.0, 2.0, 1e4, np.inf, -np.inf, np.nan]), shape)
+
+
+def elementwise_edges_other(rng, shape):
+    """A second operand for the binary functions at their edges: zeros of both signs, negatives, infinities, NaN."""
+    return np.resize(np.array([0.0, -0.0, 2.0, -2.0, 0.5, np.inf, 1.0, -np.inf, np.nan, 3.0, -1e4, 0.0]), shape)
+
+
 def labels(k):
     def sample(rng, shape):
         return rng.integers(0, k, size=shape)
@@ -137,6 +164,20 @@ def np_softmax(x, axis=-1):
 
 def np_log_softmax(x, axis=-1):
     return x - np_logsumexp(x, axis=axis, keepdims=True)
+
+
+np_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def np_gelu(x):
+    return x * (1.0 + np_erf(x / math.sqrt(2.0))) / 2.0
+
+
+def np_elu(x, alpha=1.0):
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946  # PyTorch's
 
 
 def np_reduce(rows, reduction):
@@ -524,6 +565,57 @@ CASES = [
     unary("maxout", lambda x: sg.maxout(x, 3), lambda x: x.reshape(2, 3, 2, 3).max(-1), distinct, shape=(2, 3, 6)),
     C("maxout_named_batch", [In((4, 6), distinct, dims=("batch", 6))], lambda x: sg.maxout(x, 2),
       lambda x: x.reshape(4, 3, 2).max(-1)),
+    # -- issue 16: more elementwise built-ins (stable derivatives; edges in the domain_edge rows below) --
+    unary("log1p", sg.log1p, np.log1p, above_minus_one),
+    unary("expm1", sg.expm1, np.expm1),
+    unary("exp2", sg.exp2, np.exp2),
+    unary("log2", sg.log2, np.log2, positive),
+    unary("log10", sg.log10, np.log10, positive),
+    unary("reciprocal", sg.reciprocal, np.reciprocal, away_from_zero),
+    unary("tan", sg.tan, np.tan, inside_tan_period),
+    unary("sinh", sg.sinh, np.sinh),
+    unary("cosh", sg.cosh, np.cosh),
+    unary("arcsin", sg.arcsin, np.arcsin, inside_unit),
+    unary("arccos", sg.arccos, np.arccos, inside_unit),
+    unary("arctan", sg.arctan, np.arctan),
+    unary("arcsinh", sg.arcsinh, np.arcsinh),
+    unary("arctanh", sg.arctanh, np.arctanh, inside_unit),
+    unary("ceil", sg.ceil, np.ceil, off_integers),
+    unary("erf", sg.erf, np_erf),
+    unary("gelu", sg.gelu, np_gelu),
+    unary("silu", sg.silu, lambda x: x * np_sigmoid(x)),
+    unary("swish", sg.swish, lambda x: x / (1.0 + np.exp(-x)), shape=(3, 4)),
+    unary("elu_default", sg.elu, np_elu, away_from_zero),
+    unary("elu_alpha", lambda x: sg.elu(x, alpha=0.5), lambda x: np_elu(x, 0.5), away_from_zero),
+    unary("selu", sg.selu, lambda x: SELU_SCALE * np_elu(x, SELU_ALPHA), away_from_zero),
+    C("arctan2_broadcast", [In((3, 4), away_from_zero), In((4,), away_from_zero)], sg.arctan2, np.arctan2),
+    C("arctan2_number_x", [In((3, 4), away_from_zero)], lambda y: sg.arctan2(y, -1.5), lambda y: np.arctan2(y, -1.5)),
+    C("hypot_broadcast", [X34, In((3, 1))], sg.hypot, np.hypot),
+    C("mod_builtin", [In((3, 4), off_integers), In((3, 4), divisors)], sg.mod, np.mod),
+    C("mod_operator", [In((3, 4), off_integers), In((4,), divisors)], lambda a, b: a % b, lambda a, b: a % b),
+    unary("mod_operator_number", lambda x: x % 1.5, lambda x: np.mod(x, 1.5), off_integers, shape=(3, 4)),
+    C("rmod_operator_number", [In((3, 4), divisors)], lambda b: 2.25 % b, lambda b: np.mod(2.25, b)),
+    C("mod_of_ints", [I34], lambda y: y % 3, lambda y: np.mod(y, 3).astype(np.float64), grad=False),
+    *[
+        C(f"{name}_of_int", [I34], getattr(sg, name), lambda y, f=f: f(y.astype(np.float64)), grad=False)
+        for name, f in [("gelu", np_gelu), ("arctan", np.arctan), ("ceil", np.ceil)]
+    ],
+    *[
+        C(f"domain_edge_{name}", [In((12,), elementwise_edges)], getattr(sg, name), ref, grad=False, domain_edge=True)
+        for name, ref in [
+            ("log1p", np.log1p), ("expm1", np.expm1), ("exp2", np.exp2), ("log2", np.log2), ("log10", np.log10),
+            ("reciprocal", np.reciprocal), ("tan", np.tan), ("sinh", np.sinh), ("cosh", np.cosh),
+            ("arcsin", np.arcsin), ("arccos", np.arccos), ("arctan", np.arctan), ("arcsinh", np.arcsinh),
+            ("arctanh", np.arctanh), ("ceil", np.ceil), ("erf", np_erf), ("gelu", np_gelu),
+            ("silu", lambda x: x * np_sigmoid(x)), ("elu", np_elu),
+            ("selu", lambda x: SELU_SCALE * np_elu(x, SELU_ALPHA)),
+        ]
+    ],
+    *[
+        C(f"domain_edge_{name}", [In((12,), elementwise_edges), In((12,), elementwise_edges_other)],
+          getattr(sg, name), ref, grad=False, domain_edge=True)
+        for name, ref in [("arctan2", np.arctan2), ("hypot", np.hypot), ("mod", np.mod)]
+    ],
     unary("hard_tanh", sg.hard_tanh, lambda x: np.clip(x, -1.0, 1.0), off_hard_tanh_kinks),
     unary("step", sg.step, lambda x: (x > 0).astype(np.float64), away_from_zero),
     unary("exp_of_sum", lambda x: sg.exp(x + 0.5), lambda x: np.exp(x + 0.5), shape=(3, 4)),
