@@ -1205,6 +1205,93 @@ def _tanh_of_matmul(x, W):
     return sg.tanh(x @ W)
 
 
+# -- issue 16: naive forms the stabilize rules rewrite, at |x| = 1e4 and 1e-10 -------------------
+TINY = np.array([1e4, -1e4, 1e-10, -1e-10, 0.0])
+SIG_TINY = np.array([1.0, 0.0, 0.5 + 2.5e-11, 0.5 - 2.5e-11, 0.5])
+SOFT_ROWS = np.array([[1e4, 1e4, -1e4], [1e-10, -1e-10, 0.0], [-1e4, -1e4, -1e4]])
+
+
+def _np_stable_softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+SOFT_VALUE = _np_stable_softmax(SOFT_ROWS)
+
+
+@pytest.mark.parametrize(
+    "build, x_value, value, dvalue",
+    [
+        # dvalue(R) is the exact gradient of sum(value * R)
+        pytest.param(lambda x: 1.0 / (1.0 + sg.exp(-x)), TINY, SIG_TINY, lambda R: R * SIG_TINY * (1 - SIG_TINY),
+                     id="naive_sigmoid"),
+        pytest.param(lambda x: 1.0 / (sg.exp(x) + 1.0), TINY, 1 - SIG_TINY, lambda R: -R * SIG_TINY * (1 - SIG_TINY),
+                     id="naive_sigmoid_of_minus_x"),
+        pytest.param(lambda x: sg.exp(x) / sg.sum(sg.exp(x), axis=-1, keepdims=True), SOFT_ROWS, SOFT_VALUE,
+                     lambda R: SOFT_VALUE * (R - (R * SOFT_VALUE).sum(-1, keepdims=True)), id="naive_softmax"),
+        pytest.param(lambda x: sg.exp(x) / sg.sum(sg.exp(x)), SOFT_ROWS[0], SOFT_VALUE[0],
+                     lambda R: SOFT_VALUE[0] * (R - (R * SOFT_VALUE[0]).sum()), id="naive_softmax_of_a_vector"),
+        # log(1 + x) and exp(x) - 1 computed as written lose all but 8 digits at x = 1e-10
+        pytest.param(lambda x: sg.log(1.0 + x), np.array([1e4, 1e-10, -1e-10, 0.0, -0.5]),
+                     np.log1p([1e4, 1e-10, -1e-10, 0.0, -0.5]),
+                     lambda R: R / (1.0 + np.array([1e4, 1e-10, -1e-10, 0.0, -0.5])), id="log_one_plus"),
+        pytest.param(lambda x: sg.exp(x) - 1.0, np.array([-1e4, 1e-10, -1e-10, 0.0, 2.0]),
+                     np.expm1([-1e4, 1e-10, -1e-10, 0.0, 2.0]),
+                     lambda R: R * np.exp([-1e4, 1e-10, -1e-10, 0.0, 2.0]), id="exp_minus_one"),
+    ],
+)
+def test_naive_forms_are_stabilized(build, x_value, value, dvalue):
+    """Value and gradient finite and correct where the naive form overflows (exp(1e4)) or cancels
+    (1 + 1e-10): the stabilize rules rewrite it before compiling and before differentiating."""
+    x = sg.placeholder("x", x_value.shape)
+    out = build(x)
+    R = np.linspace(-1.0, 2.0, math.prod(out.shape)).reshape(out.shape)
+    g = sg.grad((out * R).sum(), x)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        v, gv = codegen.compile([x], [out, g])(x_value)
+    np.testing.assert_allclose(v, value, rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(gv, dvalue(R), rtol=1e-13, atol=1e-300)
+
+
+def test_naive_forms_overflow_without_the_rules():
+    """What the rules fix: the same graphs, compiled without simplification, give NaN at |x| = 1e4."""
+    x = sg.placeholder("x", (5,))
+    with np.errstate(all="ignore"):
+        sig = codegen.compile([x], 1.0 / (1.0 + sg.exp(-x)), simplify=False)(TINY)
+        soft = codegen.compile([x], sg.exp(x) / sg.sum(sg.exp(x)), simplify=False)(TINY)
+    assert np.isnan(soft).any()
+    assert np.isfinite(sig).all()  # the value survives; the gradient of the naive form (below) does not
+    g = sg.grad((1.0 / (1.0 + sg.exp(-x))).sum(), x)  # differentiated from sigmoid(x): stabilized first
+    np.testing.assert_allclose(codegen.compile([x], g)(TINY), SIG_TINY * (1 - SIG_TINY), rtol=1e-13, atol=1e-300)
+
+
+@pytest.mark.parametrize("name", ["gelu", "silu", "elu", "selu", "erf", "arctan", "arcsinh", "log1p", "expm1",
+                                  "reciprocal"])
+def test_new_elementwise_builtins_are_finite_at_large_and_tiny_inputs(name):
+    """No overflow (in the unused branch of a where, or in a derivative) at +-1e4 and +-1e-10, values and
+    gradients as PyTorch's in float64."""
+    torch = pytest.importorskip("torch")
+    xv = np.array([1e4, -1e4, 1e-10, -1e-10, 0.5])
+    if name == "log1p":
+        xv[1] = 0.0  # outside its domain
+    if name == "expm1":
+        xv[0] = 700.0  # exp(1e4) is no float
+    value, grad, R = _stable(getattr(sg, name), xv)
+    t = torch.tensor(xv, requires_grad=True)
+    fn = {"gelu": torch.nn.functional.gelu, "silu": torch.nn.functional.silu, "elu": torch.nn.functional.elu,
+          "selu": torch.selu, "arctan": torch.atan, "arcsinh": torch.asinh}.get(name) or getattr(torch, name)
+    out = fn(t)
+    (out * torch.tensor(R)).sum().backward()
+    np.testing.assert_allclose(value, out.detach().numpy(), rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-13, atol=1e-300)
+
+
+def test_arcsinh_gradient_does_not_overflow_at_1e200():
+    """1 / hypot(1, x), not 1 / sqrt(1 + x**2) (which is 0 at x = 1e200: x**2 overflows)."""
+    value, grad, R = _stable(sg.arcsinh, np.array([1e200, -1e200, 1e-200]))
+    np.testing.assert_allclose(grad, R * np.array([1e-200, 1e-200, 1.0]), rtol=1e-15)
+
+
 SECOND_ORDER = [
     # tanh and sigmoid have derivatives written in their own output y (1 - y**2, y * (1 - y)):
     # differentiating those derivative ops again must not confuse their output with y.
