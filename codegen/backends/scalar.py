@@ -32,6 +32,15 @@ class ScalarPrinter(SymPyNumPyPrinter):
         self._levels = levels or {}  # SymPy precedence level of each symbol's code (atoms if absent)
         self._alias = module
 
+    def _print(self, expr, **kwargs):
+        # an irrational constant (log(2), sqrt(2), pi) as a Python float: np.log(2) is a float64
+        # scalar, which would turn float32 arrays into float64 ones (NEP 50)
+        if isinstance(expr, sp.Expr) and expr.is_number and not expr.is_Rational and not expr.is_Float:
+            value = sp.N(expr, 20)
+            if value.is_real:
+                return repr(float(value))
+        return super()._print(expr, **kwargs)
+
     def _module_format(self, fqn, register=True):
         return self._alias + fqn[len("numpy") :] if fqn.startswith("numpy.") else fqn
 
