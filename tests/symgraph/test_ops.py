@@ -1370,6 +1370,13 @@ FLOAT32_CASES = [
                  + sg.softmax_cross_entropy(x, sg.softmax(x * 2.0), reduction="none"), id="cross_entropy"),
     pytest.param(lambda x: sg.elementwise(lambda z: sympy.log(1 + sympy.exp(z)) * sympy.Rational(1, 3))(x),
                  id="user_elementwise"),
+    # issue 16's built-ins; exp2, log2, log10, erf and gelu have irrational constants in their derivatives
+    pytest.param(lambda x: sg.exp2(x) + sg.log2(x * x + 1.0) + sg.log10(x * x + 0.5) + sg.log1p(x * x)
+                 + sg.expm1(x) + sg.reciprocal(x * x + 1.0), id="exp_log_variants"),
+    pytest.param(lambda x: sg.tan(x * 0.5) + sg.sinh(x) * sg.cosh(x) + sg.arcsin(x * 0.5) + sg.arccos(x * 0.5)
+                 + sg.arctan(x) + sg.arcsinh(x) + sg.arctanh(x * 0.5), id="trig_hyperbolic_inverse"),
+    pytest.param(lambda x: sg.erf(x) + sg.gelu(x) + sg.silu(x) + sg.elu(x, 0.5) + sg.selu(x), id="activations"),
+    pytest.param(lambda x: sg.arctan2(x, x.T.sum(1) + 2.0) + sg.hypot(x, 1.5) + (x * 3.0) % 1.25, id="binary"),
 ]
 
 
