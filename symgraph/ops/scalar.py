@@ -346,9 +346,10 @@ def _binary_build(op: Elementwise, doc: str):
     return build
 
 
-def _nonzero(value, at_zero, denominator):
-    """value, except at_zero where denominator == 0 (so 0/0 gives a subgradient, not NaN)."""
-    return sp.Piecewise((at_zero, sp.Eq(denominator, 0)), (value, True))
+def _over_nonzero(numerator, denominator):
+    """numerator / denominator, with denominator 1 where it is 0 (for 0 / 0 at a kink: 0, not NaN,
+    and no invalid-value warning from a division whose result a where would then discard)."""
+    return numerator / (denominator + sp.Piecewise((1, sp.Eq(denominator, 0)), (0, True)))
 
 
 log1p = _unary("log1p", _Log1p, derivative=lambda x, y: 1 / (1 + x),
@@ -436,7 +437,7 @@ _ARCTAN2 = _binary_builtin(
 _HYPOT = _binary_builtin(
     "hypot", _Hypot,
     # a / hypot and b / hypot; 0 at the origin (a subgradient: |(a, b)| has its kink there)
-    lambda a, b, out: (_nonzero(a / out, 0, out), _nonzero(b / out, 0, out)),
+    lambda a, b, out: (_over_nonzero(a, out), _over_nonzero(b, out)),
 )
 _MOD = _binary_builtin("mod", sp.Mod, lambda a, b, out: (sp.S.One, -sp.floor(a / b)))
 

@@ -1292,6 +1292,16 @@ def test_arcsinh_gradient_does_not_overflow_at_1e200():
     np.testing.assert_allclose(grad, R * np.array([1e-200, 1e-200, 1.0]), rtol=1e-15)
 
 
+def test_hypot_gradient_at_the_origin_is_zero_without_a_warning():
+    """d hypot(a, b) = (a, b) / hypot: at the origin (the kink) 0, not 0 / 0."""
+    a, b = sg.placeholder("a", (3,)), sg.placeholder("b", (3,))
+    ga, gb = sg.grad(sg.hypot(a, b).sum(), [a, b])
+    with np.errstate(all="raise"):
+        va, vb = codegen.compile([a, b], [ga, gb])(np.array([0.0, 3.0, 1e-300]), np.array([0.0, -4.0, 0.0]))
+    np.testing.assert_array_equal(va, [0.0, 0.6, 1.0])
+    np.testing.assert_array_equal(vb, [0.0, -0.8, 0.0])
+
+
 SECOND_ORDER = [
     # tanh and sigmoid have derivatives written in their own output y (1 - y**2, y * (1 - y)):
     # differentiating those derivative ops again must not confuse their output with y.
