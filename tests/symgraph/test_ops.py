@@ -1313,6 +1313,16 @@ SECOND_ORDER = [
     pytest.param([(4,), (4, 4)], lambda x, A: (x @ A @ x) * x, normal, id="quadratic_form_matmul"),
     pytest.param([(3, 4), (4, 2)], lambda x, W: sg.softmax(x @ W) * sg.exp(W.sum(0)), normal, id="softmax_of_matmul"),
     pytest.param([(3, 4), (4, 2)], _tanh_of_matmul, normal, id="tanh_of_matmul"),
+    # issue 16: derivatives written in y (tan, exp2, hypot), in erf (gelu), Piecewise (elu, selu, hypot)
+    pytest.param([(3, 4)], lambda x: sg.tan(x * 0.5) + sg.exp2(x) + sg.reciprocal(x) + sg.log1p(x) + sg.expm1(x),
+                 positive, id="tan_exp2_reciprocal_log1p_expm1"),
+    pytest.param([(3, 4)], lambda x: sg.arcsin(x * 0.4) + sg.arctanh(x * 0.4) + sg.arcsinh(x) + sg.arctan(x)
+                 + sg.sinh(x) * sg.cosh(x), positive, id="inverse_trig_hyperbolic"),
+    pytest.param([(3, 4)], lambda x: sg.gelu(x) + sg.silu(x) + sg.erf(x) + sg.log2(x) * sg.log10(x), positive,
+                 id="gelu_silu_erf"),
+    pytest.param([(3, 4)], lambda x: sg.elu(x, 0.7) + sg.selu(x), away_from_zero, id="elu_selu"),
+    pytest.param([(3, 4), (4,)], lambda x, y: sg.arctan2(x, y) * sg.hypot(x, y), away_from_zero,
+                 id="arctan2_hypot"),
 ]
 
 
