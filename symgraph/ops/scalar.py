@@ -347,9 +347,10 @@ def _binary_build(op: Elementwise, doc: str):
 
 
 def _over_nonzero(numerator, denominator):
-    """numerator / denominator, with denominator 1 where it is 0 (for 0 / 0 at a kink: 0, not NaN,
+    """numerator / denominator for a denominator >= 0, with denominator 1 where it is 0 (for 0 / 0 at a kink: 0, not NaN,
     and no invalid-value warning from a division whose result a where would then discard)."""
-    return numerator / (denominator + sp.Piecewise((1, sp.Eq(denominator, 0)), (0, True)))
+    # Heaviside(-d, 1) is 1 where d = 0 (d >= 0 here), else 0, in d's dtype (np.where(d == 0, 1, 0) is int64)
+    return numerator / (denominator + sp.Heaviside(-denominator, 1))
 
 
 log1p = _unary("log1p", _Log1p, derivative=lambda x, y: 1 / (1 + x),
