@@ -27,6 +27,10 @@ from .ops import det, diag, diagonal, dot, einsum, inner, inv, norm, outer, slog
 from .ops import trace as matrix_trace
 from .ops import gather, take
 from .ops import cholesky, eigh
+from .ops import (  # issue 16: more elementwise built-ins
+    arccos, arcsin, arcsinh, arctan, arctan2, arctanh, ceil, cosh, elu, erf, exp2, expm1, gelu, hypot, log10, log1p,
+    log2, mod, reciprocal, selu, silu, sinh, swish, tan,
+)
 from . import init, nn, optim, schedules
 from .regularize import clip_by_global_norm, clip_by_value, ema, global_norm, l1_penalty, l2_penalty
 from .simplify import SimplifyReport, simplify
@@ -49,4 +53,7 @@ __all__ = [
     # linear algebra (issue 16)
     "det", "diag", "diagonal", "dot", "einsum", "inner", "inv", "matrix_trace", "norm", "outer", "slogdet", "solve",
     "tensordot", "gather", "take", "cholesky", "eigh",
+    # issue 16: more elementwise built-ins
+    "arccos", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "ceil", "cosh", "elu", "erf", "exp2", "expm1",
+    "gelu", "hypot", "log10", "log1p", "log2", "mod", "reciprocal", "selu", "silu", "sinh", "swish", "tan",
 ]

@@ -245,6 +245,12 @@ class Node:
     def __rtruediv__(self, other):
         return _ops().divide(other, self)
 
+    def __mod__(self, other):
+        return _ops().mod(self, other)
+
+    def __rmod__(self, other):
+        return _ops().mod(other, self)
+
     def __pow__(self, other):
         return _ops().power(self, other)
 

@@ -15,6 +15,15 @@ def _sigmoid(x, out=None):
     return np.exp(np.negative(s, out=out), out=out)
 
 
+def _erf(x):
+    """The error function, elementwise: the C library's erf (Python's math.erf), one call per element
+    (NumPy has no erf ufunc); in x's floating dtype."""
+    import math
+
+    x = np.asarray(x)
+    return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype if x.dtype.kind == "f" else np.float64)
+
+
 def _logsumexp(x, axis, keepdims=False):
     """log(sum(exp(x))) over axis, shifted so exp never overflows: by the largest entry of x when
     no entry is far below it (two fast whole-array reductions), else by the max along the axis."""

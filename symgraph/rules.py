@@ -364,6 +364,62 @@ def log_of_sum_exp(n):
     return reduce.logsumexp(x, tuple(ax + x.ndim for ax in a.op.axes), a.op.keepdims)
 
 
+def _plus_one(a: Node) -> Node | None:
+    """x when a is 1 + x or x + 1 with the constant only broadcast (x has a's shape and dtype), else None."""
+    if name(a) != "add":
+        return None
+    for one, x in (a.inputs, a.inputs[::-1]):
+        if is_value(one, 1) and fits(x, a):
+            return x
+    return None
+
+
+def log_one_plus(n):
+    """log(1 + x) -> log1p(x) (exact for tiny x; log(1 + exp(x)) is left to log_one_plus_exp)"""
+    x = _plus_one(n.inputs[0])
+    if x is None or name(x) == "exp":
+        return None
+    out = scalar.log1p(x)
+    return out if fits(out, n) else None
+
+
+def exp_minus_one(n):
+    """exp(x) - 1 -> expm1(x); exp(x) + (-1) -> expm1(x) (exact for tiny x)"""
+    a, b = n.inputs
+    if name(n) == "add" and name(a) != "exp":
+        a, b = b, a
+    minus_one = -1 if name(n) == "add" else 1
+    if name(a) != "exp" or not is_value(b, minus_one) or not fits(a, n):
+        return None
+    return scalar.expm1(a.inputs[0])
+
+
+def naive_softmax(n):
+    """exp(x) / sum(exp(x), axis, keepdims) -> softmax(x, axis) (no overflow; also a 0-d sum of a vector)"""
+    e, s = n.inputs
+    if name(e) != "exp" or name(s) != "sum" or s.inputs[0] is not e or not fits(e, n):
+        return None
+    if s.op.keepdims and len(s.op.axes) == 1:
+        axis = s.op.axes[0]
+    elif e.ndim == 1 and s.ndim == 0:
+        axis = -1
+    else:
+        return None
+    out = reduce.softmax(e.inputs[0], axis)
+    return out if fits(out, n) else None
+
+
+def naive_sigmoid(n):
+    """1 / (1 + exp(-x)) -> sigmoid(x); 1 / (1 + exp(x)) -> sigmoid(-x) (no overflow in value or gradient)"""
+    one, d = n.inputs
+    e = _plus_one(d)
+    if not is_value(one, 1) or e is None or name(e) != "exp":
+        return None
+    x = e.inputs[0]
+    out = scalar.sigmoid(x.inputs[0] if name(x) == "negative" else arith.negative(x))
+    return out if fits(out, n) else None
+
+
 def add_unpick(n):
     """a + unpick(v, labels) -> add_at(a, v, labels); a - unpick(v, labels) -> add_at(a, -v, labels)
 
@@ -511,6 +567,10 @@ STABILIZE = RuleSet("stabilize", (
     Rule("log_of_sigmoid", ("log",), log_of_sigmoid),
     Rule("log_one_plus_exp", ("log",), log_one_plus_exp),
     Rule("log_of_sum_exp", ("log",), log_of_sum_exp),
+    Rule("log_one_plus", ("log",), log_one_plus),
+    Rule("exp_minus_one", ("subtract", "add"), exp_minus_one),
+    Rule("naive_softmax", ("divide",), naive_softmax),
+    Rule("naive_sigmoid", ("divide",), naive_sigmoid),
     Rule("unpick_of_negative", ("unpick",), unpick_of_negative),
     Rule("add_unpick", ("add", "subtract"), add_unpick),
 ))

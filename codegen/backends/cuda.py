@@ -63,6 +63,15 @@ class CudaPrinter(C99CodePrinter):
         self._names = names
         self.used: set[str] = set()
 
+    def _print(self, expr, **kwargs):
+        # an irrational constant (pi, log(2), sqrt(2), 2/sqrt(pi)) as a literal of the kernel's type:
+        # NVRTC defines no M_PI / M_LN2 macros, and sqrtf(2) would be computed at run time
+        if isinstance(expr, sp.Expr) and expr.is_number and not expr.is_Rational and not expr.is_Float:
+            value = sp.N(expr, 20)
+            if value.is_real:
+                return repr(float(value)) + ("F" if self.single else "")
+        return super()._print(expr, **kwargs)
+
     def _math(self, name: str) -> str:
         return name + "f" if self.single else name
 
@@ -115,6 +124,18 @@ class CudaPrinter(C99CodePrinter):
         for value, c in reversed(pieces):
             code = f"({self._print(c)} ? {self._print(value)} : {code})"
         return code
+
+    def _float_args(self, fn: str, expr) -> str:
+        """fn(args) with numeric arguments as literals of the kernel's type: hypot(1, x) would call
+        the C++ template overload for mixed types, a host function nvcc refuses in a kernel."""
+        args = (self._print(sp.Float(float(a))) if a.is_number else self._print(a) for a in expr.args)
+        return f"{self._math(fn)}({', '.join(args)})"
+
+    def _print_hypot(self, expr):
+        return self._float_args("hypot", expr)
+
+    def _print_atan2(self, expr):
+        return self._float_args("atan2", expr)
 
     def _print_Mod(self, expr):
         self.used.add("sg_mod")

@@ -32,6 +32,15 @@ class ScalarPrinter(SymPyNumPyPrinter):
         self._levels = levels or {}  # SymPy precedence level of each symbol's code (atoms if absent)
         self._alias = module
 
+    def _print(self, expr, **kwargs):
+        # an irrational constant (log(2), sqrt(2), pi) as a Python float: np.log(2) is a float64
+        # scalar, which would turn float32 arrays into float64 ones (NEP 50)
+        if isinstance(expr, sp.Expr) and expr.is_number and not expr.is_Rational and not expr.is_Float:
+            value = sp.N(expr, 20)
+            if value.is_real:
+                return repr(float(value))
+        return super()._print(expr, **kwargs)
+
     def _module_format(self, fqn, register=True):
         return self._alias + fqn[len("numpy") :] if fqn.startswith("numpy.") else fqn
 
@@ -95,6 +104,9 @@ class ScalarPrinter(SymPyNumPyPrinter):
     def _print_Softplus(self, expr):
         return f"{self._alias}.logaddexp(0.0, {self._print(expr.args[0])})"
 
+    def _print_erf(self, expr):  # NumPy has no erf ufunc
+        return f"_erf({self._print(expr.args[0])})"
+
 
 def scalar_code(expr: sp.Expr, names: dict, module: str = "np", levels: dict | None = None) -> str:
     """``expr`` as NumPy code; ``names`` maps symbols to code, ``levels`` to its SymPy precedence."""
@@ -104,7 +116,7 @@ def scalar_code(expr: sp.Expr, names: dict, module: str = "np", levels: dict | N
 @functools.lru_cache(maxsize=4096)
 def helpers_used(expr: sp.Expr) -> frozenset[str]:
     """Names of :mod:`symgraph.kernels` helpers the printed expression calls."""
-    return frozenset({"_sigmoid"}) if expr.has(Sigmoid) else frozenset()
+    return frozenset(name for name, f in (("_sigmoid", Sigmoid), ("_erf", sp.erf)) if expr.has(f))
 
 
 def scalar_function(expr: sp.Expr, symbols: tuple):
@@ -112,7 +124,7 @@ def scalar_function(expr: sp.Expr, symbols: tuple):
     cannot print it)."""
     names = [f"a{i}" for i in range(len(symbols))]
     code = scalar_code(expr, dict(zip(symbols, names)))
-    namespace = {"np": np, "_sigmoid": kernels._sigmoid}
+    namespace = {"np": np, "_sigmoid": kernels._sigmoid, "_erf": kernels._erf}
     return eval(f"lambda {', '.join(names)}: {code}", namespace)  # text from our own printer only
 
 

@@ -29,6 +29,10 @@ from .scalar import (
     Elementwise, abs, cos, elementwise, exp, floor, hard_tanh, leaky_relu, log, prelu, relu, sigmoid, sign, sin, softplus,
     sqrt, square, step, tanh,
 )
+from .scalar import (  # issue 16: more elementwise built-ins
+    arccos, arcsin, arcsinh, arctan, arctan2, arctanh, ceil, cosh, elu, erf, exp2, expm1, gelu, hypot, log10, log1p,
+    log2, mod, reciprocal, selu, silu, sinh, swish, tan,
+)
 from .shape import (
     Basis, BroadcastTo, Concatenate, Embed, ExpandDims, GetItem, Reshape, Squeeze, Transpose, basis, broadcast_like,
     broadcast_to, concatenate, expand_dims, getitem, reshape, squeeze, transpose, zeros_like,

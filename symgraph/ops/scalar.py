@@ -312,3 +312,139 @@ def prelu(x, slope) -> Node:
         if v.dtype.kind == "b":
             raise _PRELU.dtype_error([x, slope], f"expects a numeric {what}, got a boolean one")
     return apply(_PRELU, _as_float(x), _as_float(slope))
+
+
+# -- issue 16: more built-in elementwise functions, each with a stable derivative ----------------
+# SymPy's C99 functions (log1p, expm1, ...) print as NumPy's ufuncs and as the CUDA math functions.
+from sympy.codegen.cfunctions import exp2 as _Exp2, expm1 as _Expm1, hypot as _Hypot  # noqa: E402
+from sympy.codegen.cfunctions import log1p as _Log1p, log2 as _Log2, log10 as _Log10  # noqa: E402
+
+_SQRT2 = sp.sqrt(2)
+# PyTorch's SELU constants (torch.nn.SELU)
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _binary_builtin(name: str, expr, derivatives=None):
+    a, b = _symbols(2)
+    return Elementwise(name, expr(a, b), (a, b), None if derivatives is None else derivatives(a, b, OUT),
+                       builtin=True)
+
+
+def _binary_build(op: Elementwise, doc: str):
+    def build(a, b):
+        like = a if isinstance(a, Node) else b if isinstance(b, Node) else None
+        a, b = as_node(a, like=like), as_node(b, like=like)
+        for v in (a, b):
+            if v.dtype.kind == "b":
+                raise op.dtype_error([a, b], "expects numeric operands, got a boolean one")
+        return apply(op, _as_float(a), _as_float(b))
+
+    build.__name__ = op.name
+    build.__doc__ = doc
+    build.op = op
+    return build
+
+
+def _over_nonzero(numerator, denominator):
+    """numerator / denominator for a denominator >= 0, with denominator 1 where it is 0 (for 0 / 0 at a kink: 0, not NaN,
+    and no invalid-value warning from a division whose result a where would then discard)."""
+    # Heaviside(-d, 1) is 1 where d = 0 (d >= 0 here), else 0, in d's dtype (np.where(d == 0, 1, 0) is int64)
+    return numerator / (denominator + sp.Heaviside(-denominator, 1))
+
+
+log1p = _unary("log1p", _Log1p, derivative=lambda x, y: 1 / (1 + x),
+               doc="log(1 + x), accurate for tiny x; derivative 1 / (1 + x).")
+expm1 = _unary("expm1", _Expm1, derivative=lambda x, y: sp.exp(x),
+               doc="exp(x) - 1, accurate for tiny x; derivative exp(x).")
+exp2 = _unary("exp2", _Exp2, derivative=lambda x, y: sp.log(2) * y, doc="2 ** x; derivative log(2) * 2 ** x.")
+log2 = _unary("log2", _Log2, derivative=lambda x, y: 1 / (sp.log(2) * x), doc="Base-2 logarithm; derivative 1 / (x log 2).")
+log10 = _unary("log10", _Log10, derivative=lambda x, y: 1 / (sp.log(10) * x),
+               doc="Base-10 logarithm; derivative 1 / (x log 10).")
+reciprocal = _unary("reciprocal", lambda x: 1 / x, derivative=lambda x, y: -(y**2), doc="1 / x; derivative -1 / x**2.")
+tan = _unary("tan", sp.tan, derivative=lambda x, y: 1 + y**2, doc="Tangent; derivative 1 + tan(x)**2.")
+sinh = _unary("sinh", sp.sinh, derivative=lambda x, y: sp.cosh(x), doc="Hyperbolic sine; derivative cosh(x).")
+cosh = _unary("cosh", sp.cosh, derivative=lambda x, y: sp.sinh(x), doc="Hyperbolic cosine; derivative sinh(x).")
+arcsin = _unary("arcsin", sp.asin, derivative=lambda x, y: 1 / sp.sqrt((1 - x) * (1 + x)),
+                doc="Inverse sine on [-1, 1] (NaN outside); derivative 1 / sqrt((1 - x)(1 + x)).")
+arccos = _unary("arccos", sp.acos, derivative=lambda x, y: -1 / sp.sqrt((1 - x) * (1 + x)),
+                doc="Inverse cosine on [-1, 1] (NaN outside); derivative -1 / sqrt((1 - x)(1 + x)).")
+arctan = _unary("arctan", sp.atan, derivative=lambda x, y: 1 / (1 + x**2), doc="Inverse tangent; derivative 1 / (1 + x**2).")
+arcsinh = _unary("arcsinh", sp.asinh, derivative=lambda x, y: 1 / _Hypot(1, x),
+                 doc="Inverse hyperbolic sine; derivative 1 / hypot(1, x) (no overflow of x**2).")
+arctanh = _unary("arctanh", sp.atanh, derivative=lambda x, y: 1 / ((1 - x) * (1 + x)),
+                 doc="Inverse hyperbolic tangent on (-1, 1); derivative 1 / ((1 - x)(1 + x)).")
+ceil = _unary("ceil", sp.ceiling, derivative=lambda x, y: sp.S.Zero, doc="The smallest integer >= x; derivative 0.")
+erf = _unary("erf", sp.erf, derivative=lambda x, y: 2 / sp.sqrt(sp.pi) * sp.exp(-(x**2)),
+             doc="The error function; derivative 2 / sqrt(pi) * exp(-x**2).")
+gelu = _unary(
+    "gelu",
+    lambda x: x * (1 + sp.erf(x / _SQRT2)) / 2,
+    derivative=lambda x, y: (1 + sp.erf(x / _SQRT2)) / 2 + x * sp.exp(-(x**2) / 2) / sp.sqrt(2 * sp.pi),
+    doc="GELU, exact erf form (PyTorch's default): x * (1 + erf(x / sqrt 2)) / 2; derivative "
+        "Phi(x) + x * phi(x).",
+)
+silu = _unary(
+    "silu",
+    lambda x: x * Sigmoid(x),
+    derivative=lambda x, y: Sigmoid(x) * (1 + x * (1 - Sigmoid(x))),
+    doc="SiLU (swish): x * sigmoid(x); derivative s * (1 + x * (1 - s)) with s = sigmoid(x), stable for any x.",
+)
+swish = silu
+
+
+def _elu_expr(x, alpha):
+    # expm1 of min(x, 0): the unused branch never overflows (elu(1000) computes expm1(0), not expm1(1000))
+    return sp.Max(x, 0) + alpha * _Expm1(sp.Min(x, 0))
+
+
+def _elu_op(name: str, alpha: float, scale: float = 1.0) -> Elementwise:
+    (s,) = _symbols(1)
+    a, k = sp.Float(alpha), sp.Float(scale)
+    expr = _elu_expr(s, a) if scale == 1.0 else k * _elu_expr(s, a)
+    d = sp.Piecewise((k, s > 0), (k * a * sp.exp(sp.Min(s, 0)), True))
+    return Elementwise(name, expr, (s,), (d,), builtin=True)
+
+
+def elu(x, alpha: float = 1.0) -> Node:
+    """ELU: x where x > 0, else alpha * (exp(x) - 1) (computed with expm1); derivative 1 where
+    x > 0, else alpha * exp(x) (PyTorch's, also at 0)."""
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not np.isfinite(alpha):
+        raise ValueError(f"elu: alpha must be a finite number, got {alpha!r}")
+    node = as_node(x)
+    op = _elu_op("elu", float(alpha))
+    if node.dtype.kind == "b":
+        raise op.dtype_error([node], "expects a numeric operand, got a boolean one")
+    return apply(op, _as_float(node))
+
+
+_SELU = _elu_op("selu", SELU_ALPHA, SELU_SCALE)
+
+
+def selu(x) -> Node:
+    """SELU with PyTorch's constants: scale * elu(x, alpha), alpha = 1.6732632423543772,
+    scale = 1.0507009873554805; derivative scale where x > 0, else scale * alpha * exp(x)."""
+    node = as_node(x)
+    if node.dtype.kind == "b":
+        raise _SELU.dtype_error([node], "expects a numeric operand, got a boolean one")
+    return apply(_SELU, _as_float(node))
+
+
+_ARCTAN2 = _binary_builtin(
+    "arctan2", lambda y, x: sp.atan2(y, x),
+    # x / (x**2 + y**2) and -y / (x**2 + y**2), as PyTorch's (NaN at the origin)
+    lambda y, x, out: (x / (x**2 + y**2), -y / (x**2 + y**2)),
+)
+_HYPOT = _binary_builtin(
+    "hypot", _Hypot,
+    # a / hypot and b / hypot; 0 at the origin (a subgradient: |(a, b)| has its kink there)
+    lambda a, b, out: (_over_nonzero(a, out), _over_nonzero(b, out)),
+)
+_MOD = _binary_builtin("mod", sp.Mod, lambda a, b, out: (sp.S.One, -sp.floor(a / b)))
+
+arctan2 = _binary_build(_ARCTAN2, "arctan2(y, x): the angle of the point (x, y), as np.arctan2; derivatives "
+                                  "x / (x**2 + y**2) and -y / (x**2 + y**2).")
+hypot = _binary_build(_HYPOT, "hypot(a, b) = sqrt(a**2 + b**2) without overflow; derivatives a / hypot and "
+                              "b / hypot (0 at the origin).")
+mod = _binary_build(_MOD, "a mod b with the sign of b (Python's and NumPy's floor mod: a - b * floor(a / b)), "
+                          "in floating point; derivatives 1 and -floor(a / b). Also the ``%`` operator on nodes.")

@@ -134,6 +134,31 @@ def zeros_and_normal(rng, shape):
     x = rng.normal(size=shape)
     x[..., 0, :] = 0.0
     return x
+# -- issue 16's elementwise built-ins ------------------------------------------------------
+def inside_unit(rng, shape):
+    """|x| <= 0.9: inside the domains of arcsin, arccos and arctanh, away from their poles at +-1."""
+    return rng.uniform(-0.9, 0.9, size=shape)
+
+
+def above_minus_one(rng, shape):
+    """x >= -0.5: inside log1p's domain, away from its pole at -1."""
+    return rng.uniform(-0.5, 2.0, size=shape)
+
+
+def inside_tan_period(rng, shape):
+    """|x| <= 1.2: away from tan's poles at +-pi/2."""
+    return rng.uniform(-1.2, 1.2, size=shape)
+
+
+def elementwise_edges(rng, shape):
+    """Zeros of both signs, negatives, +-1 (the edges of arcsin and arctanh), -1 (log1p's), tiny and large
+    values, infinities and NaN."""
+    return np.resize(np.array([-2.0, -1.0, -0.0, 0.0, 1e-10, 0.5, 1.0, 2.0, 1e4, np.inf, -np.inf, np.nan]), shape)
+
+
+def elementwise_edges_other(rng, shape):
+    """A second operand for the binary functions at their edges: zeros of both signs, negatives, infinities, NaN."""
+    return np.resize(np.array([0.0, -0.0, 2.0, -2.0, 0.5, np.inf, 1.0, -np.inf, np.nan, 3.0, -1e4, 0.0]), shape)
 
 
 def labels(k):
@@ -159,6 +184,20 @@ def np_softmax(x, axis=-1):
 
 def np_log_softmax(x, axis=-1):
     return x - np_logsumexp(x, axis=axis, keepdims=True)
+
+
+np_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def np_gelu(x):
+    return x * (1.0 + np_erf(x / math.sqrt(2.0))) / 2.0
+
+
+def np_elu(x, alpha=1.0):
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946  # PyTorch's
 
 
 def np_reduce(rows, reduction):
@@ -561,6 +600,57 @@ CASES = [
     unary("maxout", lambda x: sg.maxout(x, 3), lambda x: x.reshape(2, 3, 2, 3).max(-1), distinct, shape=(2, 3, 6)),
     C("maxout_named_batch", [In((4, 6), distinct, dims=("batch", 6))], lambda x: sg.maxout(x, 2),
       lambda x: x.reshape(4, 3, 2).max(-1)),
+    # -- issue 16: more elementwise built-ins (stable derivatives; edges in the domain_edge rows below) --
+    unary("log1p", sg.log1p, np.log1p, above_minus_one),
+    unary("expm1", sg.expm1, np.expm1),
+    unary("exp2", sg.exp2, np.exp2),
+    unary("log2", sg.log2, np.log2, positive),
+    unary("log10", sg.log10, np.log10, positive),
+    unary("reciprocal", sg.reciprocal, np.reciprocal, away_from_zero),
+    unary("tan", sg.tan, np.tan, inside_tan_period),
+    unary("sinh", sg.sinh, np.sinh),
+    unary("cosh", sg.cosh, np.cosh),
+    unary("arcsin", sg.arcsin, np.arcsin, inside_unit),
+    unary("arccos", sg.arccos, np.arccos, inside_unit),
+    unary("arctan", sg.arctan, np.arctan),
+    unary("arcsinh", sg.arcsinh, np.arcsinh),
+    unary("arctanh", sg.arctanh, np.arctanh, inside_unit),
+    unary("ceil", sg.ceil, np.ceil, off_integers),
+    unary("erf", sg.erf, np_erf),
+    unary("gelu", sg.gelu, np_gelu),
+    unary("silu", sg.silu, lambda x: x * np_sigmoid(x)),
+    unary("swish", sg.swish, lambda x: x / (1.0 + np.exp(-x)), shape=(3, 4)),
+    unary("elu_default", sg.elu, np_elu, away_from_zero),
+    unary("elu_alpha", lambda x: sg.elu(x, alpha=0.5), lambda x: np_elu(x, 0.5), away_from_zero),
+    unary("selu", sg.selu, lambda x: SELU_SCALE * np_elu(x, SELU_ALPHA), away_from_zero),
+    C("arctan2_broadcast", [In((3, 4), away_from_zero), In((4,), away_from_zero)], sg.arctan2, np.arctan2),
+    C("arctan2_number_x", [In((3, 4), away_from_zero)], lambda y: sg.arctan2(y, -1.5), lambda y: np.arctan2(y, -1.5)),
+    C("hypot_broadcast", [X34, In((3, 1))], sg.hypot, np.hypot),
+    C("mod_builtin", [In((3, 4), off_integers), In((3, 4), divisors)], sg.mod, np.mod),
+    C("mod_operator", [In((3, 4), off_integers), In((4,), divisors)], lambda a, b: a % b, lambda a, b: a % b),
+    unary("mod_operator_number", lambda x: x % 1.5, lambda x: np.mod(x, 1.5), off_integers, shape=(3, 4)),
+    C("rmod_operator_number", [In((3, 4), divisors)], lambda b: 2.25 % b, lambda b: np.mod(2.25, b)),
+    C("mod_of_ints", [I34], lambda y: y % 3, lambda y: np.mod(y, 3).astype(np.float64), grad=False),
+    *[
+        C(f"{name}_of_int", [I34], getattr(sg, name), lambda y, f=f: f(y.astype(np.float64)), grad=False)
+        for name, f in [("gelu", np_gelu), ("arctan", np.arctan), ("ceil", np.ceil)]
+    ],
+    *[
+        C(f"domain_edge_{name}", [In((12,), elementwise_edges)], getattr(sg, name), ref, grad=False, domain_edge=True)
+        for name, ref in [
+            ("log1p", np.log1p), ("expm1", np.expm1), ("exp2", np.exp2), ("log2", np.log2), ("log10", np.log10),
+            ("reciprocal", np.reciprocal), ("tan", np.tan), ("sinh", np.sinh), ("cosh", np.cosh),
+            ("arcsin", np.arcsin), ("arccos", np.arccos), ("arctan", np.arctan), ("arcsinh", np.arcsinh),
+            ("arctanh", np.arctanh), ("ceil", np.ceil), ("erf", np_erf), ("gelu", np_gelu),
+            ("silu", lambda x: x * np_sigmoid(x)), ("elu", np_elu),
+            ("selu", lambda x: SELU_SCALE * np_elu(x, SELU_ALPHA)),
+        ]
+    ],
+    *[
+        C(f"domain_edge_{name}", [In((12,), elementwise_edges), In((12,), elementwise_edges_other)],
+          getattr(sg, name), ref, grad=False, domain_edge=True)
+        for name, ref in [("arctan2", np.arctan2), ("hypot", np.hypot), ("mod", np.mod)]
+    ],
     unary("hard_tanh", sg.hard_tanh, lambda x: np.clip(x, -1.0, 1.0), off_hard_tanh_kinks),
     unary("step", sg.step, lambda x: (x > 0).astype(np.float64), away_from_zero),
     unary("exp_of_sum", lambda x: sg.exp(x + 0.5), lambda x: np.exp(x + 0.5), shape=(3, 4)),
@@ -1248,6 +1338,103 @@ def _tanh_of_matmul(x, W):
     return sg.tanh(x @ W)
 
 
+# -- issue 16: naive forms the stabilize rules rewrite, at |x| = 1e4 and 1e-10 -------------------
+TINY = np.array([1e4, -1e4, 1e-10, -1e-10, 0.0])
+SIG_TINY = np.array([1.0, 0.0, 0.5 + 2.5e-11, 0.5 - 2.5e-11, 0.5])
+SOFT_ROWS = np.array([[1e4, 1e4, -1e4], [1e-10, -1e-10, 0.0], [-1e4, -1e4, -1e4]])
+
+
+def _np_stable_softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+SOFT_VALUE = _np_stable_softmax(SOFT_ROWS)
+
+
+@pytest.mark.parametrize(
+    "build, x_value, value, dvalue",
+    [
+        # dvalue(R) is the exact gradient of sum(value * R)
+        pytest.param(lambda x: 1.0 / (1.0 + sg.exp(-x)), TINY, SIG_TINY, lambda R: R * SIG_TINY * (1 - SIG_TINY),
+                     id="naive_sigmoid"),
+        pytest.param(lambda x: 1.0 / (sg.exp(x) + 1.0), TINY, 1 - SIG_TINY, lambda R: -R * SIG_TINY * (1 - SIG_TINY),
+                     id="naive_sigmoid_of_minus_x"),
+        pytest.param(lambda x: sg.exp(x) / sg.sum(sg.exp(x), axis=-1, keepdims=True), SOFT_ROWS, SOFT_VALUE,
+                     lambda R: SOFT_VALUE * (R - (R * SOFT_VALUE).sum(-1, keepdims=True)), id="naive_softmax"),
+        pytest.param(lambda x: sg.exp(x) / sg.sum(sg.exp(x)), SOFT_ROWS[0], SOFT_VALUE[0],
+                     lambda R: SOFT_VALUE[0] * (R - (R * SOFT_VALUE[0]).sum()), id="naive_softmax_of_a_vector"),
+        # log(1 + x) and exp(x) - 1 computed as written lose all but 8 digits at x = 1e-10
+        pytest.param(lambda x: sg.log(1.0 + x), np.array([1e4, 1e-10, -1e-10, 0.0, -0.5]),
+                     np.log1p([1e4, 1e-10, -1e-10, 0.0, -0.5]),
+                     lambda R: R / (1.0 + np.array([1e4, 1e-10, -1e-10, 0.0, -0.5])), id="log_one_plus"),
+        pytest.param(lambda x: sg.exp(x) - 1.0, np.array([-1e4, 1e-10, -1e-10, 0.0, 2.0]),
+                     np.expm1([-1e4, 1e-10, -1e-10, 0.0, 2.0]),
+                     lambda R: R * np.exp([-1e4, 1e-10, -1e-10, 0.0, 2.0]), id="exp_minus_one"),
+    ],
+)
+def test_naive_forms_are_stabilized(build, x_value, value, dvalue):
+    """Value and gradient finite and correct where the naive form overflows (exp(1e4)) or cancels
+    (1 + 1e-10): the stabilize rules rewrite it before compiling and before differentiating."""
+    x = sg.placeholder("x", x_value.shape)
+    out = build(x)
+    R = np.linspace(-1.0, 2.0, math.prod(out.shape)).reshape(out.shape)
+    g = sg.grad((out * R).sum(), x)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        v, gv = codegen.compile([x], [out, g])(x_value)
+    np.testing.assert_allclose(v, value, rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(gv, dvalue(R), rtol=1e-13, atol=1e-300)
+
+
+def test_naive_forms_overflow_without_the_rules():
+    """What the rules fix: the same graphs, compiled without simplification, give NaN at |x| = 1e4."""
+    x = sg.placeholder("x", (5,))
+    with np.errstate(all="ignore"):
+        sig = codegen.compile([x], 1.0 / (1.0 + sg.exp(-x)), simplify=False)(TINY)
+        soft = codegen.compile([x], sg.exp(x) / sg.sum(sg.exp(x)), simplify=False)(TINY)
+    assert np.isnan(soft).any()
+    assert np.isfinite(sig).all()  # the value survives; the gradient of the naive form (below) does not
+    g = sg.grad((1.0 / (1.0 + sg.exp(-x))).sum(), x)  # differentiated from sigmoid(x): stabilized first
+    np.testing.assert_allclose(codegen.compile([x], g)(TINY), SIG_TINY * (1 - SIG_TINY), rtol=1e-13, atol=1e-300)
+
+
+@pytest.mark.parametrize("name", ["gelu", "silu", "elu", "selu", "erf", "arctan", "arcsinh", "log1p", "expm1",
+                                  "reciprocal"])
+def test_new_elementwise_builtins_are_finite_at_large_and_tiny_inputs(name):
+    """No overflow (in the unused branch of a where, or in a derivative) at +-1e4 and +-1e-10, values and
+    gradients as PyTorch's in float64."""
+    torch = pytest.importorskip("torch")
+    xv = np.array([1e4, -1e4, 1e-10, -1e-10, 0.5])
+    if name == "log1p":
+        xv[1] = 0.0  # outside its domain
+    if name == "expm1":
+        xv[0] = 700.0  # exp(1e4) is no float
+    value, grad, R = _stable(getattr(sg, name), xv)
+    t = torch.tensor(xv, requires_grad=True)
+    fn = {"gelu": torch.nn.functional.gelu, "silu": torch.nn.functional.silu, "elu": torch.nn.functional.elu,
+          "selu": torch.selu, "arctan": torch.atan, "arcsinh": torch.asinh}.get(name) or getattr(torch, name)
+    out = fn(t)
+    (out * torch.tensor(R)).sum().backward()
+    np.testing.assert_allclose(value, out.detach().numpy(), rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-13, atol=1e-300)
+
+
+def test_arcsinh_gradient_does_not_overflow_at_1e200():
+    """1 / hypot(1, x), not 1 / sqrt(1 + x**2) (which is 0 at x = 1e200: x**2 overflows)."""
+    value, grad, R = _stable(sg.arcsinh, np.array([1e200, -1e200, 1e-200]))
+    np.testing.assert_allclose(grad, R * np.array([1e-200, 1e-200, 1.0]), rtol=1e-15)
+
+
+def test_hypot_gradient_at_the_origin_is_zero_without_a_warning():
+    """d hypot(a, b) = (a, b) / hypot: at the origin (the kink) 0, not 0 / 0."""
+    a, b = sg.placeholder("a", (3,)), sg.placeholder("b", (3,))
+    ga, gb = sg.grad(sg.hypot(a, b).sum(), [a, b])
+    with np.errstate(all="raise"):
+        va, vb = codegen.compile([a, b], [ga, gb])(np.array([0.0, 3.0, 1e-300]), np.array([0.0, -4.0, 0.0]))
+    np.testing.assert_array_equal(va, [0.0, 0.6, 1.0])
+    np.testing.assert_array_equal(vb, [0.0, -0.8, 0.0])
+
+
 SECOND_ORDER = [
     # tanh and sigmoid have derivatives written in their own output y (1 - y**2, y * (1 - y)):
     # differentiating those derivative ops again must not confuse their output with y.
@@ -1273,6 +1460,16 @@ SECOND_ORDER = [
     pytest.param([(4, 3)], lambda x: sg.take(x, [3, 0, 3], axis=0) ** 3, normal, id="take"),
     pytest.param([(3, 4)], lambda x: sg.gather(x, np.array([[0, 0], [3, 1], [2, 2]]), axis=-1) ** 3, normal,
                  id="gather"),
+    # issue 16: derivatives written in y (tan, exp2, hypot), in erf (gelu), Piecewise (elu, selu, hypot)
+    pytest.param([(3, 4)], lambda x: sg.tan(x * 0.5) + sg.exp2(x) + sg.reciprocal(x) + sg.log1p(x) + sg.expm1(x),
+                 positive, id="tan_exp2_reciprocal_log1p_expm1"),
+    pytest.param([(3, 4)], lambda x: sg.arcsin(x * 0.4) + sg.arctanh(x * 0.4) + sg.arcsinh(x) + sg.arctan(x)
+                 + sg.sinh(x) * sg.cosh(x), positive, id="inverse_trig_hyperbolic"),
+    pytest.param([(3, 4)], lambda x: sg.gelu(x) + sg.silu(x) + sg.erf(x) + sg.log2(x) * sg.log10(x), positive,
+                 id="gelu_silu_erf"),
+    pytest.param([(3, 4)], lambda x: sg.elu(x, 0.7) + sg.selu(x), away_from_zero, id="elu_selu"),
+    pytest.param([(3, 4), (4,)], lambda x, y: sg.arctan2(x, y) * sg.hypot(x, y), away_from_zero,
+                 id="arctan2_hypot"),
 ]
 
 
@@ -1343,6 +1540,13 @@ FLOAT32_CASES = [
     pytest.param(lambda x: sg.einsum("ij,kj->ik", x, x) @ sg.inv(x[:, :3] @ x[:, :3].T + np.eye(3, dtype="float32"))
                  + sg.norm(x, axis=1, keepdims=True) + sg.take(x, [2, 0, 2], axis=1) * sg.slogdet(x[:, 1:] + 3.0)[1],
                  id="linalg_and_take"),
+    # issue 16's built-ins; exp2, log2, log10, erf and gelu have irrational constants in their derivatives
+    pytest.param(lambda x: sg.exp2(x) + sg.log2(x * x + 1.0) + sg.log10(x * x + 0.5) + sg.log1p(x * x)
+                 + sg.expm1(x) + sg.reciprocal(x * x + 1.0), id="exp_log_variants"),
+    pytest.param(lambda x: sg.tan(x * 0.5) + sg.sinh(x) * sg.cosh(x) + sg.arcsin(x * 0.5) + sg.arccos(x * 0.5)
+                 + sg.arctan(x) + sg.arcsinh(x) + sg.arctanh(x * 0.5), id="trig_hyperbolic_inverse"),
+    pytest.param(lambda x: sg.erf(x) + sg.gelu(x) + sg.silu(x) + sg.elu(x, 0.5) + sg.selu(x), id="activations"),
+    pytest.param(lambda x: sg.arctan2(x, x.T.sum(1) + 2.0) + sg.hypot(x, 1.5) + (x * 3.0) % 1.25, id="binary"),
 ]
 
 

@@ -306,6 +306,45 @@ def case_log_of_sum_exp(rng):
                 lambda s: ops_of(s)["logsumexp"] == 2 and "exp" not in ops_of(s) and "sum" not in ops_of(s))
 
 
+@case("log_one_plus")
+def case_log_one_plus(rng):
+    z = vec("z", 4)
+    return Case([z], [sg.log(1.0 + sg.tanh(z)), sg.log(sg.sin(z) + 1.0), sg.log(1.0 + sg.exp(z))],
+                [rng.normal(size=4)],
+                lambda s: s[0].op.name == "log1p" and s[1].op.name == "log1p" and s[2].op.name == "softplus"
+                and "log" not in ops_of(s))
+
+
+@case("exp_minus_one")
+def case_exp_minus_one(rng):
+    z = vec("z", 4)
+    return Case([z], [sg.exp(z) - 1.0, sg.exp(2.0 * z) + -1.0, -1.0 + sg.exp(z), 1.0 - sg.exp(z)],
+                [rng.normal(size=4)],
+                lambda s: [o.op.name for o in s[:3]] == ["expm1"] * 3 and s[2] is s[0]
+                and s[3].op.name == "subtract")
+
+
+@case("naive_softmax")
+def case_naive_softmax(rng):
+    z, v = sg.placeholder("z", (2, 3)), vec("v", 4)
+    outs = [sg.exp(z) / sg.sum(sg.exp(z), axis=-1, keepdims=True),
+            sg.exp(z) / sg.sum(sg.exp(z), axis=0, keepdims=True),
+            sg.exp(v) / sg.sum(sg.exp(v)),
+            sg.exp(z) / sg.sum(sg.exp(z), keepdims=True)]  # over both axes: softmax takes one, left alone
+    return Case([z, v], outs, [rng.normal(size=(2, 3)), rng.normal(size=4)],
+                lambda s: [o.op.name for o in s] == ["softmax", "softmax", "softmax", "divide"]
+                and s[1].op.axis in (0, -2))
+
+
+@case("naive_sigmoid")
+def case_naive_sigmoid(rng):
+    z = vec("z", 4)
+    return Case([z], [1.0 / (1.0 + sg.exp(-z)), 1.0 / (sg.exp(z) + 1.0), 2.0 / (1.0 + sg.exp(-z))],
+                [rng.normal(size=4) * 3],
+                lambda s: s[0].op.name == "sigmoid" and s[1].op.name == "sigmoid"
+                and s[1].inputs[0].op.name == "negative" and s[2].op.name == "divide")
+
+
 @case("add_unpick")
 def case_add_unpick(rng):
     z, s = sg.placeholder("z", (4, 3)), sg.placeholder("s", ())
@@ -450,7 +489,7 @@ def test_unsafe_rule_only_with_unsafe_and_changes_the_value_at_the_domain_edge(n
 def test_unsafe_rules_do_not_fire_by_default_on_a_gradient_graph():
     x = sg.placeholder("x", ("batch", 3))
     w = sg.parameter("w", value=np.ones(3))
-    cost = sg.mean(sg.exp(sg.log(sg.square(x @ w) + 1.0)) - x @ w * 0.0)
+    cost = sg.mean(sg.exp(sg.log(sg.square(x @ w) + 2.0)) - x @ w * 0.0)  # + 1.0 would become log1p
     outs = [cost, sg.grad(cost, w)]
     unsafe_names = {n for n, u in UNSAFE.items() if u}
     _, report = sg.simplify(outs, report=True)
