@@ -22,6 +22,7 @@ from .ops import (
     next_key, random_key, random_uniform, std, step, stop_gradient, sum, tanh, transpose, var, where,
 )
 from .ops import avg_pool2d, conv2d, flatten, max_pool2d
+from .ops import argmax, argmin, logaddexp, min, prod  # issue 16 (redops)
 from . import init, nn, optim, schedules
 from .regularize import clip_by_global_norm, clip_by_value, ema, global_norm, l1_penalty, l2_penalty
 from .simplify import SimplifyReport, simplify
@@ -41,4 +42,6 @@ __all__ = [
     "next_key", "parameters_of", "random_key", "random_uniform", "sigmoid", "simplify", "state", "sin", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "square",
     "squeeze", "step", "stop_gradient", "sum", "tanh", "to_dot", "to_networkx", "topo_sort", "trace", "Row", "Trace", "draw", "compare_modes", "ModeComparison", "transpose",
     "vjp", "where", "var", "std", "avg_pool2d", "conv2d", "flatten", "max_pool2d",
+    # issue 16 (redops)
+    "argmax", "argmin", "logaddexp", "min", "prod",
 ]

@@ -429,6 +429,24 @@ class NumPyPrinter(Printer):
             dims = [f"{self.obj(x)}.shape[{a + ndim}]" for a in axes]
         return Code(" * ".join(dims), TERM if len(dims) > 1 else ATOM)
 
+    # -- issue 16 (redops): min, prod, argmax/argmin, logaddexp --------------------------------
+    def _print_Min(self, node, x):
+        return self._reduce(node, x, "minimum")
+
+    def _print_Prod(self, node, x):
+        return self._reduce(node, x, "multiply")
+
+    def _print_ArgMax(self, node, x, fn="argmax"):
+        axis = "None" if node.op.axis is None else str(node.op.axis + node.inputs[0].ndim)
+        keep = ", keepdims=True" if node.op.keepdims else ""
+        return Code(f"{self.module}.{fn}({self.array(x, node.inputs[0])}, axis={axis}{keep})")
+
+    def _print_ArgMin(self, node, x):
+        return self._print_ArgMax(node, x, "argmin")
+
+    def _print_LogAddExp(self, node, a, b):
+        return self.call(f"{self.module}.logaddexp", a.text, b.text)
+
     def _print_RandomUniform(self, node, key, like):
         return self.helper("_uniform", key.text, _shape_of(like, ()), self.dtype(node.dtype))
 

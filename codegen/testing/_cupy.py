@@ -378,6 +378,16 @@ def argmax(a, axis=None, dtype=None, out=None, keepdims=False):
     return out
 
 
+def argmin(a, axis=None, dtype=None, out=None, keepdims=False):
+    index = _call(np.argmin, (a,), {"axis": axis, "keepdims": keepdims})
+    if dtype is not None:
+        index = index.astype(dtype)
+    if out is None:
+        return index
+    out[...] = index
+    return out
+
+
 def as_strided(x, shape=None, strides=None):
     """``cupy.lib.stride_tricks.as_strided``: a view of x's memory with these shape and strides (bytes).
     Read-only here (windows overlap: writing through one would change others)."""
@@ -460,6 +470,8 @@ _FUNCTIONS = {
     "broadcast_to": np.broadcast_to, "reshape": np.reshape, "transpose": np.transpose, "swapaxes": np.swapaxes,
     "moveaxis": np.moveaxis, "expand_dims": np.expand_dims, "squeeze": np.squeeze, "concatenate": np.concatenate,
     "stack": np.stack, "take": np.take, "take_along_axis": np.take_along_axis, "atleast_1d": np.atleast_1d,
+    # cumulative and ordering (issue 16): names and keywords real CuPy 13 has
+    "cumsum": np.cumsum, "cumprod": np.cumprod, "flip": np.flip, "argsort": np.argsort, "sort": np.sort,
 }
 
 _API = {
@@ -467,7 +479,7 @@ _API = {
     **_UFUNCS,
     "abs": _UFUNCS["absolute"],
     "asarray": asarray, "array": array, "ascontiguousarray": ascontiguousarray, "asnumpy": asnumpy,
-    "where": where, "matmul": matmul, "argmax": argmax, "get_array_module": get_array_module,
+    "where": where, "matmul": matmul, "argmax": argmax, "argmin": argmin, "get_array_module": get_array_module,
     "broadcast_shapes": np.broadcast_shapes,  # CuPy re-exports NumPy's
     "ndarray": ndarray, "ufunc": ufunc, "RawKernel": RawKernel, "cuda": _cuda, "lib": _lib,
     "dtype": np.dtype, "nan": np.nan, "inf": np.inf, "newaxis": np.newaxis, "pi": np.pi, "e": np.e,

@@ -114,6 +114,27 @@ def divisors(rng, shape):
     return rng.choice([1.0, 2.0, 4.0, -2.0], size=shape)
 
 
+# -- issue 16 (redops) samplers ----------------------------------------------------------------
+def with_zeros(rng, shape):
+    """Normal values with about a third of the entries exactly 0 (products, cumulative products)."""
+    return np.where(rng.random(size=shape) < 0.35, 0.0, rng.normal(size=shape))
+
+
+def zeros_at(*positions):
+    """Normal values, 0 at these positions of the last axis (a row with one zero, or two)."""
+    def sample(rng, shape):
+        x = rng.uniform(0.5, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+        x[..., list(positions)] = 0.0
+        return x
+
+    return sample
+
+
+def large(rng, shape):
+    """Values near 1000: exp overflows unless shifted."""
+    return 1000.0 + rng.uniform(-3.0, 3.0, size=shape)
+
+
 def labels(k):
     def sample(rng, shape):
         return rng.integers(0, k, size=shape)
@@ -712,6 +733,47 @@ CASES = [
       lambda x, w, b, v, y: sg.softmax_cross_entropy(
           sg.flatten(sg.max_pool2d(sg.relu(sg.conv2d(x, w, padding=1) + sg.reshape(b, (3, 1, 1))), 2)) @ v, y),
       np_small_conv_net),
+    # -- issue 16 (redops): min, prod, argmax/argmin, logaddexp -------------------------------------
+    C("min_all", [In((2, 3, 5), distinct)], lambda x: sg.min(x), lambda x: np.min(x)),
+    C("min_axis1", [In((2, 3, 5), distinct)], lambda x: sg.min(x, axis=1), lambda x: np.min(x, axis=1)),
+    C("min_axes02_keepdims", [In((2, 3, 5), distinct)], lambda x: sg.min(x, axis=(0, 2), keepdims=True),
+      lambda x: np.min(x, axis=(0, 2), keepdims=True)),
+    C("min_last_negative_axis", [In((2, 3, 5), distinct)], lambda x: sg.min(x, axis=-1), lambda x: x.min(-1)),
+    # ties share the gradient (finite differences see one side of the kink)
+    C("min_ties_shared", [In((3, 4), small_ints)], lambda x: sg.min(x, axis=1), lambda x: x.min(1), fd=False),
+    C("min_of_int", [I34], lambda y: sg.min(y, axis=0), lambda y: np.min(y, axis=0), grad=False),
+    C("min_named_dim", [In((3, 4), distinct, dims=("n", 4))], lambda x: sg.min(x, axis=0), lambda x: x.min(0)),
+    C("prod_all", [In((2, 3, 2))], lambda x: sg.prod(x), lambda x: np.prod(x)),
+    C("prod_axis1", [X235], lambda x: sg.prod(x, axis=1), lambda x: np.prod(x, axis=1)),
+    C("prod_axes02_keepdims", [In((2, 3, 2))], lambda x: sg.prod(x, axis=(0, 2), keepdims=True),
+      lambda x: np.prod(x, axis=(0, 2), keepdims=True)),
+    C("prod_last_with_zeros", [In((4, 5), with_zeros)], lambda x: sg.prod(x, axis=-1), lambda x: np.prod(x, -1)),
+    C("prod_one_zero_per_row", [In((3, 4), zeros_at(1))], lambda x: sg.prod(x, axis=-1), lambda x: np.prod(x, -1)),
+    C("prod_two_zeros_per_row", [In((3, 4), zeros_at(0, 2))], lambda x: sg.prod(x, axis=1), lambda x: np.prod(x, 1)),
+    C("prod_negatives", [In((3, 4), away_from_zero)], lambda x: sg.prod(-x, axis=0), lambda x: np.prod(-x, 0)),
+    C("prod_over_empty_axis", [In((3, 0))], lambda x: sg.prod(x, axis=1), lambda x: np.prod(x, axis=1)),
+    C("prod_of_int", [I34], lambda y: sg.prod(y, axis=1), lambda y: np.prod(y, axis=1), grad=False),
+    C("argmax_axis1", [X235], lambda x: sg.argmax(x, axis=1), lambda x: np.argmax(x, axis=1), grad=False),
+    C("argmax_all", [X235], lambda x: sg.argmax(x), lambda x: np.argmax(x), grad=False),
+    C("argmax_ties_first", [In((3, 4), small_ints)], lambda x: sg.argmax(x, -1), lambda x: np.argmax(x, -1),
+      grad=False),
+    C("argmax_keepdims", [X235], lambda x: sg.argmax(x, axis=0, keepdims=True),
+      lambda x: np.argmax(x, axis=0, keepdims=True), grad=False),
+    C("argmin_last", [In((3, 4), small_ints)], lambda x: sg.argmin(x, axis=-1), lambda x: np.argmin(x, -1),
+      grad=False),
+    C("argmin_all_keepdims", [X34], lambda x: sg.argmin(x, keepdims=True), lambda x: np.argmin(x, keepdims=True),
+      grad=False),
+    C("argmin_of_int", [I34], lambda y: sg.argmin(y, axis=0), lambda y: np.argmin(y, axis=0), grad=False),
+    # argmax has no derivative: a value it selects through pick still has one
+    C("pick_at_argmax", [X34], lambda x: pick(x, sg.argmax(x, axis=-1)), lambda x: x.max(-1)),
+    C("logaddexp_broadcast", [X235, In((3, 1))], lambda a, b: sg.logaddexp(a, b), lambda a, b: np.logaddexp(a, b)),
+    C("logaddexp_python_number", [X34], lambda a: sg.logaddexp(0.5, a), lambda a: np.logaddexp(0.5, a)),
+    C("logaddexp_equal_operands", [X34], lambda a: sg.logaddexp(a, a), lambda a: np.logaddexp(a, a)),
+    C("logaddexp_large", [In((3, 4), large), In((3, 4), large)], lambda a, b: sg.logaddexp(a, b),
+      lambda a, b: np.logaddexp(a, b), grad=False),
+    C("logaddexp_of_int", [I34, I34], lambda a, b: sg.logaddexp(a, b), lambda a, b: np.logaddexp(a, b), grad=False),
+    C("domain_edge_logaddexp", [In((6,), domain_edges), In((6,), normal)], lambda a, b: sg.logaddexp(a, b),
+      lambda a, b: np.logaddexp(a, b), grad=False, domain_edge=True),
     # -- a small network, every kind of op at once ------------------------------------------
     C("mlp_loss", [In((5, 3), dims=("batch", 3)), In((3, 4)), In((4,)), In((4, 2)),
                    In((5,), labels(2), "int64", diff=False, dims=("batch",))],
@@ -1371,3 +1433,47 @@ def test_flops_with_named_sizes():
     assert m.op.flops(m, {"batch": 3, "hidden": 7}) == 21
     # a size left out counts as 1
     assert h.op.flops(h, {}) == 2 * 4
+
+
+# -- issue 16 (redops): min, prod, argmax/argmin, logaddexp, cumulative and ordering ops ---------------
+def test_prod_gradient_and_hessian_at_zeros_match_torch():
+    """prod's derivative is the product of the other entries, not out / x (nan at a zero)."""
+    torch = pytest.importorskip("torch")
+    x = sg.placeholder("x", (4, 3))
+    xv = np.array([[1.5, -2.0, 3.0], [0.0, 2.0, -1.5], [0.0, 0.0, 2.0], [0.0, 0.0, 0.0]])
+    out = sg.prod(x, axis=1)
+    g = sg.grad(out.sum(), x)
+    h = sg.hessian(sg.prod(x[1]) + sg.prod(x[2]) + sg.prod(x[3]), x)
+    got_g, got_h = codegen.evaluate([g, h], {x: xv})
+    t = torch.tensor(xv, requires_grad=True)
+    (tg,) = torch.autograd.grad(torch.prod(t, 1).sum(), t, create_graph=True)
+    np.testing.assert_array_equal(got_g, tg.detach().numpy())
+    th = torch.autograd.functional.hessian(lambda v: torch.prod(v[1]) + torch.prod(v[2]) + torch.prod(v[3]), t)
+    np.testing.assert_array_equal(got_h, th.numpy())
+
+
+def test_min_and_max_share_the_gradient_between_ties():
+    x = sg.placeholder("x", (4,))
+    got = codegen.evaluate(sg.grad(sg.min(x), x), {x: np.array([1.0, -2.0, 3.0, -2.0])})
+    np.testing.assert_array_equal(got, [0.0, 0.5, 0.0, 0.5])
+
+
+def test_argmax_and_argmin_are_int64_without_derivative():
+    x = sg.placeholder("x", (3, 4))
+    assert sg.argmax(x, axis=1).dtype == np.int64 and sg.argmin(x).shape == ()
+    assert sg.grad((sg.cast(sg.argmax(x, 1), "float64") + x.sum(1)).sum(), x) is not None
+    with pytest.raises(TypeError, match=r"argmax: axis must be an int or None, got \(0, 1\)"):
+        sg.argmax(x, axis=(0, 1))
+    with pytest.raises(sg.DTypeError, match=r"argmin: cannot search booleans"):
+        sg.argmin(x > 0)
+
+
+def test_logaddexp_gradient_splits_evenly_at_equal_operands_and_stays_finite():
+    a, b = sg.placeholder("a", (3,)), sg.placeholder("b", (3,))
+    av, bv = np.array([0.0, 1000.0, -1000.0]), np.array([0.0, -1000.0, -1000.0])
+    out = sg.logaddexp(a, b)
+    with np.errstate(over="raise", invalid="raise"):
+        v, ga, gb = codegen.evaluate([out, *sg.grad(out.sum(), [a, b])], {a: av, b: bv})
+    np.testing.assert_allclose(v, np.logaddexp(av, bv), rtol=1e-15)
+    np.testing.assert_allclose(ga, [0.5, 1.0, 0.5], rtol=1e-12)  # (out carries |x| * eps)
+    np.testing.assert_allclose(gb, [0.5, 0.0, 0.5], rtol=1e-12)
