@@ -23,6 +23,7 @@ from .ops import (
 )
 from .ops import avg_pool2d, conv2d, flatten, max_pool2d
 from .ops import argmax, argmin, logaddexp, min, prod  # issue 16 (redops)
+from .ops import argsort, cumprod, cumsum, diff, sort
 from . import init, nn, optim, schedules
 from .regularize import clip_by_global_norm, clip_by_value, ema, global_norm, l1_penalty, l2_penalty
 from .simplify import SimplifyReport, simplify
@@ -43,5 +44,5 @@ __all__ = [
     "squeeze", "step", "stop_gradient", "sum", "tanh", "to_dot", "to_networkx", "topo_sort", "trace", "Row", "Trace", "draw", "compare_modes", "ModeComparison", "transpose",
     "vjp", "where", "var", "std", "avg_pool2d", "conv2d", "flatten", "max_pool2d",
     # issue 16 (redops)
-    "argmax", "argmin", "logaddexp", "min", "prod",
+    "argmax", "argmin", "logaddexp", "min", "prod", "argsort", "cumprod", "cumsum", "diff", "sort",
 ]

@@ -289,3 +289,9 @@ def _blas_gemm(dtype, _found={}):  # (_found: looked up once per dtype, then kep
             _found[dtype] = fn
             break
     return _found[dtype]
+
+
+# -- issue 16 (redops): cumulative and ordering ops ----------------------------------------------------
+def _take_along(x, index, axis):
+    """x reordered along ``axis`` by integer ``index`` (x's last axes; x's extra leading axes broadcast)."""
+    return np.take_along_axis(x, np.broadcast_to(index, x.shape), axis=axis)

@@ -240,3 +240,9 @@ def _avg_pool2d_grad(g, size, kernel, stride, padding=(0, 0, 0, 0)):
         for j in range(kernel[1]):
             out[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw] += share
     return out[..., top:top + h, left:left + w]
+
+
+# -- issue 16 (redops): cumulative and ordering ops ----------------------------------------------------
+def _take_along(x, index, axis):
+    """x reordered along ``axis`` by integer ``index`` (x's last axes; x's extra leading axes broadcast)."""
+    return cp.take_along_axis(x, cp.broadcast_to(index, x.shape), axis=axis)

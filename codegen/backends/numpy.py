@@ -447,6 +447,24 @@ class NumPyPrinter(Printer):
     def _print_LogAddExp(self, node, a, b):
         return self.call(f"{self.module}.logaddexp", a.text, b.text)
 
+    # -- issue 16 (redops): cumulative and ordering ops ------------------------------------------
+    def _print_CumSum(self, node, x):
+        axis = str(node.op.axis + node.ndim)
+        if not node.op.reverse:
+            return self.call(f"{self.module}.cumsum", self.array(x, node), f"axis={axis}")
+        flipped = f"{self.module}.flip({self.array(x, node)}, {axis})"
+        return self.call(f"{self.module}.flip", f"{self.module}.cumsum({flipped}, axis={axis})", axis)
+
+    def _print_CumProd(self, node, x):
+        return self.call(f"{self.module}.cumprod", self.array(x, node), f"axis={node.op.axis + node.ndim}")
+
+    def _print_ArgSort(self, node, x):
+        return self.call(f"{self.module}.argsort", self.array(x, node.inputs[0]), f"axis={node.op.axis + node.ndim}",
+                         'kind="stable"')
+
+    def _print_PermuteAlong(self, node, x, perm):
+        return self.helper("_take_along", self.array(x, node), perm.text, str(node.op.axis))
+
     def _print_RandomUniform(self, node, key, like):
         return self.helper("_uniform", key.text, _shape_of(like, ()), self.dtype(node.dtype))
 

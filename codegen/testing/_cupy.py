@@ -388,6 +388,22 @@ def argmin(a, axis=None, dtype=None, out=None, keepdims=False):
     return out
 
 
+def _stable(numpy_sort, name):
+    """CuPy's sorts are stable; ``kind`` may only be None or "stable"."""
+
+    def sort(a, axis=-1, kind=None):
+        if kind not in (None, "stable"):
+            raise ValueError(f"{name}: kind={kind!r} is not supported (CuPy sorts are stable)")
+        return _call(numpy_sort, (a,), {"axis": axis, "kind": "stable"})
+
+    sort.__name__ = sort.__qualname__ = name
+    sort.__doc__ = f"Emulated ``cupy.{name}``: a stable sort."
+    return sort
+
+
+argsort, sort = _stable(np.argsort, "argsort"), _stable(np.sort, "sort")
+
+
 def as_strided(x, shape=None, strides=None):
     """``cupy.lib.stride_tricks.as_strided``: a view of x's memory with these shape and strides (bytes).
     Read-only here (windows overlap: writing through one would change others)."""
@@ -471,7 +487,7 @@ _FUNCTIONS = {
     "moveaxis": np.moveaxis, "expand_dims": np.expand_dims, "squeeze": np.squeeze, "concatenate": np.concatenate,
     "stack": np.stack, "take": np.take, "take_along_axis": np.take_along_axis, "atleast_1d": np.atleast_1d,
     # cumulative and ordering (issue 16): names and keywords real CuPy 13 has
-    "cumsum": np.cumsum, "cumprod": np.cumprod, "flip": np.flip, "argsort": np.argsort, "sort": np.sort,
+    "cumsum": np.cumsum, "cumprod": np.cumprod, "flip": np.flip,
 }
 
 _API = {
@@ -479,7 +495,7 @@ _API = {
     **_UFUNCS,
     "abs": _UFUNCS["absolute"],
     "asarray": asarray, "array": array, "ascontiguousarray": ascontiguousarray, "asnumpy": asnumpy,
-    "where": where, "matmul": matmul, "argmax": argmax, "argmin": argmin, "get_array_module": get_array_module,
+    "where": where, "matmul": matmul, "argmax": argmax, "argmin": argmin, "argsort": argsort, "sort": sort, "get_array_module": get_array_module,
     "broadcast_shapes": np.broadcast_shapes,  # CuPy re-exports NumPy's
     "ndarray": ndarray, "ufunc": ufunc, "RawKernel": RawKernel, "cuda": _cuda, "lib": _lib,
     "dtype": np.dtype, "nan": np.nan, "inf": np.inf, "newaxis": np.newaxis, "pi": np.pi, "e": np.e,

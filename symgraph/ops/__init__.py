@@ -31,6 +31,7 @@ from .shape import (
 from .reduce import (
     ArgMax, ArgMin, LogAddExp, Min, Prod, argmax, argmin, logaddexp, prod, reduce_min,
 )
+from .order import ArgSort, CumProd, CumSum, PermuteAlong, argsort, cumprod, cumsum, diff, sort
 
 sum = reduce_sum  # noqa: A001  (the public names shadow the builtins on purpose)
 max = reduce_max  # noqa: A001

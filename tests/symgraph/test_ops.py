@@ -774,6 +774,36 @@ CASES = [
     C("logaddexp_of_int", [I34, I34], lambda a, b: sg.logaddexp(a, b), lambda a, b: np.logaddexp(a, b), grad=False),
     C("domain_edge_logaddexp", [In((6,), domain_edges), In((6,), normal)], lambda a, b: sg.logaddexp(a, b),
       lambda a, b: np.logaddexp(a, b), grad=False, domain_edge=True),
+    # -- issue 16 (redops): cumulative and ordering ops -----------------------------------------
+    C("cumsum_axis1", [X235], lambda x: sg.cumsum(x, axis=1), lambda x: np.cumsum(x, axis=1)),
+    C("cumsum_last", [X34], lambda x: sg.cumsum(x, -1), lambda x: np.cumsum(x, -1)),
+    C("cumsum_flattened", [X34], lambda x: sg.cumsum(x), lambda x: np.cumsum(x)),
+    C("cumsum_empty_axis", [In((3, 0))], lambda x: sg.cumsum(x, axis=1), lambda x: np.cumsum(x, axis=1)),
+    C("cumsum_named_dim", [In((3, 4), dims=("n", 4))], lambda x: sg.cumsum(x, axis=0), lambda x: np.cumsum(x, 0)),
+    C("cumsum_of_int", [I34], lambda y: sg.cumsum(y, axis=0), lambda y: np.cumsum(y, axis=0), grad=False),
+    C("cumprod_axis0", [In((4, 3))], lambda x: sg.cumprod(x, axis=0), lambda x: np.cumprod(x, axis=0)),
+    C("cumprod_last_with_zeros", [In((4, 5), with_zeros)], lambda x: sg.cumprod(x, axis=-1),
+      lambda x: np.cumprod(x, -1)),
+    C("cumprod_two_zeros_per_row", [In((3, 5), zeros_at(1, 3))], lambda x: sg.cumprod(x, axis=1),
+      lambda x: np.cumprod(x, 1)),
+    C("cumprod_negatives_flattened", [In((2, 3), away_from_zero)], lambda x: sg.cumprod(-x), lambda x: np.cumprod(-x)),
+    C("cumprod_empty_axis", [In((0, 3))], lambda x: sg.cumprod(x, axis=0), lambda x: np.cumprod(x, axis=0)),
+    C("cumprod_of_int", [I34], lambda y: sg.cumprod(y, axis=1), lambda y: np.cumprod(y, axis=1), grad=False),
+    C("sort_last", [In((3, 5), distinct)], lambda x: sg.sort(x), lambda x: np.sort(x)),
+    C("sort_axis0_3d", [In((4, 2, 3), distinct)], lambda x: sg.sort(x, axis=0), lambda x: np.sort(x, axis=0)),
+    C("sort_flattened", [In((3, 4), distinct)], lambda x: sg.sort(x, axis=None), lambda x: np.sort(x, axis=None)),
+    # ties: the value is the same either way; the gradient follows the stable order
+    C("sort_ties", [In((3, 6), small_ints)], lambda x: sg.sort(x, axis=1), lambda x: np.sort(x, axis=1), fd=False),
+    C("sort_named_dim", [In((5, 2), distinct, dims=("n", 2))], lambda x: sg.sort(x, axis=0),
+      lambda x: np.sort(x, axis=0)),
+    C("sort_of_int", [I34], lambda y: sg.sort(y), lambda y: np.sort(y), grad=False),
+    C("argsort_ties_stable", [In((3, 6), small_ints)], lambda x: sg.argsort(x, axis=1),
+      lambda x: np.argsort(x, axis=1, kind="stable"), grad=False),
+    C("argsort_axis0", [X34], lambda x: sg.argsort(x, axis=0), lambda x: np.argsort(x, axis=0), grad=False),
+    C("diff_last", [X235], lambda x: sg.diff(x), lambda x: np.diff(x)),
+    C("diff_axis0_twice", [In((5, 3))], lambda x: sg.diff(x, n=2, axis=0), lambda x: np.diff(x, n=2, axis=0)),
+    C("diff_to_empty", [In((3, 1))], lambda x: sg.diff(x, axis=1), lambda x: np.diff(x, axis=1)),
+    C("diff_named_dim", [In((4, 3), dims=("n", 3))], lambda x: sg.diff(x, axis=0), lambda x: np.diff(x, axis=0)),
     # -- a small network, every kind of op at once ------------------------------------------
     C("mlp_loss", [In((5, 3), dims=("batch", 3)), In((3, 4)), In((4,)), In((4, 2)),
                    In((5,), labels(2), "int64", diff=False, dims=("batch",))],
@@ -1477,3 +1507,50 @@ def test_logaddexp_gradient_splits_evenly_at_equal_operands_and_stays_finite():
     np.testing.assert_allclose(v, np.logaddexp(av, bv), rtol=1e-15)
     np.testing.assert_allclose(ga, [0.5, 1.0, 0.5], rtol=1e-12)  # (out carries |x| * eps)
     np.testing.assert_allclose(gb, [0.5, 0.0, 0.5], rtol=1e-12)
+
+
+def test_cumprod_gradient_at_zeros_matches_torch():
+    """cumprod's gradient is not rcumsum(g * out) / x (nan at a zero)."""
+    torch = pytest.importorskip("torch")
+    x = sg.placeholder("x", (4, 5))
+    xv = np.array([[1.5, 0.0, 2.0, -1.0, 3.0], [0.0, 2.0, 0.0, 4.0, 0.5], [2.0, -1.0, 3.0, 0.5, 0.0],
+                   [0.0, 0.0, 0.0, 0.0, 0.0]])
+    R = np.arange(20.0).reshape(4, 5) - 7.0
+    got = codegen.evaluate(sg.grad((sg.cumprod(x, axis=1) * R).sum(), x), {x: xv})
+    t = torch.tensor(xv, requires_grad=True)
+    (torch.cumprod(t, 1) * torch.tensor(R)).sum().backward()
+    np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-15)
+
+
+def test_sort_and_cumsum_jacobians_and_a_second_derivative(rng):
+    """The rules under a batch of basis tangents (sg.jacobian) and differentiated again."""
+    x = sg.placeholder("x", (2, 4))
+    xv = distinct(rng, (2, 4))
+    order = np.argsort(xv, axis=1)
+    expected = np.zeros((2, 4, 2, 4))
+    for i in range(2):
+        for k in range(4):
+            expected[i, k, i, order[i, k]] = 1.0
+    for mode in ("forward", "reverse"):
+        np.testing.assert_array_equal(codegen.evaluate(sg.jacobian(sg.sort(x), x, mode=mode), {x: xv}), expected)
+    cum = np.tril(np.ones((4, 4)))
+    np.testing.assert_array_equal(codegen.evaluate(sg.jacobian(sg.cumsum(x[0]), x), {x: xv})[:, 0], cum)
+    # d2/dx2 of sum(cumprod(x)) for x without zeros, against finite differences of the gradient
+    y = sg.placeholder("y", (4,))
+    yv = rng.uniform(0.5, 1.5, size=4)
+    h = codegen.evaluate(sg.hessian(sg.cumprod(y).sum(), y), {y: yv})
+    f_g = codegen.compile([y], sg.grad(sg.cumprod(y).sum(), y))
+    fd = np.stack([(f_g(yv + EPS * e) - f_g(yv - EPS * e)) / (2 * EPS) for e in np.eye(4)])
+    np.testing.assert_allclose(h, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_order_ops_refuse_bad_arguments():
+    x = sg.placeholder("x", (3, 4))
+    with pytest.raises(TypeError, match=r"cumsum: axis must be an int or None, got \(0, 1\)"):
+        sg.cumsum(x, axis=(0, 1))
+    with pytest.raises(ValueError, match=r"diff: order must be a non-negative int, got -1"):
+        sg.diff(x, n=-1)
+    with pytest.raises(sg.DTypeError, match=r"cumprod: cannot accumulate booleans"):
+        sg.cumprod(x > 0)
+    with pytest.raises(sg.DTypeError, match=r"argsort: cannot sort booleans"):
+        sg.sort(x > 0)
