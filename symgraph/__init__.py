@@ -24,6 +24,7 @@ from .ops import (
 from .ops import avg_pool2d, conv2d, flatten, max_pool2d
 from .ops import argmax, argmin, logaddexp, min, prod  # issue 16 (redops)
 from .ops import argsort, cumprod, cumsum, diff, sort
+from .ops import clip, flip, moveaxis, pad, repeat, roll, split, stack, swapaxes, tile, tril, triu
 from . import init, nn, optim, schedules
 from .regularize import clip_by_global_norm, clip_by_value, ema, global_norm, l1_penalty, l2_penalty
 from .simplify import SimplifyReport, simplify
@@ -45,4 +46,5 @@ __all__ = [
     "vjp", "where", "var", "std", "avg_pool2d", "conv2d", "flatten", "max_pool2d",
     # issue 16 (redops)
     "argmax", "argmin", "logaddexp", "min", "prod", "argsort", "cumprod", "cumsum", "diff", "sort",
+    "clip", "flip", "moveaxis", "pad", "repeat", "roll", "split", "stack", "swapaxes", "tile", "tril", "triu",
 ]

@@ -32,6 +32,7 @@ from .reduce import (
     ArgMax, ArgMin, LogAddExp, Min, Prod, argmax, argmin, logaddexp, prod, reduce_min,
 )
 from .order import ArgSort, CumProd, CumSum, PermuteAlong, argsort, cumprod, cumsum, diff, sort
+from .arrange import clip, flip, moveaxis, pad, repeat, roll, split, stack, swapaxes, tile, tril, triu
 
 sum = reduce_sum  # noqa: A001  (the public names shadow the builtins on purpose)
 max = reduce_max  # noqa: A001

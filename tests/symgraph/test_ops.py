@@ -804,6 +804,56 @@ CASES = [
     C("diff_axis0_twice", [In((5, 3))], lambda x: sg.diff(x, n=2, axis=0), lambda x: np.diff(x, n=2, axis=0)),
     C("diff_to_empty", [In((3, 1))], lambda x: sg.diff(x, axis=1), lambda x: np.diff(x, axis=1)),
     C("diff_named_dim", [In((4, 3), dims=("n", 3))], lambda x: sg.diff(x, axis=0), lambda x: np.diff(x, axis=0)),
+    # -- issue 16 (redops): arrays built from arrays -------------------------------------------------
+    C("stack_axis0", [X34, X34], lambda a, b: sg.stack([a, b]), lambda a, b: np.stack([a, b])),
+    C("stack_last_three", [In((2, 3)), In((2, 3)), In((2, 3))], lambda a, b, c: sg.stack([a, b, c], axis=-1),
+      lambda a, b, c: np.stack([a, b, c], axis=-1)),
+    C("stack_same_node_middle", [X34], lambda a: sg.stack((a, a * 2.0), axis=1), lambda a: np.stack((a, a * 2.0), 1)),
+    C("stack_scalars", [In(()), In(())], lambda a, b: sg.stack([a, b]), lambda a, b: np.stack([a, b])),
+    C("split_sections", [In((6, 2))], lambda x: sg.concatenate([p * (i + 1.0) for i, p in enumerate(sg.split(x, 3))]),
+      lambda x: np.concatenate([p * (i + 1.0) for i, p in enumerate(np.split(x, 3))])),
+    C("split_indices_last_with_empty", [X235],
+      lambda x: sg.concatenate([p * (i + 1.0) for i, p in enumerate(sg.split(x, [0, 2, 2], axis=-1))], axis=-1),
+      lambda x: np.concatenate([p * (i + 1.0) for i, p in enumerate(np.split(x, [0, 2, 2], axis=-1))], axis=-1)),
+    C("split_named_dim_indices", [In((4, 5), dims=("n", 5))], lambda x: sg.split(x, [1, 3], axis=1)[2] * 2.0,
+      lambda x: np.split(x, [1, 3], axis=1)[2] * 2.0),
+    C("pad_all_axes", [X34], lambda x: sg.pad(x, 1), lambda x: np.pad(x, 1)),
+    C("pad_per_axis_value", [X235], lambda x: sg.pad(x, ((0, 0), (2, 1), (0, 3)), constant_values=-1.5),
+      lambda x: np.pad(x, ((0, 0), (2, 1), (0, 3)), constant_values=-1.5)),
+    C("pad_pair_empty_input", [In((0, 3))], lambda x: sg.pad(x, (1, 2)), lambda x: np.pad(x, (1, 2))),
+    C("pad_of_int", [I34], lambda y: sg.pad(y, (1, 0), constant_values=7), lambda y: np.pad(y, (1, 0), constant_values=7),
+      grad=False),
+    C("roll_last", [X235], lambda x: sg.roll(x, 2, axis=-1), lambda x: np.roll(x, 2, axis=-1)),
+    C("roll_negative_two_axes", [X235], lambda x: sg.roll(x, (-1, 4), axis=(0, 1)),
+      lambda x: np.roll(x, (-1, 4), axis=(0, 1))),
+    C("roll_flattened", [X34], lambda x: sg.roll(x, 5), lambda x: np.roll(x, 5)),
+    C("roll_by_length", [X34], lambda x: sg.roll(x, 4, axis=1) * 2.0, lambda x: np.roll(x, 4, axis=1) * 2.0),
+    C("repeat_axis1", [X235], lambda x: sg.repeat(x, 2, axis=1), lambda x: np.repeat(x, 2, axis=1)),
+    C("repeat_flattened", [X34], lambda x: sg.repeat(x, 3), lambda x: np.repeat(x, 3)),
+    C("repeat_last_zero_times", [X34], lambda x: sg.repeat(x, 0, axis=-1), lambda x: np.repeat(x, 0, axis=-1)),
+    C("tile_pair", [X34], lambda x: sg.tile(x, (2, 3)), lambda x: np.tile(x, (2, 3))),
+    C("tile_more_reps_than_axes", [In((3,))], lambda x: sg.tile(x, (2, 1, 2)), lambda x: np.tile(x, (2, 1, 2))),
+    C("tile_int", [X34], lambda x: sg.tile(x, 2), lambda x: np.tile(x, 2)),
+    C("flip_all", [X235], lambda x: sg.flip(x), lambda x: np.flip(x)),
+    C("flip_axes", [X235], lambda x: sg.flip(x, (0, -1)), lambda x: np.flip(x, (0, -1))),
+    C("flip_named_dim", [In((4, 3), dims=("n", 3))], lambda x: sg.flip(x, 0), lambda x: np.flip(x, 0)),
+    C("swapaxes_0_2", [X235], lambda x: sg.swapaxes(x, 0, 2), lambda x: np.swapaxes(x, 0, 2)),
+    C("swapaxes_negative", [X235], lambda x: sg.swapaxes(x, -1, 1), lambda x: np.swapaxes(x, -1, 1)),
+    C("moveaxis_one", [X235], lambda x: sg.moveaxis(x, 0, -1), lambda x: np.moveaxis(x, 0, -1)),
+    C("moveaxis_two", [In((2, 3, 4, 5))], lambda x: sg.moveaxis(x, (3, 0), (0, 2)),
+      lambda x: np.moveaxis(x, (3, 0), (0, 2))),
+    C("triu", [In((4, 5))], lambda x: sg.triu(x), lambda x: np.triu(x)),
+    C("triu_k1_batched", [In((2, 4, 4))], lambda x: sg.triu(x, 1), lambda x: np.triu(x, 1)),
+    C("tril_negative_k", [In((5, 3))], lambda x: sg.tril(x, -1), lambda x: np.tril(x, -1)),
+    C("tril_of_int", [I34], lambda y: sg.tril(y, 1), lambda y: np.tril(y, 1), grad=False),
+    C("domain_edge_triu_keeps_inf_off_the_product", [In((6,), domain_edges)],
+      lambda x: sg.triu(sg.reshape(x, (2, 3))), lambda x: np.triu(x.reshape(2, 3)), grad=False, domain_edge=True),
+    C("clip_numbers", [In((3, 4), off_hard_tanh_kinks)], lambda x: sg.clip(x, -1.0, 1.0),
+      lambda x: np.clip(x, -1.0, 1.0)),
+    C("clip_lower_only", [In((3, 4), away_from_zero)], lambda x: sg.clip(x, 0.0), lambda x: np.clip(x, 0.0, None)),
+    C("clip_node_bounds_broadcast", [In((3, 4), odd_quarters), In((4,), halves), In((3, 1), halves)],
+      lambda x, lo, hi: sg.clip(x, lo, hi + 2.0), lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi + 2.0)),
+    C("clip_of_int", [I34], lambda y: sg.clip(y, 1, 4), lambda y: np.clip(y, 1, 4), grad=False),
     # -- a small network, every kind of op at once ------------------------------------------
     C("mlp_loss", [In((5, 3), dims=("batch", 3)), In((3, 4)), In((4,)), In((4, 2)),
                    In((5,), labels(2), "int64", diff=False, dims=("batch",))],
@@ -1554,3 +1604,31 @@ def test_order_ops_refuse_bad_arguments():
         sg.cumprod(x > 0)
     with pytest.raises(sg.DTypeError, match=r"argsort: cannot sort booleans"):
         sg.sort(x > 0)
+
+
+def test_arrange_ops_refuse_bad_arguments():
+    x = sg.placeholder("x", (3, 4))
+    with pytest.raises(ValueError, match=r"split: an axis of length 3 does not divide into 2 equal sections"):
+        sg.split(x, 2)
+    with pytest.raises(ValueError, match=r"stack: all inputs must have the same shape"):
+        sg.stack([x, x[0]])
+    with pytest.raises(ValueError, match=r"pad: a pad width must be >= 0, got -1"):
+        sg.pad(x, (1, -1))
+    with pytest.raises(ValueError, match=r"pad: pad_width"):
+        sg.pad(x, (1, 2, 3))
+    with pytest.raises(ValueError, match=r"repeat: needs static sizes, got shape \('n', 4\)"):
+        sg.repeat(sg.placeholder("y", ("n", 4)), 2, axis=1)
+    with pytest.raises(ValueError, match=r"triu: needs an array of at least two dimensions"):
+        sg.triu(x[0])
+    with pytest.raises(ValueError, match=r"clip: give a_min, a_max or both"):
+        sg.clip(x)
+    with pytest.raises(ValueError, match=r"moveaxis: source"):
+        sg.moveaxis(x, (0, 1), 0)
+
+
+def test_split_returns_a_list_of_nodes_and_clip_gradient_at_the_bounds_is_one():
+    x = sg.placeholder("x", (6,))
+    parts = sg.split(x, [2, 5])
+    assert isinstance(parts, list) and [p.shape for p in parts] == [(2,), (3,), (1,)]
+    g = codegen.evaluate(sg.grad(sg.clip(x, -1.0, 1.0).sum(), x), {x: np.array([-2.0, -1.0, 0.0, 1.0, 2.0, 0.5])})
+    np.testing.assert_array_equal(g, [0.0, 1.0, 1.0, 1.0, 0.0, 1.0])  # as torch.clamp
