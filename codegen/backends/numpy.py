@@ -354,7 +354,8 @@ class NumPyPrinter(Printer):
 
     def _print_BroadcastTo(self, node, x, like=None):
         shape = _shape_of(like, node.op.lead) if node.op.shape is None else str(node.op.shape)
-        return self.call(f"{self.module}.broadcast_to", x.text, shape)
+        # a Python number would broadcast as int64/float64: typed (np.float32(0.0)) it keeps the node's dtype
+        return self.call(f"{self.module}.broadcast_to", self.array(x, node), shape)
 
     def _print_ExpandDims(self, node, x):
         first = min(node.op.axes)

@@ -1266,6 +1266,13 @@ SECOND_ORDER = [
     pytest.param([(4,), (4, 4)], lambda x, A: (x @ A @ x) * x, normal, id="quadratic_form_matmul"),
     pytest.param([(3, 4), (4, 2)], lambda x, W: sg.softmax(x @ W) * sg.exp(W.sum(0)), normal, id="softmax_of_matmul"),
     pytest.param([(3, 4), (4, 2)], _tanh_of_matmul, normal, id="tanh_of_matmul"),
+    # issue 16 (redops)
+    pytest.param([(3, 4)], lambda x: sg.prod(x, axis=1), normal, id="prod"),
+    pytest.param([(3, 4)], lambda x: sg.cumprod(x, axis=1), positive, id="cumprod"),
+    pytest.param([(3, 4), (4,)], lambda x, y: sg.logaddexp(x, y) ** 2, normal, id="logaddexp"),
+    pytest.param([(3, 4)], lambda x: sg.sort(x * x, axis=0) * sg.cumsum(x, axis=1), distinct, id="sort_cumsum"),
+    pytest.param([(3, 4)], lambda x: sg.min(x, axis=0) ** 3 + sg.roll(sg.flip(x, 1), 1, axis=1) ** 2, distinct,
+                 id="min_roll_flip"),
 ]
 
 
@@ -1333,6 +1340,12 @@ FLOAT32_CASES = [
                  + sg.softmax_cross_entropy(x, sg.softmax(x * 2.0), reduction="none"), id="cross_entropy"),
     pytest.param(lambda x: sg.elementwise(lambda z: sympy.log(1 + sympy.exp(z)) * sympy.Rational(1, 3))(x),
                  id="user_elementwise"),
+    # issue 16 (redops)
+    pytest.param(lambda x: sg.prod(x, axis=1, keepdims=True) * sg.min(x, 0) + sg.logaddexp(x, 0.5), id="prod_min_logaddexp"),
+    pytest.param(lambda x: sg.cumprod(x, axis=1) + sg.cumsum(sg.sort(x, 0), 0) + sg.pad(sg.diff(x), ((0, 0), (0, 1))),
+                 id="cumulative_and_ordering"),
+    pytest.param(lambda x: sg.tile(sg.triu(x), (1, 2))[:, :4] * sg.clip(x, -0.5, 0.5) + sg.stack(sg.split(x, 3))[1],
+                 id="arrange"),
 ]
 
 
@@ -1632,3 +1645,14 @@ def test_split_returns_a_list_of_nodes_and_clip_gradient_at_the_bounds_is_one():
     assert isinstance(parts, list) and [p.shape for p in parts] == [(2,), (3,), (1,)]
     g = codegen.evaluate(sg.grad(sg.clip(x, -1.0, 1.0).sum(), x), {x: np.array([-2.0, -1.0, 0.0, 1.0, 2.0, 0.5])})
     np.testing.assert_array_equal(g, [0.0, 1.0, 1.0, 1.0, 0.0, 1.0])  # as torch.clamp
+
+
+def test_a_broadcast_python_number_keeps_the_float32_dtype():
+    """Issue 16 (redops): np.broadcast_to(0.0, shape) is float64, so concatenating it (sg.pad, the jvp of
+    concatenate with a zero tangent) turned a float32 graph's value into float64."""
+    x = sg.placeholder("x", (3, 4), dtype="float32")
+    y, t = sg.placeholder("y", (3, 4), dtype="float32"), sg.placeholder("t", (3, 4), dtype="float32")
+    (jv,) = sg.jvp([sg.concatenate([x, y])], [x], [t])  # y's tangent is zero
+    feed = {v: np.ones((3, 4), np.float32) for v in (x, y, t)}
+    for out in (sg.pad(x, 1), sg.concatenate([x, sg.ops.zeros_like(x)]), jv):
+        assert codegen.evaluate(out, feed).dtype == np.float32
