@@ -63,13 +63,16 @@ class CumSum(Op):
 class CumProd(Op):
     """The running product of x along ``axis`` (``np.cumprod``).
 
-    Derivative without dividing by a zero: with ``first`` the first zero of x along the axis (if
-    any), ``y1`` the running product with that entry taken as 1 and ``safe`` x with its zeros taken
-    as 1, vjp is ``rcumsum(g * y) / safe + where(first, rcumsum(g * y1), 0)`` (``rcumsum``: summed
-    from the end) and jvp ``y * cumsum(t / safe) + y1 * cumsum(where(first, t, 0))``: the first
-    derivative is exact at zeros (entries after the first zero get 0, the first zero the product
-    of the others up to the next zero). Higher derivatives are exact where x has no zero; at zeros
-    the second derivative misses the terms between two zeros (the rules treat ``first`` as fixed)."""
+    Derivatives without dividing by a zero. With ``safe`` x with its zeros taken as 1, ``first`` and
+    ``second`` the first two zeros of x along the axis (if any), ``y1`` the running product with the
+    first taken as 1, ``y12`` with both taken as 1, ``z`` the first zero's entry (value 0, carrying
+    its derivative) and ``rcumsum`` the running sum from the end:
+
+    - vjp: ``where(x == 0, 0, rcumsum(g * y) / safe) + where(first, rcumsum(g * y1), 0)
+      + where(second, z * rcumsum(g * y12), 0)``: exact at zeros, and so is its derivative (the
+      second derivative; a third would not be at zeros);
+    - jvp: ``y * cumsum(t / safe) + y1 * cumsum(where(first, t, 0))``: exact at zeros (its own
+      derivative is not, so differentiate reverse over forward only where x has no zero)."""
 
     name, params = "cumprod", ("axis",)
     view_of, elementwise, writes_into = (), False, False  # a new array
@@ -83,26 +86,32 @@ class CumProd(Op):
     def compute(self, x):
         return np.cumprod(x, axis=self.axis)
 
-    def parts(self, node):
-        """(safe, first, y1): x with zeros as 1, where x has its first zero along the axis, and the
-        running product with that first zero taken as 1."""
-        x = node.inputs[0]
+    def zeros(self, x):
+        """(x == 0, the first zero along the axis, the second), as boolean nodes."""
         zero = equal(x, 0)
-        count = apply(CumSum(self.axis), cast(zero, np.int64))
-        first = equal(cast(zero, np.int64) * count, 1)
-        safe = where(zero, 1, x)
-        y1 = apply(CumProd(self.axis), where(first, 1, x))
-        return safe, first, y1
+        at = cast(zero, np.int64)
+        count = apply(CumSum(self.axis), at) * at  # k at the k-th zero, 0 elsewhere
+        return zero, equal(count, 1), equal(count, 2)
 
     def vjp(self, node, g):
-        safe, first, y1 = self.parts(node)
+        from .reduce import Sum
+
+        x = node.inputs[0]
+        zero, first, second = self.zeros(x)
         back = CumSum(self.axis, True)
-        return (apply(back, g * node) / safe + where(first, apply(back, g * y1), 0),)
+        safe = where(zero, 1, x)
+        y1 = apply(CumProd(self.axis), where(first, 1, x))
+        y12 = apply(CumProd(self.axis), where(first, 1, where(second, 1, x)))
+        z = apply(Sum((self.axis,), True), where(first, x, 0))
+        return (where(zero, 0, apply(back, g * node) / safe) + where(first, apply(back, g * y1), 0)
+                + where(second, z * apply(back, g * y12), 0),)
 
     def jvp(self, node, t):
-        safe, first, y1 = self.parts(node)
+        x = node.inputs[0]
+        zero, first, _ = self.zeros(x)
         forward = CumSum(self.axis)
-        return node * apply(forward, t[0] / safe) + y1 * apply(forward, where(first, t[0], 0))
+        y1 = apply(CumProd(self.axis), where(first, 1, x))
+        return node * apply(forward, t[0] / where(zero, 1, x)) + y1 * apply(forward, where(first, t[0], 0))
 
     def flops(self, node, sizes):
         return numel(node.shape, sizes)

@@ -1583,6 +1583,18 @@ def test_cumprod_gradient_at_zeros_matches_torch():
     t = torch.tensor(xv, requires_grad=True)
     (torch.cumprod(t, 1) * torch.tensor(R)).sum().backward()
     np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-15)
+    # the second derivative too, forward over reverse (sg.hessian) and reverse over reverse
+    v = sg.placeholder("v", (6,))
+    r = np.array([1.0, -2.0, 3.0, 0.5, 2.0, -1.5])
+    f = (sg.cumprod(v) * r).sum()
+    g = sg.grad(f, v)
+    rows = [sg.grad(g[i], v) for i in range(6)]
+    for vv in ([1.5, 0.0, 2.0, 0.0, 3.0, 2.0], [0.0, 0.0, 2.0, -1.0, 3.0, 0.0], [2.0, 0.0, 0.0, 0.0, 3.0, 0.0]):
+        vv = np.array(vv)
+        expected = torch.autograd.functional.hessian(lambda w: (torch.cumprod(w, 0) * torch.tensor(r)).sum(),
+                                                     torch.tensor(vv)).numpy()
+        np.testing.assert_array_equal(codegen.evaluate(sg.hessian(f, v), {v: vv}), expected)
+        np.testing.assert_array_equal(np.stack(codegen.evaluate(rows, {v: vv})), expected)
 
 
 def test_sort_and_cumsum_jacobians_and_a_second_derivative(rng):
