@@ -741,6 +741,12 @@ CASES = [
     C("min_last_negative_axis", [In((2, 3, 5), distinct)], lambda x: sg.min(x, axis=-1), lambda x: x.min(-1)),
     # ties share the gradient (finite differences see one side of the kink)
     C("min_ties_shared", [In((3, 4), small_ints)], lambda x: sg.min(x, axis=1), lambda x: x.min(1), fd=False),
+    C("min_method_keepdims", [In((3, 4), distinct)], lambda x: x.min(axis=0, keepdims=True),
+      lambda x: x.min(axis=0, keepdims=True)),
+    C("prod_method", [X34], lambda x: x.prod(axis=-1), lambda x: x.prod(axis=-1)),
+    C("arg_and_cumulative_methods", [X34],
+      lambda x: x.cumsum(1) * x.cumprod(0) + sg.cast(x.argmax(1, keepdims=True) + x.argmin(0), "float64"),
+      lambda x: x.cumsum(1) * x.cumprod(0) + (x.argmax(1, keepdims=True) + x.argmin(0))),
     C("min_of_int", [I34], lambda y: sg.min(y, axis=0), lambda y: np.min(y, axis=0), grad=False),
     C("min_named_dim", [In((3, 4), distinct, dims=("n", 4))], lambda x: sg.min(x, axis=0), lambda x: x.min(0)),
     C("prod_all", [In((2, 3, 2))], lambda x: sg.prod(x), lambda x: np.prod(x)),
