@@ -495,7 +495,8 @@ _API = {
     **_UFUNCS,
     "abs": _UFUNCS["absolute"],
     "asarray": asarray, "array": array, "ascontiguousarray": ascontiguousarray, "asnumpy": asnumpy,
-    "where": where, "matmul": matmul, "argmax": argmax, "argmin": argmin, "argsort": argsort, "sort": sort, "get_array_module": get_array_module,
+    "where": where, "matmul": matmul, "argmax": argmax, "get_array_module": get_array_module,
+    "argmin": argmin, "argsort": argsort, "sort": sort,  # issue 16 (redops)
     "broadcast_shapes": np.broadcast_shapes,  # CuPy re-exports NumPy's
     "ndarray": ndarray, "ufunc": ufunc, "RawKernel": RawKernel, "cuda": _cuda, "lib": _lib,
     "dtype": np.dtype, "nan": np.nan, "inf": np.inf, "newaxis": np.newaxis, "pi": np.pi, "e": np.e,

@@ -441,13 +441,10 @@ def prod(x, axis=None, keepdims=False) -> Node:
 def _arg(cls, x, axis, keepdims):
     x = as_node(x)
     if axis is not None:
-        (axis,) = normalize_axes(axis, x.ndim, cls.name) if isinstance(axis, (int, np.integer)) and not isinstance(
-            axis, bool) else _bad_axis(cls.name, axis)
+        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+            raise TypeError(f"{cls.name}: axis must be an int or None, got {axis!r}")
+        (axis,) = normalize_axes(int(axis), x.ndim, cls.name)
     return apply(cls(axis, keepdims), x)
-
-
-def _bad_axis(what, axis):
-    raise TypeError(f"{what}: axis must be an int or None, got {axis!r}")
 
 
 def argmax(x, axis=None, keepdims=False) -> Node:
