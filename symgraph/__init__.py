@@ -31,6 +31,9 @@ from .ops import (  # issue 16: more elementwise built-ins
     arccos, arcsin, arcsinh, arctan, arctan2, arctanh, ceil, cosh, elu, erf, exp2, expm1, gelu, hypot, log10, log1p,
     log2, mod, reciprocal, selu, silu, sinh, swish, tan,
 )
+from .ops import argmax, argmin, logaddexp, min, prod  # issue 16 (redops)
+from .ops import argsort, cumprod, cumsum, diff, sort
+from .ops import clip, flip, moveaxis, pad, repeat, roll, split, stack, swapaxes, tile, tril, triu
 from . import init, nn, optim, schedules
 from .regularize import clip_by_global_norm, clip_by_value, ema, global_norm, l1_penalty, l2_penalty
 from .simplify import SimplifyReport, simplify
@@ -56,4 +59,7 @@ __all__ = [
     # issue 16: more elementwise built-ins
     "arccos", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "ceil", "cosh", "elu", "erf", "exp2", "expm1",
     "gelu", "hypot", "log10", "log1p", "log2", "mod", "reciprocal", "selu", "silu", "sinh", "swish", "tan",
+    # issue 16 (redops)
+    "argmax", "argmin", "logaddexp", "min", "prod", "argsort", "cumprod", "cumsum", "diff", "sort",
+    "clip", "flip", "moveaxis", "pad", "repeat", "roll", "split", "stack", "swapaxes", "tile", "tril", "triu",
 ]

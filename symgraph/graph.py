@@ -297,6 +297,24 @@ class Node:
     def max(self, axis=None, keepdims=False):
         return _ops().max(self, axis, keepdims)
 
+    def min(self, axis=None, keepdims=False):  # issue 16 (redops): min, prod, argmax, argmin, cumsum, cumprod
+        return _ops().min(self, axis, keepdims)
+
+    def prod(self, axis=None, keepdims=False):
+        return _ops().prod(self, axis, keepdims)
+
+    def argmax(self, axis=None, keepdims=False):
+        return _ops().argmax(self, axis, keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return _ops().argmin(self, axis, keepdims)
+
+    def cumsum(self, axis=None):
+        return _ops().cumsum(self, axis)
+
+    def cumprod(self, axis=None):
+        return _ops().cumprod(self, axis)
+
     def reshape(self, *shape):
         return _ops().reshape(self, shape[0] if len(shape) == 1 else shape)
 

@@ -335,3 +335,9 @@ def _ungather(values, indices, shape, axis):
                   else np.arange(out.shape[d]).reshape((-1,) + (1,) * (out.ndim - d - 1)) for d in range(out.ndim))
     np.add.at(out, index, values)
     return out
+
+
+# -- issue 16 (redops): cumulative and ordering ops ----------------------------------------------------
+def _take_along(x, index, axis):
+    """x reordered along ``axis`` by integer ``index`` (x's last axes; x's extra leading axes broadcast)."""
+    return np.take_along_axis(x, np.broadcast_to(index, x.shape), axis=axis)

@@ -158,7 +158,7 @@ class CuPyPrinter(NumPyPrinter):
     # -- reductions: CuPy's functions, which write into a buffer with out= -------------
     def _reduce(self, node, x, ufunc: str) -> Code:
         keep = ", keepdims=True" if node.op.keepdims else ""
-        fn = {"add": "sum", "maximum": "max"}[ufunc]
+        fn = {"add": "sum", "maximum": "max", "minimum": "min", "multiply": "prod"}[ufunc]
         return Code(f"cp.{fn}({self.array(x, node)}, axis={self._axis(node)}{keep})")
 
     def _out_Sum(self, node, x):

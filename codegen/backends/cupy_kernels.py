@@ -277,3 +277,9 @@ def _ungather(values, indices, shape, axis):
                   else cp.arange(out.shape[d]).reshape((-1,) + (1,) * (out.ndim - d - 1)) for d in range(out.ndim))
     cp.add.at(out, index, values)
     return out
+
+
+# -- issue 16 (redops): cumulative and ordering ops ----------------------------------------------------
+def _take_along(x, index, axis):
+    """x reordered along ``axis`` by integer ``index`` (x's last axes; x's extra leading axes broadcast)."""
+    return cp.take_along_axis(x, cp.broadcast_to(index, x.shape), axis=axis)

@@ -354,7 +354,8 @@ class NumPyPrinter(Printer):
 
     def _print_BroadcastTo(self, node, x, like=None):
         shape = _shape_of(like, node.op.lead) if node.op.shape is None else str(node.op.shape)
-        return self.call(f"{self.module}.broadcast_to", x.text, shape)
+        # a Python number would broadcast as int64/float64: typed (np.float32(0.0)) it keeps the node's dtype
+        return self.call(f"{self.module}.broadcast_to", self.array(x, node), shape)
 
     def _print_ExpandDims(self, node, x):
         first = min(node.op.axes)
@@ -428,6 +429,42 @@ class NumPyPrinter(Printer):
         else:
             dims = [f"{self.obj(x)}.shape[{a + ndim}]" for a in axes]
         return Code(" * ".join(dims), TERM if len(dims) > 1 else ATOM)
+
+    # -- issue 16 (redops): min, prod, argmax/argmin, logaddexp --------------------------------
+    def _print_Min(self, node, x):
+        return self._reduce(node, x, "minimum")
+
+    def _print_Prod(self, node, x):
+        return self._reduce(node, x, "multiply")
+
+    def _print_ArgMax(self, node, x, fn="argmax"):
+        axis = "None" if node.op.axis is None else str(node.op.axis + node.inputs[0].ndim)
+        keep = ", keepdims=True" if node.op.keepdims else ""
+        return Code(f"{self.module}.{fn}({self.array(x, node.inputs[0])}, axis={axis}{keep})")
+
+    def _print_ArgMin(self, node, x):
+        return self._print_ArgMax(node, x, "argmin")
+
+    def _print_LogAddExp(self, node, a, b):
+        return self.call(f"{self.module}.logaddexp", a.text, b.text)
+
+    # -- issue 16 (redops): cumulative and ordering ops ------------------------------------------
+    def _print_CumSum(self, node, x):
+        axis = str(node.op.axis + node.ndim)
+        if not node.op.reverse:
+            return self.call(f"{self.module}.cumsum", self.array(x, node), f"axis={axis}")
+        flipped = f"{self.module}.flip({self.array(x, node)}, {axis})"
+        return self.call(f"{self.module}.flip", f"{self.module}.cumsum({flipped}, axis={axis})", axis)
+
+    def _print_CumProd(self, node, x):
+        return self.call(f"{self.module}.cumprod", self.array(x, node), f"axis={node.op.axis + node.ndim}")
+
+    def _print_ArgSort(self, node, x):
+        return self.call(f"{self.module}.argsort", self.array(x, node.inputs[0]), f"axis={node.op.axis + node.ndim}",
+                         'kind="stable"')
+
+    def _print_PermuteAlong(self, node, x, perm):
+        return self.helper("_take_along", self.array(x, node), perm.text, str(node.op.axis))
 
     def _print_RandomUniform(self, node, key, like):
         return self.helper("_uniform", key.text, _shape_of(like, ()), self.dtype(node.dtype))

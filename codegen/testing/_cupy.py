@@ -388,6 +388,32 @@ def argmax(a, axis=None, dtype=None, out=None, keepdims=False):
     return out
 
 
+def argmin(a, axis=None, dtype=None, out=None, keepdims=False):
+    index = _call(np.argmin, (a,), {"axis": axis, "keepdims": keepdims})
+    if dtype is not None:
+        index = index.astype(dtype)
+    if out is None:
+        return index
+    out[...] = index
+    return out
+
+
+def _stable(numpy_sort, name):
+    """CuPy's sorts are stable; ``kind`` may only be None or "stable"."""
+
+    def sort(a, axis=-1, kind=None):
+        if kind not in (None, "stable"):
+            raise ValueError(f"{name}: kind={kind!r} is not supported (CuPy sorts are stable)")
+        return _call(numpy_sort, (a,), {"axis": axis, "kind": "stable"})
+
+    sort.__name__ = sort.__qualname__ = name
+    sort.__doc__ = f"Emulated ``cupy.{name}``: a stable sort."
+    return sort
+
+
+argsort, sort = _stable(np.argsort, "argsort"), _stable(np.sort, "sort")
+
+
 def as_strided(x, shape=None, strides=None):
     """``cupy.lib.stride_tricks.as_strided``: a view of x's memory with these shape and strides (bytes).
     Read-only here (windows overlap: writing through one would change others)."""
@@ -472,6 +498,8 @@ _FUNCTIONS = {
     "stack": np.stack, "take": np.take, "take_along_axis": np.take_along_axis, "atleast_1d": np.atleast_1d,
     # linear algebra and indexing (issue 16): calls real CuPy 13 has
     "einsum": np.einsum,
+    # cumulative and ordering (issue 16): names and keywords real CuPy 13 has
+    "cumsum": np.cumsum, "cumprod": np.cumprod, "flip": np.flip,
 }
 
 _linalg = _namespace(
@@ -487,6 +515,7 @@ _API = {
     "abs": _UFUNCS["absolute"],
     "asarray": asarray, "array": array, "ascontiguousarray": ascontiguousarray, "asnumpy": asnumpy,
     "where": where, "matmul": matmul, "argmax": argmax, "get_array_module": get_array_module,
+    "argmin": argmin, "argsort": argsort, "sort": sort,  # issue 16 (redops)
     "broadcast_shapes": np.broadcast_shapes,  # CuPy re-exports NumPy's
     "ndarray": ndarray, "ufunc": ufunc, "RawKernel": RawKernel, "cuda": _cuda, "lib": _lib, "linalg": _linalg,
     "dtype": np.dtype, "nan": np.nan, "inf": np.inf, "newaxis": np.newaxis, "pi": np.pi, "e": np.e,

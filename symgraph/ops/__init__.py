@@ -38,8 +38,16 @@ from .shape import (
     broadcast_to, concatenate, expand_dims, getitem, reshape, squeeze, transpose, zeros_like,
 )
 
+# issue 16 (redops): reductions, cumulative and ordering ops, arrays built from arrays
+from .reduce import (
+    ArgMax, ArgMin, LogAddExp, Min, Prod, argmax, argmin, logaddexp, prod, reduce_min,
+)
+from .order import ArgSort, CumProd, CumSum, PermuteAlong, argsort, cumprod, cumsum, diff, sort
+from .arrange import clip, flip, moveaxis, pad, repeat, roll, split, stack, swapaxes, tile, tril, triu
+
 sum = reduce_sum  # noqa: A001  (the public names shadow the builtins on purpose)
 max = reduce_max  # noqa: A001
+min = reduce_min  # noqa: A001
 
 
 def op_classes() -> list[type[Op]]:

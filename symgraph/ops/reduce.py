@@ -295,3 +295,168 @@ def _std_sqrt(v: Node) -> Node:
     op = Elementwise("std_sqrt", sp.sqrt(s), (s,), (sp.Piecewise((1 / (2 * OUT), OUT > 0), (0, True)),),
                      builtin=True)
     return apply(op, v)
+
+
+# -- issue 16 (redops): min, prod, argmax/argmin, logaddexp ----------------------------------------
+class Min(Max):
+    """min(x, axes). The gradient is shared equally between tied minima (as in ``max``).
+    vjp: g * (x == min) / (number of minima). jvp: sum(t * share)."""
+
+    name = "min"
+
+    def compute(self, x):
+        return np.min(x, axis=self.axes, keepdims=self.keepdims)
+
+
+class Prod(Reduce):
+    """The product of x over ``axes`` (``np.prod`` keeping x's dtype, as ``np.multiply.reduce`` does).
+
+    The derivative of the product with respect to x_i is the product of the other entries, computed
+    without dividing by x_i where it is 0: with ``q = prod(x where x != 0) / (x where x != 0, else 1)``
+    and ``m`` the number of zeros among the other entries, it is ``q`` when ``m == 0``, ``q * z`` when
+    ``m == 1`` (``z``: that other zero entry, whose value 0 carries its derivative) and 0 when ``m > 1``.
+    So the gradient is exact at zeros, and so is the second derivative (a third would not be at zeros).
+    vjp: g * d; jvp: sum(t * d)."""
+
+    name = "prod"
+
+    def compute(self, x):
+        return np.prod(x, axis=self.axes, keepdims=self.keepdims, dtype=x.dtype)
+
+    def others(self, node):
+        """d prod / d x_i: the product of every other entry along the axes (shaped like x)."""
+        from .arith import where
+
+        x = node.inputs[0]
+        zero = equal(x, 0)
+        safe = where(zero, 1, x)
+        q = apply(Prod(self.axes, True), safe) / safe
+        zeros_here = cast(zero, x.dtype)
+        others_zero = apply(Sum(self.axes, True), zeros_here) - zeros_here  # zeros among the other entries
+        at_zero = where(zero, x, 0)
+        z = apply(Sum(self.axes, True), at_zero) - at_zero  # the other zero entries, summed (value 0)
+        return q * where(equal(others_zero, 0), 1, where(equal(others_zero, 1), z, 0))
+
+    def vjp(self, node, g):
+        return (self.kept(g) * self.others(node),)
+
+    def jvp(self, node, t):
+        return apply(Sum(self.axes, self.keepdims), t[0] * self.others(node))
+
+    def flops(self, node, sizes):
+        return numel(node.inputs[0].shape, sizes)
+
+
+class ArgMax(NoDerivative):
+    """The index (int64) of the first maximum of x along ``axis`` (None: of the flattened x), as
+    ``np.argmax``. Piecewise constant: no derivative."""
+
+    name, params = "argmax", ("axis", "keepdims")
+    view_of, elementwise, writes_into = (), False, False  # a new array of indices
+
+    def __init__(self, axis, keepdims=False):
+        self.axis = axis
+        self.keepdims = bool(keepdims)
+
+    def infer(self, x):
+        if x.dtype.kind == "b":
+            raise self.dtype_error([x], "cannot search booleans; convert with .astype(...) first")
+        if self.axis is None:
+            shape = (1,) * x.ndim if self.keepdims else ()
+        else:
+            ax = self.axis + x.ndim
+            shape = tuple(1 if i == ax else d for i, d in enumerate(x.shape) if self.keepdims or i != ax)
+        return shape, np.dtype(np.int64)
+
+    def compute(self, x):
+        return np.argmax(x, axis=self.axis, keepdims=self.keepdims).astype(np.int64)
+
+    def flops(self, node, sizes):
+        return numel(node.inputs[0].shape, sizes)
+
+
+class ArgMin(ArgMax):
+    """The index (int64) of the first minimum of x along ``axis`` (None: of the flattened x), as
+    ``np.argmin``. Piecewise constant: no derivative."""
+
+    name = "argmin"
+
+    def compute(self, x):
+        return np.argmin(x, axis=self.axis, keepdims=self.keepdims).astype(np.int64)
+
+
+class LogAddExp(Op):
+    """log(exp(a) + exp(b)) elementwise with broadcasting, finite for inputs of any size (``np.logaddexp``).
+    vjp: (g * exp(a - out), g * exp(b - out)), the two weights summing to 1 (each 1/2 at a == b).
+    jvp: ta * exp(a - out) + tb * exp(b - out)."""
+
+    name = "logaddexp"
+    broadcasting = True
+    view_of, elementwise, writes_into = (), True, False  # np.logaddexp(a, b): a new array
+
+    def infer(self, a, b):
+        from ..shapes import broadcast_shapes
+
+        try:
+            shape = broadcast_shapes(a.shape, b.shape)
+        except ValueError as e:
+            raise self.shape_error([a, b], f"operands cannot be broadcast together ({e})") from None
+        dtype = np.result_type(a.dtype, b.dtype)
+        if dtype.kind == "b":
+            raise self.dtype_error([a, b], "arithmetic on booleans is not defined; convert with .astype(...) first")
+        return shape, dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+    def compute(self, a, b):
+        return np.asarray(np.logaddexp(a, b, dtype=self.infer_dtype(a, b)))
+
+    @staticmethod
+    def infer_dtype(a, b):
+        dtype = np.result_type(a, b)
+        return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+    def vjp(self, node, g):
+        a, b = node.inputs
+        return g * exp(a - node), g * exp(b - node)
+
+    def jvp(self, node, t):
+        from .arith import add_opt
+
+        a, b = node.inputs
+        return add_opt(None if t[0] is None else t[0] * exp(a - node), None if t[1] is None else t[1] * exp(b - node))
+
+    def flops(self, node, sizes):
+        return 4 * numel(node.shape, sizes)
+
+
+def reduce_min(x, axis=None, keepdims=False) -> Node:
+    """Minimum over ``axis`` (None: all axes); gradient split between ties."""
+    return _reduce(Min, x, axis, keepdims)
+
+
+def prod(x, axis=None, keepdims=False) -> Node:
+    """Product over ``axis`` (None: all axes), in x's dtype; its gradient is exact where x has zeros."""
+    return _reduce(Prod, x, axis, keepdims)
+
+
+def _arg(cls, x, axis, keepdims):
+    x = as_node(x)
+    if axis is not None:
+        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+            raise TypeError(f"{cls.name}: axis must be an int or None, got {axis!r}")
+        (axis,) = normalize_axes(int(axis), x.ndim, cls.name)
+    return apply(cls(axis, keepdims), x)
+
+
+def argmax(x, axis=None, keepdims=False) -> Node:
+    """The int64 index of the first maximum along ``axis`` (None: into the flattened x); no derivative."""
+    return _arg(ArgMax, x, axis, keepdims)
+
+
+def argmin(x, axis=None, keepdims=False) -> Node:
+    """The int64 index of the first minimum along ``axis`` (None: into the flattened x); no derivative."""
+    return _arg(ArgMin, x, axis, keepdims)
+
+
+def logaddexp(a, b) -> Node:
+    """log(exp(a) + exp(b)) elementwise (broadcasting), finite for inputs of any size."""
+    return apply(LogAddExp(), a, b)

@@ -161,6 +161,27 @@ def elementwise_edges_other(rng, shape):
     return np.resize(np.array([0.0, -0.0, 2.0, -2.0, 0.5, np.inf, 1.0, -np.inf, np.nan, 3.0, -1e4, 0.0]), shape)
 
 
+# -- issue 16 (redops) samplers ----------------------------------------------------------------
+def with_zeros(rng, shape):
+    """Normal values with about a third of the entries exactly 0 (products, cumulative products)."""
+    return np.where(rng.random(size=shape) < 0.35, 0.0, rng.normal(size=shape))
+
+
+def zeros_at(*positions):
+    """Normal values, 0 at these positions of the last axis (a row with one zero, or two)."""
+    def sample(rng, shape):
+        x = rng.uniform(0.5, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+        x[..., list(positions)] = 0.0
+        return x
+
+    return sample
+
+
+def large(rng, shape):
+    """Values near 1000: exp overflows unless shifted."""
+    return 1000.0 + rng.uniform(-3.0, 3.0, size=shape)
+
+
 def labels(k):
     def sample(rng, shape):
         return rng.integers(0, k, size=shape)
@@ -937,6 +958,133 @@ CASES = [
       lambda x: x @ np.linalg.inv(np.eye(4) * 2.0 + 0.5) * 9.0 + np.arange(4.0)[[3, 1, 1, 0]] + 5.0),
     C("gather_axis0_broadcast_indices", [X235, In((4, 1, 5), labels(2), "int64", diff=False)],
       lambda x, i: sg.gather(x, i, axis=0), lambda x, i: np.take_along_axis(x, i, axis=0)),
+    # -- issue 16 (redops): min, prod, argmax/argmin, logaddexp -------------------------------------
+    C("min_all", [In((2, 3, 5), distinct)], lambda x: sg.min(x), lambda x: np.min(x)),
+    C("min_axis1", [In((2, 3, 5), distinct)], lambda x: sg.min(x, axis=1), lambda x: np.min(x, axis=1)),
+    C("min_axes02_keepdims", [In((2, 3, 5), distinct)], lambda x: sg.min(x, axis=(0, 2), keepdims=True),
+      lambda x: np.min(x, axis=(0, 2), keepdims=True)),
+    C("min_last_negative_axis", [In((2, 3, 5), distinct)], lambda x: sg.min(x, axis=-1), lambda x: x.min(-1)),
+    # ties share the gradient (finite differences see one side of the kink)
+    C("min_ties_shared", [In((3, 4), small_ints)], lambda x: sg.min(x, axis=1), lambda x: x.min(1), fd=False),
+    C("min_method_keepdims", [In((3, 4), distinct)], lambda x: x.min(axis=0, keepdims=True),
+      lambda x: x.min(axis=0, keepdims=True)),
+    C("prod_method", [X34], lambda x: x.prod(axis=-1), lambda x: x.prod(axis=-1)),
+    C("arg_and_cumulative_methods", [X34],
+      lambda x: x.cumsum(1) * x.cumprod(0) + sg.cast(x.argmax(1, keepdims=True) + x.argmin(0), "float64"),
+      lambda x: x.cumsum(1) * x.cumprod(0) + (x.argmax(1, keepdims=True) + x.argmin(0))),
+    C("min_of_int", [I34], lambda y: sg.min(y, axis=0), lambda y: np.min(y, axis=0), grad=False),
+    C("min_named_dim", [In((3, 4), distinct, dims=("n", 4))], lambda x: sg.min(x, axis=0), lambda x: x.min(0)),
+    C("prod_all", [In((2, 3, 2))], lambda x: sg.prod(x), lambda x: np.prod(x)),
+    C("prod_axis1", [X235], lambda x: sg.prod(x, axis=1), lambda x: np.prod(x, axis=1)),
+    C("prod_axes02_keepdims", [In((2, 3, 2))], lambda x: sg.prod(x, axis=(0, 2), keepdims=True),
+      lambda x: np.prod(x, axis=(0, 2), keepdims=True)),
+    C("prod_last_with_zeros", [In((4, 5), with_zeros)], lambda x: sg.prod(x, axis=-1), lambda x: np.prod(x, -1)),
+    C("prod_one_zero_per_row", [In((3, 4), zeros_at(1))], lambda x: sg.prod(x, axis=-1), lambda x: np.prod(x, -1)),
+    C("prod_two_zeros_per_row", [In((3, 4), zeros_at(0, 2))], lambda x: sg.prod(x, axis=1), lambda x: np.prod(x, 1)),
+    C("prod_negatives", [In((3, 4), away_from_zero)], lambda x: sg.prod(-x, axis=0), lambda x: np.prod(-x, 0)),
+    C("prod_over_empty_axis", [In((3, 0))], lambda x: sg.prod(x, axis=1), lambda x: np.prod(x, axis=1)),
+    C("prod_of_int", [I34], lambda y: sg.prod(y, axis=1), lambda y: np.prod(y, axis=1), grad=False),
+    C("argmax_axis1", [X235], lambda x: sg.argmax(x, axis=1), lambda x: np.argmax(x, axis=1), grad=False),
+    C("argmax_all", [X235], lambda x: sg.argmax(x), lambda x: np.argmax(x), grad=False),
+    C("argmax_ties_first", [In((3, 4), small_ints)], lambda x: sg.argmax(x, -1), lambda x: np.argmax(x, -1),
+      grad=False),
+    C("argmax_keepdims", [X235], lambda x: sg.argmax(x, axis=0, keepdims=True),
+      lambda x: np.argmax(x, axis=0, keepdims=True), grad=False),
+    C("argmin_last", [In((3, 4), small_ints)], lambda x: sg.argmin(x, axis=-1), lambda x: np.argmin(x, -1),
+      grad=False),
+    C("argmin_all_keepdims", [X34], lambda x: sg.argmin(x, keepdims=True), lambda x: np.argmin(x, keepdims=True),
+      grad=False),
+    C("argmin_of_int", [I34], lambda y: sg.argmin(y, axis=0), lambda y: np.argmin(y, axis=0), grad=False),
+    # argmax has no derivative: a value it selects through pick still has one
+    C("pick_at_argmax", [X34], lambda x: pick(x, sg.argmax(x, axis=-1)), lambda x: x.max(-1)),
+    C("logaddexp_broadcast", [X235, In((3, 1))], lambda a, b: sg.logaddexp(a, b), lambda a, b: np.logaddexp(a, b)),
+    C("logaddexp_python_number", [X34], lambda a: sg.logaddexp(0.5, a), lambda a: np.logaddexp(0.5, a)),
+    C("logaddexp_equal_operands", [X34], lambda a: sg.logaddexp(a, a), lambda a: np.logaddexp(a, a)),
+    C("logaddexp_large", [In((3, 4), large), In((3, 4), large)], lambda a, b: sg.logaddexp(a, b),
+      lambda a, b: np.logaddexp(a, b), grad=False),
+    C("logaddexp_of_int", [I34, I34], lambda a, b: sg.logaddexp(a, b), lambda a, b: np.logaddexp(a, b), grad=False),
+    C("domain_edge_logaddexp", [In((6,), domain_edges), In((6,), normal)], lambda a, b: sg.logaddexp(a, b),
+      lambda a, b: np.logaddexp(a, b), grad=False, domain_edge=True),
+    # -- issue 16 (redops): cumulative and ordering ops -----------------------------------------
+    C("cumsum_axis1", [X235], lambda x: sg.cumsum(x, axis=1), lambda x: np.cumsum(x, axis=1)),
+    C("cumsum_last", [X34], lambda x: sg.cumsum(x, -1), lambda x: np.cumsum(x, -1)),
+    C("cumsum_flattened", [X34], lambda x: sg.cumsum(x), lambda x: np.cumsum(x)),
+    C("cumsum_empty_axis", [In((3, 0))], lambda x: sg.cumsum(x, axis=1), lambda x: np.cumsum(x, axis=1)),
+    C("cumsum_named_dim", [In((3, 4), dims=("n", 4))], lambda x: sg.cumsum(x, axis=0), lambda x: np.cumsum(x, 0)),
+    C("cumsum_of_int", [I34], lambda y: sg.cumsum(y, axis=0), lambda y: np.cumsum(y, axis=0), grad=False),
+    C("cumprod_axis0", [In((4, 3))], lambda x: sg.cumprod(x, axis=0), lambda x: np.cumprod(x, axis=0)),
+    C("cumprod_last_with_zeros", [In((4, 5), with_zeros)], lambda x: sg.cumprod(x, axis=-1),
+      lambda x: np.cumprod(x, -1)),
+    C("cumprod_two_zeros_per_row", [In((3, 5), zeros_at(1, 3))], lambda x: sg.cumprod(x, axis=1),
+      lambda x: np.cumprod(x, 1)),
+    C("cumprod_negatives_flattened", [In((2, 3), away_from_zero)], lambda x: sg.cumprod(-x), lambda x: np.cumprod(-x)),
+    C("cumprod_empty_axis", [In((0, 3))], lambda x: sg.cumprod(x, axis=0), lambda x: np.cumprod(x, axis=0)),
+    C("cumprod_of_int", [I34], lambda y: sg.cumprod(y, axis=1), lambda y: np.cumprod(y, axis=1), grad=False),
+    C("sort_last", [In((3, 5), distinct)], lambda x: sg.sort(x), lambda x: np.sort(x)),
+    C("sort_axis0_3d", [In((4, 2, 3), distinct)], lambda x: sg.sort(x, axis=0), lambda x: np.sort(x, axis=0)),
+    C("sort_flattened", [In((3, 4), distinct)], lambda x: sg.sort(x, axis=None), lambda x: np.sort(x, axis=None)),
+    # ties: the value is the same either way; the gradient follows the stable order
+    C("sort_ties", [In((3, 6), small_ints)], lambda x: sg.sort(x, axis=1), lambda x: np.sort(x, axis=1), fd=False),
+    C("sort_named_dim", [In((5, 2), distinct, dims=("n", 2))], lambda x: sg.sort(x, axis=0),
+      lambda x: np.sort(x, axis=0)),
+    C("sort_of_int", [I34], lambda y: sg.sort(y), lambda y: np.sort(y), grad=False),
+    C("argsort_ties_stable", [In((3, 6), small_ints)], lambda x: sg.argsort(x, axis=1),
+      lambda x: np.argsort(x, axis=1, kind="stable"), grad=False),
+    C("argsort_axis0", [X34], lambda x: sg.argsort(x, axis=0), lambda x: np.argsort(x, axis=0), grad=False),
+    C("diff_last", [X235], lambda x: sg.diff(x), lambda x: np.diff(x)),
+    C("diff_axis0_twice", [In((5, 3))], lambda x: sg.diff(x, n=2, axis=0), lambda x: np.diff(x, n=2, axis=0)),
+    C("diff_to_empty", [In((3, 1))], lambda x: sg.diff(x, axis=1), lambda x: np.diff(x, axis=1)),
+    C("diff_named_dim", [In((4, 3), dims=("n", 3))], lambda x: sg.diff(x, axis=0), lambda x: np.diff(x, axis=0)),
+    # -- issue 16 (redops): arrays built from arrays -------------------------------------------------
+    C("stack_axis0", [X34, X34], lambda a, b: sg.stack([a, b]), lambda a, b: np.stack([a, b])),
+    C("stack_last_three", [In((2, 3)), In((2, 3)), In((2, 3))], lambda a, b, c: sg.stack([a, b, c], axis=-1),
+      lambda a, b, c: np.stack([a, b, c], axis=-1)),
+    C("stack_same_node_middle", [X34], lambda a: sg.stack((a, a * 2.0), axis=1), lambda a: np.stack((a, a * 2.0), 1)),
+    C("stack_scalars", [In(()), In(())], lambda a, b: sg.stack([a, b]), lambda a, b: np.stack([a, b])),
+    C("split_sections", [In((6, 2))], lambda x: sg.concatenate([p * (i + 1.0) for i, p in enumerate(sg.split(x, 3))]),
+      lambda x: np.concatenate([p * (i + 1.0) for i, p in enumerate(np.split(x, 3))])),
+    C("split_indices_last_with_empty", [X235],
+      lambda x: sg.concatenate([p * (i + 1.0) for i, p in enumerate(sg.split(x, [0, 2, 2], axis=-1))], axis=-1),
+      lambda x: np.concatenate([p * (i + 1.0) for i, p in enumerate(np.split(x, [0, 2, 2], axis=-1))], axis=-1)),
+    C("split_named_dim_indices", [In((4, 5), dims=("n", 5))], lambda x: sg.split(x, [1, 3], axis=1)[2] * 2.0,
+      lambda x: np.split(x, [1, 3], axis=1)[2] * 2.0),
+    C("pad_all_axes", [X34], lambda x: sg.pad(x, 1), lambda x: np.pad(x, 1)),
+    C("pad_per_axis_value", [X235], lambda x: sg.pad(x, ((0, 0), (2, 1), (0, 3)), constant_values=-1.5),
+      lambda x: np.pad(x, ((0, 0), (2, 1), (0, 3)), constant_values=-1.5)),
+    C("pad_pair_empty_input", [In((0, 3))], lambda x: sg.pad(x, (1, 2)), lambda x: np.pad(x, (1, 2))),
+    C("pad_of_int", [I34], lambda y: sg.pad(y, (1, 0), constant_values=7),
+      lambda y: np.pad(y, (1, 0), constant_values=7), grad=False),
+    C("roll_last", [X235], lambda x: sg.roll(x, 2, axis=-1), lambda x: np.roll(x, 2, axis=-1)),
+    C("roll_negative_two_axes", [X235], lambda x: sg.roll(x, (-1, 4), axis=(0, 1)),
+      lambda x: np.roll(x, (-1, 4), axis=(0, 1))),
+    C("roll_flattened", [X34], lambda x: sg.roll(x, 5), lambda x: np.roll(x, 5)),
+    C("roll_by_length", [X34], lambda x: sg.roll(x, 4, axis=1) * 2.0, lambda x: np.roll(x, 4, axis=1) * 2.0),
+    C("repeat_axis1", [X235], lambda x: sg.repeat(x, 2, axis=1), lambda x: np.repeat(x, 2, axis=1)),
+    C("repeat_flattened", [X34], lambda x: sg.repeat(x, 3), lambda x: np.repeat(x, 3)),
+    C("repeat_last_zero_times", [X34], lambda x: sg.repeat(x, 0, axis=-1), lambda x: np.repeat(x, 0, axis=-1)),
+    C("tile_pair", [X34], lambda x: sg.tile(x, (2, 3)), lambda x: np.tile(x, (2, 3))),
+    C("tile_more_reps_than_axes", [In((3,))], lambda x: sg.tile(x, (2, 1, 2)), lambda x: np.tile(x, (2, 1, 2))),
+    C("tile_int", [X34], lambda x: sg.tile(x, 2), lambda x: np.tile(x, 2)),
+    C("flip_all", [X235], lambda x: sg.flip(x), lambda x: np.flip(x)),
+    C("flip_axes", [X235], lambda x: sg.flip(x, (0, -1)), lambda x: np.flip(x, (0, -1))),
+    C("flip_named_dim", [In((4, 3), dims=("n", 3))], lambda x: sg.flip(x, 0), lambda x: np.flip(x, 0)),
+    C("swapaxes_0_2", [X235], lambda x: sg.swapaxes(x, 0, 2), lambda x: np.swapaxes(x, 0, 2)),
+    C("swapaxes_negative", [X235], lambda x: sg.swapaxes(x, -1, 1), lambda x: np.swapaxes(x, -1, 1)),
+    C("moveaxis_one", [X235], lambda x: sg.moveaxis(x, 0, -1), lambda x: np.moveaxis(x, 0, -1)),
+    C("moveaxis_two", [In((2, 3, 4, 5))], lambda x: sg.moveaxis(x, (3, 0), (0, 2)),
+      lambda x: np.moveaxis(x, (3, 0), (0, 2))),
+    C("triu", [In((4, 5))], lambda x: sg.triu(x), lambda x: np.triu(x)),
+    C("triu_k1_batched", [In((2, 4, 4))], lambda x: sg.triu(x, 1), lambda x: np.triu(x, 1)),
+    C("tril_negative_k", [In((5, 3))], lambda x: sg.tril(x, -1), lambda x: np.tril(x, -1)),
+    C("tril_of_int", [I34], lambda y: sg.tril(y, 1), lambda y: np.tril(y, 1), grad=False),
+    C("domain_edge_triu_keeps_inf_off_the_product", [In((6,), domain_edges)],
+      lambda x: sg.triu(sg.reshape(x, (2, 3))), lambda x: np.triu(x.reshape(2, 3)), grad=False, domain_edge=True),
+    C("clip_numbers", [In((3, 4), off_hard_tanh_kinks)], lambda x: sg.clip(x, -1.0, 1.0),
+      lambda x: np.clip(x, -1.0, 1.0)),
+    C("clip_lower_only", [In((3, 4), away_from_zero)], lambda x: sg.clip(x, 0.0), lambda x: np.clip(x, 0.0, None)),
+    C("clip_node_bounds_broadcast", [In((3, 4), odd_quarters), In((4,), halves), In((3, 1), halves)],
+      lambda x, lo, hi: sg.clip(x, lo, hi + 2.0), lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi + 2.0)),
+    C("clip_of_int", [I34], lambda y: sg.clip(y, 1, 4), lambda y: np.clip(y, 1, 4), grad=False),
     # -- a small network, every kind of op at once ------------------------------------------
     C("mlp_loss", [In((5, 3), dims=("batch", 3)), In((3, 4)), In((4,)), In((4, 2)),
                    In((5,), labels(2), "int64", diff=False, dims=("batch",))],
@@ -1470,6 +1618,13 @@ SECOND_ORDER = [
     pytest.param([(3, 4)], lambda x: sg.elu(x, 0.7) + sg.selu(x), away_from_zero, id="elu_selu"),
     pytest.param([(3, 4), (4,)], lambda x, y: sg.arctan2(x, y) * sg.hypot(x, y), away_from_zero,
                  id="arctan2_hypot"),
+    # issue 16 (redops)
+    pytest.param([(3, 4)], lambda x: sg.prod(x, axis=1), normal, id="prod"),
+    pytest.param([(3, 4)], lambda x: sg.cumprod(x, axis=1), positive, id="cumprod"),
+    pytest.param([(3, 4), (4,)], lambda x, y: sg.logaddexp(x, y) ** 2, normal, id="logaddexp"),
+    pytest.param([(3, 4)], lambda x: sg.sort(x * x, axis=0) * sg.cumsum(x, axis=1), distinct, id="sort_cumsum"),
+    pytest.param([(3, 4)], lambda x: sg.min(x, axis=0) ** 3 + sg.roll(sg.flip(x, 1), 1, axis=1) ** 2, distinct,
+                 id="min_roll_flip"),
 ]
 
 
@@ -1547,6 +1702,13 @@ FLOAT32_CASES = [
                  + sg.arctan(x) + sg.arcsinh(x) + sg.arctanh(x * 0.5), id="trig_hyperbolic_inverse"),
     pytest.param(lambda x: sg.erf(x) + sg.gelu(x) + sg.silu(x) + sg.elu(x, 0.5) + sg.selu(x), id="activations"),
     pytest.param(lambda x: sg.arctan2(x, x.T.sum(1) + 2.0) + sg.hypot(x, 1.5) + (x * 3.0) % 1.25, id="binary"),
+    # issue 16 (redops)
+    pytest.param(lambda x: sg.prod(x, axis=1, keepdims=True) * sg.min(x, 0) + sg.logaddexp(x, 0.5),
+                 id="prod_min_logaddexp"),
+    pytest.param(lambda x: sg.cumprod(x, axis=1) + sg.cumsum(sg.sort(x, 0), 0) + sg.pad(sg.diff(x), ((0, 0), (0, 1))),
+                 id="cumulative_and_ordering"),
+    pytest.param(lambda x: sg.tile(sg.triu(x), (1, 2))[:, :4] * sg.clip(x, -0.5, 0.5) + sg.stack(sg.split(x, 3))[1],
+                 id="arrange"),
 ]
 
 
@@ -1792,3 +1954,145 @@ def test_einsum_and_linalg_refuse_what_they_cannot_do():
         sg.take(a, [0.5])
     with pytest.raises(IndexError, match="out of bounds"):
         sg.take(a, [3])
+
+
+# -- issue 16 (redops): min, prod, argmax/argmin, logaddexp, cumulative and ordering ops ---------------
+def test_prod_gradient_and_hessian_at_zeros_match_torch():
+    """prod's derivative is the product of the other entries, not out / x (nan at a zero)."""
+    torch = pytest.importorskip("torch")
+    x = sg.placeholder("x", (4, 3))
+    xv = np.array([[1.5, -2.0, 3.0], [0.0, 2.0, -1.5], [0.0, 0.0, 2.0], [0.0, 0.0, 0.0]])
+    out = sg.prod(x, axis=1)
+    g = sg.grad(out.sum(), x)
+    h = sg.hessian(sg.prod(x[1]) + sg.prod(x[2]) + sg.prod(x[3]), x)
+    got_g, got_h = codegen.evaluate([g, h], {x: xv})
+    t = torch.tensor(xv, requires_grad=True)
+    (tg,) = torch.autograd.grad(torch.prod(t, 1).sum(), t, create_graph=True)
+    np.testing.assert_array_equal(got_g, tg.detach().numpy())
+    th = torch.autograd.functional.hessian(lambda v: torch.prod(v[1]) + torch.prod(v[2]) + torch.prod(v[3]), t)
+    np.testing.assert_array_equal(got_h, th.numpy())
+
+
+def test_min_and_max_share_the_gradient_between_ties():
+    x = sg.placeholder("x", (4,))
+    got = codegen.evaluate(sg.grad(sg.min(x), x), {x: np.array([1.0, -2.0, 3.0, -2.0])})
+    np.testing.assert_array_equal(got, [0.0, 0.5, 0.0, 0.5])
+
+
+def test_argmax_and_argmin_are_int64_without_derivative():
+    x = sg.placeholder("x", (3, 4))
+    assert sg.argmax(x, axis=1).dtype == np.int64 and sg.argmin(x).shape == ()
+    assert sg.grad((sg.cast(sg.argmax(x, 1), "float64") + x.sum(1)).sum(), x) is not None
+    with pytest.raises(TypeError, match=r"argmax: axis must be an int or None, got \(0, 1\)"):
+        sg.argmax(x, axis=(0, 1))
+    with pytest.raises(sg.DTypeError, match=r"argmin: cannot search booleans"):
+        sg.argmin(x > 0)
+
+
+def test_logaddexp_gradient_splits_evenly_at_equal_operands_and_stays_finite():
+    a, b = sg.placeholder("a", (3,)), sg.placeholder("b", (3,))
+    av, bv = np.array([0.0, 1000.0, -1000.0]), np.array([0.0, -1000.0, -1000.0])
+    out = sg.logaddexp(a, b)
+    with np.errstate(over="raise", invalid="raise"):
+        v, ga, gb = codegen.evaluate([out, *sg.grad(out.sum(), [a, b])], {a: av, b: bv})
+    np.testing.assert_allclose(v, np.logaddexp(av, bv), rtol=1e-15)
+    np.testing.assert_allclose(ga, [0.5, 1.0, 0.5], rtol=1e-12)  # (out carries |x| * eps)
+    np.testing.assert_allclose(gb, [0.5, 0.0, 0.5], rtol=1e-12)
+
+
+def test_cumprod_gradient_at_zeros_matches_torch():
+    """cumprod's gradient is not rcumsum(g * out) / x (nan at a zero)."""
+    torch = pytest.importorskip("torch")
+    x = sg.placeholder("x", (4, 5))
+    xv = np.array([[1.5, 0.0, 2.0, -1.0, 3.0], [0.0, 2.0, 0.0, 4.0, 0.5], [2.0, -1.0, 3.0, 0.5, 0.0],
+                   [0.0, 0.0, 0.0, 0.0, 0.0]])
+    R = np.arange(20.0).reshape(4, 5) - 7.0
+    got = codegen.evaluate(sg.grad((sg.cumprod(x, axis=1) * R).sum(), x), {x: xv})
+    t = torch.tensor(xv, requires_grad=True)
+    (torch.cumprod(t, 1) * torch.tensor(R)).sum().backward()
+    np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-15)
+    # the second derivative too, forward over reverse (sg.hessian) and reverse over reverse
+    v = sg.placeholder("v", (6,))
+    r = np.array([1.0, -2.0, 3.0, 0.5, 2.0, -1.5])
+    f = (sg.cumprod(v) * r).sum()
+    g = sg.grad(f, v)
+    rows = [sg.grad(g[i], v) for i in range(6)]
+    for vv in ([1.5, 0.0, 2.0, 0.0, 3.0, 2.0], [0.0, 0.0, 2.0, -1.0, 3.0, 0.0], [2.0, 0.0, 0.0, 0.0, 3.0, 0.0]):
+        vv = np.array(vv)
+        expected = torch.autograd.functional.hessian(lambda w: (torch.cumprod(w, 0) * torch.tensor(r)).sum(),
+                                                     torch.tensor(vv)).numpy()
+        np.testing.assert_array_equal(codegen.evaluate(sg.hessian(f, v), {v: vv}), expected)
+        np.testing.assert_array_equal(np.stack(codegen.evaluate(rows, {v: vv})), expected)
+
+
+def test_sort_and_cumsum_jacobians_and_a_second_derivative(rng):
+    """The rules under a batch of basis tangents (sg.jacobian) and differentiated again."""
+    x = sg.placeholder("x", (2, 4))
+    xv = distinct(rng, (2, 4))
+    order = np.argsort(xv, axis=1)
+    expected = np.zeros((2, 4, 2, 4))
+    for i in range(2):
+        for k in range(4):
+            expected[i, k, i, order[i, k]] = 1.0
+    for mode in ("forward", "reverse"):
+        np.testing.assert_array_equal(codegen.evaluate(sg.jacobian(sg.sort(x), x, mode=mode), {x: xv}), expected)
+    cum = np.tril(np.ones((4, 4)))
+    np.testing.assert_array_equal(codegen.evaluate(sg.jacobian(sg.cumsum(x[0]), x), {x: xv})[:, 0], cum)
+    # d2/dx2 of sum(cumprod(x)) for x without zeros, against finite differences of the gradient
+    y = sg.placeholder("y", (4,))
+    yv = rng.uniform(0.5, 1.5, size=4)
+    h = codegen.evaluate(sg.hessian(sg.cumprod(y).sum(), y), {y: yv})
+    f_g = codegen.compile([y], sg.grad(sg.cumprod(y).sum(), y))
+    fd = np.stack([(f_g(yv + EPS * e) - f_g(yv - EPS * e)) / (2 * EPS) for e in np.eye(4)])
+    np.testing.assert_allclose(h, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_order_ops_refuse_bad_arguments():
+    x = sg.placeholder("x", (3, 4))
+    with pytest.raises(TypeError, match=r"cumsum: axis must be an int or None, got \(0, 1\)"):
+        sg.cumsum(x, axis=(0, 1))
+    with pytest.raises(ValueError, match=r"diff: order must be a non-negative int, got -1"):
+        sg.diff(x, n=-1)
+    with pytest.raises(sg.DTypeError, match=r"cumprod: cannot accumulate booleans"):
+        sg.cumprod(x > 0)
+    with pytest.raises(sg.DTypeError, match=r"argsort: cannot sort booleans"):
+        sg.sort(x > 0)
+
+
+def test_arrange_ops_refuse_bad_arguments():
+    x = sg.placeholder("x", (3, 4))
+    with pytest.raises(ValueError, match=r"split: an axis of length 3 does not divide into 2 equal sections"):
+        sg.split(x, 2)
+    with pytest.raises(ValueError, match=r"stack: all inputs must have the same shape"):
+        sg.stack([x, x[0]])
+    with pytest.raises(ValueError, match=r"pad: a pad width must be >= 0, got -1"):
+        sg.pad(x, (1, -1))
+    with pytest.raises(ValueError, match=r"pad: pad_width"):
+        sg.pad(x, (1, 2, 3))
+    with pytest.raises(ValueError, match=r"repeat: needs static sizes, got shape \('n', 4\)"):
+        sg.repeat(sg.placeholder("y", ("n", 4)), 2, axis=1)
+    with pytest.raises(ValueError, match=r"triu: needs an array of at least two dimensions"):
+        sg.triu(x[0])
+    with pytest.raises(ValueError, match=r"clip: give a_min, a_max or both"):
+        sg.clip(x)
+    with pytest.raises(ValueError, match=r"moveaxis: source"):
+        sg.moveaxis(x, (0, 1), 0)
+
+
+def test_split_returns_a_list_of_nodes_and_clip_gradient_at_the_bounds_is_one():
+    x = sg.placeholder("x", (6,))
+    parts = sg.split(x, [2, 5])
+    assert isinstance(parts, list) and [p.shape for p in parts] == [(2,), (3,), (1,)]
+    g = codegen.evaluate(sg.grad(sg.clip(x, -1.0, 1.0).sum(), x), {x: np.array([-2.0, -1.0, 0.0, 1.0, 2.0, 0.5])})
+    np.testing.assert_array_equal(g, [0.0, 1.0, 1.0, 1.0, 0.0, 1.0])  # as torch.clamp
+
+
+def test_a_broadcast_python_number_keeps_the_float32_dtype():
+    """Issue 16 (redops): np.broadcast_to(0.0, shape) is float64, so concatenating it (sg.pad, the jvp of
+    concatenate with a zero tangent) turned a float32 graph's value into float64."""
+    x = sg.placeholder("x", (3, 4), dtype="float32")
+    y, t = sg.placeholder("y", (3, 4), dtype="float32"), sg.placeholder("t", (3, 4), dtype="float32")
+    (jv,) = sg.jvp([sg.concatenate([x, y])], [x], [t])  # y's tangent is zero
+    feed = {v: np.ones((3, 4), np.float32) for v in (x, y, t)}
+    for out in (sg.pad(x, 1), sg.concatenate([x, sg.ops.zeros_like(x)]), jv):
+        assert codegen.evaluate(out, feed).dtype == np.float32
