@@ -163,13 +163,14 @@ def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=
     lead = cols.shape[:-3]
     k = len(lead)
     cols = cols.reshape((*lead, groups, cg, kh, kw, n, ho, wo))
-    cols = cols.transpose(*range(k), k + 4, k, k + 1, k + 5, k + 6, k + 2, k + 3)  # (..., N, G, C/G, H', W', kH, kW)
     (top, bottom, left, right), (sh, sw), (dh, dw), (h, w_) = padding, stride, dilation, size
-    out = cp.zeros((*lead, n, groups, cg, top + h + bottom, left + w_ + right), dtype=cols.dtype)
+    # summed in cols' axis order (G, C/G, N, ...), so each addition reads and writes in the same order
+    out = cp.zeros((*lead, groups, cg, n, top + h + bottom, left + w_ + right), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            out[..., i * dh:i * dh + (ho - 1) * sh + 1:sh, j * dw:j * dw + (wo - 1) * sw + 1:sw] += cols[..., i, j]
-    return out[..., top:top + h, left:left + w_].reshape((*lead, n, groups * cg, h, w_))
+            out[..., i * dh:i * dh + (ho - 1) * sh + 1:sh, j * dw:j * dw + (wo - 1) * sw + 1:sw] += cols[..., i, j, :, :, :]
+    out = out[..., top:top + h, left:left + w_].transpose(*range(k), k + 2, k, k + 1, k + 3, k + 4)  # N first
+    return out.reshape((*lead, n, groups * cg, h, w_))  # (the one copy of the result)
 
 
 def _conv2d_weight_grad(x, g, kernel, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
@@ -183,11 +184,31 @@ def _conv2d_weight_grad(x, g, kernel, stride=(1, 1), padding=(0, 0, 0, 0), dilat
 def _max_pool2d(x, kernel, stride, padding=(0, 0, 0, 0)):
     """The maximum of each window of x's last two axes (padding is -inf: it never wins), one kernel tap at a time."""
     win = _windows(x, kernel, stride, padding, (1, 1), -cp.inf)  # (..., H', W', kH, kW), a view
-    out = win[..., 0, 0].copy()
+    taps = [win[..., i, j] for i in range(kernel[0]) for j in range(kernel[1])]
+    if len(taps) == 1:
+        return taps[0].copy()
+    out = cp.maximum(taps[0], taps[1])
+    for tap in taps[2:]:
+        cp.maximum(out, tap, out=out)
+    return out
+
+
+def _first_maxima(x, kernel, stride, padding):
+    """One boolean array per kernel tap (row-major), shaped like x pooled: True where that tap holds its
+    window's first maximum, as PyTorch picks (a window holding a NaN has no maximum here: all False)."""
+    win = _windows(x, kernel, stride, padding, (1, 1), -cp.inf)
+    pooled = _max_pool2d(x, kernel, stride, padding)
+    masks, taken = [], None
     for i in range(kernel[0]):
         for j in range(kernel[1]):
-            cp.maximum(out, win[..., i, j], out=out)
-    return out
+            hit = win[..., i, j] == pooled
+            if taken is None:
+                taken = hit
+            else:
+                hit = hit & ~taken  # a tie with an earlier tap: the earlier one has it
+                taken = taken | hit
+            masks.append(hit)
+    return masks
 
 
 def _window_argmax(x, kernel, stride, padding):
@@ -212,15 +233,20 @@ def _max_pool2d_pick(x, v, kernel, stride, padding=(0, 0, 0, 0)):
 
 def _max_pool2d_grad(x, g, kernel, stride, padding=(0, 0, 0, 0)):
     """g routed to the first maximum of each window of x (the vjp of max_pool2d), summed where windows
-    overlap: one strided addition per kernel tap, no one-hot arrays."""
-    arg = _window_argmax(x, kernel, stride, padding)
+    overlap: one pass per kernel tap (g where that tap holds the first maximum, else 0), no index arrays."""
+    masks = _first_maxima(x, kernel, stride, padding)
     (top, bottom, left, right), (sh, sw) = padding, stride
     h, w = x.shape[-2:]
     ho, wo = g.shape[-2:]
     out = cp.zeros(np.broadcast_shapes(g.shape[:-2], x.shape[:-2]) + (top + h + bottom, left + w + right), g.dtype)
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            out[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw] += cp.where(arg == i * kernel[1] + j, g, 0)
+    disjoint = sh >= kernel[0] and sw >= kernel[1]  # each place is in one window at most: assign, don't add
+    for t, mask in enumerate(masks):
+        i, j = divmod(t, kernel[1])
+        tap = out[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw]
+        if disjoint:
+            tap[...] = cp.where(mask, g, 0)
+        else:
+            tap += cp.where(mask, g, 0)
     return out[..., top:top + h, left:left + w]
 
 

@@ -476,7 +476,7 @@ _HELPER_NEEDS = {
     "_conv2d_weight_grad": ("_im2col", "_by_group", "_windows", "_pad2d"),
     "_max_pool2d": ("_windows", "_pad2d"),
     "_max_pool2d_pick": ("_window_argmax", "_windows", "_pad2d"),
-    "_max_pool2d_grad": ("_window_argmax", "_windows", "_pad2d"),
+    "_max_pool2d_grad": ("_first_maxima", "_max_pool2d", "_windows", "_pad2d"),
     "_avg_pool2d": ("_windows", "_pad2d"),
 }
 
