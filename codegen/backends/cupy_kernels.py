@@ -170,7 +170,7 @@ def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=
         for j in range(kw):
             out[..., i * dh:i * dh + (ho - 1) * sh + 1:sh, j * dw:j * dw + (wo - 1) * sw + 1:sw] += cols[..., i, j, :, :, :]
     out = out[..., top:top + h, left:left + w_].transpose(*range(k), k + 2, k, k + 1, k + 3, k + 4)  # N first
-    return out.reshape((*lead, n, groups * cg, h, w_))  # (the one copy of the result)
+    return out.reshape((*lead, n, groups * cg, h, w_))  # (G and C/G merge: no copy unless cropped)
 
 
 def _conv2d_weight_grad(x, g, kernel, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
