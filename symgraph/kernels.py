@@ -155,22 +155,23 @@ def _conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1
 def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
     """The adjoint of conv2d in x (PyTorch's conv_transpose2d): g (..., N, O, H', W'), w (..., O, C/groups,
     kH, kW) -> (..., N, C, H, W) with (H, W) = size. One matrix product per group gives each window's
-    share (col2im); one strided addition per kernel tap (kH*kW of them) puts the shares in place."""
+    share (col2im); one strided addition per kernel tap (kH*kW of them) puts the shares in place. The
+    batch axis goes last meanwhile, so each addition moves runs of W'*N numbers, not of W'."""
     o, cg, kh, kw = w.shape[-4:]
     n, ho, wo = g.shape[-4], g.shape[-2], g.shape[-1]
     wm = w.reshape(w.shape[:-4] + (groups, o // groups, cg * kh * kw))
-    cols = np.matmul(np.swapaxes(wm, -1, -2), _by_group(g, groups))  # (..., G, C/G*kH*kW, N*H'*W')
+    gm = np.moveaxis(g.reshape(g.shape[:-3] + (groups, o // groups, ho, wo)), -5, -1)  # (..., G, O/G, H', W', N)
+    cols = np.matmul(np.swapaxes(wm, -1, -2), gm.reshape(gm.shape[:-3] + (ho * wo * n,)))  # (..., G, C/G*kH*kW, H'*W'*N)
     lead = cols.shape[:-3]
     k = len(lead)
-    cols = cols.reshape((*lead, groups, cg, kh, kw, n, ho, wo))
+    cols = cols.reshape((*lead, groups, cg, kh, kw, ho, wo, n))
     (top, bottom, left, right), (sh, sw), (dh, dw), (h, w_) = padding, stride, dilation, size
-    # summed in cols' axis order (G, C/G, N, ...), so each addition reads and writes in the same order
-    out = np.zeros((*lead, groups, cg, n, top + h + bottom, left + w_ + right), dtype=cols.dtype)
+    out = np.zeros((*lead, groups, cg, top + h + bottom, left + w_ + right, n), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            out[..., i * dh:i * dh + (ho - 1) * sh + 1:sh, j * dw:j * dw + (wo - 1) * sw + 1:sw] += cols[..., i, j, :, :, :]
-    out = out[..., top:top + h, left:left + w_].transpose(*range(k), k + 2, k, k + 1, k + 3, k + 4)  # N first
-    return out.reshape((*lead, n, groups * cg, h, w_))  # (G and C/G merge: no copy unless cropped)
+            out[..., i * dh:i * dh + (ho - 1) * sh + 1:sh, j * dw:j * dw + (wo - 1) * sw + 1:sw, :] += cols[..., i, j, :, :, :]
+    out = out[..., top:top + h, left:left + w_, :].transpose(*range(k), k + 4, k, k + 1, k + 2, k + 3)  # N first
+    return np.ascontiguousarray(out).reshape((*lead, n, groups * cg, h, w_))  # (the one copy of the result)
 
 
 def _conv2d_weight_grad(x, g, kernel, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
