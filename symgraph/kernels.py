@@ -133,12 +133,27 @@ def _im2col(x, kernel, stride, padding, dilation, groups):
     return cols.reshape((*lead, groups, c // groups * kh * kw, n * ho * wo)), (n, ho, wo)
 
 
-def _by_group(g, groups):
-    """g (..., N, O, H', W') as one matrix per group: (..., groups, O/groups, N*H'*W')."""
+def _batch_last(g, groups):
+    """g (..., N, O, H', W') as one matrix per group with the batch axis last: (..., groups, O/groups, H'*W'*N)."""
     *lead, n, o, ho, wo = g.shape
-    k = len(lead)
-    gm = g.reshape((*lead, n, groups, o // groups, ho, wo)).transpose(*range(k), k + 1, k + 2, k, k + 3, k + 4)
-    return gm.reshape((*lead, groups, o // groups, n * ho * wo))
+    gm = np.moveaxis(g.reshape((*lead, n, groups, o // groups, ho, wo)), -5, -1)  # (the one copy of g)
+    return gm.reshape((*lead, groups, o // groups, ho * wo * n))
+
+
+def _im2col_batch_last(x, kernel, stride, padding, dilation, groups):
+    """The windows of x (..., N, C, H, W) as one matrix per group with the batch axis last, (..., groups,
+    C/groups*kH*kW, H'*W'*N): im2col for the backward products, copied in runs of N numbers, not of W'."""
+    *lead, n, c, h, w = x.shape
+    (top, bottom, left, right), (sh, sw), (dh, dw), (kh, kw) = padding, stride, dilation, kernel
+    xp = np.zeros((*lead, c, top + h + bottom, left + w + right, n), dtype=x.dtype)  # padded, batch axis last
+    xp[..., top:top + h, left:left + w, :] = np.moveaxis(x, -4, -1)
+    ho = (top + h + bottom - (kh - 1) * dh - 1) // sh + 1
+    wo = (left + w + right - (kw - 1) * dw - 1) // sw + 1
+    *s, sc, sy, sx, sn = xp.strides
+    shape = (*lead, groups, c // groups, kh, kw, ho, wo, n)
+    strides = (*s, sc * (c // groups), sc, sy * dh, sx * dw, sy * sh, sx * sw, sn)
+    win = np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
+    return win.reshape((*lead, groups, c // groups * kh * kw, ho * wo * n))
 
 
 def _conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
@@ -160,8 +175,7 @@ def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=
     o, cg, kh, kw = w.shape[-4:]
     n, ho, wo = g.shape[-4], g.shape[-2], g.shape[-1]
     wm = w.reshape(w.shape[:-4] + (groups, o // groups, cg * kh * kw))
-    gm = np.moveaxis(g.reshape(g.shape[:-3] + (groups, o // groups, ho, wo)), -5, -1)  # (..., G, O/G, H', W', N)
-    cols = np.matmul(np.swapaxes(wm, -1, -2), gm.reshape(gm.shape[:-3] + (ho * wo * n,)))  # (..., G, C/G*kH*kW, H'*W'*N)
+    cols = np.matmul(np.swapaxes(wm, -1, -2), _batch_last(g, groups))  # (..., G, C/G*kH*kW, H'*W'*N)
     lead = cols.shape[:-3]
     k = len(lead)
     cols = cols.reshape((*lead, groups, cg, kh, kw, ho, wo, n))
@@ -177,8 +191,8 @@ def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=
 def _conv2d_weight_grad(x, g, kernel, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
     """The adjoint of conv2d in w: x (..., N, C, H, W), g (..., N, O, H', W') -> (..., O, C/groups, kH, kW),
     the correlation of g with x's windows: im2col, then one matrix product per group."""
-    cols, _ = _im2col(x, kernel, stride, padding, dilation, groups)  # (..., G, C/G*kH*kW, N*H'*W')
-    out = np.matmul(_by_group(g, groups), np.swapaxes(cols, -1, -2))  # (..., G, O/G, C/G*kH*kW)
+    cols = _im2col_batch_last(x, kernel, stride, padding, dilation, groups)  # (..., G, C/G*kH*kW, H'*W'*N)
+    out = np.matmul(_batch_last(g, groups), np.swapaxes(cols, -1, -2))  # (..., G, O/G, C/G*kH*kW)
     return out.reshape(out.shape[:-3] + (g.shape[-3], x.shape[-3] // groups) + tuple(kernel))
 
 
