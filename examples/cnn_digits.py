@@ -41,7 +41,7 @@ import symgraph as sg
 BATCH_SIZE = 32
 EPOCHS = 12
 LEARNING_RATE = 3e-3  # Adam's peak rate; a cosine schedule takes it to 0 by the last step
-WEIGHT_DECAY = 1e-4  # L2 penalty on the kernels and the weight matrices
+WEIGHT_DECAY = 1e-3  # L2 penalty on the kernels and the weight matrices
 DROPOUT = 0.25
 
 
