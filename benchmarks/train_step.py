@@ -8,6 +8,13 @@ forward + backward + the optimizer's update of every parameter:
     medium  784-512-512-10, ReLU, mean softmax cross-entropy, batch 256
     deep    32 dense layers of width 64 (31 tanh hidden layers, then 64 -> 10), softmax CE, batch 64
 
+and, only when named with ``--networks`` (issue 15; see conv_step.py), two convolutional networks,
+float32 and SGD, against PyTorch eager and JAX jit and the conv GEMMs alone, with the time split of
+the generated step (conv helpers, their GEMMs, pooling, the rest):
+
+    cnn     the digits CNN of examples/cnn_digits.py, batch 32
+    lenet   LeNet size: 1x28x28, conv 5x5x6 - pool - conv 5x5x16 - pool - 120 - 84 - 10, batch 64
+
     sgd       plain SGD, the network's lr (tiny 0.5, small 0.1, medium and deep 0.01)
     adam      Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8, bias-corrected, eps outside the sqrt
     momentum  momentum 0.9 (b = 0.9 b + g; w -= lr b), the network's lr
@@ -59,6 +66,7 @@ Run (unset the OpenBLAS overrides for this command only, see RESULTS.md); from t
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/train_step.py   # full, ~12 min
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/train_step.py --quick   # < 2 min
     .venv/bin/python benchmarks/train_step.py --networks medium --optimizers adam --fresh
+    .venv/bin/python benchmarks/train_step.py --networks cnn lenet --threads 1   # the convolutional networks only
     .venv/bin/python benchmarks/train_step.py --networks tiny small --dtypes float32 --optimizers sgd momentum
     .venv/bin/python benchmarks/train_step.py --threads 1   # on a busy machine: 2-thread BLAS collapses
                                                               # when another process holds a core
@@ -95,6 +103,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+import conv_step
 import handwritten
 
 import codegen
@@ -1117,7 +1126,10 @@ def parse_args(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="few short blocks, small compile scaling, no fresh "
                                                              "processes unless --fresh (smoke run)")
-    parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))
+    parser.add_argument("--networks", nargs="+", choices=list(NETWORKS) + list(conv_step.NETWORKS),
+                        default=list(NETWORKS),
+                        help="the MLPs (default: all four) and the convolutional networks of conv_step.py "
+                             f"({', '.join(conv_step.NETWORKS)}: float32, SGD, against PyTorch and JAX only)")
     parser.add_argument("--dtypes", nargs="+", choices=DTYPES, default=list(DTYPES))
     parser.add_argument("--optimizers", nargs="+", choices=list(OPTIMIZERS), default=list(OPTIMIZERS))
     parser.add_argument("--fresh", action=argparse.BooleanOptionalAction,
@@ -1140,6 +1152,8 @@ def parse_args(argv):
     parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--warm-ms", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.conv_networks = [n for n in args.networks if n in conv_step.NETWORKS]
+    args.networks = [n for n in args.networks if n in NETWORKS]
     args.blocks = args.blocks or (3 if args.quick else 21)
     args.block_seconds = (args.block_ms or (5.0 if args.quick else 40.0)) / 1000.0
     args.warm_seconds = (args.warm_ms if args.warm_ms is not None else 5.0 if args.quick else 25.0) / 1000.0
@@ -1294,6 +1308,17 @@ def main(argv=None):
 
     results = {}   # (network, dtype, optimizer) -> dict
     failures = []
+    if args.conv_networks:
+        conv_keys = [k for k in ("gen", "torch", "jax") if k in keys]
+        _, conv_failures = conv_step.run(args.conv_networks, args, env["blas_threads"], say, time_interleaved,
+                                         summarize, fmt_s, conv_keys)
+        failures += conv_failures
+        stamp("convolutional networks")
+        if not args.networks:  # only convolutional networks were asked for
+            for fail in failures:
+                say(f"  CHECK FAILED: {fail}")
+            print("(no report written: not a complete run)")
+            return 1 if failures else 0
     for name in args.networks:
         spec = NETWORKS[name]
         for dtype in args.dtypes:

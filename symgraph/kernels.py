@@ -121,9 +121,14 @@ def _pad2d(x, padding, fill=0):
 def _windows(x, kernel, stride, padding, dilation=(1, 1), fill=0):
     """The windows of x's last two axes, padded with ``fill``: a view (..., H', W', kH, kW) of the padded
     array; window (i, j) starts at row i * stride[0], column j * stride[1], its taps dilation apart."""
-    span = ((kernel[0] - 1) * dilation[0] + 1, (kernel[1] - 1) * dilation[1] + 1)
-    win = np.lib.stride_tricks.sliding_window_view(_pad2d(x, padding, fill), span, axis=(-2, -1))
-    return win[..., ::stride[0], ::stride[1], ::dilation[0], ::dilation[1]]
+    x = _pad2d(x, padding, fill)
+    h, w = x.shape[-2:]
+    ho = (h - (kernel[0] - 1) * dilation[0] - 1) // stride[0] + 1
+    wo = (w - (kernel[1] - 1) * dilation[1] - 1) // stride[1] + 1
+    *lead, sh, sw = x.strides
+    shape = x.shape[:-2] + (ho, wo) + tuple(kernel)
+    strides = (*lead, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1])
+    return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)  # (windows overlap: read-only)
 
 
 def _im2col(x, kernel, stride, padding, dilation, groups):
@@ -137,12 +142,27 @@ def _im2col(x, kernel, stride, padding, dilation, groups):
     return cols.reshape((*lead, groups, c // groups * kh * kw, n * ho * wo)), (n, ho, wo)
 
 
-def _by_group(g, groups):
-    """g (..., N, O, H', W') as one matrix per group: (..., groups, O/groups, N*H'*W')."""
+def _batch_last(g, groups):
+    """g (..., N, O, H', W') as one matrix per group with the batch axis last: (..., groups, O/groups, H'*W'*N)."""
     *lead, n, o, ho, wo = g.shape
-    k = len(lead)
-    gm = g.reshape((*lead, n, groups, o // groups, ho, wo)).transpose(*range(k), k + 1, k + 2, k, k + 3, k + 4)
-    return gm.reshape((*lead, groups, o // groups, n * ho * wo))
+    gm = np.moveaxis(g.reshape((*lead, n, groups, o // groups, ho, wo)), -5, -1)  # (the one copy of g)
+    return gm.reshape((*lead, groups, o // groups, ho * wo * n))
+
+
+def _im2col_batch_last(x, kernel, stride, padding, dilation, groups):
+    """The windows of x (..., N, C, H, W) as one matrix per group with the batch axis last, (..., groups,
+    C/groups*kH*kW, H'*W'*N): im2col for the backward products, copied in runs of N numbers, not of W'."""
+    *lead, n, c, h, w = x.shape
+    (top, bottom, left, right), (sh, sw), (dh, dw), (kh, kw) = padding, stride, dilation, kernel
+    xp = np.zeros((*lead, c, top + h + bottom, left + w + right, n), dtype=x.dtype)  # padded, batch axis last
+    xp[..., top:top + h, left:left + w, :] = np.moveaxis(x, -4, -1)
+    ho = (top + h + bottom - (kh - 1) * dh - 1) // sh + 1
+    wo = (left + w + right - (kw - 1) * dw - 1) // sw + 1
+    *s, sc, sy, sx, sn = xp.strides
+    shape = (*lead, groups, c // groups, kh, kw, ho, wo, n)
+    strides = (*s, sc * (c // groups), sc, sy * dh, sx * dw, sy * sh, sx * sw, sn)
+    win = np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
+    return win.reshape((*lead, groups, c // groups * kh * kw, ho * wo * n))
 
 
 def _conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
@@ -159,39 +179,60 @@ def _conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1
 def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
     """The adjoint of conv2d in x (PyTorch's conv_transpose2d): g (..., N, O, H', W'), w (..., O, C/groups,
     kH, kW) -> (..., N, C, H, W) with (H, W) = size. One matrix product per group gives each window's
-    share (col2im); one strided addition per kernel tap (kH*kW of them) puts the shares in place."""
+    share (col2im); one strided addition per kernel tap (kH*kW of them) puts the shares in place. The
+    batch axis goes last meanwhile, so each addition moves runs of W'*N numbers, not of W'."""
     o, cg, kh, kw = w.shape[-4:]
     n, ho, wo = g.shape[-4], g.shape[-2], g.shape[-1]
     wm = w.reshape(w.shape[:-4] + (groups, o // groups, cg * kh * kw))
-    cols = np.matmul(np.swapaxes(wm, -1, -2), _by_group(g, groups))  # (..., G, C/G*kH*kW, N*H'*W')
+    cols = np.matmul(np.swapaxes(wm, -1, -2), _batch_last(g, groups))  # (..., G, C/G*kH*kW, H'*W'*N)
     lead = cols.shape[:-3]
     k = len(lead)
-    cols = cols.reshape((*lead, groups, cg, kh, kw, n, ho, wo))
-    cols = cols.transpose(*range(k), k + 4, k, k + 1, k + 5, k + 6, k + 2, k + 3)  # (..., N, G, C/G, H', W', kH, kW)
+    cols = cols.reshape((*lead, groups, cg, kh, kw, ho, wo, n))
     (top, bottom, left, right), (sh, sw), (dh, dw), (h, w_) = padding, stride, dilation, size
-    out = np.zeros((*lead, n, groups, cg, top + h + bottom, left + w_ + right), dtype=cols.dtype)
+    out = np.zeros((*lead, groups, cg, top + h + bottom, left + w_ + right, n), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            out[..., i * dh:i * dh + (ho - 1) * sh + 1:sh, j * dw:j * dw + (wo - 1) * sw + 1:sw] += cols[..., i, j]
-    return out[..., top:top + h, left:left + w_].reshape((*lead, n, groups * cg, h, w_))
+            out[..., i * dh:i * dh + (ho - 1) * sh + 1:sh, j * dw:j * dw + (wo - 1) * sw + 1:sw, :] += cols[..., i, j, :, :, :]
+    out = out[..., top:top + h, left:left + w_, :].transpose(*range(k), k + 4, k, k + 1, k + 2, k + 3)  # N first
+    return np.ascontiguousarray(out).reshape((*lead, n, groups * cg, h, w_))  # (the one copy of the result)
 
 
 def _conv2d_weight_grad(x, g, kernel, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
     """The adjoint of conv2d in w: x (..., N, C, H, W), g (..., N, O, H', W') -> (..., O, C/groups, kH, kW),
     the correlation of g with x's windows: im2col, then one matrix product per group."""
-    cols, _ = _im2col(x, kernel, stride, padding, dilation, groups)  # (..., G, C/G*kH*kW, N*H'*W')
-    out = np.matmul(_by_group(g, groups), np.swapaxes(cols, -1, -2))  # (..., G, O/G, C/G*kH*kW)
+    cols = _im2col_batch_last(x, kernel, stride, padding, dilation, groups)  # (..., G, C/G*kH*kW, H'*W'*N)
+    out = np.matmul(_batch_last(g, groups), np.swapaxes(cols, -1, -2))  # (..., G, O/G, C/G*kH*kW)
     return out.reshape(out.shape[:-3] + (g.shape[-3], x.shape[-3] // groups) + tuple(kernel))
 
 
 def _max_pool2d(x, kernel, stride, padding=(0, 0, 0, 0)):
     """The maximum of each window of x's last two axes (padding is -inf: it never wins), one kernel tap at a time."""
     win = _windows(x, kernel, stride, padding, (1, 1), -np.inf)  # (..., H', W', kH, kW), a view
-    out = win[..., 0, 0].copy()
+    taps = [win[..., i, j] for i in range(kernel[0]) for j in range(kernel[1])]
+    if len(taps) == 1:
+        return taps[0].copy()
+    out = np.maximum(taps[0], taps[1])
+    for tap in taps[2:]:
+        np.maximum(out, tap, out=out)
+    return out
+
+
+def _first_maxima(x, kernel, stride, padding):
+    """One boolean array per kernel tap (row-major), shaped like x pooled: True where that tap holds its
+    window's first maximum, as PyTorch picks (a window holding a NaN has no maximum here: all False)."""
+    win = _windows(x, kernel, stride, padding, (1, 1), -np.inf)
+    pooled = _max_pool2d(x, kernel, stride, padding)
+    masks, taken = [], None
     for i in range(kernel[0]):
         for j in range(kernel[1]):
-            np.maximum(out, win[..., i, j], out=out)
-    return out
+            hit = win[..., i, j] == pooled
+            if taken is None:
+                taken = hit.copy()
+            else:
+                hit &= ~taken  # a tie with an earlier tap: the earlier one has it
+                taken |= hit
+            masks.append(hit)
+    return masks
 
 
 def _window_argmax(x, kernel, stride, padding):
@@ -216,15 +257,20 @@ def _max_pool2d_pick(x, v, kernel, stride, padding=(0, 0, 0, 0)):
 
 def _max_pool2d_grad(x, g, kernel, stride, padding=(0, 0, 0, 0)):
     """g routed to the first maximum of each window of x (the vjp of max_pool2d), summed where windows
-    overlap: one strided addition per kernel tap, no one-hot arrays."""
-    arg = _window_argmax(x, kernel, stride, padding)
+    overlap: one pass per kernel tap (g where that tap holds the first maximum, else 0), no index arrays."""
+    masks = _first_maxima(x, kernel, stride, padding)
     (top, bottom, left, right), (sh, sw) = padding, stride
     h, w = x.shape[-2:]
     ho, wo = g.shape[-2:]
     out = np.zeros(np.broadcast_shapes(g.shape[:-2], x.shape[:-2]) + (top + h + bottom, left + w + right), g.dtype)
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            out[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw] += np.where(arg == i * kernel[1] + j, g, 0)
+    disjoint = sh >= kernel[0] and sw >= kernel[1]  # each place is in one window at most: assign, don't add
+    for t, mask in enumerate(masks):
+        i, j = divmod(t, kernel[1])
+        tap = out[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw]
+        if disjoint:
+            tap[...] = np.where(mask, g, 0)
+        else:
+            tap += np.where(mask, g, 0)
     return out[..., top:top + h, left:left + w]
 
 
