@@ -2096,3 +2096,12 @@ def test_a_broadcast_python_number_keeps_the_float32_dtype():
     feed = {v: np.ones((3, 4), np.float32) for v in (x, y, t)}
     for out in (sg.pad(x, 1), sg.concatenate([x, sg.ops.zeros_like(x)]), jv):
         assert codegen.evaluate(out, feed).dtype == np.float32
+
+
+def test_erf_of_a_scalar_compiles_and_differentiates():
+    """The erf kernel (math.erf per element) gave a Python float for a 0-d input, which has no .astype."""
+    x = sg.placeholder("x", (3,))
+    y = sg.erf(sg.sum(x))
+    value, grad = codegen.compile([x], [y, *sg.grad(y, [x])])(np.full(3, 0.2))
+    assert np.isclose(value, math.erf(0.6))
+    np.testing.assert_allclose(grad, np.full(3, 2 / math.sqrt(math.pi) * math.exp(-0.36)))
