@@ -4,7 +4,8 @@
 # Stops at the first failure (-x): a killed mutant costs a second or two, a survivor the whole selection.
 set -e
 PY=${PYTHON:-python}
-run() { "$PY" -m pytest -q -x -p no:cacheprovider -p no:randomly "$@" >/dev/null 2>&1; }
+# any failure, a collection or import error too, exits 1: mutmut 2 counts only exit codes 1 and 2 as a kill
+run() { "$PY" -m pytest -q -x -p no:cacheprovider -p no:randomly "$@" >/dev/null 2>&1 || exit 1; }
 case "$1" in
   arith)  # the elementwise/broadcasting ops: their tables in test_ops, autodiff, graph construction, stability
     run tests/symgraph/test_autodiff.py tests/symgraph/test_graph.py tests/symgraph/test_stability.py
