@@ -8,10 +8,11 @@ PY=${PYTHON:-python}
 run() { "$PY" -m pytest -q -x -p no:cacheprovider -p no:randomly "$@" >/dev/null 2>&1 || exit 1; }
 case "$1" in
   arith)  # the elementwise/broadcasting ops: their tables in test_ops, autodiff, graph construction, stability
-    run tests/symgraph/test_autodiff.py tests/symgraph/test_graph.py tests/symgraph/test_stability.py
+    run tests/symgraph/test_autodiff.py tests/symgraph/test_graph.py tests/symgraph/test_stability.py \
+        tests/codegen/test_arith_buffers.py
     run tests/symgraph/test_ops.py -k "add or subtract or multiply or divide or power or negative or maximum \
 or minimum or where or less or greater or equal or cast or stop_gradient or relu or float32 or scalar_output \
-or second_derivative or flops" ;;
+or second_derivative" ;;
   rules)  # the simplifier's rewrite rules
     run tests/symgraph/test_simplify.py tests/symgraph/test_stability.py tests/symgraph/test_autodiff.py ;;
   optim)  # optimizers
