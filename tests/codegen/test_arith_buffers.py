@@ -13,7 +13,9 @@ import symgraph as sg
 @pytest.mark.parametrize(
     "op, call",
     [(operator.add, "np.add(a, b, out=buf1)"), (operator.sub, "np.subtract(a, b, out=buf1)"),
-     (operator.mul, "np.multiply(a, b, out=buf1)"), (operator.truediv, "np.divide(a, b, out=buf1)")],
+     (operator.mul, "np.multiply(a, b, out=buf1)"), (operator.truediv, "np.divide(a, b, out=buf1)"),
+     (operator.pow, "np.power(a, b, out=buf1)"), (lambda a, b: -a, "np.negative(a, out=buf1)"),
+     (sg.maximum, "np.maximum(a, b, out=buf1)"), (sg.minimum, "np.minimum(a, b, out=buf1)")],
 )
 def test_materialized_arithmetic_writes_into_a_buffer(op, call):
     a, b, W = sg.placeholder("a", (5, 3)), sg.placeholder("b", (5, 3)), sg.placeholder("W", (3, 2))
@@ -22,4 +24,13 @@ def test_materialized_arithmetic_writes_into_a_buffer(op, call):
     rng = np.random.default_rng(0)
     va, vb, vW = rng.uniform(1, 2, (5, 3)), rng.uniform(1, 2, (5, 3)), rng.normal(size=(3, 2))
     (got,) = f(va, vb, vW)
-    np.testing.assert_allclose(got, op(va, vb) @ vW)
+    want = {sg.maximum: np.maximum, sg.minimum: np.minimum}.get(op, op)(va, vb) @ vW
+    np.testing.assert_allclose(got, want)
+
+
+@pytest.mark.parametrize("op, name", [(operator.add, "add"), (operator.sub, "subtract"), (operator.mul, "multiply"),
+                                      (operator.truediv, "divide"), (operator.pow, "power"), (sg.maximum, "maximum"),
+                                      (sg.minimum, "minimum"), (operator.lt, "less"), (sg.equal, "equal")])
+def test_operands_that_do_not_broadcast_are_refused_naming_the_op(op, name):
+    with pytest.raises(sg.ShapeError, match=rf"^{name}: operands cannot be broadcast together \(3 vs 4\)"):
+        op(sg.placeholder("a", (5, 3)), sg.placeholder("b", (4,)))
