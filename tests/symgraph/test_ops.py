@@ -2105,3 +2105,12 @@ def test_erf_of_a_scalar_compiles_and_differentiates():
     value, grad = codegen.compile([x], [y, *sg.grad(y, [x])])(np.full(3, 0.2))
     assert np.isclose(value, math.erf(0.6))
     np.testing.assert_allclose(grad, np.full(3, 2 / math.sqrt(math.pi) * math.exp(-0.36)))
+
+
+def test_power_of_a_zero_constant_base_differentiates_in_the_exponent_as_pytorch():
+    """d/dy 0**y is 0 for y >= 0 (no 0 * log 0) and 0**y * log 0 = -inf for y < 0, as torch.pow."""
+    y = sg.placeholder("y", (3,))
+    z = sg.constant(0.0) ** y
+    value, grad = codegen.compile([y], [z, *sg.grad(z.sum(), [y])])(np.array([-1.0, 0.0, 2.0]))
+    np.testing.assert_array_equal(value, [np.inf, 1.0, 0.0])
+    np.testing.assert_array_equal(grad, [-np.inf, 0.0, 0.0])
