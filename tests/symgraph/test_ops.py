@@ -2114,3 +2114,19 @@ def test_power_of_a_zero_constant_base_differentiates_in_the_exponent_as_pytorch
     value, grad = codegen.compile([y], [z, *sg.grad(z.sum(), [y])])(np.array([-1.0, 0.0, 2.0]))
     np.testing.assert_array_equal(value, [np.inf, 1.0, 0.0])
     np.testing.assert_array_equal(grad, [-np.inf, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("exponent", [np.zeros(2), np.array([0.0, 2.0]), np.array([2.0, 0.0])])
+def test_power_by_a_constant_array_with_zeros_has_a_zero_gradient_at_a_zero_base(exponent):
+    """d/dx x**c is 0 where c == 0, also at x = 0 (not 0 * 0**-1 = nan): the mask stays for such constants."""
+    x = sg.placeholder("x", (2,))
+    (grad,) = codegen.compile([x], sg.grad((x ** exponent).sum(), [x]))(np.zeros(2))
+    np.testing.assert_array_equal(grad, np.where(exponent == 1, 1.0, 0.0))
+
+
+def test_power_by_a_nonzero_constant_array_needs_no_mask():
+    """A constant exponent (or base) with no zero entry, even of one element, shows the masks cannot matter."""
+    x = sg.placeholder("x", (3,))
+    for node in (x ** np.array([3.0]), np.array([2.0]) ** x):
+        (grad,) = sg.grad(node.sum(), [x])
+        assert "where" not in sg.count_ops(grad), sg.dprint(grad)
