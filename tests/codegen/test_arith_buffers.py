@@ -30,7 +30,9 @@ def test_materialized_arithmetic_writes_into_a_buffer(op, call):
 
 @pytest.mark.parametrize("op, name", [(operator.add, "add"), (operator.sub, "subtract"), (operator.mul, "multiply"),
                                       (operator.truediv, "divide"), (operator.pow, "power"), (sg.maximum, "maximum"),
-                                      (sg.minimum, "minimum"), (operator.lt, "less"), (sg.equal, "equal")])
+                                      (sg.minimum, "minimum"), (operator.lt, "less"), (operator.le, "less_equal"),
+                                      (operator.gt, "greater"), (operator.ge, "greater_equal"), (sg.equal, "equal"),
+                                      (sg.not_equal, "not_equal")])
 def test_operands_that_do_not_broadcast_are_refused_naming_the_op(op, name):
     with pytest.raises(sg.ShapeError, match=rf"^{name}: operands cannot be broadcast together \(3 vs 4\)"):
         op(sg.placeholder("a", (5, 3)), sg.placeholder("b", (4,)))
