@@ -2130,3 +2130,9 @@ def test_power_by_a_nonzero_constant_array_needs_no_mask():
     for node in (x ** np.array([3.0]), np.array([2.0]) ** x):
         (grad,) = sg.grad(node.sum(), [x])
         assert "where" not in sg.count_ops(grad), sg.dprint(grad)
+
+
+def test_cast_and_stop_gradient_nodes_show_their_names_in_dprint():
+    x = sg.placeholder("x", (3,))
+    text = sg.dprint(sg.stop_gradient(sg.cast(x, np.float32)))
+    assert "cast" in text and "stop_gradient" in text, text
