@@ -295,6 +295,9 @@ class MemoryPlan:
         memory = self.shared.get(buffer, (buffer,))[0]
         stale = bound.pop(memory, {})
         if stale:
+            for names in bound.values():  # a view of values in two memories (einsum's) is bound to both: del once
+                for name in stale:
+                    names.pop(name, None)
             others = sorted(set(stale.values()) - {buffer})
             where = f"{buffer}, sharing {memory} with {', '.join(others)}," if others else buffer
             out.append(Statement(", ".join(stale), "", f"{where} {what}", section, op="del"))

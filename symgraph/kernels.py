@@ -21,7 +21,8 @@ def _erf(x):
     import math
 
     x = np.asarray(x)
-    return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype if x.dtype.kind == "f" else np.float64)
+    # frompyfunc gives a Python float for a 0-d x: asarray first, then [()] makes it a NumPy scalar as a ufunc would
+    return np.asarray(np.frompyfunc(math.erf, 1, 1)(x)).astype(x.dtype if x.dtype.kind == "f" else np.float64)[()]
 
 
 def _logsumexp(x, axis, keepdims=False):

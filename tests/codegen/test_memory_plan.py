@@ -334,3 +334,23 @@ def test_calls_from_several_threads_at_once_are_each_right(rng):
     for t in threads:
         t.join()
     assert wrong == []
+
+
+def test_a_possible_view_of_two_buffered_values_is_deleted_once():
+    """einsum may return a view of either operand, so its value is bound to both operands' buffers;
+    overwriting the second buffer must not ``del`` the name again (it was an UnboundLocalError)."""
+    x = sg.placeholder("x", (4,))
+    d = x - x
+    m = np.eye(4) * 4.0 + 0.3 * sg.tanh(sg.outer(d, d))
+    y = sg.inv(m)
+    (jt,) = sg.jvp([y], [x], [np.ones(4)])
+    (g,) = sg.grad((y * np.arange(16.0).reshape(4, 4)).sum(), [x])
+    f = codegen.compile([x], [y, jt, g], simplify=False)
+    got = f(np.full(4, 0.5))
+    np.testing.assert_allclose(got[0], np.eye(4) / 4)
+    np.testing.assert_allclose(got[1], np.zeros((4, 4)))
+    np.testing.assert_allclose(got[2], np.zeros(4))
+    for line in f.source.splitlines():
+        if line.strip().startswith("del "):
+            names = line.split("#")[0].strip()[4:].split(", ")
+            assert len(names) == len(set(names)), line

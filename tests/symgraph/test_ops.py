@@ -2096,3 +2096,45 @@ def test_a_broadcast_python_number_keeps_the_float32_dtype():
     feed = {v: np.ones((3, 4), np.float32) for v in (x, y, t)}
     for out in (sg.pad(x, 1), sg.concatenate([x, sg.ops.zeros_like(x)]), jv):
         assert codegen.evaluate(out, feed).dtype == np.float32
+
+
+def test_erf_of_a_scalar_compiles_and_differentiates():
+    """The erf kernel (math.erf per element) gave a Python float for a 0-d input, which has no .astype."""
+    x = sg.placeholder("x", (3,))
+    y = sg.erf(sg.sum(x))
+    value, grad = codegen.compile([x], [y, *sg.grad(y, [x])])(np.full(3, 0.2))
+    assert np.isclose(value, math.erf(0.6))
+    np.testing.assert_allclose(grad, np.full(3, 2 / math.sqrt(math.pi) * math.exp(-0.36)))
+
+
+def test_power_of_a_zero_constant_base_differentiates_in_the_exponent_as_pytorch():
+    """d/dy 0**y is 0 for y >= 0 (no 0 * log 0) and 0**y * log 0 = -inf for y < 0, as torch.pow."""
+    y = sg.placeholder("y", (3,))
+    z = sg.constant(0.0) ** y
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0**-1 and log(0), on purpose
+        value, grad = codegen.compile([y], [z, *sg.grad(z.sum(), [y])])(np.array([-1.0, 0.0, 2.0]))
+    np.testing.assert_array_equal(value, [np.inf, 1.0, 0.0])
+    np.testing.assert_array_equal(grad, [-np.inf, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("exponent", [np.zeros(2), np.array([0.0, 2.0]), np.array([2.0, 0.0])])
+def test_power_by_a_constant_array_with_zeros_has_a_zero_gradient_at_a_zero_base(exponent):
+    """d/dx x**c is 0 where c == 0, also at x = 0 (not 0 * 0**-1 = nan): the mask stays for such constants."""
+    x = sg.placeholder("x", (2,))
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0**-1 in the masked-out entries
+        (grad,) = codegen.compile([x], sg.grad((x ** exponent).sum(), [x]))(np.zeros(2))
+    np.testing.assert_array_equal(grad, np.where(exponent == 1, 1.0, 0.0))
+
+
+def test_power_by_a_nonzero_constant_array_needs_no_mask():
+    """A constant exponent (or base) with no zero entry, even of one element, shows the masks cannot matter."""
+    x = sg.placeholder("x", (3,))
+    for node in (x ** np.array([3.0]), np.array([2.0]) ** x):
+        (grad,) = sg.grad(node.sum(), [x])
+        assert "where" not in sg.count_ops(grad), sg.dprint(grad)
+
+
+def test_cast_and_stop_gradient_nodes_show_their_names_in_dprint():
+    x = sg.placeholder("x", (3,))
+    text = sg.dprint(sg.stop_gradient(sg.cast(x, np.float32)))
+    assert "= cast(%x, dtype=float32)" in text and "= stop_gradient(%t1)" in text, text

@@ -1,0 +1,38 @@
+"""Arithmetic ops that NumPy can write into a buffer are lowered with ``out=`` (their ``writes_into``),
+and the ones that cannot broadcast or mix dtypes are refused with messages naming the op."""
+
+import operator
+
+import numpy as np
+import pytest
+
+import codegen
+import symgraph as sg
+
+
+@pytest.mark.parametrize(
+    "op, call",
+    [(operator.add, "np.add(a, b, out=buf1)"), (operator.sub, "np.subtract(a, b, out=buf1)"),
+     (operator.mul, "np.multiply(a, b, out=buf1)"), (operator.truediv, "np.divide(a, b, out=buf1)"),
+     (operator.pow, "np.power(a, b, out=buf1)"), (lambda a, b: -a, "np.negative(a, out=buf1)"),
+     (sg.maximum, "np.maximum(a, b, out=buf1)"), (sg.minimum, "np.minimum(a, b, out=buf1)")],
+)
+def test_materialized_arithmetic_writes_into_a_buffer(op, call):
+    a, b, W = sg.placeholder("a", (5, 3)), sg.placeholder("b", (5, 3)), sg.placeholder("W", (3, 2))
+    f = codegen.compile([a, b, W], [op(a, b) @ W])  # the matmul needs op(a, b) as an array
+    assert call in f.source
+    rng = np.random.default_rng(0)
+    va, vb, vW = rng.uniform(1, 2, (5, 3)), rng.uniform(1, 2, (5, 3)), rng.normal(size=(3, 2))
+    (got,) = f(va, vb, vW)
+    want = {sg.maximum: np.maximum, sg.minimum: np.minimum}.get(op, op)(va, vb) @ vW
+    np.testing.assert_allclose(got, want)
+
+
+@pytest.mark.parametrize("op, name", [(operator.add, "add"), (operator.sub, "subtract"), (operator.mul, "multiply"),
+                                      (operator.truediv, "divide"), (operator.pow, "power"), (sg.maximum, "maximum"),
+                                      (sg.minimum, "minimum"), (operator.lt, "less"), (operator.le, "less_equal"),
+                                      (operator.gt, "greater"), (operator.ge, "greater_equal"), (sg.equal, "equal"),
+                                      (sg.not_equal, "not_equal")])
+def test_operands_that_do_not_broadcast_are_refused_naming_the_op(op, name):
+    with pytest.raises(sg.ShapeError, match=rf"^{name}: operands cannot be broadcast together \(3 vs 4\)"):
+        op(sg.placeholder("a", (5, 3)), sg.placeholder("b", (4,)))
