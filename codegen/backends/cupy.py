@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from symgraph import kernels
 from symgraph.graph import Constant
 from symgraph.ops import Add, Cast, Divide, Multiply, Negative, Power, Subtract
 from symgraph.ops.reduce import Count
@@ -236,16 +237,21 @@ class CuPyBackend(NumPyBackend):
         return self.runtime().asarray(value, dtype=dtype)
 
     def helper_names(self) -> list[str]:
-        return super().helper_names() + ["_host_input_array"]
+        numpy_helpers = [n for n in dir(kernels) if n.startswith("_")]
+        return sorted({*super().helper_names(), *numpy_helpers, "_host_input_array"})
 
     def finish(self, schedule, body: list, tail: list) -> tuple[list, list]:
         """Fuses each parameter's update with the state kernels it reads (see :func:`fuse_updates`)."""
         return fuse_updates(schedule, body, tail)
 
     def helper_source(self, name: str, printer=None) -> str:
+        """A kernel the printer defined; else the helper of :mod:`codegen.backends.cupy_kernels`; else
+        the NumPy helper of :mod:`symgraph.kernels`, whose ``np.`` calls CuPy has alike (``cp.``)."""
         if printer is not None and name in printer.kernels:
             return printer.kernels[name]
-        return inspect.getsource(getattr(self.kernels, name)).rstrip()
+        if hasattr(self.kernels, name):
+            return inspect.getsource(getattr(self.kernels, name)).rstrip()
+        return re.sub(r"\bnp\.", "cp.", inspect.getsource(getattr(kernels, name)).rstrip())
 
     def check_sources(self, labels: bool) -> list[str]:
         """The NumPy checks, then the CuPy versions of the three that meet device arrays."""
