@@ -218,21 +218,19 @@ def _max_pool2d(x, kernel, stride, padding=(0, 0, 0, 0)):
     return out
 
 
-def _first_maxima(x, kernel, stride, padding):
-    """One boolean array per kernel tap (row-major), shaped like x pooled: True where that tap holds its
-    window's first maximum, as PyTorch picks (a window holding a NaN has no maximum here: all False)."""
+def _first_maxima(x, pooled, kernel, stride, padding):
+    """One boolean array per kernel tap (row-major), shaped like ``pooled`` (x max-pooled): True where
+    that tap holds its window's first maximum, as PyTorch picks (a window holding a NaN has no maximum
+    here: all False). Ties are rare in real data: they are resolved only when the taps' hits
+    outnumber the windows (or a NaN makes a window without any)."""
     win = _windows(x, kernel, stride, padding, (1, 1), -np.inf)
-    pooled = _max_pool2d(x, kernel, stride, padding)
-    masks, taken = [], None
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            hit = win[..., i, j] == pooled
-            if taken is None:
-                taken = hit.copy()
-            else:
-                hit &= ~taken  # a tie with an earlier tap: the earlier one has it
-                taken |= hit
-            masks.append(hit)
+    masks = [win[..., i, j] == pooled for i in range(kernel[0]) for j in range(kernel[1])]
+    if sum(np.count_nonzero(m) for m in masks) == pooled.size and not np.isnan(pooled).any():
+        return masks  # one hit a window: each is its window's only maximum
+    taken = masks[0].copy()
+    for hit in masks[1:]:
+        hit &= ~taken  # a tie with an earlier tap: the earlier one has it
+        taken |= hit
     return masks
 
 
@@ -256,22 +254,28 @@ def _max_pool2d_pick(x, v, kernel, stride, padding=(0, 0, 0, 0)):
     return np.take_along_axis(flat, index, axis=-1).reshape(lead + (ho, wo))
 
 
-def _max_pool2d_grad(x, g, kernel, stride, padding=(0, 0, 0, 0)):
-    """g routed to the first maximum of each window of x (the vjp of max_pool2d), summed where windows
-    overlap: one pass per kernel tap (g where that tap holds the first maximum, else 0), no index arrays."""
-    masks = _first_maxima(x, kernel, stride, padding)
-    (top, bottom, left, right), (sh, sw) = padding, stride
+def _max_pool2d_grad(x, g, pooled, kernel, stride, padding=(0, 0, 0, 0)):
+    """g routed to the first maximum of each window of x (the vjp of max_pool2d; ``pooled`` is x
+    max-pooled), summed where windows overlap: one pass per kernel tap (g times the tap's mask: where
+    it does not hold the maximum, 0), no index arrays."""
+    masks = _first_maxima(x, pooled, kernel, stride, padding)
+    (top, bottom, left, right), (sh, sw), (kh, kw) = padding, stride, kernel
     h, w = x.shape[-2:]
     ho, wo = g.shape[-2:]
-    out = np.zeros(np.broadcast_shapes(g.shape[:-2], x.shape[:-2]) + (top + h + bottom, left + w + right), g.dtype)
-    disjoint = sh >= kernel[0] and sw >= kernel[1]  # each place is in one window at most: assign, don't add
+    shape = np.broadcast_shapes(g.shape[:-2], x.shape[:-2]) + (top + h + bottom, left + w + right)
+    disjoint = sh >= kh and sw >= kw  # each place is in one window at most: assign, don't add
+    tiled = disjoint and (sh, sw) == (kh, kw) and (ho * sh, wo * sw) == shape[-2:]  # and every place is in one
+    out = np.empty(shape, g.dtype) if tiled else np.zeros(shape, g.dtype)
+    finite = bool(np.isfinite(g).all())  # else g * False would be nan, not 0, where inf or nan are not routed
     for t, mask in enumerate(masks):
-        i, j = divmod(t, kernel[1])
+        i, j = divmod(t, kw)
         tap = out[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw]
-        if disjoint:
+        if disjoint and finite:
+            np.multiply(g, mask, out=tap)
+        elif disjoint:
             tap[...] = np.where(mask, g, 0)
         else:
-            tap += np.where(mask, g, 0)
+            tap += np.multiply(g, mask) if finite else np.where(mask, g, 0)
     return out[..., top:top + h, left:left + w]
 
 

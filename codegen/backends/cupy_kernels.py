@@ -112,11 +112,11 @@ def _im2col_batch_last(x, kernel, stride, padding, dilation, groups):
     return win.reshape((*lead, groups, c // groups * kh * kw, ho * wo * n))
 
 
-def _first_maxima(x, kernel, stride, padding):
-    """One boolean array per kernel tap (row-major), shaped like x pooled: True where that tap holds its
-    window's first maximum, as PyTorch picks (a window holding a NaN has no maximum here: all False)."""
+def _first_maxima(x, pooled, kernel, stride, padding):
+    """One boolean array per kernel tap (row-major), shaped like ``pooled`` (x max-pooled): True where
+    that tap holds its window's first maximum, as PyTorch picks (a window holding a NaN has no maximum
+    here: all False). Ties are always resolved: counting hits first would cost a device sync."""
     win = _windows(x, kernel, stride, padding, (1, 1), -cp.inf)
-    pooled = _max_pool2d(x, kernel, stride, padding)
     masks, taken = [], None
     for i in range(kernel[0]):
         for j in range(kernel[1]):
@@ -128,3 +128,19 @@ def _first_maxima(x, kernel, stride, padding):
                 taken = taken | hit
             masks.append(hit)
     return masks
+
+
+def _max_pool2d_grad(x, g, pooled, kernel, stride, padding=(0, 0, 0, 0)):
+    """g routed to the first maximum of each window of x (the vjp of max_pool2d; ``pooled`` is x
+    max-pooled), summed where windows overlap: one pass per kernel tap, no index arrays (``cp.where``,
+    never a finiteness test of g: that would cost a device sync)."""
+    masks = _first_maxima(x, pooled, kernel, stride, padding)
+    (top, bottom, left, right), (sh, sw), (kh, kw) = padding, stride, kernel
+    h, w = x.shape[-2:]
+    ho, wo = g.shape[-2:]
+    shape = cp.broadcast_shapes(g.shape[:-2], x.shape[:-2]) + (top + h + bottom, left + w + right)
+    out = cp.zeros(shape, g.dtype)
+    for t, mask in enumerate(masks):
+        i, j = divmod(t, kw)
+        out[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw] += cp.where(mask, g, 0)
+    return out[..., top:top + h, left:left + w]

@@ -505,8 +505,8 @@ class NumPyPrinter(Printer):
     def _print_MaxPool2DPick(self, node, x, v):
         return self._windowed(node, "_max_pool2d_pick", x, v)
 
-    def _print_MaxPool2DGrad(self, node, x, g):
-        return self._windowed(node, "_max_pool2d_grad", x, g)
+    def _print_MaxPool2DGrad(self, node, x, g, pooled):
+        return self._windowed(node, "_max_pool2d_grad", x, g, pooled)
 
     def _print_AvgPool2D(self, node, x):
         return self._windowed(node, "_avg_pool2d", x)
@@ -584,7 +584,7 @@ _HELPER_NEEDS = {
     "_conv2d_weight_grad": ("_im2col_batch_last", "_batch_last"),
     "_max_pool2d": ("_windows", "_pad2d"),
     "_max_pool2d_pick": ("_window_argmax", "_windows", "_pad2d"),
-    "_max_pool2d_grad": ("_first_maxima", "_max_pool2d", "_windows", "_pad2d"),
+    "_max_pool2d_grad": ("_first_maxima", "_windows", "_pad2d"),
     "_avg_pool2d": ("_windows", "_pad2d"),
 }
 

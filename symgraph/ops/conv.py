@@ -319,7 +319,7 @@ class _Pool(Op):
 
 class MaxPool2D(_Pool):
     """max_pool2d(x): the maximum of each window of x's last two axes (padding is -inf).
-    vjp: max_pool2d_grad(x, g), g routed to each window's first maximum;
+    vjp: max_pool2d_grad(x, g, max_pool2d(x)), g routed to each window's first maximum;
     jvp: max_pool2d_pick(x, t), t at each window's first maximum."""
 
     name = "max_pool2d"
@@ -334,7 +334,7 @@ class MaxPool2D(_Pool):
         return kernels._max_pool2d(x, self.kernel, self.stride, self.padding)
 
     def vjp(self, node, g):
-        return (apply(MaxPool2DGrad(self.kernel, self.stride, self.padding), node.inputs[0], g),)
+        return (apply(MaxPool2DGrad(self.kernel, self.stride, self.padding), node.inputs[0], g, node),)
 
     def jvp(self, node, t):
         return apply(MaxPool2DPick(self.kernel, self.stride, self.padding), node.inputs[0], t[0])
@@ -342,7 +342,8 @@ class MaxPool2D(_Pool):
 
 class MaxPool2DPick(_Pool):
     """max_pool2d_pick(x, v): v's entry at the first maximum of each window of x (a gather; x only
-    says where). Linear in v, constant in x: vjp: (None, max_pool2d_grad(x, c)); jvp: max_pool2d_pick(x, tv)."""
+    says where). Linear in v, constant in x: vjp: (None, max_pool2d_grad(x, c, max_pool2d(x)));
+    jvp: max_pool2d_pick(x, tv)."""
 
     name = "max_pool2d_pick"
 
@@ -358,33 +359,39 @@ class MaxPool2DPick(_Pool):
         return kernels._max_pool2d_pick(x, v, self.kernel, self.stride, self.padding)
 
     def vjp(self, node, c):
-        return None, apply(MaxPool2DGrad(self.kernel, self.stride, self.padding), node.inputs[0], c)
+        x = node.inputs[0]
+        pooled = apply(MaxPool2D(self.kernel, self.stride, self.padding), x)
+        return None, apply(MaxPool2DGrad(self.kernel, self.stride, self.padding), x, c, pooled)
 
     def jvp(self, node, t):
         return None if t[1] is None else apply(self, node.inputs[0], t[1])
 
 
 class MaxPool2DGrad(_Pool):
-    """max_pool2d_grad(x, g): zeros shaped like x with each entry of g added at the first maximum of
-    its window (a scatter; x only says where). Linear in g, constant in x:
-    vjp: (None, max_pool2d_pick(x, c)); jvp: max_pool2d_grad(x, tg)."""
+    """max_pool2d_grad(x, g, pooled): zeros shaped like x with each entry of g added at the first
+    maximum of its window (a scatter; x only says where, and ``pooled`` must be max_pool2d(x), which
+    the forward pass has computed already). Linear in g, constant in x:
+    vjp: (None, max_pool2d_pick(x, c), None); jvp: max_pool2d_grad(x, tg, pooled)."""
 
     name = "max_pool2d_grad"
 
-    def infer(self, x, g):
-        inputs = [x, g]
+    def infer(self, x, g, pooled):
+        inputs = [x, g, pooled]
         _check_float(self, inputs)
         lead = self.check_pooled(x, g, inputs)
+        if pooled.shape != x.shape[:-2] + self.windows(x, inputs):
+            raise self.shape_error(inputs, "the third operand must be the first max-pooled")
         return lead + x.shape[-2:], g.dtype
 
-    def compute(self, x, g):
-        return kernels._max_pool2d_grad(x, g, self.kernel, self.stride, self.padding)
+    def compute(self, x, g, pooled):
+        return kernels._max_pool2d_grad(x, g, pooled, self.kernel, self.stride, self.padding)
 
     def vjp(self, node, c):
-        return None, apply(MaxPool2DPick(self.kernel, self.stride, self.padding), node.inputs[0], c)
+        return None, apply(MaxPool2DPick(self.kernel, self.stride, self.padding), node.inputs[0], c), None
 
     def jvp(self, node, t):
-        return None if t[1] is None else apply(self, node.inputs[0], t[1])
+        x, _, pooled = node.inputs
+        return None if t[1] is None else apply(self, x, t[1], pooled)
 
     def flops(self, node, sizes):
         return numel(node.inputs[1].shape, sizes) * self.kernel[0] * self.kernel[1]

@@ -4,6 +4,7 @@ sweeps carry leading basis axes through the conv ops), error messages, and the g
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -96,6 +97,49 @@ def test_max_pool_gradient_goes_to_the_first_maximum_like_torch():
     xt = torch.tensor(x_v, requires_grad=True)
     torch.nn.functional.max_pool2d(xt, 2, stride=1).sum().backward()
     np.testing.assert_array_equal(got, xt.grad.numpy())
+
+
+def _routed(x, g, k, s):
+    """g added at each window's first maximum, one window at a time (a window holding a NaN routes nothing)."""
+    out = np.zeros(x.shape)
+    for idx in np.ndindex(g.shape):
+        *lead, i, j = idx
+        window = x[tuple(lead)][i * s:i * s + k, j * s:j * s + k]
+        if not np.isnan(window).any():
+            a, b = np.unravel_index(np.argmax(window), (k, k))
+            out[(*lead, i * s + a, j * s + b)] += g[idx]
+    return out
+
+
+@pytest.mark.parametrize("size, k, s", [(6, 2, 2), (7, 2, 2), (6, 3, 3), (6, 2, 1)],
+                         ids=["tiled", "cropped", "tiled_3x3", "overlapping"])
+def test_max_pool_gradient_with_ties_nans_and_infinite_cotangents(size, k, s, rng):
+    """The routing's fast path (one hit a window, a finite g) and its fallbacks give the same answer:
+    ties go to the first maximum, a window holding a NaN routes nothing, and an inf or nan in g
+    reaches only its window's maximum (0 elsewhere, never inf * 0)."""
+    x = sg.placeholder("x", (2, 3, size, size))
+    y = sg.max_pool2d(x, k, stride=s)
+    g = sg.placeholder("g", y.shape)
+    (gx,) = sg.vjp([y], [x], [g])
+    f = codegen.compile([x, g], gx)
+    x_v = np.maximum(rng.normal(size=x.shape).round(1), 0)  # ReLU'd and rounded: ties everywhere
+    distinct = rng.permutation(x_v.size).reshape(x_v.shape).astype(float)  # no ties
+    g_v = rng.normal(size=y.shape)
+    same = functools.partial(np.testing.assert_allclose, rtol=1e-14, atol=1e-15)  # overlaps: sums in another order
+    for case in (distinct, x_v):
+        same(f(case, g_v), _routed(case, g_v, k, s))
+    # a window with a NaN (no hit) next to a window with a two-way tie: the hits still number the windows
+    one_nan = distinct.copy()
+    one_nan[0, 0, 0, 0] = np.nan
+    one_nan[0, 1, 0, 0] = one_nan[0, 1, 0, 1] = one_nan[0, 1, :k, :k].max() + 1
+    same(f(one_nan, g_v), _routed(one_nan, g_v, k, s))
+    if s == k:  # (disjoint windows: nothing else reaches the NaN's window)
+        assert f(one_nan, g_v)[0, 0, :k, :k].tolist() == np.zeros((k, k)).tolist()
+    g_inf = g_v.copy()
+    g_inf[1, 2, 0, 0], g_inf[0, 0, 1, 1] = np.inf, np.nan
+    got = f(distinct, g_inf)
+    same(got, _routed(distinct, g_inf, k, s))
+    assert 1 <= (~np.isfinite(got)).sum() <= 2  # each entry of g goes to one place (inf * 0 would spread nan)
 
 
 # -- second derivatives ------------------------------------------------------------------------------
