@@ -119,6 +119,11 @@ def _pad2d(x, padding, fill=0):
     return out
 
 
+def _strided(x, shape, strides):
+    """A read-only view of x with the given shape and byte strides (its entries may overlap)."""
+    return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
+
+
 def _windows(x, kernel, stride, padding, dilation=(1, 1), fill=0):
     """The windows of x's last two axes, padded with ``fill``: a view (..., H', W', kH, kW) of the padded
     array; window (i, j) starts at row i * stride[0], column j * stride[1], its taps dilation apart."""
@@ -128,19 +133,33 @@ def _windows(x, kernel, stride, padding, dilation=(1, 1), fill=0):
     wo = (w - (kernel[1] - 1) * dilation[1] - 1) // stride[1] + 1
     *lead, sh, sw = x.strides
     shape = x.shape[:-2] + (ho, wo) + tuple(kernel)
-    strides = (*lead, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1])
-    return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)  # (windows overlap: read-only)
+    return _strided(x, shape, (*lead, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1]))
 
 
 def _im2col(x, kernel, stride, padding, dilation, groups):
-    """The windows of x (..., N, C, H, W) as one matrix per group, (..., groups, C/groups*kH*kW, N*H'*W')
-    (im2col: the one copy of the input a convolution makes), and (N, H', W')."""
+    """The windows of x (..., N, C, H, W) as one matrix per image and group, (..., N, groups,
+    C/groups*kH*kW, H'*W') (im2col: the one copy of the input a convolution makes), and (H', W')."""
     win = _windows(x, kernel, stride, padding, dilation)  # (..., N, C, H', W', kH, kW), a view
     *lead, n, c, ho, wo, kh, kw = win.shape
-    k = len(lead)
-    win = win.reshape((*lead, n, groups, c // groups, ho, wo, kh, kw))
-    cols = win.transpose(*range(k), k + 1, k + 2, k + 5, k + 6, k, k + 3, k + 4)  # (..., G, C/G, kH, kW, N, H', W')
-    return cols.reshape((*lead, groups, c // groups * kh * kw, n * ho * wo)), (n, ho, wo)
+    cols = np.empty((*lead, n, c, kh, kw, ho, wo), x.dtype)
+    cols[...] = np.moveaxis(win, (-4, -3), (-2, -1))
+    return cols.reshape((*lead, n, groups, c // groups * kh * kw, ho * wo)), (ho, wo)
+
+
+def _flat_cols(x, kernel, padding, dilation, groups):
+    """im2col for stride 1 over each padded image's rows laid end to end: the tap (i, j) of output
+    (r, c) is entry (r + i*dH) * Wp + c + j*dW of the flattened plane, so each tap's column is one
+    contiguous run of L = (H'-1) * Wp + W' numbers (Wp - W' of every Wp straddle two rows and are
+    thrown away). (..., N, groups, C/groups*kH*kW, L), and (H', W', Wp)."""
+    x = np.ascontiguousarray(_pad2d(x, padding))
+    *lead, n, c, hp, wp = x.shape
+    (kh, kw), (dh, dw) = kernel, dilation
+    ho, wo = hp - (kh - 1) * dh, wp - (kw - 1) * dw
+    run = (ho - 1) * wp + wo
+    *s, sn, sc, sy, sx = x.strides
+    cols = np.empty((*lead, n, c, kh, kw, run), x.dtype)
+    cols[...] = _strided(x, cols.shape, (*s, sn, sc, sy * dh, sx * dw, sx))
+    return cols.reshape((*lead, n, groups, c // groups * kh * kw, run)), (ho, wo, wp)
 
 
 def _batch_last(g, groups):
@@ -161,20 +180,26 @@ def _im2col_batch_last(x, kernel, stride, padding, dilation, groups):
     wo = (left + w + right - (kw - 1) * dw - 1) // sw + 1
     *s, sc, sy, sx, sn = xp.strides
     shape = (*lead, groups, c // groups, kh, kw, ho, wo, n)
-    strides = (*s, sc * (c // groups), sc, sy * dh, sx * dw, sy * sh, sx * sw, sn)
-    win = np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
+    win = _strided(xp, shape, (*s, sc * (c // groups), sc, sy * dh, sx * dw, sy * sh, sx * sw, sn))
     return win.reshape((*lead, groups, c // groups * kh * kw, ho * wo * n))
 
 
 def _conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
     """PyTorch's conv2d (a cross-correlation): x (..., N, C, H, W), w (..., O, C/groups, kH, kW) ->
-    (..., N, O, H', W'); im2col, then one matrix product per group."""
+    (..., N, O, H', W'); im2col, then one small matrix product per image and group (each image's
+    columns stay in cache, and the products come out N×O×... already). Stride 1 takes the columns
+    of the flattened rows (``_flat_cols``: runs of a whole row, not of W' numbers)."""
     o, cg, kh, kw = w.shape[-4:]
-    cols, (n, ho, wo) = _im2col(x, (kh, kw), stride, padding, dilation, groups)
-    out = np.matmul(w.reshape(w.shape[:-4] + (groups, o // groups, cg * kh * kw)), cols)  # (..., G, O/G, N*H'*W')
-    k = out.ndim - 3
-    out = out.reshape(out.shape[:-1] + (n, ho, wo)).transpose(*range(k), k + 2, k, k + 1, k + 3, k + 4)
-    return out.reshape(out.shape[:k] + (n, o, ho, wo))  # (the one copy of the output, N first)
+    wm = w.reshape(w.shape[:-4] + (1, groups, o // groups, cg * kh * kw))  # (..., 1, G, O/G, C/G*kH*kW)
+    if stride == (1, 1):
+        cols, (ho, wo, wp) = _flat_cols(x, (kh, kw), padding, dilation, groups)
+    else:
+        cols, (ho, wo) = _im2col(x, (kh, kw), stride, padding, dilation, groups)
+        wp = wo
+    out = np.matmul(wm, cols)  # (..., N, G, O/G, L): output (r, c) at r * Wp + c
+    out = out.reshape(out.shape[:-3] + (o, out.shape[-1]))
+    *s, so, sl = out.strides
+    return np.ascontiguousarray(_strided(out, out.shape[:-1] + (ho, wo), (*s, so, sl * wp, sl)))
 
 
 def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
@@ -200,10 +225,19 @@ def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=
 
 def _conv2d_weight_grad(x, g, kernel, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
     """The adjoint of conv2d in w: x (..., N, C, H, W), g (..., N, O, H', W') -> (..., O, C/groups, kH, kW),
-    the correlation of g with x's windows: im2col, then one matrix product per group."""
+    the correlation of g with x's windows. A small weight (a first layer's) takes one product per image,
+    summed over the batch; else im2col with the batch axis last and one product per group, taken as
+    columns × g (the long axis inner on both sides: faster in BLAS than g × columns, and as exact)."""
+    o, c = g.shape[-3], x.shape[-3]
+    wshape = (o, c // groups) + tuple(kernel)
+    if o // groups * (c // groups) * kernel[0] * kernel[1] <= 512:  # (OpenBLAS's small-matrix kernels)
+        cols, _ = _im2col(x, kernel, stride, padding, dilation, groups)  # (..., N, G, C/G*kH*kW, H'*W')
+        gm = g.reshape(g.shape[:-3] + (groups, o // groups, g.shape[-2] * g.shape[-1]))  # (..., N, G, O/G, H'*W')
+        out = np.matmul(gm, np.swapaxes(cols, -1, -2)).sum(axis=-4)  # (..., G, O/G, C/G*kH*kW)
+        return out.reshape(out.shape[:-3] + wshape)
     cols = _im2col_batch_last(x, kernel, stride, padding, dilation, groups)  # (..., G, C/G*kH*kW, H'*W'*N)
-    out = np.matmul(_batch_last(g, groups), np.swapaxes(cols, -1, -2))  # (..., G, O/G, C/G*kH*kW)
-    return out.reshape(out.shape[:-3] + (g.shape[-3], x.shape[-3] // groups) + tuple(kernel))
+    out = np.matmul(cols, np.swapaxes(_batch_last(g, groups), -1, -2))  # (..., G, C/G*kH*kW, O/G)
+    return np.swapaxes(out, -1, -2).reshape(out.shape[:-3] + wshape)
 
 
 def _max_pool2d(x, kernel, stride, padding=(0, 0, 0, 0)):

@@ -79,37 +79,13 @@ def _uniform(key, shape, dtype):
 
 
 # -- convolution and pooling: windows of the last two axes, im2col and one matrix product --------
-# The twins of symgraph.kernels' helpers, in CuPy's calls: windows through as_strided, products
-# through cp.matmul (cuBLAS).
+# The twins of symgraph.kernels' helpers, in CuPy's calls: views through as_strided (which has no
+# writeable flag here), ties resolved without a device sync.
 
 
-def _windows(x, kernel, stride, padding, dilation=(1, 1), fill=0):
-    """The windows of x's last two axes, padded with ``fill``: a view (..., H', W', kH, kW) of the padded
-    array; window (i, j) starts at row i * stride[0], column j * stride[1], its taps dilation apart."""
-    x = _pad2d(x, padding, fill)
-    h, w = x.shape[-2:]
-    ho = (h - (kernel[0] - 1) * dilation[0] - 1) // stride[0] + 1
-    wo = (w - (kernel[1] - 1) * dilation[1] - 1) // stride[1] + 1
-    *lead, sh, sw = x.strides
-    shape = x.shape[:-2] + (ho, wo) + tuple(kernel)
-    strides = (*lead, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1])
+def _strided(x, shape, strides):
+    """A view of x with the given shape and byte strides (its entries may overlap)."""
     return cp.lib.stride_tricks.as_strided(x, shape, strides)
-
-
-def _im2col_batch_last(x, kernel, stride, padding, dilation, groups):
-    """The windows of x (..., N, C, H, W) as one matrix per group with the batch axis last, (..., groups,
-    C/groups*kH*kW, H'*W'*N): im2col for the backward products, copied in runs of N numbers, not of W'."""
-    *lead, n, c, h, w = x.shape
-    (top, bottom, left, right), (sh, sw), (dh, dw), (kh, kw) = padding, stride, dilation, kernel
-    xp = cp.zeros((*lead, c, top + h + bottom, left + w + right, n), dtype=x.dtype)  # padded, batch axis last
-    xp[..., top:top + h, left:left + w, :] = cp.moveaxis(x, -4, -1)
-    ho = (top + h + bottom - (kh - 1) * dh - 1) // sh + 1
-    wo = (left + w + right - (kw - 1) * dw - 1) // sw + 1
-    *s, sc, sy, sx, sn = xp.strides
-    shape = (*lead, groups, c // groups, kh, kw, ho, wo, n)
-    strides = (*s, sc * (c // groups), sc, sy * dh, sx * dw, sy * sh, sx * sw, sn)
-    win = cp.lib.stride_tricks.as_strided(xp, shape, strides)
-    return win.reshape((*lead, groups, c // groups * kh * kw, ho * wo * n))
 
 
 def _first_maxima(x, pooled, kernel, stride, padding):

@@ -579,13 +579,13 @@ class NumPyPrinter(Printer):
 
 # The helpers each convolution and pooling helper calls (the module needs their text too).
 _HELPER_NEEDS = {
-    "_conv2d": ("_im2col", "_windows", "_pad2d"),
+    "_conv2d": ("_flat_cols", "_im2col", "_windows", "_strided", "_pad2d"),
     "_conv_transpose2d": ("_batch_last",),
-    "_conv2d_weight_grad": ("_im2col_batch_last", "_batch_last"),
-    "_max_pool2d": ("_windows", "_pad2d"),
-    "_max_pool2d_pick": ("_window_argmax", "_windows", "_pad2d"),
-    "_max_pool2d_grad": ("_first_maxima", "_windows", "_pad2d"),
-    "_avg_pool2d": ("_windows", "_pad2d"),
+    "_conv2d_weight_grad": ("_im2col", "_im2col_batch_last", "_batch_last", "_windows", "_strided", "_pad2d"),
+    "_max_pool2d": ("_windows", "_strided", "_pad2d"),
+    "_max_pool2d_pick": ("_window_argmax", "_windows", "_strided", "_pad2d"),
+    "_max_pool2d_grad": ("_first_maxima", "_windows", "_strided", "_pad2d"),
+    "_avg_pool2d": ("_windows", "_strided", "_pad2d"),
 }
 
 

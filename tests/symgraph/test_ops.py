@@ -832,6 +832,12 @@ CASES = [
     C("conv2d_weight_grad_groups", [In((2, 4, 5, 5)), In((2, 6, 3, 2))],
       lambda x, gy: apply(Conv2DWeightGrad((3, 2), (1, 2), (0, 0, 0, 0), (1, 1), 2), x, gy),
       lambda x, gy: np_conv2d_weight_grad(x, gy, (3, 2), (1, 2), g=2)),
+    # a weight of over 512 entries a group: its gradient takes the batch-last product, not one per image
+    C("conv2d_wide_layer_padded", [In((2, 8, 4, 5)), In((9, 8, 3, 3))], lambda x, w: sg.conv2d(x, w, padding=1),
+      lambda x, w: np_conv2d(x, w, p=(1, 1, 1, 1))),
+    C("conv2d_weight_grad_wide_groups", [In((1, 16, 3, 4)), In((1, 16, 1, 2))],
+      lambda x, gy: apply(Conv2DWeightGrad((3, 3), (1, 2), (0, 0, 1, 0), (1, 1), 2), x, gy),
+      lambda x, gy: np_conv2d_weight_grad(x, gy, (3, 3), (1, 2), (0, 0, 1, 0), (1, 1), 2)),
     C("max_pool2d_2x2", [In((2, 3, 6, 6), distinct)], lambda x: sg.max_pool2d(x, 2),
       lambda x: np_max_pool2d(x, (2, 2))),
     C("max_pool2d_overlapping_padded", [In((1, 2, 7, 6), distinct)],
