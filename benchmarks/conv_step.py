@@ -236,24 +236,34 @@ def jax_contender(name, x, labels, init):
 
 
 def conv_gemms(name, f):
-    """The matrix products the symgraph conv helpers make in one step, as (description, operands, out):
-    forward W (O, C·k·k) @ cols (C·k·k, N·H'·W'); weight gradient g (O, N·H'·W') @ cols.T; and, where the
-    generated step computes it (not for the input images), the input gradient W.T @ g."""
+    """The matrix products the symgraph conv helpers make in one step, as (description, operands, out),
+    in their shapes and layouts (symgraph/kernels.py): forward, one product per image, W (O, C·k·k) @
+    cols (C·k·k, L) with L = (H'-1)·Wp + W' (stride 1: columns of the flattened padded rows); weight
+    gradient, one product per image g (O, H'·W') @ cols.T when the weight has at most 512 entries, else
+    cols (C·k·k, H'·W'·N) @ g.T; and, where the generated step computes it (not for the input images),
+    the input gradient W.T @ g (C·k·k × O × H'·W'·N)."""
     spec = NETWORKS[name]
     convs, _ = layer_shapes(name)
     n = spec["batch"]
     input_grads = f.source.count("_conv_transpose2d(") - 1  # (minus the helper's definition)
     rng = np.random.default_rng(0)
+
+    def rand(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
     products = []
-    for i, (c, _, _, o, k, _, ho, wo) in enumerate(convs):
-        ckk, m = c * k * k, n * ho * wo
-        w = rng.standard_normal((o, ckk)).astype(np.float32)
-        cols = rng.standard_normal((ckk, m)).astype(np.float32)
-        g = rng.standard_normal((o, m)).astype(np.float32)
-        products.append((f"conv{i + 1} forward", w, cols, np.empty((o, m), np.float32)))
-        products.append((f"conv{i + 1} weight grad", g, cols.T, np.empty((o, ckk), np.float32)))
+    for i, (c, h, w, o, k, p, ho, wo) in enumerate(convs):
+        ckk, run, m = c * k * k, (ho - 1) * (w + 2 * p) + wo, ho * wo
+        weight = rand(o, ckk)
+        products.append((f"conv{i + 1} forward", weight, rand(n, ckk, run), np.empty((n, o, run), np.float32)))
+        if o * ckk <= 512:
+            products.append((f"conv{i + 1} weight grad", rand(n, o, m), rand(n, ckk, m).transpose(0, 2, 1),
+                             np.empty((n, o, ckk), np.float32)))
+        else:
+            products.append((f"conv{i + 1} weight grad", rand(ckk, m * n), rand(o, m * n).T,
+                             np.empty((ckk, o), np.float32)))
         if i >= len(convs) - input_grads:
-            products.append((f"conv{i + 1} input grad", w.T, g, np.empty((ckk, m), np.float32)))
+            products.append((f"conv{i + 1} input grad", weight.T, rand(o, m * n), np.empty((ckk, m * n), np.float32)))
     return products
 
 
