@@ -108,6 +108,15 @@ def _uniform(key, shape, dtype):
 # Attributes are tuples: stride (rows, columns), padding (top, bottom, left, right), dilation (rows,
 # columns). Leading axes beyond N×C×H×W (a batch of tangents or cotangents) broadcast between the
 # operands, as matmul's batch axes do.
+def _into(out, value):
+    """``value`` written into ``out`` (a buffer of the memory plan) when one is given, else as a new
+    C-contiguous array (the generated code's other calls may take it for a buffer of their own)."""
+    if out is None:
+        return np.ascontiguousarray(value)
+    out[...] = value
+    return out
+
+
 def _pad2d(x, padding, fill=0):
     """x with ``padding`` (top, bottom, left, right) rows and columns of ``fill`` around its last two axes."""
     top, bottom, left, right = padding
@@ -184,7 +193,7 @@ def _im2col_batch_last(x, kernel, stride, padding, dilation, groups):
     return win.reshape((*lead, groups, c // groups * kh * kw, ho * wo * n))
 
 
-def _conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+def _conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1, out=None):
     """PyTorch's conv2d (a cross-correlation): x (..., N, C, H, W), w (..., O, C/groups, kH, kW) ->
     (..., N, O, H', W'); im2col, then one small matrix product per image and group (each image's
     columns stay in cache, and the products come out N×O×... already). Stride 1 takes the columns
@@ -196,13 +205,13 @@ def _conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1
     else:
         cols, (ho, wo) = _im2col(x, (kh, kw), stride, padding, dilation, groups)
         wp = wo
-    out = np.matmul(wm, cols)  # (..., N, G, O/G, L): output (r, c) at r * Wp + c
-    out = out.reshape(out.shape[:-3] + (o, out.shape[-1]))
-    *s, so, sl = out.strides
-    return np.ascontiguousarray(_strided(out, out.shape[:-1] + (ho, wo), (*s, so, sl * wp, sl)))
+    y = np.matmul(wm, cols)  # (..., N, G, O/G, L): output (r, c) at r * Wp + c
+    y = y.reshape(y.shape[:-3] + (o, y.shape[-1]))
+    *s, so, sl = y.strides
+    return _into(out, _strided(y, y.shape[:-1] + (ho, wo), (*s, so, sl * wp, sl)))
 
 
-def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1, out=None):
     """The adjoint of conv2d in x (PyTorch's conv_transpose2d): g (..., N, O, H', W'), w (..., O, C/groups,
     kH, kW) -> (..., N, C, H, W) with (H, W) = size. One matrix product per group gives each window's
     share (col2im); one strided addition per kernel tap (kH*kW of them) puts the shares in place. The
@@ -215,15 +224,15 @@ def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=
     k = len(lead)
     cols = cols.reshape((*lead, groups, cg, kh, kw, ho, wo, n))
     (top, bottom, left, right), (sh, sw), (dh, dw), (h, w_) = padding, stride, dilation, size
-    out = np.zeros((*lead, groups, cg, top + h + bottom, left + w_ + right, n), dtype=cols.dtype)
+    acc = np.zeros((*lead, groups, cg, top + h + bottom, left + w_ + right, n), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            out[..., i * dh:i * dh + (ho - 1) * sh + 1:sh, j * dw:j * dw + (wo - 1) * sw + 1:sw, :] += cols[..., i, j, :, :, :]
-    out = out[..., top:top + h, left:left + w_, :].transpose(*range(k), k + 4, k, k + 1, k + 2, k + 3)  # N first
-    return np.ascontiguousarray(out).reshape((*lead, n, groups * cg, h, w_))  # (the one copy of the result)
+            acc[..., i * dh:i * dh + (ho - 1) * sh + 1:sh, j * dw:j * dw + (wo - 1) * sw + 1:sw, :] += cols[..., i, j, :, :, :]
+    acc = acc[..., top:top + h, left:left + w_, :].transpose(*range(k), k + 4, k, k + 1, k + 2, k + 3)  # N first
+    return _into(out, acc.reshape((*lead, n, groups * cg, h, w_)))  # (a view: groups and C/groups are adjacent)
 
 
-def _conv2d_weight_grad(x, g, kernel, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+def _conv2d_weight_grad(x, g, kernel, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1, out=None):
     """The adjoint of conv2d in w: x (..., N, C, H, W), g (..., N, O, H', W') -> (..., O, C/groups, kH, kW),
     the correlation of g with x's windows. A small weight (a first layer's) takes one product per image,
     summed over the batch; else im2col with the batch axis last and one product per group, taken as
@@ -233,20 +242,20 @@ def _conv2d_weight_grad(x, g, kernel, stride=(1, 1), padding=(0, 0, 0, 0), dilat
     if o // groups * (c // groups) * kernel[0] * kernel[1] <= 512:  # (OpenBLAS's small-matrix kernels)
         cols, _ = _im2col(x, kernel, stride, padding, dilation, groups)  # (..., N, G, C/G*kH*kW, H'*W')
         gm = g.reshape(g.shape[:-3] + (groups, o // groups, g.shape[-2] * g.shape[-1]))  # (..., N, G, O/G, H'*W')
-        out = np.matmul(gm, np.swapaxes(cols, -1, -2)).sum(axis=-4)  # (..., G, O/G, C/G*kH*kW)
-        return out.reshape(out.shape[:-3] + wshape)
+        dw = np.matmul(gm, np.swapaxes(cols, -1, -2)).sum(axis=-4)  # (..., G, O/G, C/G*kH*kW)
+        return _into(out, dw.reshape(dw.shape[:-3] + wshape))
     cols = _im2col_batch_last(x, kernel, stride, padding, dilation, groups)  # (..., G, C/G*kH*kW, H'*W'*N)
-    out = np.matmul(cols, np.swapaxes(_batch_last(g, groups), -1, -2))  # (..., G, C/G*kH*kW, O/G)
-    return np.swapaxes(out, -1, -2).reshape(out.shape[:-3] + wshape)
+    dw = np.matmul(cols, np.swapaxes(_batch_last(g, groups), -1, -2))  # (..., G, C/G*kH*kW, O/G)
+    return _into(out, np.swapaxes(dw, -1, -2).reshape(dw.shape[:-3] + wshape))
 
 
-def _max_pool2d(x, kernel, stride, padding=(0, 0, 0, 0)):
+def _max_pool2d(x, kernel, stride, padding=(0, 0, 0, 0), out=None):
     """The maximum of each window of x's last two axes (padding is -inf: it never wins), one kernel tap at a time."""
     win = _windows(x, kernel, stride, padding, (1, 1), -np.inf)  # (..., H', W', kH, kW), a view
     taps = [win[..., i, j] for i in range(kernel[0]) for j in range(kernel[1])]
     if len(taps) == 1:
-        return taps[0].copy()
-    out = np.maximum(taps[0], taps[1])
+        return _into(out, taps[0])
+    out = np.maximum(taps[0], taps[1], out=out)
     for tap in taps[2:]:
         np.maximum(out, tap, out=out)
     return out
@@ -288,7 +297,7 @@ def _max_pool2d_pick(x, v, kernel, stride, padding=(0, 0, 0, 0)):
     return np.take_along_axis(flat, index, axis=-1).reshape(lead + (ho, wo))
 
 
-def _max_pool2d_grad(x, g, pooled, kernel, stride, padding=(0, 0, 0, 0)):
+def _max_pool2d_grad(x, g, pooled, kernel, stride, padding=(0, 0, 0, 0), out=None):
     """g routed to the first maximum of each window of x (the vjp of max_pool2d; ``pooled`` is x
     max-pooled), summed where windows overlap: one pass per kernel tap (g times the tap's mask: where
     it does not hold the maximum, 0), no index arrays."""
@@ -299,36 +308,42 @@ def _max_pool2d_grad(x, g, pooled, kernel, stride, padding=(0, 0, 0, 0)):
     shape = np.broadcast_shapes(g.shape[:-2], x.shape[:-2]) + (top + h + bottom, left + w + right)
     disjoint = sh >= kh and sw >= kw  # each place is in one window at most: assign, don't add
     tiled = disjoint and (sh, sw) == (kh, kw) and (ho * sh, wo * sw) == shape[-2:]  # and every place is in one
-    out = np.empty(shape, g.dtype) if tiled else np.zeros(shape, g.dtype)
+    acc = out if out is not None and not any(padding) else np.empty(shape, g.dtype)  # (padded: cropped at the end)
+    if not tiled:
+        acc[...] = 0
     finite = bool(np.isfinite(g).all())  # else g * False would be nan, not 0, where inf or nan are not routed
     for t, mask in enumerate(masks):
         i, j = divmod(t, kw)
-        tap = out[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw]
+        tap = acc[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw]
         if disjoint and finite:
             np.multiply(g, mask, out=tap)
         elif disjoint:
             tap[...] = np.where(mask, g, 0)
         else:
             tap += np.multiply(g, mask) if finite else np.where(mask, g, 0)
-    return out[..., top:top + h, left:left + w]
+    return acc if acc is out else _into(out, acc[..., top:top + h, left:left + w])
 
 
-def _avg_pool2d(x, kernel, stride, padding=(0, 0, 0, 0)):
+def _avg_pool2d(x, kernel, stride, padding=(0, 0, 0, 0), out=None):
     """The mean of each window of x's last two axes, padding counted as zeros (PyTorch's count_include_pad)."""
-    return _windows(x, kernel, stride, padding).sum(axis=(-2, -1)) / (kernel[0] * kernel[1])
+    out = _windows(x, kernel, stride, padding).sum(axis=(-2, -1), out=out)
+    out /= kernel[0] * kernel[1]
+    return out
 
 
-def _avg_pool2d_grad(g, size, kernel, stride, padding=(0, 0, 0, 0)):
+def _avg_pool2d_grad(g, size, kernel, stride, padding=(0, 0, 0, 0), out=None):
     """The vjp of avg_pool2d: each entry of g shared equally by its window, summed where windows overlap
     (one strided addition per kernel tap); (H, W) = size."""
     (top, bottom, left, right), (sh, sw), (h, w) = padding, stride, size
     ho, wo = g.shape[-2:]
     share = g / (kernel[0] * kernel[1])
-    out = np.zeros(g.shape[:-2] + (top + h + bottom, left + w + right), dtype=share.dtype)
+    shape = g.shape[:-2] + (top + h + bottom, left + w + right)
+    acc = out if out is not None and not any(padding) else np.empty(shape, share.dtype)  # (padded: cropped at the end)
+    acc[...] = 0
     for i in range(kernel[0]):
         for j in range(kernel[1]):
-            out[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw] += share
-    return out[..., top:top + h, left:left + w]
+            acc[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw] += share
+    return acc if acc is out else _into(out, acc[..., top:top + h, left:left + w])
 
 
 def _gemm_update(c, a, b, alpha):

@@ -106,7 +106,7 @@ def _first_maxima(x, pooled, kernel, stride, padding):
     return masks
 
 
-def _max_pool2d_grad(x, g, pooled, kernel, stride, padding=(0, 0, 0, 0)):
+def _max_pool2d_grad(x, g, pooled, kernel, stride, padding=(0, 0, 0, 0), out=None):
     """g routed to the first maximum of each window of x (the vjp of max_pool2d; ``pooled`` is x
     max-pooled), summed where windows overlap: one pass per kernel tap, no index arrays (``cp.where``,
     never a finiteness test of g: that would cost a device sync)."""
@@ -115,8 +115,8 @@ def _max_pool2d_grad(x, g, pooled, kernel, stride, padding=(0, 0, 0, 0)):
     h, w = x.shape[-2:]
     ho, wo = g.shape[-2:]
     shape = cp.broadcast_shapes(g.shape[:-2], x.shape[:-2]) + (top + h + bottom, left + w + right)
-    out = cp.zeros(shape, g.dtype)
+    acc = cp.zeros(shape, g.dtype)
     for t, mask in enumerate(masks):
         i, j = divmod(t, kw)
-        out[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw] += cp.where(mask, g, 0)
-    return out[..., top:top + h, left:left + w]
+        acc[..., i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw] += cp.where(mask, g, 0)
+    return _into(out, acc[..., top:top + h, left:left + w])

@@ -484,23 +484,40 @@ class NumPyPrinter(Printer):
 
 
     # -- convolution and pooling: helpers over windows, one matrix product per group -----------
-    def _windowed(self, node, name: str, *args: Code) -> Code:
-        """A call of helper ``name`` (and of the helpers it calls) with the op's attributes as keywords."""
+    def _windowed_call(self, node, name: str, *args: Code) -> Call:
+        """A call of helper ``name`` (and of the helpers it calls) with the op's attributes as keywords;
+        as ``_out_<Op>``, the line's buffer is passed as ``out=`` (every helper takes one)."""
         self.helpers.update((name, *_HELPER_NEEDS.get(name, ())))
         keywords = [f"{k}={v}" for k, v in node.op.kwargs().items()]
-        return self.call(name, *(self.array(a, node) for a in args), *keywords)
+        return Call(name, (*(self.array(a, node) for a in args), *keywords))
+
+    def _windowed(self, node, name: str, *args: Code) -> Code:
+        call = self._windowed_call(node, name, *args)
+        return self.call(call.fn, *call.args)
 
     def _print_Conv2D(self, node, x, w):
         return self._windowed(node, "_conv2d", x, w)
 
+    def _out_Conv2D(self, node, x, w):
+        return self._windowed_call(node, "_conv2d", x, w)
+
     def _print_Conv2DTranspose(self, node, g, w):
         return self._windowed(node, "_conv_transpose2d", g, w)
+
+    def _out_Conv2DTranspose(self, node, g, w):
+        return self._windowed_call(node, "_conv_transpose2d", g, w)
 
     def _print_Conv2DWeightGrad(self, node, x, g):
         return self._windowed(node, "_conv2d_weight_grad", x, g)
 
+    def _out_Conv2DWeightGrad(self, node, x, g):
+        return self._windowed_call(node, "_conv2d_weight_grad", x, g)
+
     def _print_MaxPool2D(self, node, x):
         return self._windowed(node, "_max_pool2d", x)
+
+    def _out_MaxPool2D(self, node, x):
+        return self._windowed_call(node, "_max_pool2d", x)
 
     def _print_MaxPool2DPick(self, node, x, v):
         return self._windowed(node, "_max_pool2d_pick", x, v)
@@ -508,11 +525,20 @@ class NumPyPrinter(Printer):
     def _print_MaxPool2DGrad(self, node, x, g, pooled):
         return self._windowed(node, "_max_pool2d_grad", x, g, pooled)
 
+    def _out_MaxPool2DGrad(self, node, x, g, pooled):
+        return self._windowed_call(node, "_max_pool2d_grad", x, g, pooled)
+
     def _print_AvgPool2D(self, node, x):
         return self._windowed(node, "_avg_pool2d", x)
 
+    def _out_AvgPool2D(self, node, x):
+        return self._windowed_call(node, "_avg_pool2d", x)
+
     def _print_AvgPool2DGrad(self, node, g):
         return self._windowed(node, "_avg_pool2d_grad", g)
+
+    def _out_AvgPool2DGrad(self, node, g):
+        return self._windowed_call(node, "_avg_pool2d_grad", g)
 
     def _print_Flatten(self, node, x):
         """``x.reshape((N, C*H*W))``; a named leading dimension is read from x's shape."""
@@ -579,13 +605,14 @@ class NumPyPrinter(Printer):
 
 # The helpers each convolution and pooling helper calls (the module needs their text too).
 _HELPER_NEEDS = {
-    "_conv2d": ("_flat_cols", "_im2col", "_windows", "_strided", "_pad2d"),
-    "_conv_transpose2d": ("_batch_last",),
-    "_conv2d_weight_grad": ("_im2col", "_im2col_batch_last", "_batch_last", "_windows", "_strided", "_pad2d"),
-    "_max_pool2d": ("_windows", "_strided", "_pad2d"),
+    "_conv2d": ("_flat_cols", "_im2col", "_windows", "_strided", "_pad2d", "_into"),
+    "_conv_transpose2d": ("_batch_last", "_into"),
+    "_conv2d_weight_grad": ("_im2col", "_im2col_batch_last", "_batch_last", "_windows", "_strided", "_pad2d", "_into"),
+    "_max_pool2d": ("_windows", "_strided", "_pad2d", "_into"),
     "_max_pool2d_pick": ("_window_argmax", "_windows", "_strided", "_pad2d"),
-    "_max_pool2d_grad": ("_first_maxima", "_windows", "_strided", "_pad2d"),
+    "_max_pool2d_grad": ("_first_maxima", "_windows", "_strided", "_pad2d", "_into"),
     "_avg_pool2d": ("_windows", "_strided", "_pad2d"),
+    "_avg_pool2d_grad": ("_into",),
 }
 
 

@@ -92,7 +92,7 @@ class _Conv(Op):
     """Base of the three convolution ops: the attributes they share and the text of their comments."""
 
     params = ("stride", "padding", "dilation", "groups")
-    view_of, elementwise, writes_into = (), False, False  # a matrix product makes a new array
+    view_of, elementwise, writes_into = (), False, True  # a new array, or the plan's buffer: _conv2d(..., out=buf)
 
     def __init__(self, stride, padding, dilation, groups):
         self.stride, self.padding, self.dilation, self.groups = tuple(stride), tuple(padding), tuple(dilation), groups
@@ -281,7 +281,7 @@ class _Pool(Op):
     """Base of the pooling ops: windows of the last two axes, ``kernel`` × ``stride`` × ``padding``."""
 
     params = ("kernel", "stride", "padding")
-    view_of, elementwise, writes_into = (), False, False  # reductions over windows make new arrays
+    view_of, elementwise, writes_into = (), False, True  # a new array, or the plan's buffer: _max_pool2d(..., out=buf)
 
     def __init__(self, kernel, stride, padding):
         self.kernel, self.stride, self.padding = tuple(kernel), tuple(stride), tuple(padding)
@@ -346,6 +346,7 @@ class MaxPool2DPick(_Pool):
     jvp: max_pool2d_pick(x, tv)."""
 
     name = "max_pool2d_pick"
+    writes_into = False  # (a gather: take_along_axis makes a new array)
 
     def infer(self, x, v):
         inputs = [x, v]
