@@ -205,8 +205,12 @@ def _validate(inputs, outputs, updates):
     for i, p in enumerate(inputs):
         if not isinstance(p, Node) or type(p.op) is not Placeholder:
             raise TypeError(f"compile: inputs[{i}] must be a placeholder, got {p!r:.80}")
-    if len({id(p) for p in inputs}) != len(inputs):
-        raise ValueError("compile: the same placeholder appears twice in inputs")
+    first: dict[int, int] = {}
+    for i, p in enumerate(inputs):
+        if id(p) in first:
+            raise ValueError(f"compile: placeholder {p.name!r} appears twice in inputs "
+                             f"(inputs[{first[id(p)]}] and inputs[{i}])")
+        first[id(p)] = i
     for i, o in enumerate(outputs):
         if not isinstance(o, Node):
             raise TypeError(f"compile: outputs[{i}] must be a graph node, got {type(o).__name__}")

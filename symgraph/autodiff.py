@@ -14,7 +14,7 @@ from .graph import Node, as_node, gc_paused, topo_sort
 from .ops.arith import add
 from .ops.shape import align_after, fit_to_shape, zeros_like
 from .provenance import Labels, Recorder
-from .shapes import format_shape
+from .shapes import broadcast_shapes, format_shape
 
 
 def _as_list(nodes, what: str, argument: str = "wrt") -> tuple[list[Node], bool]:
@@ -205,6 +205,13 @@ def jvp(outputs, wrt, tangents) -> list[Node]:
     wrt, _ = _as_list(wrt, "jvp")
     tans = _paired(tangents, wrt, "jvp", "input(s)", "tangent(s)")
     _check_differentiable(wrt, "jvp")
+    for w, t in zip(wrt, tans):
+        try:
+            broadcast_shapes(t.shape, w.shape)
+        except ValueError:
+            label = f" {w.name!r}" if w.name else ""
+            raise ShapeError(f"jvp: tangent shape {format_shape(t.shape)} does not match the shape "
+                             f"{format_shape(w.shape)} of {w.op.name}{label} at {user_location()}") from None
     stable = stabilized(outputs, wrt)
     rec = Recorder(outputs + stable + tans)
     tangent = forward_sweep(stable, wrt, tans, rec)

@@ -55,12 +55,12 @@ def fans(shape) -> tuple[int, int]:
 _fans = fans  # the function, for Initializer.__call__ (whose keyword argument is also called fans)
 
 
-def _shape(shape) -> tuple[int, ...]:
+def _shape(shape, what: str = "init.fans") -> tuple[int, ...]:
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
     shape = tuple(shape)
     if not all(isinstance(d, (int, np.integer)) and d >= 0 for d in shape):
-        raise ValueError(f"init: a parameter's shape must be non-negative ints, got {shape!r}")
+        raise ValueError(f"{what}: a parameter's shape must be non-negative ints, got {shape!r}")
     return tuple(int(d) for d in shape)
 
 
@@ -81,7 +81,7 @@ class Initializer:
         self._draw = draw
 
     def __call__(self, shape, fans: tuple[int, int] | None = None) -> np.ndarray:
-        shape = _shape(shape)
+        shape = _shape(shape, f"init.{self.name}")
         rng = np.random.default_rng(self.seed)  # None: fresh entropy on every call
         if fans is None:
             fan_in, fan_out = _fans(shape)

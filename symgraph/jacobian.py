@@ -37,7 +37,8 @@ MODES = ("forward", "reverse", "optimal", "auto")
 
 def _check_static(node: Node, what: str, role: str):
     if not is_static(node.shape):
-        raise ValueError(f"{what}: the {role} needs a static shape to size the Jacobian, "
+        label = f" {node.op.name} {node.name!r}" if node.name else ""
+        raise ValueError(f"{what}: the {role}{label} needs a static shape to size the Jacobian, "
                          f"got {format_shape(node.shape)}")
 
 
@@ -106,7 +107,11 @@ def hessian(cost, wrt) -> Node:
     with a batch of basis tangents, i.e. one batched Hessian-vector product.
     Row k is H e_k; H is symmetric, so no transpose is needed.
     """
+    _check_differentiable([wrt], "hessian")
     _check_static(wrt, "hessian", "input")
+    if isinstance(cost, Node) and cost.shape != ():
+        raise ValueError(f"hessian: the cost must be a scalar node, but its shape is {format_shape(cost.shape)}; "
+                         "reduce it first (for example with .sum() or .mean())")
     g = grad(cost, wrt, disconnected="zero")
     seed = basis(wrt.shape, wrt.dtype)
     rec = Recorder([g])

@@ -18,6 +18,7 @@ import numpy as np
 
 from .graph import Node, as_node, state
 from .ops import abs as abs_, maximum, minimum, sqrt, square
+from .shapes import format_shape
 
 __all__ = ["clip_by_global_norm", "clip_by_value", "ema", "global_norm", "l1_penalty", "l2_penalty"]
 
@@ -115,9 +116,10 @@ def ema(params, decay: float = 0.999, updates: dict | None = None):
         raise ValueError(f"ema: decay must be in [0, 1], got {decay}")
     nodes, single = _nodes(params, "ema")
     averages, ema_updates = [], {}
-    for p in nodes:
+    for i, p in enumerate(nodes):
         if not hasattr(p.op, "value") or not p.is_leaf:
-            raise TypeError(f"ema: {p.name or p.op.name} is not a parameter leaf")
+            label = f"{p.op.name} {p.name!r}" if p.name else f"{p.op.name} node {format_shape(p.shape)}"
+            raise TypeError(f"ema: expected parameter leaves, got {label} at position {i}")
         avg = state(f"{p.name}_ema", np.array(p.value, copy=True))
         new_p = as_node(updates[p], like=p) if updates is not None and p in updates else p
         ema_updates[avg] = decay * avg + (1.0 - decay) * new_p

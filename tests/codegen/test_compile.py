@@ -373,7 +373,8 @@ def test_update_key_not_a_parameter_raises_type_error(kind):
     x = sg.placeholder("x", shape=(3,))
     key = {"placeholder": x, "constant": sg.constant(np.zeros(3)), "op node": W * 2.0, "string": "W"}[kind]
     inputs = [x] if kind == "placeholder" else []
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"compile: updates keys must be parameters or state leaves, got "
+                                        + re.escape(repr(key)[:80])):
         codegen.compile(inputs, [], updates={key: W + 1.0})
 
 
@@ -540,6 +541,7 @@ def test_compile_pauses_the_garbage_collector_and_restores_its_state():
         assert not gc.isenabled()  # a caller's choice is left alone
     finally:
         gc.enable()
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"compile: updates keys must be parameters or state leaves, "
+                                        r"got <Node placeholder 'x'"):
         codegen.compile([x], [sg.tanh(x)], updates={x: x})  # an error inside still restores it
     assert gc.isenabled()

@@ -73,5 +73,5 @@ def test_gemm_update_falls_back_to_numpy():
     ci, ai, bi = np.ones((4, 3), dtype=np.int64), np.ones((5, 4), dtype=np.int64), np.ones((5, 3), dtype=np.int64)
     kernels._gemm_update(ci, ai.T, bi, -1)  # no integer GEMM
     np.testing.assert_array_equal(ci, 1 - 5)
-    with pytest.raises(ValueError):  # mismatched shapes never reach BLAS: NumPy refuses them
+    with pytest.raises(ValueError, match="not aligned"):  # mismatched shapes never reach BLAS: NumPy refuses them
         kernels._gemm_update(np.zeros((4, 3)), a.T, b[:4], -1.0)

@@ -175,13 +175,14 @@ def test_compile_with_non_placeholder_input_raises_type_error(kind):
     x = sg.placeholder("x", shape=(2,))
     W = sg.parameter("W", value=np.ones(2))
     bad = {"parameter": W, "constant": sg.constant(np.ones(2)), "op node": x * 2.0, "array": np.ones(2)}[kind]
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"compile: inputs\[1\] must be a placeholder, got "):
         codegen.compile([x, bad], x * W)
 
 
 def test_compile_with_the_same_placeholder_twice_raises():
     x = sg.placeholder("x", shape=(2,))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("compile: placeholder 'x' appears twice in inputs "
+                                                   "(inputs[0] and inputs[1])")):
         codegen.compile([x, x], x * 2.0)
 
 

@@ -543,7 +543,8 @@ def test_jvp_argument_errors():
         sg.jvp([x * labels], [labels], [np.ones(3)])
     with pytest.raises(ValueError, match=r"jvp: 2 input\(s\) but 1 tangent\(s\)"):
         sg.jvp([sg.tanh(x)], [x, labels], [np.ones(3)])
-    with pytest.raises(sg.ShapeError):
+    with pytest.raises(sg.ShapeError, match=r"jvp: tangent shape \(4,\) does not match the shape \(3,\) "
+                                         r"of placeholder 'x' at "):
         sg.jvp([sg.tanh(x)], [x], [np.ones(4)])
 
 

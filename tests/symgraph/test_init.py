@@ -4,6 +4,7 @@ Contract: DESIGN.md section A ("Training"): fan_in = shape[0], weights (fan_in, 
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -112,13 +113,14 @@ def test_usable_as_parameter_init():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"init\.normal: std must be >= 0, got -1\.0"):
         init.normal(-1.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"init\.uniform: need low <= high, got low=1\.0, high=0\.0"):
         init.uniform(1.0, 0.0)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"init\.he_normal: seed must be an int or None, got 1\.5"):
         init.he_normal(seed=1.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("init.zeros: a parameter's shape must be non-negative ints, "
+                                                   "got ('batch', 3)")):
         init.zeros()(("batch", 3))
 
 

@@ -4,6 +4,8 @@ Checked against NumPy references (and torch.nn.BatchNorm1d when PyTorch is insta
 through the layers against central finite differences.
 """
 
+import re
+
 import numpy as np
 import pytest
 
@@ -90,9 +92,10 @@ def test_dense_without_bias_and_batched_leading_axes(rng):
 
 
 def test_dense_errors():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Dense: units must be a positive int, got 0"):
         nn.Dense(0)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=re.escape("Dense: activation must be a callable (such as sg.relu) "
+                                                  "or None, got 'relu'")):
         nn.Dense(3, activation="relu")
     layer = nn.Dense(3)
     with pytest.raises(ValueError, match="static"):
@@ -100,7 +103,7 @@ def test_dense_errors():
     layer(sg.placeholder("x", shape=(2, 4)))
     with pytest.raises(ValueError, match="last dimension 4"):
         layer(sg.placeholder("x2", shape=(2, 5)))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Dense 'dense1': call it on a graph node, got ndarray"):
         layer(np.ones((2, 4)))
 
 
@@ -109,7 +112,7 @@ def test_layer_names_are_numbered_per_class_and_restart_in_a_fresh_graph():
     assert [la.name for la in layers] == ["dense1", "batchnorm1", "dense2", "dropout1", "bn"]
     with sg.fresh_graph():
         assert nn.Dense(2).name == "dense1"
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Dense: name must be a non-empty str, got ''"):
         nn.Dense(2, name="")
 
 
@@ -184,7 +187,7 @@ def test_batchnorm_needs_the_mode_and_more_than_one_value():
         nn.Sequential([nn.Dense(3), nn.BatchNorm()])(x)
     with pytest.raises(ValueError, match="more than one value"):
         nn.BatchNorm()(sg.placeholder("one", shape=(1, 3)), training=True)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"BatchNorm: momentum must be in \[0, 1\], got 2\.0"):
         nn.BatchNorm(momentum=2.0)
 
 
@@ -270,7 +273,7 @@ def test_dropout_is_the_identity_in_eval_and_at_rate_zero():
     assert nn.Dropout(0.0)(x, training=True) is x
     with pytest.raises(TypeError, match="training=True or training=False"):
         drop(x)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"Dropout: rate must be in \[0, 1\), got 1\.0"):
         nn.Dropout(1.0)
 
 
@@ -419,7 +422,7 @@ def test_sequential_takes_plain_functions_and_nests():
     assert [p.name for p in model.parameters] == ["dense1_W", "dense1_b", "dense2_W", "dense2_b"]
     assert [s.name for s in model.state] == ["dropout1_key"]
     assert inner(x) is inner(x, training=False)  # no mode-dependent layer inside: training may be left out
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Sequential: item 1 is not a layer or a function: 3"):
         nn.Sequential([nn.Dense(2), 3])
 
 

@@ -138,15 +138,15 @@ def test_ema_with_updates_averages_the_values_after_the_step(rng, weights):
 
 def test_bad_arguments(weights):
     W, _ = weights
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"clip_by_global_norm: max_norm must be > 0, got 0\.0"):
         regularize.clip_by_global_norm([W], 0.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"clip_by_value: need low <= high, got low=1\.0, high=-1\.0"):
         regularize.clip_by_value([W], 1.0, -1.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"ema: decay must be in \[0, 1\], got 1\.5"):
         regularize.ema([W], decay=1.5)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"ema: expected parameter leaves, got multiply node \(3, 4\) at position 0"):
         regularize.ema([W * 2.0], decay=0.9)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="l2_penalty: expected graph nodes, got ndarray at position 0"):
         regularize.l2_penalty([np.ones(3)], 0.1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="l2_penalty: got no nodes"):
         regularize.l2_penalty([], 0.1)
