@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test selection mutmut runs against each mutant of one file (see tests/MUTANTS.md).
-# Usage (mutmut's runner): bash tests/mutmut_run.sh arith|rules|optim|memory
+# Usage (mutmut's runner): bash tests/mutmut_run.sh arith|rules|optim|memory|conv
 # Stops at the first failure (-x): a killed mutant costs a second or two, a survivor the whole selection.
 set -e
 PY=${PYTHON:-python}
@@ -19,5 +19,7 @@ or second_derivative" ;;
     run tests/symgraph/test_optim.py tests/symgraph/test_schedules.py tests/symgraph/test_train.py ;;
   memory)  # codegen's buffer plan
     run tests/codegen/test_memory_plan.py tests/codegen/test_blocks.py tests/codegen/test_no_allocation.py ;;
-  *) echo "unknown target $1 (arith|rules|optim|memory)" >&2; exit 2 ;;
+  conv)  # convolution and pooling ops: their rows in test_ops, and test_conv (torch comparisons skip without torch)
+    run tests/symgraph/test_conv.py tests/symgraph/test_ops.py -k "conv or pool or flatten or prelu or maxout or rbf" ;;
+  *) echo "unknown target $1 (arith|rules|optim|memory|conv)" >&2; exit 2 ;;
 esac
