@@ -193,11 +193,12 @@ def _im2col_batch_last(x, kernel, stride, padding, dilation, groups):
     return win.reshape((*lead, groups, c // groups * kh * kw, ho * wo * n))
 
 
-def _conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1, out=None):
-    """PyTorch's conv2d (a cross-correlation): x (..., N, C, H, W), w (..., O, C/groups, kH, kW) ->
-    (..., N, O, H', W'); im2col, then one small matrix product per image and group (each image's
-    columns stay in cache, and the products come out N×O×... already). Stride 1 takes the columns
-    of the flattened rows (``_flat_cols``: runs of a whole row, not of W' numbers)."""
+def _conv2d(x, w, bias=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1, out=None):
+    """PyTorch's conv2d (a cross-correlation): x (..., N, C, H, W), w (..., O, C/groups, kH, kW), bias
+    (..., O) or None -> (..., N, O, H', W'); im2col, then one small matrix product per image and group
+    (each image's columns stay in cache, and the products come out N×O×... already), the bias added as
+    the result is written. Stride 1 takes the columns of the flattened rows (``_flat_cols``: runs of a
+    whole row, not of W' numbers)."""
     o, cg, kh, kw = w.shape[-4:]
     wm = w.reshape(w.shape[:-4] + (1, groups, o // groups, cg * kh * kw))  # (..., 1, G, O/G, C/G*kH*kW)
     if stride == (1, 1):
@@ -208,7 +209,11 @@ def _conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1
     y = np.matmul(wm, cols)  # (..., N, G, O/G, L): output (r, c) at r * Wp + c
     y = y.reshape(y.shape[:-3] + (o, y.shape[-1]))
     *s, so, sl = y.strides
-    return _into(out, _strided(y, y.shape[:-1] + (ho, wo), (*s, so, sl * wp, sl)))
+    y = _strided(y, y.shape[:-1] + (ho, wo), (*s, so, sl * wp, sl))
+    if bias is None:
+        return _into(out, y)
+    b = bias[..., None, :, None, None]  # (..., 1, O, 1, 1)
+    return np.ascontiguousarray(np.add(y, b)) if out is None else np.add(y, b, out=out)
 
 
 def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1, out=None):

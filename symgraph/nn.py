@@ -471,7 +471,7 @@ class RBF(Layer):
 
 class Conv2d(Layer):
     """2-D convolution of ``N×C×H×W`` images, as ``torch.nn.Conv2d`` (a cross-correlation, see
-    :func:`symgraph.conv2d`): ``y = conv2d(x, W) + b``.
+    :func:`symgraph.conv2d`): ``y = conv2d(x, W, bias=b)``, the bias added as y is written.
 
     ``kernel_size``, ``stride``, ``dilation``: an int or a pair (height, width);
     ``padding``: an int, a pair, ``"same"`` or ``"valid"``; ``groups`` splits the
@@ -524,9 +524,7 @@ class Conv2d(Layer):
     def forward(self, x, training):
         _image(self, x, self.W.shape[1] * self.groups)
         y = ops.conv2d(x, self.W, stride=self.stride, padding=self.padding, dilation=self.dilation,
-                       groups=self.groups)
-        if self.b is not None:
-            y = y.named(f"{self.name}_conv") + self.b.reshape((self.out_channels, 1, 1))
+                       groups=self.groups, bias=self.b)
         return y.named(self.name)
 
     def __repr__(self):

@@ -495,11 +495,11 @@ class NumPyPrinter(Printer):
         call = self._windowed_call(node, name, *args)
         return self.call(call.fn, *call.args)
 
-    def _print_Conv2D(self, node, x, w):
-        return self._windowed(node, "_conv2d", x, w)
+    def _print_Conv2D(self, node, *xwb):
+        return self._windowed(node, "_conv2d", *xwb)
 
-    def _out_Conv2D(self, node, x, w):
-        return self._windowed_call(node, "_conv2d", x, w)
+    def _out_Conv2D(self, node, *xwb):
+        return self._windowed_call(node, "_conv2d", *xwb)
 
     def _print_Conv2DTranspose(self, node, g, w):
         return self._windowed(node, "_conv_transpose2d", g, w)

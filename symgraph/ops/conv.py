@@ -138,14 +138,15 @@ def _show_padding(p) -> str:
 
 
 class Conv2D(_Conv):
-    """conv2d(x, w): out[n, o, i, j] = sum over c, a, b of x_pad[n, c', i*s + a*d, j*s + b*d] * w[o, c, a, b]
-    with c' = c + (o // (O/groups)) * C/groups (PyTorch's cross-correlation). Linear in each operand:
-    vjp: (conv_transpose2d(g, w), conv2d_weight_grad(x, g)); jvp: conv2d(tx, w) + conv2d(x, tw)."""
+    """conv2d(x, w[, b]): out[n, o, i, j] = sum over c, a, b of x_pad[n, c', i*s + a*d, j*s + b*d] * w[o, c, a, b]
+    (+ b[o]) with c' = c + (o // (O/groups)) * C/groups (PyTorch's cross-correlation). Linear in each
+    operand: vjp: (conv_transpose2d(g, w), conv2d_weight_grad(x, g), g summed over N, H', W');
+    jvp: conv2d(tx, w) + conv2d(x, tw) + tb. The bias is added as the result is written: one pass."""
 
     name = "conv2d"
 
-    def infer(self, x, w):
-        inputs = [x, w]
+    def infer(self, x, w, b=None):
+        inputs = [x, w] if b is None else [x, w, b]
         _check_float(self, inputs)
         lead = _leads(self, inputs, x, w, 4, 4)
         o, cg, kh, kw = _spatial(w, self, inputs, (-4, -3, -2, -1))
@@ -156,21 +157,38 @@ class Conv2D(_Conv):
             raise self.shape_error(inputs, f"the kernel {kh}×{kw} (dilation {_show(self.dilation)}) does not fit "
                                            f"the padded input {h + self.padding[0] + self.padding[1]}×"
                                            f"{wd + self.padding[2] + self.padding[3]}")
-        return lead + (x.shape[-4], o, ho, wo), np.result_type(x.dtype, w.dtype)
+        if b is not None:
+            if b.ndim < 1 or not _same_dim(b.shape[-1], o):
+                raise self.shape_error(inputs, f"the bias must end in the {o} output channels")
+            try:
+                lead = broadcast_shapes(lead, b.shape[:-1])
+            except ValueError as e:
+                raise self.shape_error(inputs, f"leading dimensions cannot be broadcast ({e})") from None
+        return lead + (x.shape[-4], o, ho, wo), np.result_type(*(v.dtype for v in inputs))
 
-    def compute(self, x, w):
-        return kernels._conv2d(x, w, self.stride, self.padding, self.dilation, self.groups)
+    def compute(self, x, w, b=None):
+        return kernels._conv2d(x, w, b, self.stride, self.padding, self.dilation, self.groups)
 
     def vjp(self, node, g):
-        x, w = node.inputs
+        x, w = node.inputs[:2]
         gx = apply(Conv2DTranspose(x.shape[-2:], self.stride, self.padding, self.dilation, self.groups), g, w)
         gw = apply(Conv2DWeightGrad(w.shape[-2:], self.stride, self.padding, self.dilation, self.groups), x, g)
-        return gx, gw
+        if len(node.inputs) == 2:
+            return gx, gw
+        from .reduce import reduce_sum
+
+        return gx, gw, reduce_sum(g, axis=(-4, -2, -1))
 
     def jvp(self, node, t):
-        x, w = node.inputs
-        tx, tw = t
-        return add_opt(None if tx is None else apply(self, tx, w), None if tw is None else apply(self, x, tw))
+        x, w = node.inputs[:2]
+        plain = Conv2D(self.stride, self.padding, self.dilation, self.groups)
+        out = add_opt(None if t[0] is None else apply(plain, t[0], w), None if t[1] is None else apply(plain, x, t[1]))
+        if len(t) == 2 or t[2] is None:
+            return out
+        from .shape import broadcast_like, expand_dims
+
+        tb = expand_dims(t[2], (-4, -2, -1))  # (..., O) -> (..., 1, O, 1, 1)
+        return broadcast_like(tb, node, lead_of(t[2], node.inputs[2])) if out is None else add_opt(out, tb)
 
     def flops(self, node, sizes):
         return self.cost(node, sizes, node.shape[:-3], node.shape[-2:], node.inputs[1])
@@ -485,15 +503,17 @@ class Flatten(ShapeOp):
 
 
 # -- builders ---------------------------------------------------------------------------------------
-def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1) -> Node:
+def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1, *, bias=None) -> Node:
     """2-D convolution with PyTorch's layout and semantics (a cross-correlation).
 
     ``x`` is N×C×H×W, ``w`` is O×(C/groups)×kH×kW; the result is N×O×H'×W' with
     H' = (H + 2·padding - dilation·(kH - 1) - 1) // stride + 1. ``stride`` and ``dilation`` are
     an int or a pair; ``padding`` an int, a pair, ``"valid"`` (0) or ``"same"`` (H' = H, stride 1
     only; an even kernel pads one more row and column after than before, as PyTorch does).
+    ``bias`` (O values, one per output channel) is added as the result is written.
     """
     x, w = as_node(x), as_node(w)
+    b = None if bias is None else as_node(bias, like=x)
     stride, dilation = _pair(stride, "conv2d", "stride", 1), _pair(dilation, "conv2d", "dilation", 1)
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
@@ -517,7 +537,7 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1) -> Node:
             raise ValueError(f"conv2d: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
     else:
         padding = _padding(padding, "conv2d")
-    return apply(Conv2D(stride, padding, dilation, int(groups)), x, w)
+    return apply(Conv2D(stride, padding, dilation, int(groups)), x, w, *(() if b is None else (b,)))
 
 
 def _pool_args(what, x, kernel, stride, padding):

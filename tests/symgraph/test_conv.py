@@ -261,6 +261,8 @@ def test_hvp_through_conv_runs_on_the_cupy_stand_in(rng):
      ["conv2d needs floating-point operands", "float64, int64"]),
     (lambda x: sg.conv2d(sg.placeholder("x", ("n", 3, "h", 8)), sg.placeholder("w", (4, 3, 3, 3))), sg.ShapeError,
      ["must be static ints"]),
+    (lambda x: sg.conv2d(x, sg.placeholder("w", (4, 3, 3, 3)), bias=sg.placeholder("b", (3,))), sg.ShapeError,
+     ["conv2d", "the bias must end in the 4 output channels", "(3,)"]),
     (lambda x: sg.max_pool2d(x, 9), sg.ShapeError, ["max_pool2d", "window (9, 9) does not fit", "(2, 3, 8, 8)"]),
     (lambda x: sg.max_pool2d(x, 2, padding=2), ValueError, ["at most half the kernel"]),
     (lambda x: sg.avg_pool2d(x.reshape(6, 64), 2), sg.ShapeError, ["avg_pool2d: x must be N×C×H×W or C×H×W"]),
@@ -271,6 +273,30 @@ def test_errors_name_the_op_the_shapes_and_the_problem(build, error, words):
         build(x)
     for word in words:
         assert word in str(info.value), (word, str(info.value))
+
+
+def test_conv_bias_is_added_as_the_result_is_written_and_differentiates(rng):
+    """conv2d(x, w, bias=b) equals conv2d(x, w) + b[:, None, None] in value, gradient (b's: g summed over
+    N, H', W'), a tangent in b alone (broadcast to the whole result), and a second derivative; a
+    Conv2d layer's step computes it in one helper call, no separate add."""
+    x, w, b = sg.placeholder("x", (2, 3, 6, 5)), sg.placeholder("w", (4, 3, 3, 3)), sg.placeholder("b", (4,))
+    feed = {x: rng.normal(size=x.shape), w: rng.normal(size=w.shape), b: rng.normal(size=b.shape)}
+    fused, plain = sg.conv2d(x, w, padding=1, bias=b), sg.conv2d(x, w, padding=1) + b.reshape((4, 1, 1))
+    R = rng.normal(size=fused.shape)
+    tb = rng.normal(size=(4,))
+    got, want = ([(y * R).sum(), *sg.grad(sg.tanh(y * R).sum(), [x, w, b]), *sg.jvp([y], [b], [tb])]
+                 for y in (fused, plain))
+    for a, e in zip(codegen.evaluate(got, feed), codegen.evaluate(want, feed)):
+        np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12)
+    (jb,) = codegen.evaluate(sg.jvp([fused], [b], [tb]), feed)
+    assert jb.shape == fused.shape and np.array_equal(jb, np.broadcast_to(tb[:, None, None], fused.shape))
+    v = {n: rng.normal(size=n.shape) for n in (x, w, b)}
+    hv = [sg.hvp(sg.tanh(y * R).sum(), [x, w, b], [sg.constant(v[n]) for n in (x, w, b)]) for y in (fused, plain)]
+    for a, e in zip(codegen.evaluate(hv[0], feed), codegen.evaluate(hv[1], feed)):
+        np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-12)
+    model = sg.nn.Sequential([sg.nn.Conv2d(4, 3, padding=1, name="conv1"), sg.nn.Flatten(), sg.nn.Dense(2)])
+    source = codegen.compile([x], model(x)).source
+    assert "conv1 = _conv2d(x, conv1_W, conv1_b, padding=(1, 1, 1, 1)" in source and "np.add(conv1" not in source
 
 
 # -- the generated code ------------------------------------------------------------------------------

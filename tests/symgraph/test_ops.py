@@ -806,6 +806,11 @@ CASES = [
     # -- convolution (PyTorch's conv2d), its two adjoints, pooling, flatten ----------------------
     C("conv2d_non_square_kernel", [In((2, 3, 5, 6)), In((4, 3, 3, 2))], lambda x, w: sg.conv2d(x, w),
       lambda x, w: np_conv2d(x, w)),
+    C("conv2d_with_bias", [In((2, 3, 5, 6)), In((4, 3, 3, 2)), In((4,))], lambda x, w, b: sg.conv2d(x, w, bias=b),
+      lambda x, w, b: np_conv2d(x, w) + b[:, None, None]),
+    C("conv2d_bias_strided_groups", [In((1, 4, 5, 5)), In((4, 2, 3, 3)), In((4,))],
+      lambda x, w, b: sg.conv2d(x, w, stride=2, padding=1, groups=2, bias=b),
+      lambda x, w, b: np_conv2d(x, w, (2, 2), (1, 1, 1, 1), g=2) + b[:, None, None]),
     C("conv2d_stride2_padding1", [In((2, 2, 7, 6)), In((3, 2, 3, 3))], lambda x, w: sg.conv2d(x, w, 2, 1),
       lambda x, w: np_conv2d(x, w, (2, 2), (1, 1, 1, 1))),
     C("conv2d_batch1_dilation_padding_pair", [In((1, 2, 7, 7)), In((2, 2, 2, 3))],
