@@ -106,9 +106,9 @@ def symgraph_step(name, init):
         y = sg.placeholder("y", shape=("batch",), dtype="int64")
         params = [sg.parameter(f"p{i}", value=v.copy(), dtype="float32") for i, v in enumerate(init)]
         h = x
-        for i, (_, _, _, o, _, p, _, _) in enumerate(convs):
+        for i, (_, _, _, _, _, p, _, _) in enumerate(convs):
             K, c = params[2 * i], params[2 * i + 1]
-            h = sg.conv2d(h, K, padding=p) + c.reshape((o, 1, 1))
+            h = sg.conv2d(h, K, padding=p, bias=c)
             h = sg.max_pool2d(sg.relu(h), 2)
         h = sg.flatten(h)
         dense = params[2 * len(convs):]

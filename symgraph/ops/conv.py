@@ -185,10 +185,10 @@ class Conv2D(_Conv):
         out = add_opt(None if t[0] is None else apply(plain, t[0], w), None if t[1] is None else apply(plain, x, t[1]))
         if len(t) == 2 or t[2] is None:
             return out
-        from .shape import broadcast_like, expand_dims
+        from .shape import expand_dims
 
-        tb = expand_dims(t[2], (-4, -2, -1))  # (..., O) -> (..., 1, O, 1, 1)
-        return broadcast_like(tb, node, lead_of(t[2], node.inputs[2])) if out is None else add_opt(out, tb)
+        tb = expand_dims(t[2], (-4, -2, -1))  # (..., O) -> (..., 1, O, 1, 1): the sweep broadcasts it
+        return add_opt(out, tb)
 
     def flops(self, node, sizes):
         return self.cost(node, sizes, node.shape[:-3], node.shape[-2:], node.inputs[1])
