@@ -529,6 +529,18 @@ def pool_of_monotone(n):
     return out if fits(out, n) else None
 
 
+def conv_bias(n):
+    """conv2d(x, w) + b -> conv2d(x, w, bias=b) for b of shape (O, 1, 1) or (1, O, 1, 1), the conv used only there (the bias added as the result is written: one pass fewer)"""
+    for conv, b in (n.inputs, n.inputs[::-1]):
+        if name(conv) != "conv2d" or len(conv.inputs) != 2 or conv.ndim != 4 or not sole_use(conv):
+            continue
+        o = conv.shape[1]
+        if b.shape in ((o, 1, 1), (1, o, 1, 1)):
+            out = apply(conv.op, *conv.inputs, shape.reshape(b, (o,)))
+            return out if fits(out, n) else None
+    return None
+
+
 # -- the rule sets -------------------------------------------------------------------
 ALGEBRA = RuleSet("algebra", (
     Rule("constant_fold", ("*",), constant_fold),
@@ -583,6 +595,7 @@ MASKING = RuleSet("masking", (
 
 CONV = RuleSet("conv", (
     Rule("pool_of_monotone", ("max_pool2d",), pool_of_monotone),
+    Rule("conv_bias", ("add",), conv_bias),
 ))
 
 RULE_SETS = (ALGEBRA, LINALG, STABILIZE, MASKING, CONV)

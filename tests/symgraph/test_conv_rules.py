@@ -97,6 +97,35 @@ def test_pool_of_monotone_matches_only_monotone_builtin_activations(build):
     assert "pool_of_monotone" not in report.rules
 
 
+@pytest.mark.parametrize("bias_shape, swapped", [((3, 1, 1), False), ((1, 3, 1, 1), True)], ids=["O11", "1O11_first"])
+def test_conv_bias_fuses_a_per_channel_add_and_keeps_values_and_gradients(bias_shape, swapped, rng, as_written):
+    x, w, b = sg.placeholder("x", (2, 2, 5, 5)), sg.placeholder("w", (3, 2, 3, 3)), sg.placeholder("b", bias_shape)
+    y = sg.conv2d(x, w, padding=1)
+    z = sg.tanh(b + y if swapped else y + b)
+    cost = sg.sum(z * z)
+    outputs = [z, *sg.grad(cost, [x, w, b])]
+    with as_written:
+        reference = codegen.compile([x, w, b], [z, *sg.grad(cost, [x, w, b])], simplify=False)
+    simplified, report = sg.simplify(outputs, report=True)
+    assert report.rules["conv_bias"] >= 1
+    assert not any(n.op.name == "add" and any(i.op.name == "conv2d" for i in n.inputs) for n in sg.topo_sort(simplified))
+    feed = [rng.normal(size=v.shape) for v in (x, w, b)]
+    for a, e in zip(codegen.compile([x, w, b], simplified, simplify=False)(*feed), reference(*feed)):
+        np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("build", [
+    lambda x, w, b: sg.conv2d(x, w) + b.reshape((1, 3, 1)),  # varies along H': not a bias
+    lambda x, w, b: [(c := sg.conv2d(x, w)) + sg.reshape(b, (3, 1, 1)), c],  # the conv is wanted too
+    lambda x, w, b: sg.conv2d(x, w, bias=b) + sg.reshape(b, (3, 1, 1)),  # already has a bias
+], ids=["not_per_channel", "other_use", "has_bias"])
+def test_conv_bias_declines(build):
+    x, w, b = sg.placeholder("x", (2, 2, 5, 5)), sg.placeholder("w", (3, 2, 3, 3)), sg.placeholder("b", (3,))
+    y = build(x, w, b)
+    _, report = sg.simplify(y if isinstance(y, list) else [y], report=True)
+    assert "conv_bias" not in report.rules
+
+
 def cnn_train_step(rng, activation=sg.relu):
     x = sg.placeholder("x", shape=(8, 3, 16, 16))
     y = sg.placeholder("y", shape=(8,), dtype="int64")

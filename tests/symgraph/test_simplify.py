@@ -398,6 +398,14 @@ def case_pool_of_monotone(rng):
                 lambda s: all(o.op.name in ("relu", "tanh") and o.inputs[0].op.name == "max_pool2d" for o in s))
 
 
+@case("conv_bias")
+def case_conv_bias(rng):
+    x, w, b = sg.placeholder("x", (2, 2, 5, 5)), sg.placeholder("w", (3, 2, 3, 3)), sg.placeholder("b", (3,))
+    outs = [sg.conv2d(x, w, padding=1) + b.reshape((3, 1, 1))]
+    return Case([x, w, b], outs, [rng.normal(size=(2, 2, 5, 5)), rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3)],
+                lambda s: s[0].op.name == "conv2d" and len(s[0].inputs) == 3)
+
+
 @case(FUSION)
 def case_fuse_elementwise(rng):
     x, y = vec("x"), vec("y")
