@@ -282,24 +282,17 @@ def _first_maxima(x, pooled, kernel, stride, padding):
     return masks
 
 
-def _window_argmax(x, kernel, stride, padding):
-    """For each window of x's last two axes, where its first maximum lies (row * kW + column), as PyTorch picks."""
-    win = _windows(x, kernel, stride, padding, (1, 1), -np.inf)
-    return win.reshape(win.shape[:-2] + (kernel[0] * kernel[1],)).argmax(axis=-1)
-
-
 def _max_pool2d_pick(x, v, kernel, stride, padding=(0, 0, 0, 0)):
-    """v's entry at the first maximum of each window of x (the tangent of max_pool2d); v may have more leading axes."""
-    arg = _window_argmax(x, kernel, stride, padding)
-    ho, wo = arg.shape[-2:]
-    vp = _pad2d(v, padding)
-    hp, wp = vp.shape[-2:]
-    index = ((np.arange(ho)[:, None] * stride[0] + arg // kernel[1]) * wp
-             + np.arange(wo) * stride[1] + arg % kernel[1])  # into the padded plane
-    lead = np.broadcast_shapes(vp.shape[:-2], index.shape[:-2])
-    index = np.broadcast_to(index.reshape(index.shape[:-2] + (ho * wo,)), lead + (ho * wo,))
-    flat = np.broadcast_to(vp.reshape(vp.shape[:-2] + (hp * wp,)), lead + (hp * wp,))
-    return np.take_along_axis(flat, index, axis=-1).reshape(lead + (ho, wo))
+    """v's entry at the first maximum of each window of x (the tangent of max_pool2d, the adjoint of
+    ``_max_pool2d_grad``: a window holding a NaN picks 0); v may have more leading axes. One
+    multiply-add per kernel tap with that tap's mask, no index arrays."""
+    masks = _first_maxima(x, _max_pool2d(x, kernel, stride, padding), kernel, stride, padding)
+    taps = _windows(v, kernel, stride, padding)  # (..., H', W', kH, kW), a view
+    out = None
+    for t, mask in enumerate(masks):
+        tap = taps[..., t // kernel[1], t % kernel[1]]
+        out = np.where(mask, tap, 0) if out is None else out + np.where(mask, tap, 0)
+    return out
 
 
 def _max_pool2d_grad(x, g, pooled, kernel, stride, padding=(0, 0, 0, 0), out=None):

@@ -609,7 +609,7 @@ _HELPER_NEEDS = {
     "_conv_transpose2d": ("_batch_last", "_into"),
     "_conv2d_weight_grad": ("_im2col", "_im2col_batch_last", "_batch_last", "_windows", "_strided", "_pad2d", "_into"),
     "_max_pool2d": ("_windows", "_strided", "_pad2d", "_into"),
-    "_max_pool2d_pick": ("_window_argmax", "_windows", "_strided", "_pad2d"),
+    "_max_pool2d_pick": ("_max_pool2d", "_first_maxima", "_windows", "_strided", "_pad2d", "_into"),
     "_max_pool2d_grad": ("_first_maxima", "_windows", "_strided", "_pad2d", "_into"),
     "_avg_pool2d": ("_windows", "_strided", "_pad2d"),
     "_avg_pool2d_grad": ("_into",),

@@ -142,6 +142,28 @@ def test_max_pool_gradient_with_ties_nans_and_infinite_cotangents(size, k, s, rn
     assert 1 <= (~np.isfinite(got)).sum() <= 2  # each entry of g goes to one place (inf * 0 would spread nan)
 
 
+@pytest.mark.parametrize("size, k, s", [(6, 2, 2), (6, 2, 1)], ids=["tiled", "overlapping"])
+def test_max_pool_tangent_is_the_adjoint_of_its_gradient_with_ties_and_nans(size, k, s, rng):
+    """jvp picks the tangent at each window's first maximum (0 for a window holding a NaN), so
+    <jvp(v), c> = <v, vjp(c)> holds entry by entry, ties and NaNs included."""
+    x = sg.placeholder("x", (2, 3, size, size))
+    y = sg.max_pool2d(x, k, stride=s)
+    v, c = sg.placeholder("v", x.shape), sg.placeholder("c", y.shape)
+    f = codegen.compile([x, v, c], [*sg.jvp([y], [x], [v]), *sg.vjp([y], [x], [c])])
+    x_v = np.maximum(rng.normal(size=x.shape).round(1), 0)  # ties everywhere
+    x_v[0, 0, 0, 0] = np.nan
+    v_v, c_v = rng.normal(size=x.shape), rng.normal(size=y.shape)
+    picked, routed = f(x_v, v_v, c_v)
+    np.testing.assert_allclose(np.sum(picked * c_v), np.sum(v_v * routed), rtol=1e-12)
+    basis = np.zeros(y.shape)
+    for idx in [(0, 0, 0, 0), (1, 2, 1, 1), (0, 1, 2, 0)]:  # each picked entry is v where the gradient goes
+        basis[...] = 0
+        basis[idx] = 1.0
+        _, where = f(x_v, v_v, basis)
+        assert picked[idx] == np.sum(where * v_v)
+    assert picked[0, 0, 0, 0] == 0.0  # the NaN's window
+
+
 # -- second derivatives ------------------------------------------------------------------------------
 def _conv_net(x, w1, w2, v, y, pool):
     h = sg.tanh(sg.conv2d(x, w1, padding=1))
