@@ -1,5 +1,6 @@
 """Layers for concise training scripts: ``Dense``, ``BatchNorm``, ``Dropout``, ``Sequential``,
-``PReLU``, ``Maxout``, ``RBF``, and for images ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``, ``Flatten``.
+``PReLU``, ``Maxout``, ``RBF``, and for images ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``, ``Flatten``,
+``BatchNorm2d``.
 
 A layer is a small Python object that *builds graph nodes* when called on a
 node; it holds no arrays itself except through the leaves it creates.
@@ -62,7 +63,7 @@ from .ops import cast, exp, expand_dims, maxout, next_key, prelu, random_key, ra
 from .ops.reduce import count
 
 __all__ = [
-    "AvgPool2d", "BatchNorm", "Conv2d", "Dense", "Dropout", "Flatten", "Layer", "MaxPool2d", "Maxout", "PReLU", "RBF",
+    "AvgPool2d", "BatchNorm", "BatchNorm2d", "Conv2d", "Dense", "Dropout", "Flatten", "Layer", "MaxPool2d", "Maxout", "PReLU", "RBF",
     "Sequential",
 ]
 
@@ -261,47 +262,84 @@ class BatchNorm(Layer):
 
     prefix = "batchnorm"
     uses_mode = True
+    feature_axis = -1  # the axis whose entries each have their own statistics, gamma and beta
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5, name: str | None = None):
+        what = type(self).__name__
         if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNorm: momentum must be in [0, 1], got {momentum}")
+            raise ValueError(f"{what}: momentum must be in [0, 1], got {momentum}")
         if not eps >= 0:
-            raise ValueError(f"BatchNorm: eps must be >= 0, got {eps}")
+            raise ValueError(f"{what}: eps must be >= 0, got {eps}")
         super().__init__(name)
         self.momentum = float(momentum)
         self.eps = float(eps)
 
+    def _features(self, x) -> int:
+        return _last_dim(self, x)
+
+    def _per_feature(self, v):
+        """A (features,) leaf or statistic, shaped to broadcast against the input."""
+        return v
+
     def build(self, x):
-        n, dtype = _last_dim(self, x), _float_dtype(x)
+        n, dtype = self._features(x), _float_dtype(x)
         self.gamma = self.add_parameter("gamma", (n,), initializers.constant(1.0), dtype)
         self.beta = self.add_parameter("beta", (n,), initializers.zeros(), dtype)
         self.running_mean = self.add_state("running_mean", np.zeros(n, dtype))
         self.running_var = self.add_state("running_var", np.ones(n, dtype))
 
-    def forward(self, x, training):
+    def _check(self, x):
         if x.ndim < 2 or x.shape[-1] != self.gamma.shape[0]:
             raise ValueError(f"BatchNorm {self.name!r}: expects (batch, ..., {self.gamma.shape[0]}) inputs, "
                              f"got shape {x.shape}")
+
+    def forward(self, x, training):
+        self._check(x)
+        f = self._per_feature
+        gamma, beta = f(self.gamma), f(self.beta)
         if not training:
-            x_hat = (x - self.running_mean) / sqrt(self.running_var + self.eps)
-            return (self.gamma * x_hat + self.beta).named(self.name)
-        axes = tuple(range(-x.ndim, -1))  # every axis but the features (negative, as count() expects)
+            x_hat = (x - f(self.running_mean)) / sqrt(f(self.running_var) + self.eps)
+            return (gamma * x_hat + beta).named(self.name)
+        axes = tuple(a for a in range(-x.ndim, 0) if a != self.feature_axis)  # negative, as count() expects
         n = count(x, axes)
-        lead = x.shape[:-1]
-        if all(isinstance(d, int) for d in lead) and int(np.prod(lead)) < 2:
-            raise ValueError(f"BatchNorm {self.name!r}: training needs more than one value per feature, "
-                             f"got input shape {x.shape}")
+        pooled = [x.shape[a] for a in axes]
+        if all(isinstance(d, int) for d in pooled) and int(np.prod(pooled)) < 2:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: training needs more than one value per "
+                             f"feature, got input shape {x.shape}")
         mean = x.mean(axis=axes).named(f"{self.name}_mean")
-        centered = x - mean
+        centered = x - f(mean)
         var = (centered * centered).mean(axis=axes).named(f"{self.name}_var")  # biased: normalizes the batch
-        y = (self.gamma * (centered / sqrt(var + self.eps)) + self.beta).named(self.name)
+        y = (gamma * (centered / sqrt(f(var) + self.eps)) + beta).named(self.name)
         m = self.momentum
         self.set_update(self.running_mean, (1 - m) * self.running_mean + m * mean)
         self.set_update(self.running_var, (1 - m) * self.running_var + (m * var) * (n / (n - 1)))  # unbiased
         return y
 
     def __repr__(self):
-        return f"BatchNorm(momentum={self.momentum}, eps={self.eps}, name={self.name!r})"
+        return f"{type(self).__name__}(momentum={self.momentum}, eps={self.eps}, name={self.name!r})"
+
+
+class BatchNorm2d(BatchNorm):
+    """Batch normalization of N×C×H×W images per channel, as ``torch.nn.BatchNorm2d``: the statistics
+    of each channel are taken over the batch and both spatial axes, and each channel has its own
+    gamma and beta. Otherwise :class:`BatchNorm` (same formulas, leaves and updates)."""
+
+    prefix = "batchnorm2d"
+    feature_axis = -3
+
+    def _features(self, x) -> int:
+        if x.ndim != 4 or not isinstance(x.shape[1], int):
+            raise ValueError(f"BatchNorm2d {self.name!r}: expects N×C×H×W inputs with a static C, "
+                             f"got shape {x.shape}")
+        return x.shape[1]
+
+    def _per_feature(self, v):
+        return v.reshape((v.shape[0], 1, 1))
+
+    def _check(self, x):
+        if x.ndim != 4 or x.shape[1] != self.gamma.shape[0]:
+            raise ValueError(f"BatchNorm2d {self.name!r}: expects N×{self.gamma.shape[0]}×H×W inputs, "
+                             f"got shape {x.shape}")
 
 
 class Dropout(Layer):

@@ -235,6 +235,36 @@ def test_batchnorm_and_dropout_train_and_eval(dtype, rng):
     assert_close(predict_cp(X), predict_np(X), dtype, "eval")
 
 
+def _cnn_step(dtype, backend):
+    """A small conv net step (Conv2d with bias, BatchNorm2d, ReLU, max-pool, Dense) in a fresh graph."""
+    with sg.fresh_graph():
+        model = sg.nn.Sequential([sg.nn.Conv2d(4, 3, padding=1, init=sg.init.glorot_uniform(seed=0)),
+                                  sg.nn.BatchNorm2d(), sg.relu, sg.nn.MaxPool2d(2), sg.nn.Flatten(),
+                                  sg.nn.Dense(3, init=sg.init.glorot_uniform(seed=1))])
+        x = sg.placeholder("x", ("batch", 2, 6, 6), dtype=dtype)
+        y = sg.placeholder("y", ("batch",), dtype="int64")
+        loss = sg.softmax_cross_entropy(model(x, training=True), y)
+        updates = {**OPTIMIZERS["momentum"]().updates(loss, model.parameters), **model.state_updates}
+        step = codegen.compile([x, y], loss, updates=updates, backend=backend)
+        predict = codegen.compile([x], model(x, training=False), backend=backend)
+        if backend == "cupy":
+            for source, name in _KERNEL.findall(step.source + predict.source):
+                KERNELS.setdefault(source, name)
+        return step, predict, sorted(updates, key=lambda leaf: leaf.name)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_conv_net_with_batchnorm2d_trains_and_predicts_alike(dtype, rng):
+    X = rng.normal(size=(5, 2, 6, 6)).astype(dtype)
+    Y = rng.integers(0, 3, size=5)
+    (step_np, predict_np, leaves_np), (step_cp, predict_cp, leaves_cp) = (_cnn_step(dtype, b) for b in ("numpy", "cupy"))
+    for _ in range(3):
+        assert_close(step_cp(X, Y), step_np(X, Y), dtype, "loss")
+    for a, b in zip(leaves_cp, leaves_np):
+        assert_close(a.value, b.value, dtype, b.name)
+    assert_close(predict_cp(X), predict_np(X), dtype, "eval")
+
+
 def test_parameters_stay_on_the_device_and_save_load_sees_them(tmp_path, cupy, rng):
     X = rng.normal(size=(8, 6)).astype(np.float32)
     Y = rng.integers(0, 3, size=8)

@@ -191,6 +191,84 @@ def test_batchnorm_needs_the_mode_and_more_than_one_value():
         nn.BatchNorm(momentum=2.0)
 
 
+def bn2d_train_ref(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5):
+    """torch.nn.BatchNorm2d in training mode: per channel (axis 1), statistics over N, H and W."""
+    y, new_mean, new_var = bn_train_ref(np.moveaxis(x, 1, -1), gamma, beta, running_mean, running_var, momentum, eps)
+    return np.moveaxis(y, -1, 1), new_mean, new_var
+
+
+def test_batchnorm2d_normalizes_each_channel_over_batch_and_space(rng):
+    x = sg.placeholder("x", shape=("batch", 3, 4, 5))
+    bn = nn.BatchNorm2d(momentum=0.2, eps=1e-3)
+    y = bn(x, training=True)
+    assert [leaf.name for leaf in bn.leaves] == [
+        "batchnorm2d1_gamma", "batchnorm2d1_beta", "batchnorm2d1_running_mean", "batchnorm2d1_running_var"]
+    assert all(leaf.shape == (3,) for leaf in bn.leaves)
+    gamma, beta = bn.parameters
+    set_random_values([gamma, beta], rng)
+    cost = sg.sum(y * sg.constant(rng.normal(size=(2, 3, 4, 5))))
+    step = codegen.compile([x], [y, cost, *sg.grad(cost, [x, gamma, beta])], updates=bn.state_updates)
+    predict = codegen.compile([x], bn(x, training=False))
+    rm, rv = np.zeros(3), np.ones(3)
+    for _ in range(2):
+        xb = rng.normal(size=(2, 3, 4, 5)) * 2 + 0.5
+        out, *_ = step(xb)
+        ref, rm, rv = bn2d_train_ref(xb, gamma.value, beta.value, rm, rv, momentum=0.2, eps=1e-3)
+        np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(bn.state[0].value, rm, rtol=1e-12)
+        np.testing.assert_allclose(bn.state[1].value, rv, rtol=1e-12)
+    xb = rng.normal(size=(1, 3, 4, 5))  # evaluation: the running statistics, one image at a time
+    expected = np.moveaxis(bn_eval_ref(np.moveaxis(xb, 1, -1), gamma.value, beta.value, rm, rv, eps=1e-3), -1, 1)
+    np.testing.assert_allclose(predict(xb), expected, rtol=1e-12)
+    # gradients through the batch statistics, against central differences (x as a parameter)
+    xp = sg.parameter("xp", value=rng.normal(size=(2, 3, 2, 2)))
+    bn2 = nn.BatchNorm2d()
+    loss = sg.sum(sg.tanh(bn2(xp, training=True)) * sg.constant(rng.normal(size=(2, 3, 2, 2))))
+    set_random_values(bn2.parameters, rng)
+    f = codegen.compile([], [loss, *sg.grad(loss, [xp, *bn2.parameters])])
+    finite_difference_check(lambda: f(), [xp, *bn2.parameters], [])
+
+
+def test_batchnorm2d_refuses_what_is_not_an_image_batch():
+    with pytest.raises(ValueError, match=r"BatchNorm2d 'batchnorm2d1': expects N×C×H×W inputs with a static C, got shape \(4, 3\)"):
+        nn.BatchNorm2d()(sg.placeholder("x", (4, 3)), training=True)
+    bn = nn.BatchNorm2d(name="bn")
+    bn(sg.placeholder("x", (2, 3, 4, 4)), training=True)
+    with pytest.raises(ValueError, match=r"BatchNorm2d 'bn': expects N×3×H×W inputs, got shape \(2, 5, 4, 4\)"):
+        bn(sg.placeholder("y", (2, 5, 4, 4)), training=True)
+    with pytest.raises(ValueError, match=r"BatchNorm2d 'batchnorm2d\d+': training needs more than one value per feature"):
+        nn.BatchNorm2d()(sg.placeholder("one", (1, 3, 1, 1)), training=True)
+    with pytest.raises(ValueError, match=r"BatchNorm2d: momentum must be in \[0, 1\], got -1"):
+        nn.BatchNorm2d(momentum=-1)
+
+
+def test_batchnorm2d_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    x = sg.placeholder("x", shape=("batch", 4, 3, 3))
+    bn = nn.BatchNorm2d(momentum=0.3, eps=1e-4)
+    y = bn(x, training=True)
+    gamma, beta = bn.parameters
+    set_random_values([gamma, beta], rng)
+    weights = rng.normal(size=(5, 4, 3, 3))
+    loss = (y * sg.constant(weights)).sum()
+    step = codegen.compile([x], [y, *sg.grad(loss, [x, gamma, beta])], updates=bn.state_updates)
+    ref = torch.nn.BatchNorm2d(4, momentum=0.3, eps=1e-4).double()
+    with torch.no_grad():
+        ref.weight.copy_(torch.from_numpy(gamma.value))
+        ref.bias.copy_(torch.from_numpy(beta.value))
+    for _ in range(2):
+        xb = rng.normal(size=(5, 4, 3, 3)) * 2 + 0.5
+        out, gx, g_gamma, g_beta = step(xb)
+        ref.zero_grad()
+        xt = torch.from_numpy(xb).requires_grad_()
+        t_out = ref(xt)
+        (t_out * torch.from_numpy(weights)).sum().backward()
+        np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=1e-10, atol=1e-12)
+        for mine, theirs in [(gx, xt.grad), (g_gamma, ref.weight.grad), (g_beta, ref.bias.grad),
+                             (bn.state[0].value, ref.running_mean), (bn.state[1].value, ref.running_var)]:
+            np.testing.assert_allclose(mine, theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
 def test_batchnorm_matches_torch_batchnorm1d(rng):
     torch = pytest.importorskip("torch")
     x = sg.placeholder("x", shape=("batch", 4))
