@@ -284,8 +284,8 @@ def _first_maxima(x, pooled, kernel, stride, padding):
 
 def _max_pool2d_pick(x, v, kernel, stride, padding=(0, 0, 0, 0)):
     """v's entry at the first maximum of each window of x (the tangent of max_pool2d, the adjoint of
-    ``_max_pool2d_grad``: a window holding a NaN picks 0); v may have more leading axes. One
-    multiply-add per kernel tap with that tap's mask, no index arrays."""
+    ``_max_pool2d_grad``: a window holding a NaN picks 0); v may have more leading axes. One masked
+    add per kernel tap, with the masks the gradient uses; no index arrays."""
     masks = _first_maxima(x, _max_pool2d(x, kernel, stride, padding), kernel, stride, padding)
     taps = _windows(v, kernel, stride, padding)  # (..., H', W', kH, kW), a view
     out = None
