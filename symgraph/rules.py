@@ -33,7 +33,8 @@ class Rule:
 
     @property
     def doc(self) -> str:
-        return (self.fn.__doc__ or "").strip().splitlines()[0]
+        lines = (self.fn.__doc__ or "").strip().splitlines()
+        return lines[0] if lines else ""  # a rule without a docstring (a user's rule) has no algebra to show
 
 
 @dataclass(frozen=True)
