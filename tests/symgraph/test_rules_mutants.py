@@ -254,15 +254,116 @@ def test_stacked_matvec_fires_only_on_its_pattern(rng):
     x, v = sg.placeholder("x", (3, 1)), vec("v")
     a, c = sg.placeholder("a", (2, 3)), sg.placeholder("c", (3, 1))
     stack, b = sg.placeholder("stack", (4, 2, 3)), sg.placeholder("b", (4, 3))
+    u, w, r = sg.placeholder("u", (1,)), sg.placeholder("w", (1, 1)), sg.placeholder("r", (1, 4))
     outs = [sg.squeeze(sg.tanh(x), -1),  # one input
             sg.squeeze(x + sg.expand_dims(v, -1), -1),  # two inputs, no matmul
             sg.squeeze(a @ sg.tanh(c), -1),  # a matmul with no expand_dims
-            sg.squeeze(stack @ sg.expand_dims(b, -1), -1)]  # a stack of matrices A
+            sg.squeeze(stack @ sg.expand_dims(b, -1), -1),  # a stack of matrices A
+            sg.squeeze(sg.tanh(x.T) @ a.T, -2),  # squeeze(..., -2) of a matmul with no expand_dims
+            sg.squeeze((u * w) @ r, -2),  # u (1,) is no B: (u * w) @ r is not u @ r
+            sg.squeeze(sg.expand_dims(b, -2) @ sg.transpose(stack, (0, 2, 1)), -2)]  # B[k] @ A[k]: a stack again
     after = simplified(outs, "stacked_matvec", fires=False)
     feeds = [rng.normal(size=(3, 1)), rng.normal(size=3), rng.normal(size=(2, 3)), rng.normal(size=(3, 1)),
-             rng.normal(size=(4, 2, 3)), rng.normal(size=(4, 3))]
-    inputs = [x, v, a, c, stack, b]
+             rng.normal(size=(4, 2, 3)), rng.normal(size=(4, 3)), np.array([2.0]), np.array([[3.0]]),
+             rng.normal(size=(1, 4))]
+    inputs = [x, v, a, c, stack, b, u, w, r]
     assert_same_values(inputs, outs, after, feeds)
     got = run(inputs, after, feeds)
     np.testing.assert_allclose(got[1], feeds[0][:, 0] + feeds[1], rtol=1e-15)
     np.testing.assert_allclose(got[3], np.einsum("kij,kj->ki", feeds[4], feeds[5]), rtol=1e-12)
+    np.testing.assert_allclose(got[4], np.tanh(feeds[0][:, 0]) @ feeds[2].T, rtol=1e-12)
+    np.testing.assert_allclose(got[5], 6.0 * feeds[8][0], rtol=1e-15)
+    np.testing.assert_allclose(got[6], got[3], rtol=1e-12)
+
+
+# -- stabilization -----------------------------------------------------------------------------------------
+def test_log_one_plus_leaves_log_of_one_plus_exp_to_softplus_whatever_the_rule_order():
+    """log(1 + exp(z)) must become softplus(z), not log1p(exp(z)) (inf at z = 800), even when log_one_plus
+    runs before log_one_plus_exp."""
+    z = vec("z")
+    out = sg.log(1.0 + sg.exp(z))
+    reversed_order = rules.RuleSet("reversed", (RULES["log_one_plus"], RULES["log_one_plus_exp"]))
+    after, report = sg.simplify(out, report=True, rule_sets=(reversed_order,), fuse=False)
+    assert report.rules == {"log_one_plus_exp": 1} and after.op.name == "softplus", report
+    zv = np.array([800.0, -40.0, 0.5])
+    np.testing.assert_allclose(run([z], [after], [zv])[0], np.logaddexp(0.0, zv), rtol=1e-15)
+
+
+def test_naive_softmax_needs_exp_over_its_own_sum_along_one_axis(rng):
+    """exp(z) / max(exp(z)), tanh(z) / sum(tanh(z)) and exp(z) / sum(exp(z)) over both axes of a matrix
+    (a 0-d sum) are no softmax along one axis: left as written."""
+    z = sg.placeholder("z", (2, 3))
+    outs = [sg.exp(z) / sg.max(sg.exp(z), axis=-1, keepdims=True),
+            sg.tanh(z) / sg.sum(sg.tanh(z), axis=-1, keepdims=True),
+            sg.exp(z) / sg.sum(sg.exp(z))]
+    after = simplified(outs, "naive_softmax", fires=False)
+    zv = rng.normal(size=(2, 3))
+    assert_same_values([z], outs, after, [zv])
+    got = run([z], after, [zv])
+    np.testing.assert_allclose(got[2], np.exp(zv) / np.exp(zv).sum(), rtol=1e-14)
+    np.testing.assert_allclose(got[2].sum(), 1.0, rtol=1e-14)
+
+
+def test_naive_sigmoid_of_a_negation_reads_x_itself():
+    """1 / (1 + exp(-x)) -> sigmoid(x), not sigmoid(-(-x)): the stabilization the differentiator runs alone
+    (no neg_neg after it) leaves no double negation."""
+    x = vec("x")
+    after = sg.simplify(1.0 / (1.0 + sg.exp(-x)), rule_sets=(rules.STABILIZE,), fuse=False)
+    assert after.op.name == "sigmoid" and after.inputs == (x,), sg.dprint(after)
+    xv = np.array([-800.0, 0.0, 3.0])
+    np.testing.assert_allclose(run([x], [after], [xv])[0], [0.0, 0.5, 1.0 / (1.0 + np.exp(-3.0))], rtol=1e-15)
+
+
+def test_add_unpick_with_the_unpick_on_either_side(rng):
+    """unpick(v) + a -> add_at(a, v) fires with the unpick first; unpick(v) - a is v - a at the labelled
+    entries, not a - v: it is left alone."""
+    z, v = sg.placeholder("z", (4, 3)), vec("v", 4)
+    labels = sg.placeholder("labels", (4,), dtype="int64")
+    u = sg.ops.nn.Unpick(3)
+    (added,) = simplified([sg.graph.apply(u, v, labels) + sg.exp(z)], "add_unpick", fires=True)
+    assert added.op.name == "add_at", sg.dprint(added)
+    (subtracted,) = simplified([sg.graph.apply(u, v, labels) - sg.exp(z)], "add_unpick", fires=False)
+    feeds = [rng.normal(size=(4, 3)), rng.normal(size=4), np.array([0, 2, 1, 2])]
+    got = run([z, v, labels], [added, subtracted], feeds)
+    one_hot_v = np.eye(3)[feeds[2]] * feeds[1][:, None]
+    np.testing.assert_allclose(got[0], np.exp(feeds[0]) + one_hot_v, rtol=1e-15)
+    np.testing.assert_allclose(got[1], one_hot_v - np.exp(feeds[0]), rtol=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 4, 3)], ids=["one row", "a batch of sequences"])
+def test_add_unpick_with_labels_of_any_rank(shape, rng):
+    """labels have the shape of the sum without its last axis: () for one row, (2, 4) for (2, 4, 3)."""
+    z, v = sg.placeholder("z", shape), sg.placeholder("v", shape[:-1])
+    labels = sg.placeholder("labels", shape[:-1], dtype="int64")
+    out = sg.exp(z) - sg.graph.apply(sg.ops.nn.Unpick(3), v, labels)
+    (after,) = simplified([out], "add_unpick", fires=True)
+    assert after.op.name == "add_at", sg.dprint(after)
+    feeds = [rng.normal(size=shape), rng.normal(size=shape[:-1]), rng.integers(0, 3, size=shape[:-1])]
+    assert_same_values([z, v, labels], [out], [after], feeds)
+    expected = np.exp(feeds[0]) - np.eye(3)[feeds[2]] * feeds[1][..., None]
+    np.testing.assert_allclose(run([z, v, labels], [after], feeds)[0], expected, rtol=1e-15)
+
+
+# -- masked gradients ----------------------------------------------------------------------------------------
+def test_mask_product_of_a_zero_one_mask_on_either_branch(rng):
+    """where(c, 1, 0) * d -> where(c, d, 0) and where(c, 0, 1) / d -> where(c, 0, 1 / d): the kept branch may
+    be any nonzero value, 1 included."""
+    x, d = vec("x", 5), vec("d", 5)
+    outs = [sg.where(x > 0, 1.0, 0.0) * d, sg.where(x > 0, 0.0, 1.0) / d]
+    after = simplified(outs, "mask_product", fires=True)
+    assert all(o.op.name == "where" for o in after), sg.dprint(after)
+    xv, dv = np.array([1.0, -1.0, 2.0, -2.0, 0.5]), rng.uniform(0.5, 2, 5)
+    assert_same_values([x, d], outs, after, [xv, dv])
+    got = run([x, d], after, [xv, dv])
+    np.testing.assert_array_equal(got[0], np.where(xv > 0, dv, 0.0))
+    np.testing.assert_array_equal(got[1], np.where(xv > 0, 0.0, 1.0 / dv))
+
+
+def test_mask_product_needs_a_zero_branch(rng):
+    """where(c, x, 2) * d has no zero branch: where(c, x * d, 0) or where(c, 0, 2 * d) would drop a branch."""
+    x, d = vec("x", 5), vec("d", 5)
+    outs = [sg.where(x > 0, x, 2.0) * d, d * sg.where(x > 0, 2.0, x), sg.where(x > 0, x, 2.0) / d]
+    after = simplified(outs, "mask_product", fires=False)
+    xv, dv = np.array([1.0, -1.0, 2.0, -2.0, 0.5]), rng.uniform(0.5, 2, 5)
+    assert_same_values([x, d], outs, after, [xv, dv])
+    np.testing.assert_allclose(run([x, d], after, [xv, dv])[0], np.where(xv > 0, xv, 2.0) * dv, rtol=1e-15)
