@@ -13,8 +13,10 @@ case "$1" in
     run tests/symgraph/test_ops.py -k "add or subtract or multiply or divide or power or negat or maximum \
 or minimum or where or less or greater or equal or cast or stop_gradient or relu or float32 or scalar_output \
 or second_derivative" ;;
-  rules)  # the simplifier's rewrite rules
-    run tests/symgraph/test_simplify.py tests/symgraph/test_stability.py tests/symgraph/test_autodiff.py ;;
+  rules)  # the simplifier's rewrite rules: their cases, the conv rule, and the README's rule table (names, sets, unsafe)
+    run tests/symgraph/test_simplify.py tests/symgraph/test_rules_mutants.py tests/symgraph/test_conv_rules.py \
+        tests/symgraph/test_stability.py tests/symgraph/test_autodiff.py
+    run tests/test_readme.py -k rule_table ;;
   optim)  # optimizers
     run tests/symgraph/test_optim.py tests/symgraph/test_schedules.py tests/symgraph/test_train.py ;;
   memory)  # codegen's buffer plan

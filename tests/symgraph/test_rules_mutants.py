@@ -77,6 +77,20 @@ def test_a_user_elementwise_op_named_like_a_primitive_is_not_matched_as_one(rng)
     np.testing.assert_allclose(run([x], after, [xv])[0], np.log(np.exp(xv) + 2), rtol=1e-12)
 
 
+def test_a_rule_for_elementwise_matches_user_derivative_and_fused_ops_whatever_their_name(rng):
+    """name(): a user-defined, derivative or fused elementwise op is "elementwise" to the rules (a rule set
+    of the caller's may match it); a built-in function such as tanh keeps its own name."""
+    x = vec("x")
+    my_log = sg.elementwise(lambda v: sp.log(v + 2), name="log")
+    seen = []
+    watch = rules.RuleSet("watch", (rules.Rule("watch", ("elementwise",), lambda n: seen.append(n.op.name)),))
+    fused = sg.simplify(sg.tanh(x) * 2.0 + 1.0)  # one fused node
+    derivative = sg.grad(sg.sum(my_log(x)), x)  # 1 * dlog(x)
+    sg.simplify([my_log(x), fused, derivative, sg.tanh(x)], rule_sets=(watch,), fuse=False)
+    assert set(seen) == {"log", fused.op.name, "dlog"}, seen  # (once per pass of the simplifier)
+    assert rules.name(sg.tanh(x)) == "tanh" and rules.name(my_log(x)) == "elementwise"
+
+
 def test_fits_needs_the_same_shape_not_only_the_same_dtype(rng):
     """x + zeros((2, 3)) is a (2, 3) array: add_zero may not return the (3,) x (likewise * ones, / ones, ** 1)."""
     x = vec("x")
@@ -367,3 +381,40 @@ def test_mask_product_needs_a_zero_branch(rng):
     xv, dv = np.array([1.0, -1.0, 2.0, -2.0, 0.5]), rng.uniform(0.5, 2, 5)
     assert_same_values([x, d], outs, after, [xv, dv])
     np.testing.assert_allclose(run([x, d], after, [xv, dv])[0], np.where(xv > 0, xv, 2.0) * dv, rtol=1e-15)
+
+
+# -- conv nets -------------------------------------------------------------------------------------------------
+def test_pool_of_monotone_declines_for_an_activation_rebuilt_in_the_pass_that_has_another_use(rng):
+    """relu(x * 1) becomes a new node relu(x) in the first pass, used by the pool and by the sum: a node built
+    in the pass has no use count, so it counts as shared (moving relu past the pool would add work)."""
+    x = sg.placeholder("x", (1, 2, 4, 4))
+    r = sg.relu(x * 1.0)
+    outs = [sg.max_pool2d(r, 2), sg.sum(r)]
+    after = simplified(outs, "pool_of_monotone", fires=False)
+    assert sg.count_ops(after)["relu"] == 1 and after[0].op.name == "max_pool2d", sg.dprint(after)
+    xv = rng.normal(size=(1, 2, 4, 4))
+    assert_same_values([x], outs, after, [xv])
+    np.testing.assert_allclose(run([x], after, [xv])[1], np.maximum(xv, 0).sum(), rtol=1e-14)
+
+
+def test_sole_use_is_false_outside_the_simplifier():
+    x = vec("x")
+    assert not rules.sole_use(sg.relu(x))
+    with rules.counting_uses({id(x): 1}):
+        assert rules.sole_use(x)
+    assert not rules.sole_use(x)  # the counts are gone with the context
+
+
+# -- the rule table ----------------------------------------------------------------------------------------------
+def test_drop_broadcast_fires_for_each_of_its_four_ops(rng):
+    """add, subtract, multiply and divide of a broadcast scalar and a full-shape y read the scalar itself."""
+    s, y = sg.placeholder("s", ()), vec("y")
+    b = sg.broadcast_to(s, (3,))
+    outs = [b + y, y - b, b * y, y / b]
+    for out in outs:
+        (after,) = simplified([out], "drop_broadcast", fires=True)
+        assert "broadcast_to" not in sg.count_ops(after) and after.op.name == out.op.name, sg.dprint(after)
+    after = sg.simplify(outs, fuse=False)
+    sv, yv = np.array(1.5), rng.normal(size=3)
+    assert_same_values([s, y], outs, after, [sv, yv])
+    np.testing.assert_allclose(run([s, y], after, [sv, yv]), [sv + yv, yv - sv, sv * yv, yv / sv], rtol=1e-15)
