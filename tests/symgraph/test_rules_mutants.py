@@ -36,6 +36,7 @@ def assert_same_values(inputs, before, after, feeds, rtol=1e-12):
     """The two lists of nodes compute the same arrays (shapes, dtypes, nan and inf included)."""
     with np.errstate(all="ignore"):
         expected, got = run(inputs, before, feeds), run(inputs, after, feeds)
+    assert len(before) == len(after) == len(expected) == len(got)
     for e, g in zip(expected, got):
         e, g = np.asarray(e), np.asarray(g)
         assert e.shape == g.shape and e.dtype == g.dtype, (e.shape, e.dtype, g.shape, g.dtype)
