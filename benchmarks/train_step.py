@@ -8,9 +8,9 @@ forward + backward + the optimizer's update of every parameter:
     medium  784-512-512-10, ReLU, mean softmax cross-entropy, batch 256
     deep    32 dense layers of width 64 (31 tanh hidden layers, then 64 -> 10), softmax CE, batch 64
 
-and, only when named with ``--networks`` (issue 15; see conv_step.py), two convolutional networks,
-float32 and SGD, against PyTorch eager and JAX jit and the conv GEMMs alone, with the time split of
-the generated step (conv helpers, their GEMMs, pooling, the rest):
+and two convolutional networks (issue 15; see conv_step.py), float32 and SGD, against PyTorch eager
+and JAX jit and the conv GEMMs alone, with the time split of the generated step (conv helpers,
+their GEMMs, pooling, the rest):
 
     cnn     the digits CNN of examples/cnn_digits.py, batch 32
     lenet   LeNet size: 1x28x28, conv 5x5x6 - pool - conv 5x5x16 - pool - 120 - 84 - 10, batch 64
@@ -1127,9 +1127,10 @@ def parse_args(argv):
     parser.add_argument("--quick", action="store_true", help="few short blocks, small compile scaling, no fresh "
                                                              "processes unless --fresh (smoke run)")
     parser.add_argument("--networks", nargs="+", choices=list(NETWORKS) + list(conv_step.NETWORKS),
-                        default=list(NETWORKS),
-                        help="the MLPs (default: all four) and the convolutional networks of conv_step.py "
-                             f"({', '.join(conv_step.NETWORKS)}: float32, SGD, against PyTorch and JAX only)")
+                        default=list(NETWORKS) + list(conv_step.NETWORKS),
+                        help="the MLPs and the convolutional networks of conv_step.py "
+                             f"({', '.join(conv_step.NETWORKS)}: float32, SGD, against PyTorch and JAX only); "
+                             "default: all of them")
     parser.add_argument("--dtypes", nargs="+", choices=DTYPES, default=list(DTYPES))
     parser.add_argument("--optimizers", nargs="+", choices=list(OPTIMIZERS), default=list(OPTIMIZERS))
     parser.add_argument("--fresh", action=argparse.BooleanOptionalAction,
@@ -1160,6 +1161,7 @@ def parse_args(argv):
     args.fresh = (not args.quick) if args.fresh is None else args.fresh
     args.fresh_blocks = args.fresh_blocks or (3 if args.quick else 7)
     args.complete = (not args.quick and args.fresh and args.networks == list(NETWORKS)
+                     and args.conv_networks == list(conv_step.NETWORKS)
                      and args.dtypes == list(DTYPES) and args.optimizers == list(OPTIMIZERS))
     return args
 
