@@ -21,7 +21,8 @@ or second_derivative" ;;
     run tests/symgraph/test_optim.py tests/symgraph/test_schedules.py tests/symgraph/test_train.py ;;
   memory)  # codegen's buffer plan
     run tests/codegen/test_memory_plan.py tests/codegen/test_blocks.py tests/codegen/test_no_allocation.py ;;
-  conv)  # convolution and pooling ops: their rows in test_ops, and test_conv (torch comparisons skip without torch)
+  conv)  # convolution and pooling ops: their rows in test_ops, test_conv (torch comparisons skip without torch), test_conv_mutants
+    run tests/symgraph/test_conv_mutants.py
     run tests/symgraph/test_conv.py tests/symgraph/test_ops.py -k "conv or pool or flatten or prelu or maxout or rbf" ;;
   *) echo "unknown target $1 (arith|rules|optim|memory|conv)" >&2; exit 2 ;;
 esac

@@ -238,8 +238,8 @@ class Conv2DTranspose(_Conv):
         return add_opt(None if tg is None else apply(self, tg, w), None if tw is None else apply(self, g, tw))
 
     def flops(self, node, sizes):
-        g = node.inputs[0]
-        return self.cost(node, sizes, g.shape[:-3], g.shape[-2:], node.inputs[1])
+        g, w = node.inputs  # (the leading axes of either operand: node.shape[:-3] is theirs and N)
+        return self.cost(node, sizes, node.shape[:-3], g.shape[-2:], w)
 
 
 class Conv2DWeightGrad(_Conv):
@@ -290,8 +290,8 @@ class Conv2DWeightGrad(_Conv):
         return add_opt(None if tx is None else apply(self, tx, g), None if tg is None else apply(self, x, tg))
 
     def flops(self, node, sizes):
-        g = node.inputs[1]
-        return self.cost(node, sizes, g.shape[:-3], g.shape[-2:], node)
+        g = node.inputs[1]  # (the leading axes of either operand are node's, and N is g's)
+        return self.cost(node, sizes, node.shape[:-4] + g.shape[-4:-3], g.shape[-2:], node)
 
 
 # -- pooling --------------------------------------------------------------------------------------
@@ -364,7 +364,7 @@ class MaxPool2DPick(_Pool):
     jvp: max_pool2d_pick(x, tv)."""
 
     name = "max_pool2d_pick"
-    writes_into = False  # (a gather: take_along_axis makes a new array)
+    writes_into = False  # (its helper makes a new array: no out= form)
 
     def infer(self, x, v):
         inputs = [x, v]
