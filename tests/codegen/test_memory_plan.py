@@ -482,6 +482,7 @@ def test_a_step_or_new_value_that_is_a_state_is_copied_before_any_update_writes(
     b = sg.state("b", np.array([3.0, 4.0]))
     f = codegen.compile([g], sg.sum(g), updates={a: b, b: a})  # a swap
     assert re.search(r"new_[ab] = [ab]\.copy\(\)  # read before any write", f.source), f.source
+    assert re.search(r"^ +([ab])\[\.\.\.\] = new_\1  # update \1$", f.source, re.M), f.source  # not in place: copied
     f(np.zeros(3))
     np.testing.assert_array_equal(a.value, [3.0, 4.0])
     np.testing.assert_array_equal(b.value, [1.0, 2.0])
@@ -501,3 +502,40 @@ def test_a_folded_gemm_update_says_so(early, rng, monkeypatch):
     how = "W1 -= x.T @ grad_add1: one GEMM adds the product into W1"
     want = f"# update W1 here: nothing below reads it ({how})" if early else f"# update W1 in place: {how}"
     assert f"{want}\n    _gemm_update(W1, x.T, grad_add1, -1.0)" in source, source
+
+
+def test_a_returned_value_printed_as_its_input_is_still_copied_out_of_its_buffer():
+    # unsimplified, stop_gradient prints as its input: its memory is that input's buffer
+    x = sg.placeholder("x", ("n", 3))
+    A = sg.parameter("A", np.arange(9.0).reshape(3, 3) / 10)
+    h = sg.exp(x @ A)
+    f = codegen.compile([x], [sg.stop_gradient(h), sg.sum(h * 2.0)], simplify=False)
+    assert "out=buf" in f.source
+    first = f(np.ones((2, 3)))[0]
+    kept = first.copy()
+    f(np.full((2, 3), -1.0))  # would overwrite the first result if it were the buffer
+    np.testing.assert_array_equal(first, kept)
+    np.testing.assert_allclose(kept, np.exp(np.ones((2, 3)) @ A.value), rtol=1e-15)
+
+
+def test_a_value_written_on_the_line_that_last_reads_another_shape_gets_memory_of_its_own(rng):
+    # h1 (n, 8) is read for the last time by the matmul that writes h2 (n, 4): live on the same line,
+    # so the two buffers may not share a block (the matmul would read what it writes)
+    x = sg.placeholder("x", ("n", 6))
+    A = sg.parameter("A", rng.normal(size=(6, 8)))
+    B = sg.parameter("B", rng.normal(size=(8, 4)))
+    h1 = sg.tanh(x @ A)
+    out = sg.sum(sg.exp(h1 @ B) * 2.0)
+    f = codegen.compile([x], out)
+    plain = codegen.compile([x], out, memory_plan=False)
+    assert "out=buf" in f.source and "block" not in f.source, f.source
+    for n in (3, 5):
+        xv = rng.normal(size=(n, 6))
+        np.testing.assert_allclose(f(xv), plain(xv), rtol=1e-13)
+
+
+def test_a_scratch_buffer_that_held_a_named_value_deletes_the_name():
+    w = sg.parameter("w", np.ones(2))
+    cost = (w * w).sum()
+    f = codegen.compile([], cost, updates=sg.optim.AdamW(0.01).updates(cost))
+    assert re.search(r"^ +del grad_w +# buf\d+ is scratch space for the line above$", f.source, re.M), f.source
