@@ -354,3 +354,188 @@ def test_a_possible_view_of_two_buffered_values_is_deleted_once():
         if line.strip().startswith("del "):
             names = line.split("#")[0].strip()[4:].split(", ")
             assert len(names) == len(set(names)), line
+
+
+# -- the plan of one step, line by line: buffer reuse, blocks, dels, where the updates go ---------------
+def _relu_step(rng, **options):
+    """The relu MLP's SGD step, returning [loss, W1]: W1 is read at the end (returned), the others are not."""
+    x, y, loss, params = mlp(rng, hidden_activation=sg.relu)
+    updates = sg.optim.SGD(0.1).updates(loss, params)
+    return (lambda **more: codegen.compile([x, y], [loss, params[0]], updates=updates, **{**options, **more})), params
+
+
+def _memory(source):
+    """{buffer: the memory it is (a block it shares, or its own)} and {block: its members}, from _allocate."""
+    allocate = source[source.index("def _allocate"):source.index("_THREAD =")]
+    memory = {buf: (m.group(1) or buf) for m in re.finditer(r"^ {8}(block\d+)?.*,  # (buf\d+)$", allocate, re.M)
+              for buf in [m.group(2)]}
+    blocks = {b: members.split(", ") for b, members in
+              re.findall(r"^    (block\d+) = np\.empty\(.*\)  # (.*): never live at the same time$", allocate, re.M)}
+    return memory, blocks
+
+
+def _body(source):
+    return source.split("def train_step")[1].splitlines()
+
+
+@pytest.mark.parametrize("early", [False, True], ids=["atomic", "early_updates"])
+def test_an_elementwise_op_writes_into_the_buffer_of_the_input_it_reads_for_the_last_time(early, rng):
+    build, params = _relu_step(rng, early_updates=early)
+    source = build().source
+    dot = re.search(r"matmul1 = np\.dot\(x, W1, out=(buf\d+)\)", source)
+    assert dot, source
+    buf = dot.group(1)
+    assert f"add1 = np.add(matmul1, b1, out={buf})" in source  # elementwise: into matmul1's buffer
+    assert f"relu1 = np.maximum(add1, zeros_batch_8, out={buf})" in source
+    second = re.search(r"matmul2 = np\.dot\(relu1, W2, out=(buf\d+)\)", source).group(1)
+    assert second != buf  # a matmul never writes into the buffer it reads
+    # the truth values of relu's derivative go to a scratch buffer of booleans, not of floats
+    scratch = re.search(r"np\.greater\(relu1, zeros_batch_8, out=(buf\d+)\)", source).group(1)
+    assert f"np.empty((batch, 8), dtype=np.bool_),  # {scratch}" in source
+    planned_matches_plain(params, (lambda plan: build(memory_plan=plan, early_updates=early and plan)),
+                          lambda f: [[np.array(v, copy=True) for v in f(xb, yb)] + [p.value.copy() for p in params]
+                                     for xb, yb in batches(np.random.default_rng(1), [5, 3, 5])])
+
+
+def test_buffers_never_live_at_the_same_time_share_blocks_of_two_or_more(rng):
+    build, _ = _relu_step(rng)
+    memory, blocks = _memory(build().source)
+    assert [len(m) for m in blocks.values()] == [2]  # the atomic step: (batch,) and (batch, 8) values
+    memory, blocks = _memory(build(early_updates=True).source)
+    # early updates free each weight gradient once applied: (4,), (8, 4), (8,), (6, 8) share one block
+    assert sorted(len(m) for m in blocks.values()) == [2, 4], blocks
+    for block, members in blocks.items():
+        assert all(memory[b] == block for b in members)
+    # and three have memory of their own: the (batch, 8) and (batch, 4) values and the boolean scratch
+    assert sum(m == b for b, m in memory.items()) == 3
+
+
+@pytest.mark.parametrize("early", [False, True], ids=["atomic", "early_updates"])
+def test_the_names_bound_to_a_buffer_are_deleted_when_it_takes_a_new_value(early, rng):
+    build, _ = _relu_step(rng, early_updates=early)
+    source = build().source
+    memory, _ = _memory(source)
+    lines = _body(source)
+    bound: dict[str, dict[str, str]] = {}  # memory -> {name: its buffer}
+    checked = 0
+    for k, line in enumerate(lines):
+        named = re.match(r"^ +(\w+) = .*\bout=(buf\d+)\)(?:  +#.*)?$", line)
+        if not named:
+            continue
+        target, buf = named.groups()
+        stale = bound.pop(memory[buf], {})
+        if stale:
+            dels = re.match(r"^ +del ([\w, ]+?) +# (.*)$", lines[k + 1])
+            assert dels and set(dels.group(1).split(", ")) == set(stale), (line, lines[k + 1])
+            others = sorted(set(stale.values()) - {buf})
+            where = f"{buf}, sharing {memory[buf]} with {', '.join(others)}," if others else buf
+            assert dels.group(2) == f"{where} now holds {target}", lines[k + 1]
+            checked += 1
+        else:
+            assert not lines[k + 1].strip().startswith("del "), (line, lines[k + 1])
+        bound[memory[buf]] = {target: buf}
+    assert checked >= 6  # the step reuses its buffers (7 times in this step)
+    if early:
+        assert any("sharing block" in line for line in lines)
+
+
+def test_updates_move_up_unless_something_reads_the_parameter_at_the_end(rng):
+    build, params = _relu_step(rng, early_updates=True)
+    source = build().source
+    moved = re.findall(r"^ +(\w+) -= \w+ +# update \1 here: nothing below reads it$", source, re.M)
+    assert sorted(moved) == ["W2", "b1", "b2"], source  # W1 is returned: its update waits for the copy
+    tail = source.split("# updates:")[1]
+    assert "W1_out = W1.copy()  # a copy for the caller\n    W1 -= grad_W1  # update W1 in place" in tail, tail
+    assert "return mean1, W1_out" in tail
+    W1 = params[0]
+    start = W1.value.copy()
+    xb, yb = batches(rng, [5])[0]
+    _, returned = build()(xb, yb)
+    np.testing.assert_array_equal(returned, start)
+    assert not np.array_equal(W1.value, start)
+    # the memory plan off prints plain code: every update at the end, early_updates or not
+    plain = build(memory_plan=False).source
+    assert "nothing below reads it" not in plain and plain.count("update W") == 2 and plain.count("update b") == 2
+
+
+def test_a_state_update_listed_before_a_parameter_does_not_keep_it_from_moving_up():
+    g = sg.placeholder("g", shape=(3,))
+    s = sg.state("s", np.array([1.0, 2.0, 3.0]))
+    w = sg.parameter("w", np.array([0.5, -1.0, 2.0]))
+    f = codegen.compile([g], sg.sum(g * w), updates={s: s * g, w: w - 0.1 * g}, early_updates=True)
+    assert re.search(r"^ +w -= \w+ +# update w here: nothing below reads it$", f.source, re.M), f.source
+    f(np.array([1.0, 2.0, -1.0]))
+    np.testing.assert_allclose(w.value, [0.4, -1.2, 2.1], rtol=1e-15)
+    np.testing.assert_array_equal(s.value, [1.0, 4.0, -3.0])
+
+
+def test_a_step_or_new_value_that_is_a_state_is_copied_before_any_update_writes():
+    g = sg.placeholder("g", shape=(3,))
+    s = sg.state("s", np.array([1.0, 2.0, 3.0]))
+    w = sg.parameter("w", np.array([0.5, -1.0, 2.0]))
+    f = codegen.compile([g], sg.sum(g * w), updates={s: s * g, w: w - s})  # w's step is s itself
+    assert "step_w = s.copy()  # read before any write" in f.source, f.source
+    f(np.array([1.0, 2.0, -1.0]))
+    np.testing.assert_array_equal(w.value, [-0.5, -3.0, -1.0])  # the old s
+    np.testing.assert_array_equal(s.value, [1.0, 4.0, -3.0])
+    a = sg.state("a", np.array([1.0, 2.0]))
+    b = sg.state("b", np.array([3.0, 4.0]))
+    f = codegen.compile([g], sg.sum(g), updates={a: b, b: a})  # a swap
+    assert re.search(r"new_[ab] = [ab]\.copy\(\)  # read before any write", f.source), f.source
+    assert re.search(r"^ +([ab])\[\.\.\.\] = new_\1  # update \1$", f.source, re.M), f.source  # not in place: copied
+    f(np.zeros(3))
+    np.testing.assert_array_equal(a.value, [3.0, 4.0])
+    np.testing.assert_array_equal(b.value, [1.0, 2.0])
+
+
+@pytest.mark.parametrize("early", [False, True], ids=["atomic", "early_updates"])
+def test_a_folded_gemm_update_says_so(early, rng, monkeypatch):
+    from codegen.backends.numpy import NumPyPrinter
+
+    monkeypatch.setattr(NumPyPrinter, "gemm_fold_entries", 1)  # fold even the small MLP's updates
+    x, y, loss, params = mlp(rng)
+    updates = sg.optim.SGD(0.1).updates(loss, params)
+    build = lambda plan: codegen.compile([x, y], loss, updates=updates, memory_plan=plan,  # noqa: E731
+                                         early_updates=early and plan)
+    source = planned_matches_plain(params, build, lambda f: [[float(f(xb, yb)), *(p.value.copy() for p in params)]
+                                                            for xb, yb in batches(np.random.default_rng(1), [5, 3])]).source
+    how = "W1 -= x.T @ grad_add1: one GEMM adds the product into W1"
+    want = f"# update W1 here: nothing below reads it ({how})" if early else f"# update W1 in place: {how}"
+    assert f"{want}\n    _gemm_update(W1, x.T, grad_add1, -1.0)" in source, source
+
+
+def test_a_returned_value_printed_as_its_input_is_still_copied_out_of_its_buffer():
+    # unsimplified, stop_gradient prints as its input: its memory is that input's buffer
+    x = sg.placeholder("x", ("n", 3))
+    A = sg.parameter("A", np.arange(9.0).reshape(3, 3) / 10)
+    h = sg.exp(x @ A)
+    f = codegen.compile([x], [sg.stop_gradient(h), sg.sum(h * 2.0)], simplify=False)
+    assert "out=buf" in f.source
+    first = f(np.ones((2, 3)))[0]
+    kept = first.copy()
+    f(np.full((2, 3), -1.0))  # would overwrite the first result if it were the buffer
+    np.testing.assert_array_equal(first, kept)
+    np.testing.assert_allclose(kept, np.exp(np.ones((2, 3)) @ A.value), rtol=1e-15)
+
+
+def test_a_value_written_on_the_line_that_last_reads_another_shape_gets_memory_of_its_own(rng):
+    # h1 (n, 8) is read for the last time by the matmul that writes h2 (n, 4): live on the same line,
+    # so the two buffers may not share a block (the matmul would read what it writes)
+    x = sg.placeholder("x", ("n", 6))
+    A = sg.parameter("A", rng.normal(size=(6, 8)))
+    B = sg.parameter("B", rng.normal(size=(8, 4)))
+    h1 = sg.tanh(x @ A)
+    out = sg.sum(sg.exp(h1 @ B) * 2.0)
+    f = codegen.compile([x], out)
+    plain = codegen.compile([x], out, memory_plan=False)
+    assert "out=buf" in f.source and "block" not in f.source, f.source
+    for n in (3, 5):
+        xv = rng.normal(size=(n, 6))
+        np.testing.assert_allclose(f(xv), plain(xv), rtol=1e-13)
+
+
+def test_a_scratch_buffer_that_held_a_named_value_deletes_the_name():
+    w = sg.parameter("w", np.ones(2))
+    cost = (w * w).sum()
+    f = codegen.compile([], cost, updates=sg.optim.AdamW(0.01).updates(cost))
+    assert re.search(r"^ +del grad_w +# buf\d+ is scratch space for the line above$", f.source, re.M), f.source

@@ -4,6 +4,7 @@ when PyTorch is installed), simultaneous updates, schedules as learning rates,
 float32 parameters and the optimizer's state leaves."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -429,32 +430,167 @@ def test_the_gradients_hook_can_be_overridden():
     np.testing.assert_allclose(w.value, [0.9, -1.8], rtol=1e-15)
 
 
+def _raises(kind, message):
+    """pytest.raises for exactly this message (the whole of it, not a part)."""
+    return pytest.raises(kind, match=f"^{re.escape(message)}$")
+
+
 def test_errors():
     w = sg.parameter("w", np.ones(2))
     n = sg.parameter("n", np.ones(2, dtype=np.int64), dtype="int64")
     x = sg.placeholder("x", (2,))
     cost = (w * x).sum()
-    with pytest.raises(TypeError, match="parameter leaves"):
+    with _raises(TypeError, "SGD.updates: params must be parameter leaves, got <Node placeholder 'x' (2,) float64>"):
         optim.SGD(0.1).updates(cost, [x])
-    with pytest.raises(TypeError, match="int64"):
+    with _raises(TypeError, "SGD.updates: parameter 'n' has dtype int64; only float parameters can be trained"):
         optim.SGD(0.1).updates((w * n).sum(), [n])
-    with pytest.raises(ValueError, match="no trainable parameter"):
+    with _raises(ValueError, "SGD.updates: there are no parameters to train (the cost depends on no trainable "
+                             "parameter)"):
         optim.SGD(0.1).updates(x.sum())
-    with pytest.raises(ValueError, match="twice"):
+    with _raises(ValueError, "SGD.updates: a parameter appears twice in params"):
         optim.SGD(0.1).updates(cost, [w, w])
-    with pytest.raises(ValueError, match="shape"):
+    with _raises(TypeError, "Adam.updates: cost must be a graph node, got float"):
+        optim.Adam(0.1).updates(1.0, [w])
+    with _raises(ValueError, "SGD.updates: the gradient of 'w' must be a node of shape (2,), got <Node sum () float64>"):
         optim.SGD(0.1).updates(cost, [w], grads=[w.sum()])
-    with pytest.raises(ValueError, match="scalar"):
+    with _raises(ValueError, "Momentum.updates: the gradient of 'w' must be a node of shape (2,), got array([1., 1.])"):
+        optim.Momentum(0.1).updates(cost, [w], grads=[np.ones(2)])  # an array of the right shape is not a node
+    with _raises(ValueError, "AdaGrad.updates: 0 gradients for 1 parameters"):
+        optim.AdaGrad(0.1).updates(cost, [w], grads=[])
+    with _raises(ValueError, "SGD.updates: the cost must be a scalar node, but its shape is (2,)"):
         optim.SGD(0.1).updates(w * 2.0)
-    with pytest.raises(TypeError, match="initial step size"):
+    with _raises(ValueError, "SGD: the learning-rate schedule must give a scalar node, got 0.1"):
+        optim.SGD(lambda t: 0.1).updates(cost)
+    with _raises(ValueError, "Adam: the learning-rate schedule must give a scalar node, got <Node reshape (1,) float64>"):
+        optim.Adam(lambda t: sg.reshape(t, (1,))).updates(cost)
+    with _raises(TypeError, "Rprop: lr is the initial step size and must be a number, got constant(lr=0.1)"):
         optim.Rprop(schedules.constant(0.1))
-    with pytest.raises(ValueError, match="beta1"):
-        optim.Adam(0.1, beta1=1.0)
-    with pytest.raises(ValueError, match="lr"):
-        optim.SGD(-0.1)
-    with pytest.raises(TypeError, match="lr"):
-        optim.SGD("0.1")
-    with pytest.raises(ValueError, match="momentum"):
-        optim.Momentum(0.1, momentum=1.5)
-    with pytest.raises(ValueError, match="step_sizes"):
+    with _raises(ValueError, "Rprop: step_sizes must be (min, max) with min <= max, got (1.0, 0.5)"):
         optim.Rprop(0.1, step_sizes=(1.0, 0.5))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: optim.SGD(-0.1), "SGD: lr must be >= 0.0, got -0.1"),
+    (lambda: optim.Momentum(0.1, momentum=1.0), "Momentum: momentum must be in [0.0, 1.0), got 1.0"),
+    (lambda: optim.Momentum(0.1, momentum=-0.5), "Momentum: momentum must be in [0.0, 1.0), got -0.5"),
+    (lambda: optim.AdaGrad(0.1, eps=-1e-8), "AdaGrad: eps must be >= 0.0, got -1e-08"),
+    (lambda: optim.RMSProp(0.1, rho=1.0), "RMSProp: rho must be in [0.0, 1.0), got 1.0"),
+    (lambda: optim.RMSProp(0.1, eps=-1.0), "RMSProp: eps must be >= 0.0, got -1.0"),
+    (lambda: optim.Adam(0.1, beta1=1.0), "Adam: beta1 must be in [0.0, 1.0), got 1.0"),
+    (lambda: optim.Adam(0.1, beta2=1.0), "Adam: beta2 must be in [0.0, 1.0), got 1.0"),
+    (lambda: optim.AdamW(0.1, beta2=-0.1), "AdamW: beta2 must be in [0.0, 1.0), got -0.1"),
+    (lambda: optim.Adam(0.1, eps=-1.0), "Adam: eps must be >= 0.0, got -1.0"),
+    (lambda: optim.AdamW(0.1, weight_decay=-0.01), "AdamW: weight_decay must be >= 0.0, got -0.01"),
+    (lambda: optim.Nadam(momentum_decay=-1.0), "Nadam: momentum_decay must be >= 0.0, got -1.0"),
+    (lambda: optim.Adadelta(rho=1.0), "Adadelta: rho must be in [0.0, 1.0), got 1.0"),
+    (lambda: optim.Adadelta(eps=-1.0), "Adadelta: eps must be >= 0.0, got -1.0"),
+    (lambda: optim.Rprop(etas=(1.0, 1.2)), "Rprop: etas[0] must be in [0.0, 1.0), got 1.0"),
+    (lambda: optim.Rprop(etas=(0.5, 0.9)), "Rprop: etas[1] must be >= 1.0, got 0.9"),
+    (lambda: optim.Rprop(step_sizes=(-1.0, 50)), "Rprop: step_sizes[0] must be >= 0.0, got -1.0"),
+    (lambda: optim.Rprop(step_sizes=(0.0, -1.0)), "Rprop: step_sizes[1] must be >= 0.0, got -1.0"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_a_hyperparameter_out_of_range_is_refused_naming_it_and_its_range(make, message):
+    with _raises(ValueError, message):
+        make()
+
+
+@pytest.mark.parametrize("value, shown", [("0.1", "'0.1'"), (float("nan"), "nan"), (float("inf"), "inf"),
+                                          (True, "True"), (None, "None")])
+def test_a_hyperparameter_that_is_not_a_finite_number_is_refused(value, shown):
+    with _raises(TypeError, f"SGD: lr must be a finite number, got {shown}"):
+        optim.SGD(value)
+    with _raises(TypeError, f"Adam: beta1 must be a finite number, got {shown}"):
+        optim.Adam(0.1, beta1=value)
+
+
+def test_the_lower_bound_of_each_range_is_allowed():
+    # [low, high): low itself is a valid value (a rate of 0, no momentum, no eps, no decay)
+    assert optim.SGD(0.0).lr == 0.0
+    assert optim.Momentum(0.1, momentum=0.0).momentum == 0.0
+    assert optim.AdaGrad(0.1, eps=0.0).eps == 0.0
+    assert optim.RMSProp(0.1, rho=0.0, eps=0.0).rho == 0.0
+    adam = optim.AdamW(0.1, beta1=0.0, beta2=0.0, eps=0.0, weight_decay=0.0)
+    assert (adam.beta1, adam.beta2, adam.eps, adam.weight_decay) == (0.0, 0.0, 0.0, 0.0)
+    assert optim.Nadam(momentum_decay=0.0).momentum_decay == 0.0
+    assert optim.Adadelta(rho=0.0, eps=0.0).rho == 0.0
+    rprop = optim.Rprop(0.5, etas=(0.0, 1.0), step_sizes=(0.5, 0.5))  # min == max is a fixed step
+    assert (rprop.eta_minus, rprop.eta_plus, rprop.step_min, rprop.step_max) == (0.0, 1.0, 0.5, 0.5)
+    # and an integer is taken as the float it stands for
+    assert type(optim.SGD(1).lr) is float and optim.SGD(1).lr == 1.0
+
+
+def test_a_zero_learning_rate_leaves_the_parameters_where_they_are():
+    W0, b0, batches = _data()
+    step, (W, b), _, _ = _train_step(optim.Momentum(0.0))
+    for X, Y in batches:
+        step(X, Y)
+    np.testing.assert_array_equal(W.value, W0)
+    np.testing.assert_array_equal(b.value, b0)
+
+
+def test_repr_shows_the_class_and_the_learning_rate():
+    assert repr(optim.Adam(0.05)) == "Adam(lr=0.05)"
+    assert repr(optim.Rprop()) == "Rprop(lr=0.01)"
+    assert repr(optim.SGD(schedules.inverse_time(0.1, 0.5))) == "SGD(lr=inverse_time(lr=0.1, rate=0.5))"
+
+
+@pytest.mark.parametrize("name", ["SGD", "Momentum"])
+def test_a_plain_function_of_the_step_count_is_a_learning_rate(name):
+    # any callable that builds a scalar node from t works as a schedule (and reads the step counter)
+    lr = lambda t: 0.3 / (1.0 + t)  # noqa: E731
+    opt = optim.SGD(lr) if name == "SGD" else optim.Momentum(lr, momentum=0.5)
+    assert opt.lr is lr
+    ref = RefSGD(lr) if name == "SGD" else RefMomentum(lr, momentum=0.5, nesterov=False)
+    step, (W, b), _, batches = _train_step(opt)
+    ws = list(_data()[:2])
+    for t, (X, Y) in enumerate(batches):
+        step(X, Y)
+        ws = ref.step(t, ws, _np_loss_and_grads(*ws, X, Y)[1])
+        np.testing.assert_allclose(W.value, ws[0], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(b.value, ws[1], rtol=1e-12, atol=1e-15)
+    assert opt.step.value == len(batches)
+
+
+# -- the scalar factors of the generated code have names -------------------------------------------
+@pytest.mark.parametrize("make, names", [
+    (lambda: optim.SGD(schedules.inverse_time(0.1, 0.5)), ["lr"]),
+    (lambda: optim.Adam(schedules.exponential(0.05, 0.3)), ["lr", "sqrt_bias_correction2", "step_size", "eps_hat"]),
+    (lambda: optim.AdamW(schedules.step(0.05, 0.5, every=2)), ["lr", "decay", "step_size", "eps_hat"]),
+    (lambda: optim.Nadam(schedules.inverse_sqrt(0.05)),
+     ["lr", "mu", "mu_next", "bias_correction2", "grad_coef", "momentum_coef"]),
+], ids=["SGD", "Adam", "AdamW", "Nadam"])
+def test_each_scalar_factor_of_the_step_is_a_named_line_of_the_generated_code(make, names):
+    W0, b0, _ = _data()
+    x, y, W, b, loss = _model(W0, b0)
+    source = codegen.compile([x, y], loss, updates=make().updates(loss)).source
+    defined = set(re.findall(r"^ +(\w+) = ", source, re.M))
+    assert set(names) <= defined, source
+
+
+def test_a_schedule_that_names_its_rate_keeps_that_name():
+    # the optimizer names a computed rate "lr" only when the schedule left it unnamed
+    W0, b0, batches = _data()
+    x, y, W, b, loss = _model(W0, b0)
+    rate = lambda t: (0.3 / (1.0 + t)).named("my_rate")  # noqa: E731
+    step = codegen.compile([x, y], loss, updates=optim.SGD(rate).updates(loss))
+    defined = set(re.findall(r"^ +(\w+) = ", step.source, re.M))
+    assert "my_rate" in defined and "lr" not in defined, step.source
+
+
+def test_a_rate_that_declares_it_needs_no_step_count_is_evaluated_at_t_0():
+    # uses_step = False: no step counter is made, and the rate is the one of the first step (t = 0)
+    class FirstRate:
+        uses_step = False
+
+        def __call__(self, t):
+            return 0.2 / (1.0 + t)  # reads t all the same: it sees 0
+
+    k = np.array([1.0, -2.0])
+    w = sg.parameter("w", np.zeros(2))
+    cost = (w * k).sum()
+    opt = optim.SGD(FirstRate())
+    step = codegen.compile([], cost, updates=opt.updates(cost))
+    for n in range(1, 4):
+        step()
+        np.testing.assert_allclose(w.value, -0.2 * n * k, rtol=1e-15)
+    assert opt.step is None and opt.state == []
