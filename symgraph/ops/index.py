@@ -23,19 +23,26 @@ def _check_indices(op: Op, idx: Node, inputs):
         raise op.dtype_error(inputs, "indices must be integers")
 
 
-class Take(Op):
-    """np.take(x, idx, axis): the entries idx (any shape) of x's axis ``axis`` (negative).
-    vjp: untake(g, idx), a scatter-add into zeros. jvp: take(t, idx)."""
+class _AlongAxis(Op):
+    """Base of take and gather: x's entries picked by integer indices (the labels input, checked
+    against the length of ``axis``, negative) along one axis."""
 
-    name, params = "take", ("axis",)
+    params = ("axis",)
     view_of, elementwise, writes_into = (), False, False  # fancy indexing copies
-    labels_input, labels_use = 1, "take (integer-array indexing)"
+    labels_input = 1
 
     def __init__(self, axis: int):
         self.axis = axis
 
     def label_classes(self, node) -> int:
         return node.inputs[0].shape[self.axis]
+
+
+class Take(_AlongAxis):
+    """np.take(x, idx, axis): the entries idx (any shape) of x's axis ``axis`` (negative).
+    vjp: untake(g, idx), a scatter-add into zeros. jvp: take(t, idx)."""
+
+    name, labels_use = "take", "take (integer-array indexing)"
 
     def infer(self, x, idx):
         _check_indices(self, idx, [x, idx])
@@ -128,19 +135,11 @@ def take(x, indices, axis: int = 0) -> Node:
     return apply(Take(axis), x, _index_node(indices))
 
 
-class Gather(Op):
+class Gather(_AlongAxis):
     """np.take_along_axis(x, idx, axis): idx has x's number of axes (lengths 1 broadcast); entry i of
     the result is x at idx[i] along ``axis`` (negative). vjp: ungather (a scatter-add). jvp: gather(t)."""
 
-    name, params = "gather", ("axis",)
-    view_of, elementwise, writes_into = (), False, False  # fancy indexing copies
-    labels_input, labels_use = 1, "gather"
-
-    def __init__(self, axis: int):
-        self.axis = axis
-
-    def label_classes(self, node) -> int:
-        return node.inputs[0].shape[self.axis]
+    name, labels_use = "gather", "gather"
 
     def infer(self, x, idx):
         _check_indices(self, idx, [x, idx])
