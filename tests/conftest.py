@@ -1,9 +1,51 @@
 import importlib.util
+import os
 
 import numpy as np
 import pytest
 
 import symgraph as sg
+
+# Under mutmut 3 (tests/MUTANTS.md) every call of a mutated function passes through mutmut's trampoline,
+# which is not the user's line, and the nvcc check below would run once for every mutant.
+MUTATING = "MUTANT_UNDER_TEST" in os.environ
+if MUTATING:
+    import mutmut
+    import symgraph.errors
+
+    symgraph.errors._PACKAGE_DIRS += (os.path.dirname(os.path.abspath(mutmut.__file__)) + os.sep,)
+
+    import gc
+    import sys
+    import weakref
+
+    import sympy.core.cache
+
+    from symgraph.ops.scalar import Elementwise
+
+    _ELEMENTWISE_OPS = weakref.WeakSet(o for o in gc.get_objects() if isinstance(o, Elementwise))
+    _elementwise_init = Elementwise.__init__
+
+    def _remembered_init(self, *args, **kwargs):
+        _elementwise_init(self, *args, **kwargs)
+        _ELEMENTWISE_OPS.add(self)
+
+    Elementwise.__init__ = _remembered_init
+
+    @pytest.fixture(autouse=True)
+    def nothing_cached_from_an_earlier_test():
+        """Under mutmut every test computes afresh: mutmut forks each mutant's run from a process that
+        has run the tests once, so a result cached then (SymPy's cache, the lru_caches, an elementwise
+        op's derivatives and NumPy function) would bypass the mutated code."""
+        sympy.core.cache.clear_cache()
+        for name, module in list(sys.modules.items()):
+            if name.split(".")[0] in ("symgraph", "codegen"):
+                for value in list(vars(module).values()):
+                    if callable(getattr(value, "cache_clear", None)):
+                        value.cache_clear()
+        for op in list(_ELEMENTWISE_OPS):
+            op._partials, op._fn = {}, None
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -12,6 +54,8 @@ def every_cuda_kernel_compiles_with_nvcc():
     records each one; the stand-in's own tests of compile errors excepted) compiles with nvcc; an error at this teardown names the kernel and nvcc's
     message. Without nvcc the check is skipped, with the reason printed."""
     yield
+    if MUTATING:
+        return
     from codegen import testing
     from codegen.testing import nvcc
 
