@@ -539,3 +539,44 @@ def test_a_scratch_buffer_that_held_a_named_value_deletes_the_name():
     cost = (w * w).sum()
     f = codegen.compile([], cost, updates=sg.optim.AdamW(0.01).updates(cost))
     assert re.search(r"^ +del grad_w +# buf\d+ is scratch space for the line above$", f.source, re.M), f.source
+
+
+# -- the mutants left open by the first mutation run (tests/MUTANTS.md, codegen/memory.py) -----------
+def test_a_matmul_never_writes_into_the_buffer_of_an_input_it_reads_for_the_last_time(rng):
+    """np.dot(a, b, out=a's buffer) would overwrite a while reading it: only elementwise ops may take an
+    input's buffer on the line that reads it last."""
+    x, W1, W2 = sg.placeholder("x", (4, 5)), sg.placeholder("W1", (5, 5)), sg.placeholder("W2", (5, 5))
+    f = codegen.compile([x, W1, W2], [sg.sum(sg.tanh(sg.tanh(x @ W1) @ W2))])
+    assert "tanh1 = np.tanh(matmul1, out=buf1)" in f.source  # elementwise: the input's buffer
+    assert "matmul2 = np.dot(tanh1, W2, out=buf2)" in f.source  # a product: a buffer of its own
+    vx, v1, v2 = rng.normal(size=(4, 5)), rng.normal(size=(5, 5)), rng.normal(size=(5, 5))
+    np.testing.assert_allclose(f(vx, v1, v2)[0], np.tanh(np.tanh(vx @ v1) @ v2).sum())
+
+
+def test_a_returned_value_that_no_update_or_later_call_can_change_is_not_copied():
+    """Only a returned array that is a buffer, a state, a parameter or a constant is copied for the caller."""
+    x, W = sg.placeholder("x", (4, 5)), sg.placeholder("W", (5, 5))
+    f = codegen.compile([x, W], [x @ W, x.T])
+    assert ".copy()" not in f.source
+    assert "return matmul1, transpose1" in f.source
+
+
+def test_overlaps_counts_intervals_that_touch_at_an_end():
+    """Live intervals (first, last) include both ends: a value written on the line where another is read
+    for the last time overlaps it."""
+    from codegen.memory import _overlaps
+
+    assert _overlaps([(3, 5)], (1, 3)) and _overlaps([(3, 5)], (5, 7)) and _overlaps([(0, 0)], (0, 0))
+    assert not _overlaps([(3, 5)], (1, 2)) and not _overlaps([(3, 5)], (6, 8))
+    assert _overlaps([(0, 1), (4, 6)], (2, 4)) and not _overlaps([(0, 1), (4, 6)], (2, 3))
+
+
+def test_the_del_before_a_shared_block_is_rewritten_names_every_buffer_whose_names_it_drops():
+    from codegen.memory import MemoryPlan
+
+    plan = MemoryPlan.__new__(MemoryPlan)  # _unbind reads only the blocks
+    plan.shared = {b: ("block1", ["buf1", "buf2", "buf3"]) for b in ("buf1", "buf2", "buf3")}
+    out, bound = [], {"block1": {"a": "buf1", "b": "buf2", "c": "buf2"}}
+    assert plan._unbind(out, bound, "buf3", "now holds d", "forward") == "block1"
+    (st,) = out
+    assert (st.target, st.comment) == ("a, b, c", "buf3, sharing block1 with buf1, buf2, now holds d")
