@@ -580,3 +580,16 @@ def test_the_del_before_a_shared_block_is_rewritten_names_every_buffer_whose_nam
     assert plan._unbind(out, bound, "buf3", "now holds d", "forward") == "block1"
     (st,) = out
     assert (st.target, st.comment) == ("a, b, c", "buf3, sharing block1 with buf1, buf2, now holds d")
+
+
+def test_a_returned_identity_of_a_buffered_value_is_copied_out_of_the_buffer(rng):
+    """An op printed as its input (here a user's identity function, which declares no view) is an alias:
+    the returned array is the buffer of tanh1, so the caller gets a copy the next call cannot change."""
+    x, W = sg.placeholder("x", (4, 5)), sg.placeholder("W", (5, 5))
+    identity = sg.elementwise(lambda a: a, name="identity")
+    f = codegen.compile([x, W], [identity(sg.tanh(x @ W))], simplify=False)
+    assert "tanh1_out = tanh1.copy()  # a copy for the caller" in f.source
+    vx, vW = rng.normal(size=(4, 5)), rng.normal(size=(5, 5))
+    (first,) = f(vx, vW)
+    f(2 * vx, vW)
+    np.testing.assert_allclose(first, np.tanh(vx @ vW))
