@@ -593,3 +593,16 @@ def test_a_returned_identity_of_a_buffered_value_is_copied_out_of_the_buffer(rng
     (first,) = f(vx, vW)
     f(2 * vx, vW)
     np.testing.assert_allclose(first, np.tanh(vx @ vW))
+
+
+def test_one_scratch_buffer_serves_every_relu_derivative_of_one_shape():
+    """A lowered line's scratch buffer is free again after its line: the truth values of four relu
+    derivatives of one shape share one boolean buffer (the pool is searched down to its first entry)."""
+    x, y = sg.placeholder("x", ("batch", 6)), sg.placeholder("y", ("batch",), dtype="int64")
+    h = x
+    for i in range(4):
+        h = sg.relu(h @ sg.parameter(f"W{i}", value=np.full((6, 6), 0.1)))
+    loss = sg.softmax_cross_entropy(h @ sg.parameter("V", value=np.full((6, 3), 0.1)), y)
+    f = codegen.compile([x, y], loss, updates=sg.optim.SGD(0.1).updates(loss))
+    scratch = re.findall(r"np\.greater\(relu(\d), zeros_batch_6, out=(buf\d+)\)", f.source)
+    assert [k for k, _ in scratch] == ["4", "3", "2", "1"] and len({b for _, b in scratch}) == 1, scratch
