@@ -647,3 +647,19 @@ def test_a_step_that_views_a_state_keeps_its_update_at_the_end():
     f = codegen.compile([x], sg.sum(sg.tanh(x @ W)), updates={V: V * 0.5, W: W - sg.stop_gradient(V)},
                         early_updates=True, simplify=False)
     assert _body(f)[-4:] == ["step_W = V.copy()", "V[...] = new_V", "W -= step_W", "return sum1"]
+
+
+def test_gradients_kept_to_the_end_share_blocks_with_values_freed_early(rng):
+    """Updates at the end keep each weight gradient live to the end: such a buffer may share a block
+    with values freed early, never with another kept to the end. Which blocks count as held to the end
+    decides the packing, pinned here for a fixed-batch net: three 8×8 blocks, grad_W0 (buf8) in tanh1's."""
+    x, y = sg.placeholder("x", (8, 6)), sg.placeholder("y", (8,), dtype="int64")
+    h = x
+    for i, (a, b) in enumerate([(6, 8), (8, 8), (8, 3)]):
+        h = h @ sg.parameter(f"W{i}", value=np.full((a, b), 0.1))
+        h = sg.tanh(h) if b != 3 else h
+    loss = sg.softmax_cross_entropy(h, y)
+    f = codegen.compile([x, y], loss, updates=sg.optim.Momentum(0.1).updates(loss), early_updates=False)
+    blocks = re.findall(r"(block\d) = np\.empty\(8 \* 8, dtype=np\.float64\)  # (buf\d, buf\d): never live", f.source)
+    assert blocks == [("block1", "buf1, buf8"), ("block2", "buf4, buf5"), ("block3", "buf3, buf7")], blocks
+    assert "del tanh1                                   # buf8, sharing block1 with buf1, now holds grad_W0" in f.source
