@@ -608,7 +608,7 @@ def test_one_scratch_buffer_serves_every_relu_derivative_of_one_shape():
     assert [k for k, _ in scratch] == ["4", "3", "2", "1"] and len({b for _, b in scratch}) == 1, scratch
 
 
-def _body(f) -> list[str]:
+def _code_lines(f) -> list[str]:
     return [line.split("#")[0].strip() for line in f.source[f.source.index("# forward"):].splitlines()
             if line.split("#")[0].strip()]
 
@@ -620,7 +620,7 @@ def test_where_early_updates_go_when_the_step_reads_no_line_or_only_the_first():
     W, A = sg.parameter("W", value=np.full((3, 3), 0.5)), sg.parameter("A", value=np.full((3, 3), 2.0))
     loss = sg.sum(sg.tanh(x @ W))
     (g,) = sg.grad(loss, [W])
-    body = _body(codegen.compile([x, c], loss, updates={A: A - c, W: W - 0.1 * g}, early_updates=True))
+    body = _code_lines(codegen.compile([x, c], loss, updates={A: A - c, W: W - 0.1 * g}, early_updates=True))
     assert body[-2:] == ["A -= c", "return sum1"]
     assert body.index("W -= multiply1") == body.index("multiply1 = np.multiply(0.1, grad_W, out=buf2)") + 2
 
@@ -629,7 +629,7 @@ def test_where_early_updates_go_when_the_step_reads_no_line_or_only_the_first():
         A = sg.parameter("A", value=np.full((3, 3), 2.0))
         step = sg.tanh(c) * 2.0
         f = codegen.compile([x, c], sg.sum(step) + sg.sum(x), updates={A: A - step}, early_updates=True)
-    assert _body(f)[:4] == ["np.tanh(c, out=buf1)", "multiply1 = np.multiply(buf1, 2.0, out=buf1)",
+    assert _code_lines(f)[:4] == ["np.tanh(c, out=buf1)", "multiply1 = np.multiply(buf1, 2.0, out=buf1)",
                             "A -= multiply1", "add1 = np.add.reduce(multiply1, axis=None) + np.add.reduce(x, axis=None)"]
     vx, vc = np.ones((4, 3)), np.full((3, 3), 0.5)
     assert float(f(vx, vc)) == pytest.approx(9 * 2 * np.tanh(0.5) + 12)
@@ -642,11 +642,11 @@ def test_a_step_that_views_a_state_keeps_its_update_at_the_end():
     x = sg.placeholder("x", (4, 3))
     W, V = sg.parameter("W", value=np.full((3, 3), 0.5)), sg.parameter("V", value=np.eye(3))
     f = codegen.compile([x], sg.sum(sg.tanh(x @ W)), updates={V: V * 0.5, W: W - V.T}, early_updates=True)
-    assert _body(f)[-4:] == ["step_W = transpose1.copy()", "V[...] = new_V", "W -= step_W", "return sum1"]
+    assert _code_lines(f)[-4:] == ["step_W = transpose1.copy()", "V[...] = new_V", "W -= step_W", "return sum1"]
     # the same with a step printed as the state itself (stop_gradient is an alias: it reads V, not a line)
     f = codegen.compile([x], sg.sum(sg.tanh(x @ W)), updates={V: V * 0.5, W: W - sg.stop_gradient(V)},
                         early_updates=True, simplify=False)
-    assert _body(f)[-4:] == ["step_W = V.copy()", "V[...] = new_V", "W -= step_W", "return sum1"]
+    assert _code_lines(f)[-4:] == ["step_W = V.copy()", "V[...] = new_V", "W -= step_W", "return sum1"]
 
 
 def test_gradients_kept_to_the_end_share_blocks_with_values_freed_early(rng):
