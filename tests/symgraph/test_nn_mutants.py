@@ -71,3 +71,12 @@ def test_add_at_flops_count_named_sizes():
     node = apply(AddAt(), x, P("v", ("n",)), P("labels", ("n",), dtype="int64"))
     assert node.op.flops(node, {"n": 7}) == 7
     assert node.op.flops(node, {}) == 1  # an unknown size counts as 1
+
+
+def test_add_at_takes_a_python_number_in_the_dtype_of_x():
+    x, labels = P("x", (2, 3), dtype="float32"), P("labels", (2,), dtype="int64")
+    out = add_at(x, 0.5, labels)
+    assert out.dtype == np.float32
+    got = codegen.evaluate(out, {x: np.ones((2, 3), dtype=np.float32), labels: np.array([2, 0])})
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, [[1, 1, 1.5], [1.5, 1, 1]])
