@@ -10,6 +10,7 @@ import pytest
 
 import codegen
 import symgraph as sg
+from symgraph.errors import DTypeError
 from symgraph.graph import apply
 from symgraph.ops.nn import AddAt, OneHot, add_at
 
@@ -80,3 +81,10 @@ def test_add_at_takes_a_python_number_in_the_dtype_of_x():
     got = codegen.evaluate(out, {x: np.ones((2, 3), dtype=np.float32), labels: np.array([2, 0])})
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, [[1, 1, 1.5], [1.5, 1, 1]])
+
+
+def test_add_at_refuses_labels_that_are_not_integers():
+    x, labels = P("x", (2, 3)), P("labels", (2,))
+    with pytest.raises(DTypeError, match=r"^add_at: labels must be integer class indices "
+                                         r"\(operand dtypes float64, float64, float64\) at \S*test_nn_mutants\.py:\d+$"):
+        add_at(x, 0.5, labels)
