@@ -1,7 +1,8 @@
 """nn.py's mutation run (tests/MUTANTS.md): what the value tables of test_ops and test_nn left open.
 one_hot in another dtype and with one class; the losses' dtypes against a Python number and their
 messages for an unknown reduction; add_at's jvp along the values alone (x constant), with labels of
-more than one axis and values that broadcast; add_at's flop count over a named size."""
+more than one axis and values that broadcast; add_at with a Python number, with labels that are not
+integers, and its flop count over a named size."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def test_losses_against_a_python_number_keep_the_prediction_dtype(loss, name):
         got = codegen.evaluate(out, {x: np.float32(0.75)})
         expected = (0.75 - target) ** 2 if name == "mse" else np.logaddexp(0, 0.75) - 0.75 * target
         assert got.dtype == np.float32 and np.isclose(got, expected, rtol=1e-6), (name, got)
-    with pytest.raises(ValueError, match=rf"^{name}: reduction must be one of \('mean', 'sum', 'none'\), got 'avg'$"):
+    message = rf"^{name}: reduction must be one of \('mean', 'sum', 'none'\), got 'avg'$"
+    with pytest.raises(ValueError, match=message):
         loss(x, 0.5, reduction="avg")
 
 
@@ -85,6 +87,6 @@ def test_add_at_takes_a_python_number_in_the_dtype_of_x():
 
 def test_add_at_refuses_labels_that_are_not_integers():
     x, labels = P("x", (2, 3)), P("labels", (2,))
-    with pytest.raises(DTypeError, match=r"^add_at: labels must be integer class indices "
-                                         r"\(operand dtypes float64, float64, float64\) at \S*test_nn_mutants\.py:\d+$"):
+    message = r"^add_at: labels must be integer class indices \(operand dtypes float64, float64, float64\) at "
+    with pytest.raises(DTypeError, match=message + r"\S*test_nn_mutants\.py:\d+$"):
         add_at(x, 0.5, labels)
