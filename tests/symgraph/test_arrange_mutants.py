@@ -151,6 +151,13 @@ def test_roll_of_a_1d_array_without_axis():
         np.testing.assert_array_equal(_run(sg.roll(x, shift), {x: xv}), np.roll(xv, shift))
 
 
+def test_roll_of_a_1d_array_without_axis_adds_no_reshape():
+    x = P("x", (5,))
+    out = sg.roll(x, 2)  # the two slices of x, joined: no reshape to flatten and back
+    assert out.op.name == "concatenate" and [i.op.name for i in out.inputs] == ["getitem", "getitem"]
+    assert all(i.inputs == (x,) for i in out.inputs)
+
+
 def test_roll_one_shift_for_two_axes():
     x, xv = _x((3, 4))
     np.testing.assert_array_equal(_run(sg.roll(x, 1, axis=(0, 1)), {x: xv}), np.roll(xv, 1, axis=(0, 1)))
