@@ -108,6 +108,15 @@ def test_argsort_flops_grow_with_the_log_of_the_axis():
     z = P("z", (4, "n"))
     node = sg.argsort(z)
     assert node.op.flops(node, {"n": 6}) == 24  # a named length: no log factor
+    node = apply(ArgSort(-1), P("s", ()))  # a 0-d x (only applied directly): one entry, no axis to read
+    assert node.op.flops(node, {}) == 1
+
+
+def test_cumulative_flops_count_named_sizes():
+    x = P("x", ("n", 4))
+    for build in (sg.cumsum, sg.cumprod):
+        node = build(x, axis=1)
+        assert node.op.flops(node, {"n": 3}) == 12
 
 
 def test_permute_along_checks_its_permutation():
