@@ -206,3 +206,12 @@ def test_numpy_order_of_axes_for_ints_apart_from_the_array_entry(index):
     expected = np.zeros_like(xv)
     np.add.at(expected, index, w)
     np.testing.assert_array_equal(_run(g, {x: xv}), expected)
+
+
+def test_scatter_flops_count_the_values_with_named_sizes():
+    node = apply(Untake(-1, 3), P("v", ("n", 2)), _ints("i", (2,)))
+    assert node.shape == ("n", 3)
+    assert node.op.flops(node, {"n": 5}) == 10  # one add per value
+    node = apply(Ungather(-1), P("w", ("n", 2)), _ints("j", ("n", 2)), P("like", ("n", 4)))
+    assert node.shape == ("n", 4)
+    assert node.op.flops(node, {"n": 5}) == 10
