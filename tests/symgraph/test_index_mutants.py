@@ -117,6 +117,14 @@ def test_take_counts_negative_indices_from_the_end_down_to_minus_n():
         sg.take(x, [-4])
 
 
+def test_take_stores_indices_in_0_to_n_minus_1():
+    # the indices a graph holds count from 0 (as labels do; the module's rule), whatever the user gave
+    out = sg.take(P("x", (3, 4)), [-1, 2, -3], axis=0)
+    np.testing.assert_array_equal(out.inputs[1].op.value, [2, 2, 0])
+    out = sg.take(P("y", (3, 4)), np.array([[-4, 3]]), axis=1)
+    np.testing.assert_array_equal(out.inputs[1].op.value, [[0, 3]])
+
+
 def test_take_of_no_indices():
     x, xv = _x()
     out = sg.take(x, np.array([], dtype=np.int64))
