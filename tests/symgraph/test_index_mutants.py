@@ -171,7 +171,6 @@ def test_getitem_with_an_ellipsis_and_an_entry_of_two_axes():
     idx = np.array([[0, 4], [2, 3]])
     np.testing.assert_array_equal(_run(x[..., idx], {x: xv}), xv[..., idx])
     np.testing.assert_array_equal(_run(x[[0, 2], ...], {x: xv}), xv[[0, 2], ...])
-    np.testing.assert_array_equal(_run(x[1, ..., [0, 2]], {x: xv}), xv[1, ..., [0, 2]])  # (2, 4): NumPy's order
 
 
 def test_getitem_with_an_array_entry_and_a_slice_after_it():
