@@ -222,7 +222,7 @@ def fancy_getitem(x: Node, index, what: str = "getitem") -> Node:
     """x[index] where one entry of ``index`` is an integer array (node, NumPy array or list) or a NumPy
     boolean mask, the others ints, slices and at most one ``...``: a take along that axis, then the
     basic index. One array entry only (NumPy's rules for several are not supported)."""
-    from .shape import getitem
+    from .shape import getitem, transpose
 
     index = index if isinstance(index, tuple) else (index,)
     for i in index:
@@ -256,7 +256,16 @@ def fancy_getitem(x: Node, index, what: str = "getitem") -> Node:
         entry = np.flatnonzero(m)
     taken = take(x, entry, axis=k)
     rest = index[:k] + (slice(None),) * (entry.ndim if isinstance(entry, Node) else np.ndim(entry)) + index[k + 1:]
-    return getitem(taken, rest) if any(i != slice(None) for i in rest) else taken
+    out = getitem(taken, rest) if any(i != slice(None) for i in rest) else taken
+    # NumPy counts the ints next to an array as array indices too: when a slice parts them from the
+    # array entry, the entry's axes go first (x[1, :, [0, 2]] has shape (2, n), not (n, 2))
+    advanced = [j for j, i in enumerate(index) if j == k or isinstance(i, (int, np.integer))]
+    before = sum(isinstance(i, slice) for i in index[:k])  # the result's axes ahead of the entry's
+    if advanced[-1] - advanced[0] + 1 != len(advanced) and before:
+        width = np.ndim(entry)
+        out = transpose(out, tuple(range(before, before + width)) + tuple(range(before))
+                        + tuple(range(before + width, out.ndim)))
+    return out
 
 
 def reshape_axes(x: Node, k: int, m: int) -> Node:
