@@ -27,3 +27,20 @@ def test_a_users_frac_has_derivative_one_between_the_integers():
     value, grad = codegen.evaluate([frac(x), g], {x: v})
     np.testing.assert_allclose(value, v - np.floor(v))
     np.testing.assert_array_equal(grad, np.ones(5))
+
+
+class _NoDerivative(sympy.Function):
+    """A function NumPy can print (as sin) but SymPy cannot differentiate."""
+
+    def _numpycode(self, printer):
+        return f"np.sin({printer._print(self.args[0])})"
+
+
+def test_the_refusal_of_an_underivable_function_shows_the_rewritten_expression_and_says_what_to_do():
+    with pytest.raises(ValueError) as info:
+        sg.elementwise(lambda z: sympy.frac(z) + _NoDerivative(z), name="odd")
+    assert str(info.value) == (
+        "elementwise 'odd': SymPy cannot differentiate x0 + _NoDerivative(x0) - floor(x0) with respect to x0; "
+        "it leaves Derivative(_NoDerivative(x0), x0) unevaluated, which has no NumPy form. Give the function a "
+        "form SymPy differentiates (Piecewise, Heaviside, floor, Mod and Abs do), or wrap the argument in "
+        "sg.stop_gradient if it needs no gradient")
