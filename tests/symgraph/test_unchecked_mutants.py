@@ -44,3 +44,48 @@ def test_the_refusal_of_an_underivable_function_shows_the_rewritten_expression_a
         "it leaves Derivative(_NoDerivative(x0), x0) unevaluated, which has no NumPy form. Give the function a "
         "form SymPy differentiates (Piecewise, Heaviside, floor, Mod and Abs do), or wrap the argument in "
         "sg.stop_gradient if it needs no gradient")
+
+
+# -- add_at's own checks (the op applied directly, as the simplifier's cross-entropy rule does) -----------
+def _add_at(x, values, labels):
+    from symgraph.graph import apply
+    from symgraph.ops import AddAt
+
+    return apply(AddAt(), x, values, labels)
+
+
+HERE = r" at \S*test_unchecked_mutants\.py:\d+$"
+
+
+@pytest.mark.parametrize("x, values, labels, message", [
+    ((3, 4), (3, 4), (3,), r"values must broadcast to the shape of labels \(operand shapes \(3, 4\), \(3, 4\), \(3,\)\)"),
+    ((3, 4), (2,), (3,), r"values must broadcast to the shape of labels \(operand shapes \(3, 4\), \(2,\), \(3,\)\)"),
+    ((2, 3, 4), (3, 1), (2, 3), r"values must broadcast to the shape of labels"),
+    ((2, 3, 4), (3, 3), (2, 3), r"values must broadcast to the shape of labels"),
+    ((3, 4), (3,), (4,), r"labels must have the shape of x without its last axis \(operand shapes \(3, 4\), \(3,\), "
+                          r"\(4,\)\)"),
+])
+def test_add_at_refuses_values_and_labels_of_the_wrong_shape(x, values, labels, message):
+    with pytest.raises(sg.ShapeError, match=rf"^add_at: {message}.*{HERE}"):
+        _add_at(sg.placeholder("x", x), sg.placeholder("v", values), sg.placeholder("l", labels, dtype="int64"))
+
+
+def test_add_at_accepts_values_that_broadcast_to_the_labels():
+    x, labels = sg.placeholder("x", (2, 3, 4)), sg.placeholder("l", (2, 3), dtype="int64")
+    for shape in [(), (1,), (3,), (2, 1), (1, 3), (2, 3)]:
+        assert _add_at(x, sg.placeholder("v", shape), labels).shape == (2, 3, 4), shape
+
+
+def test_add_at_refuses_values_that_widen_x_and_takes_narrower_ones():
+    labels = sg.placeholder("l", (3,), dtype="int64")
+    with pytest.raises(sg.DTypeError, match=r"^add_at: values must not widen the dtype of x \(operand dtypes "
+                                            r"float32, float64, int64\)" + HERE):
+        _add_at(sg.placeholder("x", (3, 4), dtype="float32"), sg.placeholder("v", (3,)), labels)
+    out = _add_at(sg.placeholder("x", (3, 4)), sg.placeholder("v", (3,), dtype="float32"), labels)
+    assert out.dtype == np.float64
+
+
+def test_a_users_elementwise_shows_its_expression_and_a_builtin_does_not():
+    x = sg.placeholder("x", (3,))
+    user = sg.elementwise(lambda a: a ** 3 + 1, name="cube_plus_one")
+    assert user(x).op.show_expr and not sg.tanh(x).op.show_expr
