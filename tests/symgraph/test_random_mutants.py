@@ -69,3 +69,24 @@ def test_random_uniform_is_float_for_any_like(like_dtype, expected):
     assert u.dtype == expected
     got = codegen.evaluate(u, {like: np.zeros(3, dtype=like_dtype)})
     assert got.dtype == expected and np.all((0 <= got) & (got < 1))
+
+
+@pytest.mark.parametrize("seed, error, message", [
+    (1.5, TypeError, "random_key 'k': seed must be an int, got 1.5"),  # was truncated to seed 1
+    ("3", TypeError, "random_key 'k': seed must be an int, got '3'"),  # was parsed as 3
+    (True, TypeError, "random_key 'k': seed must be an int, got True"),
+    (-1, ValueError, r"random_key 'k': seed must be in \[0, 2\*\*63\), got -1"),  # was refused by NumPy at run time
+    (2**63, ValueError, r"random_key 'k': seed must be in \[0, 2\*\*63\), got 9223372036854775808"),
+])
+def test_random_key_refuses_a_seed_that_is_not_an_int_in_range(seed, error, message):
+    with pytest.raises(error, match=f"^{message}$"):
+        sg.random_key("k", seed)
+
+
+@pytest.mark.parametrize("seed", [0, 2**63 - 1, np.int32(12), np.uint64(2**63 - 1)])
+def test_random_key_takes_any_int_seed_in_range(seed):
+    key = sg.random_key("k", seed)
+    assert key.op.value.dtype == np.int64 and key.op.value.tolist() == [int(seed), 0]
+    x = sg.placeholder("x", (3,))
+    got = codegen.evaluate(sg.random_uniform(key, x), {x: np.zeros(3)})
+    np.testing.assert_array_equal(got, np.random.default_rng([int(seed), 0]).random(3))

@@ -389,3 +389,15 @@ def test_hypot_derivatives_read_the_output():
     da = S._HYPOT.derivative(h, 0)
     assert da.op.derivative_of == ("hypot", 0, ("x0", "y")) and da.inputs == (a, h)
     assert S._HYPOT.derivative(h, 1).op.derivative_of == ("hypot", 1, ("x1", "y"))
+
+
+@pytest.mark.parametrize("build, line", [
+    (lambda x: sg.elu(x, 0.5), "%t3 = delu(%x, expr=Piecewise((1.0, x0 > 0), (0.5*exp(Min(0, x0)), True)))  (3,) float64"),
+    (sg.selu, "%t3 = dselu(%x, expr=Piecewise((1.05070098735548, x0 > 0), (1.75809934084738*exp(Min(0, x0)), True)))"
+              "  (3,) float64"),
+])
+def test_elu_derivative_as_printed(build, line):
+    """The derivative op as dprint (and the generated code's comment) shows it: exp of min(x, 0), so the
+    branch NumPy evaluates but does not select never overflows."""
+    x = sg.placeholder("x", (3,))
+    assert sg.dprint(sg.grad(build(x).sum(), x)).splitlines()[2] == line
