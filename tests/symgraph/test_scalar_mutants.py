@@ -401,3 +401,20 @@ def test_elu_derivative_as_printed(build, line):
     branch NumPy evaluates but does not select never overflows."""
     x = sg.placeholder("x", (3,))
     assert sg.dprint(sg.grad(build(x).sum(), x)).splitlines()[2] == line
+
+
+def test_hypot_derivatives_as_printed_and_plus_zero_at_the_origin():
+    """a / (hypot + Heaviside(-hypot, 1)): the denominator is 1 exactly where hypot is 0, so the
+    derivative at the origin is +0.0 (0 / 1), with no 0 / 0 in the generated code."""
+    a, b = sg.placeholder("a", (3,)), sg.placeholder("b", (3,))
+    h = sg.hypot(a, b)
+    grads = sg.grad(h.sum(), [a, b])
+    lines = sg.dprint(grads).splitlines()
+    assert lines[4] == "%t3 = dhypot/d0(%a, %t1, expr=x0/(x1 + Heaviside(-x1, 1)))  (3,) float64"
+    assert lines[6] == "%t4 = dhypot/d1(%b, %t1, expr=x0/(x1 + Heaviside(-x1, 1)))  (3,) float64"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ga, gb = codegen.evaluate(grads, {a: np.array([0.0, 3.0, -1e-300]), b: np.array([0.0, 4.0, 0.0])})
+    np.testing.assert_array_equal(ga, [0.0, 0.6, -1.0])
+    np.testing.assert_array_equal(gb, [0.0, 0.8, 0.0])
+    assert not np.signbit(ga[0]) and not np.signbit(gb[0])
