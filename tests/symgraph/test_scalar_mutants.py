@@ -418,3 +418,45 @@ def test_hypot_derivatives_as_printed_and_plus_zero_at_the_origin():
     np.testing.assert_array_equal(ga, [0.0, 0.6, -1.0])
     np.testing.assert_array_equal(gb, [0.0, 0.8, 0.0])
     assert not np.signbit(ga[0]) and not np.signbit(gb[0])
+
+
+# -- user functions SymPy differentiates only almost everywhere (_diff) --------------------------------
+class _NoDerivative(sp.Function):
+    """A function NumPy can print (as sin) but SymPy cannot differentiate."""
+
+    def _numpycode(self, printer):
+        return f"np.sin({printer._print(self.args[0])})"
+
+
+def test_an_underivable_user_function_is_refused_with_the_whole_message():
+    with pytest.raises(ValueError) as e:
+        sg.elementwise(lambda z: 2 * _NoDerivative(z), name="nodiff")
+    assert str(e.value) == (
+        "elementwise 'nodiff': SymPy cannot differentiate 2*_NoDerivative(x0) with respect to x0; it leaves "
+        "Derivative(_NoDerivative(x0), x0) unevaluated, which has no NumPy form. Give the function a form SymPy "
+        "differentiates (Piecewise, Heaviside, floor, Mod and Abs do), or wrap the argument in sg.stop_gradient if "
+        "it needs no gradient")
+
+
+def test_user_piecewise_constant_mod_and_frac_functions_differentiate_almost_everywhere():
+    """floor, ceiling, sign, Heaviside: derivative 0 (no Dirac delta, no unevaluated Derivative);
+    Mod(a, b) = a - b * floor(a / b): derivatives 1 and -floor(a / b); frac(a) = a - floor(a): 1."""
+    av, bv = np.array([5.5, -0.3, 2.25, 7.0, -7.5]), np.array([2.0, 1.0, -2.0, 4.0, 2.0])
+    a, b = sg.placeholder("a", (5,)), sg.placeholder("b", (5,))
+    steps = [sg.elementwise(f, name=f"u{k}")(a) for k, f in enumerate(
+        (lambda z: sp.floor(z) * z, lambda z: sp.ceiling(3 * z), lambda z: sp.sign(z) + z**2,
+         lambda z: sp.Heaviside(z - 1) * 2))]
+    umod = sg.elementwise(lambda p, q: sp.Mod(p, q) * 3, name="umod")(a, b)
+    ufrac = sg.elementwise(lambda z: sp.frac(z) * z, name="ufrac")(a)
+    outs = [sg.grad(s.sum(), a) for s in steps] + sg.grad(umod.sum(), [a, b]) + [sg.grad(ufrac.sum(), a), umod, ufrac]
+    got = codegen.evaluate(outs, {a: av, b: bv})
+    np.testing.assert_array_equal(got[0], np.floor(av))
+    np.testing.assert_array_equal(got[1], np.zeros(5))
+    np.testing.assert_array_equal(got[2], 2 * av)
+    np.testing.assert_array_equal(got[3], np.zeros(5))
+    np.testing.assert_array_equal(got[4], np.full(5, 3.0))
+    np.testing.assert_array_equal(got[5], -3 * np.floor(av / bv))
+    frac = av - np.floor(av)
+    np.testing.assert_allclose(got[6], frac + av, rtol=1e-15)  # d/dz frac(z) * z = frac(z) + z
+    np.testing.assert_allclose(got[7], 3 * np.mod(av, bv), rtol=1e-15)
+    np.testing.assert_allclose(got[8], frac * av, rtol=1e-15)
