@@ -460,3 +460,16 @@ def test_user_piecewise_constant_mod_and_frac_functions_differentiate_almost_eve
     np.testing.assert_allclose(got[6], frac + av, rtol=1e-15)  # d/dz frac(z) * z = frac(z) + z
     np.testing.assert_allclose(got[7], 3 * np.mod(av, bv), rtol=1e-15)
     np.testing.assert_allclose(got[8], frac * av, rtol=1e-15)
+
+
+def test_derivative_formulas_in_the_primal_variables():
+    """What traces show for a derivative node: x for a unary op's input, x0, x1 for several, y the output."""
+    from symgraph.trace import derivative_formula
+
+    x, y = sg.placeholder("x", (3,)), sg.placeholder("y", (3,))
+    sin, tanh, h = sg.sin(x), sg.tanh(x), sg.hypot(x, y)
+    assert derivative_formula(sin.op.derivative(sin, 0)) == "sin'(x) = cos(x)"
+    assert derivative_formula(tanh.op.derivative(tanh, 0)) == "tanh'(y) = 1 - y²"
+    assert derivative_formula(h.op.derivative(h, 1)) == "hypot'_1(x1, y) = x1/(y + Heaviside(-y, 1))"
+    f = sg.elementwise(lambda a, b: a * sp.sin(b), name="f")(x, y)
+    assert derivative_formula(f.op.derivative(f, 1)) == "f'_1(x0, x1) = x0·cos(x1)"
