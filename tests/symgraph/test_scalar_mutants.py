@@ -473,3 +473,41 @@ def test_derivative_formulas_in_the_primal_variables():
     assert derivative_formula(h.op.derivative(h, 1)) == "hypot'_1(x1, y) = x1/(y + Heaviside(-y, 1))"
     f = sg.elementwise(lambda a, b: a * sp.sin(b), name="f")(x, y)
     assert derivative_formula(f.op.derivative(f, 1)) == "f'_1(x0, x1) = x0·cos(x1)"
+
+
+def test_operands_that_do_not_broadcast_are_refused_with_the_whole_message():
+    x, y = sg.placeholder("x", (3,)), sg.placeholder("y", (2, 4))
+    with pytest.raises(sg.ShapeError, match=r"^hypot: operands cannot be broadcast together \(3 vs 4\) "
+                                            r"\(operand shapes \(3,\), \(2, 4\)\)" + HERE):
+        sg.hypot(x, y)
+
+
+def test_a_user_function_of_no_inputs_is_a_float64_scalar():
+    c = sg.elementwise(lambda: sp.pi, name="pi")()
+    assert (c.shape, c.dtype) == ((), np.float64)
+    assert codegen.evaluate(c, {}) == np.pi
+
+
+def test_an_elementwise_op_applied_to_integers_directly_is_float_and_has_no_integer_gradient():
+    """The builders convert integers first; the op's own rules, applied to an integer node, still
+    infer a float result and give no cotangent to the integer operand."""
+    from symgraph.graph import apply
+
+    i, x = sg.placeholder("i", (3,), dtype="int32"), sg.placeholder("x", (3,), dtype="float32")
+    n = apply(S._HYPOT, x, i)
+    assert n.dtype == np.float64 and apply(sg.exp.op, i).dtype == np.float64
+    assert apply(sg.exp.op, x).dtype == np.float32
+    cot = sg.placeholder("c", (3,))
+    gx, gi = S._HYPOT.vjp(n, cot)
+    assert gi is None and gx is not None
+    np.testing.assert_allclose(codegen.evaluate(gx, {x: np.array([3.0, 0.0, 1.0], np.float32), i: np.array([4, 0, 0], np.int32),
+                                                     cot: np.ones(3)}), [0.6, 0.0, 1.0], rtol=1e-6)
+
+
+def test_a_primal_elementwise_node_is_not_a_derivative():
+    from symgraph.trace import derivative_formula, derivative_text
+
+    x = sg.placeholder("x", (3,))
+    for node in (sg.sin(x), sg.elementwise(lambda z: z**3, name="cube")(x)):
+        assert node.op.derivative_of is None
+        assert derivative_text(node) is None and derivative_formula(node) is None
