@@ -511,3 +511,13 @@ def test_a_primal_elementwise_node_is_not_a_derivative():
     for node in (sg.sin(x), sg.elementwise(lambda z: z**3, name="cube")(x)):
         assert node.op.derivative_of is None
         assert derivative_text(node) is None and derivative_formula(node) is None
+
+
+def test_a_constant_derivative_has_the_node_dtype():
+    """mod's derivative in a is the number 1: a constant of the node's dtype (float32 here)."""
+    a, b = sg.placeholder("a", (3,), dtype="float32"), sg.placeholder("b", (3,), dtype="float32")
+    m = sg.mod(a, b)
+    d = m.op.derivative(m, 0)
+    assert (d.shape, d.dtype) == ((), np.float32) and float(d.op.value) == 1.0
+    lr = sg.leaky_relu(sg.placeholder("x", (2,), dtype="float32"), 0.0)
+    assert lr.op.derivative(lr, 0).dtype == np.float32  # 0 + 1 * H0(y): reads y
