@@ -34,7 +34,12 @@ class RandomUniform(NoDerivative):
 
 
 def random_key(name: str, seed: int) -> Node:
-    """A state leaf holding the random key ``[seed, 0]``; advance it with :func:`next_key`."""
+    """A state leaf holding the random key ``[seed, 0]``; advance it with :func:`next_key`.
+    ``seed`` is an int in [0, 2**63) (NumPy's generators take no negative seed)."""
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"random_key {name!r}: seed must be an int, got {seed!r}")
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"random_key {name!r}: seed must be in [0, 2**63), got {seed}")
     return parameter(name, value=np.array([seed, 0], dtype=np.int64), dtype="int64", trainable=False)
 
 
