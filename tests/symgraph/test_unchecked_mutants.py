@@ -89,3 +89,24 @@ def test_a_users_elementwise_shows_its_expression_and_a_builtin_does_not():
     x = sg.placeholder("x", (3,))
     user = sg.elementwise(lambda a: a ** 3 + 1, name="cube_plus_one")
     assert user(x).op.show_expr and not sg.tanh(x).op.show_expr
+
+
+def test_add_at_refuses_float_labels_and_a_named_class_axis():
+    with pytest.raises(sg.DTypeError, match=r"^add_at: labels must be integer class indices \(operand dtypes "
+                                            r"float64, float64, float64\)" + HERE):
+        _add_at(sg.placeholder("x", (3, 4)), sg.placeholder("v", (3,)), sg.placeholder("l", (3,)))
+    with pytest.raises(sg.ShapeError, match=r"^add_at: labels must have the shape of x without its last axis "
+                                            r"\(operand shapes \(3, k\), \(3,\), \(3,\)\)" + HERE):
+        _add_at(sg.placeholder("x", (3, "k")), sg.placeholder("v", (3,)), sg.placeholder("l", (3,), dtype="int64"))
+
+
+def test_pick_compares_every_leading_axis_with_the_labels_and_unpick_refuses_float_labels():
+    from symgraph.graph import apply
+    from symgraph.ops import Pick, Unpick
+
+    with pytest.raises(sg.ShapeError, match=r"^pick: labels must have the shape of x without its last axis "
+                                            r"\(operand shapes \(2, 3, 4\), \(2, 5\)\)" + HERE):
+        apply(Pick(), sg.placeholder("x", (2, 3, 4)), sg.placeholder("l", (2, 5), dtype="int64"))
+    with pytest.raises(sg.DTypeError, match=r"^unpick: labels must be integer class indices \(operand dtypes "
+                                            r"float64, float64\)" + HERE):
+        apply(Unpick(4), sg.placeholder("v", (3,)), sg.placeholder("l", (3,)))
