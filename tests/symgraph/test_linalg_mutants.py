@@ -79,6 +79,18 @@ def test_einsum_rejects_an_arrow_split_by_an_ellipsis():
 # -- the ops' errors: "<op>: <problem> (operand shapes/dtypes ...) at <the user's line>" ---------------
 A34, A33 = (3, 4), (3, 3)
 OP_ERRORS = [
+    (lambda: sg.matmul(P("s", ()), P("v", (3,))), sg.ShapeError,
+     "matmul: matmul needs operands with at least one dimension; use * for scalars (operand shapes (), (3,))"),
+    (lambda: sg.matmul(P("v", (3,)), P("s", ())), sg.ShapeError,
+     "matmul: matmul needs operands with at least one dimension; use * for scalars (operand shapes (3,), ())"),
+    (lambda: sg.matmul(P("a", A34, dtype="bool"), P("v", (4,))), sg.DTypeError,
+     "matmul: matmul of booleans is not defined (operand dtypes bool, float64)"),
+    (lambda: sg.matmul(P("a", A34), P("v", (4,), dtype="bool")), sg.DTypeError,
+     "matmul: matmul of booleans is not defined (operand dtypes float64, bool)"),
+    (lambda: sg.matmul(P("a", A34), P("b", (5, 2))), sg.ShapeError,
+     "matmul: inner dimensions differ: 4 != 5 (operand shapes (3, 4), (5, 2))"),
+    (lambda: sg.matmul(P("a", (2, 3, 4)), P("b", (5, 4, 2))), sg.ShapeError,
+     "matmul: batch dimensions cannot be broadcast (2 vs 5) (operand shapes (2, 3, 4), (5, 4, 2))"),
     (lambda: apply(Einsum("ij,jk->ik"), P("a", A34)), sg.ShapeError,
      "einsum: 'ij,jk->ik' needs 2 operands, got 1 (operand shapes (3, 4))"),
     (lambda: apply(Einsum("ij->i"), P("a", (3, 4, 5))), sg.ShapeError,
@@ -133,6 +145,14 @@ def test_derivatives_over_named_sizes_say_they_are_not_implemented():
     with pytest.raises(NotImplementedError,
                        match=r"^cholesky: differentiating over matrices of a named size \('n'\)$"):
         sg.grad(sg.sum(sg.cholesky(x)), [x])
+
+
+@pytest.mark.parametrize("da, db, want", [
+    ("float32", "float64", "float64"), ("float64", "float32", "float64"), ("int64", "float32", "float64"),
+    ("float32", "int64", "float64"), ("int32", "int32", "int32"),
+])
+def test_matmul_dtype_is_the_operands_common_type(da, db, want):
+    assert str(sg.matmul(P("a", (2, 3), dtype=da), P("b", (3,), dtype=db)).dtype) == want
 
 
 # -- einsum's parsing --------------------------------------------------------------------------------
