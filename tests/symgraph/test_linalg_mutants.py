@@ -155,6 +155,25 @@ def test_matmul_dtype_is_the_operands_common_type(da, db, want):
     assert str(sg.matmul(P("a", (2, 3), dtype=da), P("b", (3,), dtype=db)).dtype) == want
 
 
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+@pytest.mark.parametrize("sa, sb", [((4,), (4,)), ((3, 4), (4,)), ((4,), (4, 3))])
+def test_matmul_jacobians_of_vectors_in_both_modes(sa, sb, mode):
+    """The sweeps carry a basis axis in front of the tangent or cotangent (the vector cases lift it)."""
+    rng = _rng()
+    a, b = P("a", sa), P("b", sb)
+    av, bv = rng.normal(size=sa), rng.normal(size=sb)
+    y = sg.matmul(a, b)
+    ja, jb = _run([sg.jacobian(y, a, mode=mode), sg.jacobian(y, b, mode=mode)], {a: av, b: bv})
+    if len(sa) == len(sb) == 1:  # y = a . b
+        want_a, want_b = bv, av
+    elif len(sb) == 1:  # y_i = A_ik b_k: dy_i/dA_jk = [i = j] b_k, dy/db = A
+        want_a, want_b = np.eye(3)[:, :, None] * bv, av
+    else:  # y_p = a_k B_kp: dy/da = B^T, dy_p/dB_kq = a_k [p = q]
+        want_a, want_b = bv.T, av[None, :, None] * np.eye(3)[:, None, :]
+    np.testing.assert_allclose(ja, want_a, rtol=1e-12)
+    np.testing.assert_allclose(jb, want_b, rtol=1e-12)
+
+
 # -- einsum's parsing --------------------------------------------------------------------------------
 def test_einsum_reads_subscripts_with_spaces():
     rng = _rng()
