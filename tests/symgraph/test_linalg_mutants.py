@@ -174,6 +174,19 @@ def test_matmul_jacobians_of_vectors_in_both_modes(sa, sb, mode):
     np.testing.assert_allclose(jb, want_b, rtol=1e-12)
 
 
+@pytest.mark.parametrize("mode", ["forward", "reverse", "optimal"])
+def test_jacobian_through_a_dot_product_of_vectors_into_a_matrix(mode):
+    """y = tanh(a . b) C: a reverse sweep reaches the dot product with one cotangent per entry of y."""
+    rng = _rng()
+    a, b = P("a", (4,)), P("b", (4,))
+    av, bv, c = rng.normal(size=4), rng.normal(size=4), rng.normal(size=(2, 3))
+    y = sg.tanh(sg.matmul(a, b)) * sg.constant(c)
+    ja, jb = _run([sg.jacobian(y, a, mode=mode), sg.jacobian(y, b, mode=mode)], {a: av, b: bv})
+    d = (1 - np.tanh(av @ bv) ** 2) * c  # dy/d(a . b)
+    np.testing.assert_allclose(ja, d[..., None] * bv, rtol=1e-12)
+    np.testing.assert_allclose(jb, d[..., None] * av, rtol=1e-12)
+
+
 # -- einsum's parsing --------------------------------------------------------------------------------
 def test_einsum_reads_subscripts_with_spaces():
     rng = _rng()
