@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..graph import NoDerivative, Node, Op, apply, as_node
@@ -207,7 +209,8 @@ def _parse_einsum(subscripts: str, shapes) -> str:
     if len(ins) != len(shapes):
         raise ValueError(f"einsum: {subscripts!r} names {len(ins)} operands, got {len(shapes)}")
     letters = "".join(c for c in subscripts if c.isalpha())
-    bad = [c for c in subscripts.replace("...", "").replace("->", "").replace(",", "") if c not in _LETTERS]
+    # one pass: taking "..." out of "-...>" must not make an arrow that a second pass would accept
+    bad = [c for c in re.sub(r"\.\.\.|->|,", "", subscripts) if c not in _LETTERS]
     if bad:
         raise ValueError(f"einsum: {subscripts!r}: subscripts are letters, ',' , '->' and '...'; got {bad[0]!r}")
     width = max((len(shape) - len(s.replace("...", "")) for s, shape in zip(ins, shapes) if "..." in s), default=0)
