@@ -110,3 +110,25 @@ def test_pick_compares_every_leading_axis_with_the_labels_and_unpick_refuses_flo
     with pytest.raises(sg.DTypeError, match=r"^unpick: labels must be integer class indices \(operand dtypes "
                                             r"float64, float64\)" + HERE):
         apply(Unpick(4), sg.placeholder("v", (3,)), sg.placeholder("l", (3,)))
+
+
+def test_pick_refuses_a_named_class_axis():
+    from symgraph.graph import apply
+    from symgraph.ops import Pick
+
+    with pytest.raises(sg.ShapeError, match=r"^pick: labels must have the shape of x without its last axis, which must "
+                                            r"be static \(operand shapes \(3, k\), \(3,\)\)" + HERE):
+        apply(Pick(), sg.placeholder("x", (3, "k")), sg.placeholder("l", (3,), dtype="int64"))
+
+
+def test_reductions_other_than_sum_refuse_booleans_and_drop_their_axes_by_default():
+    from symgraph.graph import apply
+    from symgraph.ops import Max, Mean, Sum
+
+    b = sg.placeholder("b", (3, 4), dtype="bool")
+    for op, name in [(Max((-2,)), "max"), (Mean((-2,)), "mean")]:
+        with pytest.raises(sg.DTypeError, match=rf"^{name}: cannot reduce booleans; convert with \.astype\(\.\.\.\) "
+                                                r"first \(operand dtypes bool\)" + HERE):
+            apply(op, b)
+    assert apply(Sum((-2,)), b).shape == (4,)  # a count: booleans sum
+    assert apply(Mean((-2,)), sg.placeholder("x", (3, 4))).shape == (4,)
