@@ -132,3 +132,23 @@ def test_reductions_other_than_sum_refuse_booleans_and_drop_their_axes_by_defaul
             apply(op, b)
     assert apply(Sum((-2,)), b).shape == (4,)  # a count: booleans sum
     assert apply(Mean((-2,)), sg.placeholder("x", (3, 4))).shape == (4,)
+
+
+def test_pick_refuses_float_labels_and_labels_with_as_many_axes_as_x():
+    from symgraph.graph import apply
+    from symgraph.ops import Pick
+
+    with pytest.raises(sg.DTypeError, match=r"^pick: labels must be integer class indices \(operand dtypes "
+                                            r"float64, float64\)" + HERE):
+        apply(Pick(), sg.placeholder("x", (3, 4)), sg.placeholder("l", (3,)))
+    with pytest.raises(sg.ShapeError, match=r"^pick: labels must have the shape of x without its last axis, which must "
+                                            r"be static \(operand shapes \(4,\), \(4,\)\)" + HERE):
+        apply(Pick(), sg.placeholder("x", (4,)), sg.placeholder("l", (4,), dtype="int64"))
+
+
+def test_a_mean_keeps_float32_and_widens_integers():
+    from symgraph.graph import apply
+    from symgraph.ops import Mean
+
+    assert apply(Mean((-1,)), sg.placeholder("x", (3, 4), dtype="float32")).dtype == np.float32
+    assert apply(Mean((-1,)), sg.placeholder("i", (3, 4), dtype="int32")).dtype == np.float64
