@@ -205,6 +205,8 @@ def _reduce(cls, x, axis, keepdims):
     axes = normalize_axes(axis, x.ndim, cls.name)
     if not axes and not keepdims:
         return x if cls is not Mean or x.dtype.kind == "f" else cast(x, np.float64)
+    if cls is Mean and x.dtype.kind in "iu":  # summed in float64, as np.mean does: an int64 sum may overflow
+        x = cast(x, np.float64)
     return apply(cls(axes, keepdims), x)
 
 

@@ -152,3 +152,47 @@ def test_a_mean_keeps_float32_and_widens_integers():
 
     assert apply(Mean((-1,)), sg.placeholder("x", (3, 4), dtype="float32")).dtype == np.float32
     assert apply(Mean((-1,)), sg.placeholder("i", (3, 4), dtype="int32")).dtype == np.float64
+
+
+def test_a_mean_of_integers_does_not_overflow():
+    """mean casts integers to float64 first, as np.mean does: summed as int64, two entries of 2**62
+    overflowed (the generated code printed np.add.reduce(i, axis=0) / 2 and gave -2**62)."""
+    i = sg.placeholder("i", (2,), dtype="int64")
+    big = np.array([2**62, 2**62], dtype=np.int64)
+    assert float(codegen.evaluate(sg.mean(i), {i: big})) == 2.0**62
+    assert "np.add.reduce(i.astype(np.float64), axis=None) / 2" in codegen.compile([i], [sg.mean(i)]).source
+
+
+def test_a_mean_of_integers_is_float64_and_other_reductions_keep_the_dtype():
+    i = sg.placeholder("i", (2,), dtype="int64")
+    x32 = sg.placeholder("x", (3, 4), dtype="float32")
+    assert sg.mean(x32).dtype == np.float32 and sg.mean(x32, axis=()) is x32
+    assert sg.sum(i).dtype == np.int64 and sg.sum(i, axis=()) is i and sg.mean(i, axis=()).dtype == np.float64
+    with pytest.raises(sg.ShapeError, match=r"^sum: axis 5 is out of range for an array of 1 dimension\(s\)" + HERE):
+        sg.sum(i, axis=5)
+
+
+def test_count_is_a_constant_of_xs_dtype_and_logsumexp_keeps_float32():
+    from symgraph.ops.reduce import count
+
+    x32 = sg.placeholder("x", (3, 4), dtype="float32")
+    n = count(x32, (-2, -1))
+    assert n.dtype == np.float32 and float(codegen.evaluate(n, {})) == 12.0
+    assert sg.logsumexp(x32, axis=-1).dtype == np.float32
+    assert sg.logsumexp(sg.placeholder("i", (3,), dtype="int32")).dtype == np.float64
+
+
+def test_add_at_gradient_with_respect_to_values_that_broadcast(rng):
+    from symgraph.graph import apply
+    from symgraph.ops import AddAt
+
+    x, labels = sg.placeholder("x", (3, 4)), sg.placeholder("l", (3,), dtype="int64")
+    w = rng.normal(size=(3, 4))
+    lv = np.array([2, 0, 2])
+    for shape in [(3,), (1,), ()]:
+        v = sg.placeholder("v", shape)
+        loss = sg.sum(apply(AddAt(), x, v, labels) * w)
+        (g,) = sg.grad(loss, [v])
+        got = codegen.evaluate(g, {x: np.zeros((3, 4)), v: np.zeros(shape), labels: lv})
+        want = w[np.arange(3), lv]  # d loss / d v_r = w[r, labels[r]], summed where v broadcasts
+        np.testing.assert_allclose(got, want if shape == (3,) else want.sum().reshape(shape))
