@@ -196,3 +196,21 @@ def test_add_at_gradient_with_respect_to_values_that_broadcast(rng):
         got = codegen.evaluate(g, {x: np.zeros((3, 4)), v: np.zeros(shape), labels: lv})
         want = w[np.arange(3), lv]  # d loss / d v_r = w[r, labels[r]], summed where v broadcasts
         np.testing.assert_allclose(got, want if shape == (3,) else want.sum().reshape(shape))
+
+
+def test_broadcast_to_and_transpose_ops_check_their_operand():
+    from symgraph.graph import apply
+    from symgraph.ops import BroadcastTo, Transpose
+    from symgraph.ops.shape import broadcast_like
+
+    with pytest.raises(sg.ShapeError, match=r"^broadcast_to: cannot broadcast to \(2, 3\) \(4 vs 3\) \(operand shapes "
+                                            r"\(4,\)\)" + HERE):
+        apply(BroadcastTo((2, 3)), sg.placeholder("x", (4,)))
+    with pytest.raises(sg.ShapeError, match=r"^broadcast_to: cannot broadcast to \(3,\) \(operand shapes \(3, 3\)\)"
+                                            + HERE):
+        apply(BroadcastTo((3,)), sg.placeholder("x", (3, 3)))
+    with pytest.raises(sg.ShapeError, match=r"^transpose: axes \(1, 0, 2\) do not fit 2 dimension\(s\) \(operand shapes "
+                                            r"\(3, 4\)\)" + HERE):
+        apply(Transpose((1, 0, 2)), sg.placeholder("x", (3, 4)))
+    x32 = sg.placeholder("x", (2, 3), dtype="float32")
+    assert broadcast_like(0.5, x32).dtype == np.float32 and broadcast_like(0.5, x32).shape == (2, 3)
