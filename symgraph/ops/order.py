@@ -71,8 +71,9 @@ class CumProd(Op):
     - vjp: ``where(x == 0, 0, rcumsum(g * y) / safe) + where(first, rcumsum(g * y1), 0)
       + where(second, z * rcumsum(g * y12), 0)``: exact at zeros, and so is its derivative (the
       second derivative; a third would not be at zeros);
-    - jvp: ``y * cumsum(t / safe) + y1 * cumsum(where(first, t, 0))``: exact at zeros (its own
-      derivative is not, so differentiate reverse over forward only where x has no zero)."""
+    - jvp: ``y * cumsum(where(x == 0, 0, t / safe)) + y1 * cumsum(where(first, t, 0))
+      + z * y12 * cumsum(where(second, t, 0))``: exact at zeros, and so is its derivative (reverse
+      over forward)."""
 
     name, params = "cumprod", ("axis",)
     view_of, elementwise, writes_into = (), False, False  # a new array
@@ -107,11 +108,16 @@ class CumProd(Op):
                 + where(second, z * apply(back, g * y12), 0),)
 
     def jvp(self, node, t):
+        from .reduce import Sum
+
         x = node.inputs[0]
-        zero, first, _ = self.zeros(x)
+        zero, first, second = self.zeros(x)
         forward = CumSum(self.axis)
         y1 = apply(CumProd(self.axis), where(first, 1, x))
-        return node * apply(forward, t[0] / where(zero, 1, x)) + y1 * apply(forward, where(first, t[0], 0))
+        y12 = apply(CumProd(self.axis), where(first, 1, where(second, 1, x)))
+        z = apply(Sum((self.axis,), True), where(first, x, 0))
+        return (node * apply(forward, where(zero, 0, t[0] / where(zero, 1, x)))
+                + y1 * apply(forward, where(first, t[0], 0)) + z * y12 * apply(forward, where(second, t[0], 0)))
 
     def flops(self, node, sizes):
         return numel(node.shape, sizes)
