@@ -154,3 +154,15 @@ def test_diff_of_order_zero_is_x():
 def test_diff_of_a_scalar_is_refused():
     with pytest.raises(ValueError, match=r"^diff: needs an array of at least one dimension$"):
         sg.diff(P("s", ()))
+
+
+@pytest.mark.parametrize("x", [[1.5, -2.0, 0.5, 3.0, 0.7], [1.5, 0.0, 0.5, 3.0, 0.7],
+                               [1.5, 0.0, 0.5, 0.0, 0.7], [0.0, 2.0, 0.0, 0.0, 0.7]])
+def test_cumprod_reverse_over_forward_is_exact_at_zeros(x):
+    """The gradient of cumprod's jvp (reverse over forward: H t) at one, two and three zeros; the jvp's own
+    derivative took t / 1 at a zero, so H t was off at the zeros' neighbours."""
+    x, w, t = np.array(x), np.array([0.3, -1.2, 0.8, 2.0, -0.5]), np.array([0.4, 1.1, -0.7, 0.25, 0.9])
+    xs, ts = sg.placeholder("x", (5,)), sg.placeholder("t", (5,))
+    (tangent,) = sg.jvp([sg.sum(sg.cumprod(xs) * w)], [xs], [ts])
+    (ht,) = sg.grad(tangent, [xs])
+    np.testing.assert_allclose(codegen.evaluate(ht, {xs: x, ts: t}), _cumprod_hessian(x, w) @ t, atol=1e-12)

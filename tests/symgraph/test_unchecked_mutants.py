@@ -215,26 +215,3 @@ def test_broadcast_to_and_transpose_ops_check_their_operand():
     x32 = sg.placeholder("x", (2, 3), dtype="float32")
     assert broadcast_like(0.5, x32).dtype == np.float32 and broadcast_like(0.5, x32).shape == (2, 3)
 
-
-def _cumprod_hessian(x, w):
-    """The Hessian of sum(w * cumprod(x)) for a vector x, by its definition (products over all but two)."""
-    n = len(x)
-    h = np.zeros((n, n))
-    for a in range(n):
-        for b in range(n):
-            if a != b:
-                h[a, b] = sum(w[i] * np.prod([x[k] for k in range(i + 1) if k not in (a, b)])
-                              for i in range(max(a, b), n))
-    return h
-
-
-@pytest.mark.parametrize("x", [[1.5, -2.0, 0.5, 3.0, 0.7], [1.5, 0.0, 0.5, 3.0, 0.7],
-                               [1.5, 0.0, 0.5, 0.0, 0.7], [0.0, 2.0, 0.0, 0.0, 0.7]])
-def test_cumprod_reverse_over_forward_is_exact_at_zeros(x):
-    """The gradient of cumprod's jvp (reverse over forward: H t) at one, two and three zeros; the jvp's own
-    derivative took t / 1 at a zero, so H t was off at the zeros' neighbours."""
-    x, w, t = np.array(x), np.array([0.3, -1.2, 0.8, 2.0, -0.5]), np.array([0.4, 1.1, -0.7, 0.25, 0.9])
-    xs, ts = sg.placeholder("x", (5,)), sg.placeholder("t", (5,))
-    (tangent,) = sg.jvp([sg.sum(sg.cumprod(xs) * w)], [xs], [ts])
-    (ht,) = sg.grad(tangent, [xs])
-    np.testing.assert_allclose(codegen.evaluate(ht, {xs: x, ts: t}), _cumprod_hessian(x, w) @ t, atol=1e-12)
