@@ -23,6 +23,7 @@ instrumented run of the symgraph step times each conv and pooling helper call (t
 from __future__ import annotations
 
 import collections
+import re
 import statistics
 from itertools import repeat
 from time import perf_counter
@@ -45,7 +46,10 @@ CHECK_STEPS = 5
 KEYS = ["gen", "torch", "jax", "gemm"]
 LABELS = {"gen": "symgraph", "torch": "PyTorch eager", "jax": "JAX jit", "gemm": "conv GEMMs"}
 TARGETS = {"torch": 1.0, "jax": 1.5}  # symgraph's median ÷ theirs
-HELPERS = ("_conv2d", "_conv_transpose2d", "_conv2d_weight_grad", "_max_pool2d", "_max_pool2d_grad")
+CONV_HELPERS = ("_conv_columns", "_conv2d_from_columns", "_conv_transpose2d", "_conv2d_weight_grad_from_columns",
+                "_conv2d", "_conv2d_weight_grad")
+POOL_HELPERS = ("_max_pool2d", "_max_pool2d_grad")
+HELPERS = CONV_HELPERS + POOL_HELPERS
 
 
 def layer_shapes(name):
@@ -237,33 +241,40 @@ def jax_contender(name, x, labels, init):
 
 def conv_gemms(name, f):
     """The matrix products the symgraph conv helpers make in one step, as (description, operands, out),
-    in their shapes and layouts (symgraph/kernels.py): forward, one product per image, W (O, C·k·k) @
-    cols (C·k·k, L) with L = (H'-1)·Wp + W' (stride 1: columns of the flattened padded rows); weight
-    gradient, one product per image g (O, H'·W') @ cols.T when the weight has at most 512 entries, else
-    cols (C·k·k, H'·W'·N) @ g.T; and, where the generated step computes it (not for the input images),
-    the input gradient W.T @ g (C·k·k × O × H'·W'·N)."""
+    in their shapes and layouts (symgraph/kernels.py), each layer's columns in the layout the generated
+    step chose (``_conv_columns(..., layout=...)``, codegen/conv_columns.py). Forward: "flat", one product
+    per image W (O, C·k·k) @ cols (C·k·k, L) with L = (H'-1)·Wp + W' (the flattened padded rows); "batch",
+    one product W @ cols (C·k·k, H'·W'·N). Weight gradient: "flat", one product per image g (O, L) @
+    cols.T; "batch", cols @ g.T (H'·W'·N, O). Input gradient, where the step computes it (not for the
+    input images; stride 1): one product per kernel row, W (k·C, O·k) @ g's columns along the width
+    (O·k, H'·Wp·N) with Wp = H' + k - 1."""
     spec = NETWORKS[name]
     convs, _ = layer_shapes(name)
     n = spec["batch"]
-    input_grads = f.source.count("_conv_transpose2d(") - 1  # (minus the helper's definition)
+    layouts = re.findall(r"= _conv_columns\(.*layout='(\w+)'", f.source)
+    assert len(layouts) == len(convs), f"expected one _conv_columns line per conv layer, found {layouts}"
+    input_grads = f.source.count("= _conv_transpose2d(")
     rng = np.random.default_rng(0)
 
     def rand(*shape):
         return rng.standard_normal(shape).astype(np.float32)
 
     products = []
-    for i, (c, h, w, o, k, p, ho, wo) in enumerate(convs):
+    for i, ((c, h, w, o, k, p, ho, wo), layout) in enumerate(zip(convs, layouts)):
         ckk, run, m = c * k * k, (ho - 1) * (w + 2 * p) + wo, ho * wo
         weight = rand(o, ckk)
-        products.append((f"conv{i + 1} forward", weight, rand(n, ckk, run), np.empty((n, o, run), np.float32)))
-        if o * ckk <= 512:
-            products.append((f"conv{i + 1} weight grad", rand(n, o, m), rand(n, ckk, m).transpose(0, 2, 1),
+        if layout == "flat":
+            products.append((f"conv{i + 1} forward", weight, rand(n, ckk, run), np.empty((n, o, run), np.float32)))
+            products.append((f"conv{i + 1} weight grad", rand(n, o, run), rand(n, ckk, run).transpose(0, 2, 1),
                              np.empty((n, o, ckk), np.float32)))
         else:
+            products.append((f"conv{i + 1} forward", weight, rand(ckk, m * n), np.empty((o, m * n), np.float32)))
             products.append((f"conv{i + 1} weight grad", rand(ckk, m * n), rand(o, m * n).T,
                              np.empty((ckk, o), np.float32)))
         if i >= len(convs) - input_grads:
-            products.append((f"conv{i + 1} input grad", weight.T, rand(o, m * n), np.empty((ckk, m * n), np.float32)))
+            wp = wo + k - 1
+            products.append((f"conv{i + 1} input grad", rand(k * c, o * k), rand(o * k, ho * wp * n),
+                             np.empty((k * c, ho * wp * n), np.float32)))
     return products
 
 
@@ -303,19 +314,25 @@ def check(contenders):
 
 def helper_split(f, x, labels, steps, gemm=None):
     """Median seconds per step of each conv/pooling helper, and of the whole step, over ``steps``
-    instrumented steps (each helper call wrapped in a timer in the generated module's namespace);
-    with ``gemm`` (the conv GEMMs contender), also of the conv GEMMs alone, timed after each step
-    (so that they are measured in the same conditions as the helpers that make them)."""
+    instrumented steps (each helper call wrapped in a timer in the generated module's namespace; a
+    helper called by another one counts as its caller's time); with ``gemm`` (the conv GEMMs
+    contender), also of the conv GEMMs alone, timed after each step (so that they are measured in
+    the same conditions as the helpers that make them)."""
     namespace = f._fn.__globals__
     originals = {n: namespace[n] for n in HELPERS if n in namespace}
     spent = collections.defaultdict(float)
+    depth = [0]
 
     def timed(n, fn):
         def call(*args, **kwargs):
+            depth[0] += 1
             t0 = perf_counter()
-            out = fn(*args, **kwargs)
-            spent[n] += perf_counter() - t0
-            return out
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if not depth[0]:
+                    spent[n] += perf_counter() - t0
 
         return call
 
@@ -374,8 +391,8 @@ def run(names, args, threads, say, time_interleaved, summarize, fmt_s, keys=("ge
                 f"{s['median'] / ref:10.2f}  {chk_text}")
         say(f"  losses: {', '.join(f'{v:.6g}' for v in next(iter(chk.values()))[3])}")
         gemm = split["gemm"]
-        conv_total = sum(split.get(n, 0.0) for n in HELPERS[:3])
-        pool_total = sum(split.get(n, 0.0) for n in HELPERS[3:])
+        conv_total = sum(split.get(n, 0.0) for n in CONV_HELPERS)
+        pool_total = sum(split.get(n, 0.0) for n in POOL_HELPERS)
         step = split["step"]
         say(f"  time split (one instrumented run, median per step {fmt_s(step)}): conv helpers {fmt_s(conv_total)} "
             f"({100 * conv_total / step:.0f}%; their GEMMs alone {fmt_s(gemm)}, im2col/col2im/transposes "

@@ -13,6 +13,7 @@ import sympy as sp
 
 from symgraph.graph import Node
 from symgraph.ops import BroadcastTo
+from symgraph.ops.conv import shown_as
 from symgraph.shapes import format_shape
 
 from .naming import full_name, identifier
@@ -80,8 +81,9 @@ class Commenter:
             names = {sym: sp.Symbol(self.describe(i, depth + 1)) for sym, i in zip(node.op.symbols, node.inputs)}
             with sp.evaluate(False):
                 return re.sub(r"[^ -~]", "_", str(node.op.expr.xreplace(names)))
-        args = ", ".join(self.describe(i, depth + 1) for i in node.inputs)
-        return f"{_op_label(node)}({args})"
+        name, inputs = shown_as(node) or (_op_label(node), node.inputs)
+        args = ", ".join(self.describe(i, depth + 1) for i in inputs)
+        return f"{name}({args})"
 
     def derivative(self, origin, node: Node) -> str:
         """The rule a derivative line comes from: ``vjp of ...``, ``jvp of ...``, ``adjoint of ...``."""

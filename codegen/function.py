@@ -23,6 +23,7 @@ from . import backends
 from .memory import MemoryPlan
 from .module import assemble, module_header
 from .naming import identifier
+from .conv_columns import share_columns
 from .schedule import Program, Schedule, inplace_step
 
 
@@ -274,6 +275,10 @@ def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: boo
         if simplify:
             in_place = [v for s, v in pairs if inplace_step(s, v) is not None]  # kept unfused: `w -= d`
             everything, labels, report = simplify_labelled(outputs + values, labels, unfused=in_place)
+            outputs, values = everything[: len(outputs)], everything[len(outputs) :]
+            pairs = [(s, v) for (s, _), v in zip(pairs, values)]
+        if target.share_conv_columns:
+            everything, labels = share_columns(outputs + values, labels)
             outputs, values = everything[: len(outputs)], everything[len(outputs) :]
             pairs = [(s, v) for (s, _), v in zip(pairs, values)]
         fn_name = identifier(name or ("train_step" if pairs else "compute"))

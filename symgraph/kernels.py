@@ -155,20 +155,21 @@ def _im2col(x, kernel, stride, padding, dilation, groups):
     return cols.reshape((*lead, n, groups, c // groups * kh * kw, ho * wo)), (ho, wo)
 
 
-def _flat_cols(x, kernel, padding, dilation, groups):
+def _flat_cols(x, kernel, padding, dilation, groups, out=None):
     """im2col for stride 1 over each padded image's rows laid end to end: the tap (i, j) of output
     (r, c) is entry (r + i*dH) * Wp + c + j*dW of the flattened plane, so each tap's column is one
     contiguous run of L = (H'-1) * Wp + W' numbers (Wp - W' of every Wp straddle two rows and are
-    thrown away). (..., N, groups, C/groups*kH*kW, L), and (H', W', Wp)."""
+    thrown away). (..., N, groups, C/groups*kH*kW, L), into ``out`` when given, and (H', W', Wp)."""
     x = np.ascontiguousarray(_pad2d(x, padding))
     *lead, n, c, hp, wp = x.shape
     (kh, kw), (dh, dw) = kernel, dilation
     ho, wo = hp - (kh - 1) * dh, wp - (kw - 1) * dw
     run = (ho - 1) * wp + wo
     *s, sn, sc, sy, sx = x.strides
-    cols = np.empty((*lead, n, c, kh, kw, run), x.dtype)
-    cols[...] = _strided(x, cols.shape, (*s, sn, sc, sy * dh, sx * dw, sx))
-    return cols.reshape((*lead, n, groups, c // groups * kh * kw, run)), (ho, wo, wp)
+    shape = (*lead, n, groups, c // groups * kh * kw, run)
+    cols = np.empty(shape, x.dtype) if out is None else out
+    cols.reshape((*lead, n, c, kh, kw, run))[...] = _strided(x, (*lead, n, c, kh, kw, run), (*s, sn, sc, sy * dh, sx * dw, sx))
+    return cols, (ho, wo, wp)
 
 
 def _batch_last(g, groups):
@@ -178,9 +179,10 @@ def _batch_last(g, groups):
     return gm.reshape((*lead, groups, o // groups, ho * wo * n))
 
 
-def _im2col_batch_last(x, kernel, stride, padding, dilation, groups):
+def _im2col_batch_last(x, kernel, stride, padding, dilation, groups, out=None):
     """The windows of x (..., N, C, H, W) as one matrix per group with the batch axis last, (..., groups,
-    C/groups*kH*kW, H'*W'*N): im2col for the backward products, copied in runs of N numbers, not of W'."""
+    C/groups*kH*kW, H', W', N), into ``out`` when given: im2col for the backward products, copied in
+    runs of N numbers, not of W'."""
     *lead, n, c, h, w = x.shape
     (top, bottom, left, right), (sh, sw), (dh, dw), (kh, kw) = padding, stride, dilation, kernel
     xp = np.zeros((*lead, c, top + h + bottom, left + w + right, n), dtype=x.dtype)  # padded, batch axis last
@@ -189,8 +191,9 @@ def _im2col_batch_last(x, kernel, stride, padding, dilation, groups):
     wo = (left + w + right - (kw - 1) * dw - 1) // sw + 1
     *s, sc, sy, sx, sn = xp.strides
     shape = (*lead, groups, c // groups, kh, kw, ho, wo, n)
-    win = _strided(xp, shape, (*s, sc * (c // groups), sc, sy * dh, sx * dw, sy * sh, sx * sw, sn))
-    return win.reshape((*lead, groups, c // groups * kh * kw, ho * wo * n))
+    cols = np.empty((*lead, groups, c // groups * kh * kw, ho, wo, n), x.dtype) if out is None else out
+    cols.reshape(shape)[...] = _strided(xp, shape, (*s, sc * (c // groups), sc, sy * dh, sx * dw, sy * sh, sx * sw, sn))
+    return cols
 
 
 def _conv2d(x, w, bias=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1, out=None):
@@ -199,28 +202,80 @@ def _conv2d(x, w, bias=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1
     (each image's columns stay in cache, and the products come out N×O×... already), the bias added as
     the result is written. Stride 1 takes the columns of the flattened rows (``_flat_cols``: runs of a
     whole row, not of W' numbers)."""
+    if stride == (1, 1):
+        cols, (ho, wo, _) = _flat_cols(x, w.shape[-2:], padding, dilation, groups)
+        return _conv2d_from_columns(cols, w, bias, "flat", (ho, wo), out)
     o, cg, kh, kw = w.shape[-4:]
     wm = w.reshape(w.shape[:-4] + (1, groups, o // groups, cg * kh * kw))  # (..., 1, G, O/G, C/G*kH*kW)
-    if stride == (1, 1):
-        cols, (ho, wo, wp) = _flat_cols(x, (kh, kw), padding, dilation, groups)
-    else:
-        cols, (ho, wo) = _im2col(x, (kh, kw), stride, padding, dilation, groups)
-        wp = wo
-    y = np.matmul(wm, cols)  # (..., N, G, O/G, L): output (r, c) at r * Wp + c
-    y = y.reshape(y.shape[:-3] + (o, y.shape[-1]))
-    *s, so, sl = y.strides
-    y = _strided(y, y.shape[:-1] + (ho, wo), (*s, so, sl * wp, sl))
+    cols, (ho, wo) = _im2col(x, (kh, kw), stride, padding, dilation, groups)
+    y = np.matmul(wm, cols)  # (..., N, G, O/G, H'*W')
+    return _add_bias(y.reshape(y.shape[:-3] + (o, ho, wo)), bias, out)
+
+
+def _add_bias(y, bias, out):
+    """y (..., N, O, H', W') plus bias (..., O) (None: nothing), written into ``out`` or a new C-ordered array."""
     if bias is None:
         return _into(out, y)
     b = bias[..., None, :, None, None]  # (..., 1, O, 1, 1)
     return np.ascontiguousarray(np.add(y, b)) if out is None else np.add(y, b, out=out)
 
 
+def _conv_columns(x, kernel, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1, layout="flat", out=None):
+    """The windows of x (..., N, C, H, W) as the columns of conv2d's matrix products (im2col), made once for
+    a conv2d and its weight gradient: ``layout`` "flat" (stride 1 only), (..., N, groups, C/groups*kH*kW, L)
+    in runs of the flattened padded rows (``_flat_cols``); "batch", (..., groups, C/groups*kH*kW, H', W', N),
+    the batch axis last (``_im2col_batch_last``)."""
+    if layout == "flat":
+        return _flat_cols(x, kernel, padding, dilation, groups, out)[0]
+    return _im2col_batch_last(x, kernel, stride, padding, dilation, groups, out)
+
+
+def _conv2d_from_columns(cols, w, bias=None, layout="flat", windows=None, out=None):
+    """conv2d(x, w, bias) from x's columns (``_conv_columns``), (H', W') = windows -> (..., N, O, H', W').
+    "flat": one product per image and group, read out of its runs (W' numbers of every Wp); "batch":
+    one product per group, the batch axis moved back to the front as the bias is added."""
+    o, cg, kh, kw = w.shape[-4:]
+    ho, wo = windows
+    if layout == "flat":
+        *lead, n, groups, ckk, run = cols.shape
+        wp = (run - wo) // (ho - 1) if ho > 1 else wo  # (one row of windows: no row to skip)
+        y = np.matmul(w.reshape(w.shape[:-4] + (1, groups, o // groups, ckk)), cols)  # output (r, c) at r * Wp + c
+        y = y.reshape(y.shape[:-3] + (o, run))
+        *s, so, sl = y.strides
+        return _add_bias(_strided(y, y.shape[:-1] + (ho, wo), (*s, so, sl * wp, sl)), bias, out)
+    *lead, groups, ckk, _, _, n = cols.shape
+    y = np.matmul(w.reshape(w.shape[:-4] + (groups, o // groups, ckk)), cols.reshape((*lead, groups, ckk, ho * wo * n)))
+    return _add_bias(np.moveaxis(y.reshape(y.shape[:-3] + (o, ho, wo, n)), -1, -4), bias, out)
+
+
+def _conv2d_weight_grad_from_columns(cols, g, kernel, layout="flat", out=None):
+    """conv2d_weight_grad(x, g) from x's columns (``_conv_columns``) -> (..., O, C/groups, kH, kW).
+    "flat": g laid out like the runs (zeros where they straddle two rows), one product per image,
+    summed over the batch; "batch": g with the batch axis last, one product per group (columns × g)."""
+    o, (ho, wo) = g.shape[-3], g.shape[-2:]
+    if layout == "flat":
+        *lead, n, groups, ckk, run = cols.shape
+        wp = (run - wo) // (ho - 1) if ho > 1 else wo
+        gp = np.zeros(g.shape[:-2] + (ho, wp), g.dtype)
+        gp[..., :wo] = g
+        gm = gp.reshape(g.shape[:-2] + (ho * wp,))[..., :run]
+        gm = gm.reshape(gm.shape[:-2] + (groups, o // groups, run))  # (..., N, G, O/G, L)
+        dw = np.matmul(gm, np.swapaxes(cols, -1, -2)).sum(axis=-4)  # (..., G, O/G, C/G*kH*kW)
+    else:
+        *lead, groups, ckk, _, _, n = cols.shape
+        cm = cols.reshape((*lead, groups, ckk, ho * wo * n))
+        dw = np.swapaxes(np.matmul(cm, np.swapaxes(_batch_last(g, groups), -1, -2)), -1, -2)
+    return _into(out, dw.reshape(dw.shape[:-3] + (o, ckk // kernel[0] // kernel[1]) + tuple(kernel)))
+
+
 def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1, out=None):
     """The adjoint of conv2d in x (PyTorch's conv_transpose2d): g (..., N, O, H', W'), w (..., O, C/groups,
     kH, kW) -> (..., N, C, H, W) with (H, W) = size. One matrix product per group gives each window's
     share (col2im); one strided addition per kernel tap (kH*kW of them) puts the shares in place. The
-    batch axis goes last meanwhile, so each addition moves runs of W'*N numbers, not of W'."""
+    batch axis goes last meanwhile, so each addition moves runs of W'*N numbers, not of W'. Stride 1 takes
+    ``_conv_transpose2d_rows``: kH additions, not kH*kW."""
+    if stride == (1, 1):
+        return _conv_transpose2d_rows(g, w, size, padding, dilation, groups, out)
     o, cg, kh, kw = w.shape[-4:]
     n, ho, wo = g.shape[-4], g.shape[-2], g.shape[-1]
     wm = w.reshape(w.shape[:-4] + (groups, o // groups, cg * kh * kw))
@@ -237,6 +292,31 @@ def _conv_transpose2d(g, w, size, stride=(1, 1), padding=(0, 0, 0, 0), dilation=
     return _into(out, acc.reshape((*lead, n, groups * cg, h, w_)))  # (a view: groups and C/groups are adjacent)
 
 
+def _conv_transpose2d_rows(g, w, size, padding=(0, 0, 0, 0), dilation=(1, 1), groups=1, out=None):
+    """conv_transpose2d for stride 1, one kernel row at a time: g's columns along the width (each
+    window's row of kW taps: g shifted by j*dW, zeros outside) make one product per group that sums
+    over the output channels and the kW taps of every kernel row at once; kH row-shifted additions
+    put the rows in place. Batch axis last meanwhile (runs of Wp*N numbers), then first again."""
+    o, cg, kh, kw = w.shape[-4:]
+    *lead_g, n, _, ho, wo = g.shape
+    (top, bottom, left, right), (dh, dw), (h, w_) = padding, dilation, size
+    hp, wp = top + h + bottom, left + w_ + right  # (= H' + (kH-1)*dH and W' + (kW-1)*dW)
+    og, span = o // groups, (kw - 1) * dw
+    gpad = np.zeros((*lead_g, groups, og, ho, wp + span, n), g.dtype)  # g with the batch axis last, span zeros each side
+    gpad[..., span:span + wo, :] = np.moveaxis(g.reshape((*lead_g, n, groups, og, ho, wo)), -5, -1)
+    *s, sy, sx, sn = gpad.strides
+    taps = _strided(gpad, (*lead_g, groups, og, kw, ho, wp, n), (*s, sx * dw, sy, sx, sn))  # [o, j, y, X, n]: g[n, o, y, X - (kW-1-j)*dW]
+    taps = taps.reshape((*lead_g, groups, og * kw, ho * wp * n))  # (the copy: contiguous columns)
+    wm = np.swapaxes(w.reshape(w.shape[:-4] + (groups, og, cg, kh, kw))[..., ::-1], -4, -2)  # (..., G, kH, C/G, O/G, kW), kW reversed
+    rows = np.matmul(wm.reshape(wm.shape[:-5] + (groups, kh * cg, og * kw)), taps)
+    rows = rows.reshape(rows.shape[:-3] + (groups, kh, cg, ho, wp, n))
+    acc = np.zeros(rows.shape[:-6] + (groups, cg, hp, wp, n), g.dtype)
+    for i in range(kh):
+        acc[..., i * dh:i * dh + ho, :, :] += rows[..., i, :, :, :, :]
+    acc = acc[..., top:top + h, left:left + w_, :]
+    return _into(out, np.moveaxis(acc.reshape(acc.shape[:-5] + (groups * cg, h, w_, n)), -1, -4))
+
+
 def _conv2d_weight_grad(x, g, kernel, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1, out=None):
     """The adjoint of conv2d in w: x (..., N, C, H, W), g (..., N, O, H', W') -> (..., O, C/groups, kH, kW),
     the correlation of g with x's windows. A small weight (a first layer's) takes one product per image,
@@ -249,9 +329,8 @@ def _conv2d_weight_grad(x, g, kernel, stride=(1, 1), padding=(0, 0, 0, 0), dilat
         gm = g.reshape(g.shape[:-3] + (groups, o // groups, g.shape[-2] * g.shape[-1]))  # (..., N, G, O/G, H'*W')
         dw = np.matmul(gm, np.swapaxes(cols, -1, -2)).sum(axis=-4)  # (..., G, O/G, C/G*kH*kW)
         return _into(out, dw.reshape(dw.shape[:-3] + wshape))
-    cols = _im2col_batch_last(x, kernel, stride, padding, dilation, groups)  # (..., G, C/G*kH*kW, H'*W'*N)
-    dw = np.matmul(cols, np.swapaxes(_batch_last(g, groups), -1, -2))  # (..., G, C/G*kH*kW, O/G)
-    return _into(out, np.swapaxes(dw, -1, -2).reshape(dw.shape[:-3] + wshape))
+    cols = _im2col_batch_last(x, kernel, stride, padding, dilation, groups)  # (..., G, C/G*kH*kW, H', W', N)
+    return _conv2d_weight_grad_from_columns(cols, g, kernel, "batch", out)
 
 
 def _max_pool2d(x, kernel, stride, padding=(0, 0, 0, 0), out=None):

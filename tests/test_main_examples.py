@@ -197,8 +197,8 @@ def test_cnn_digits_trains_and_reports(cnn_run):
 def test_cnn_digits_prints_conv_lines_and_saves(cnn_run):
     stdout, out = cnn_run
     shown = stdout.split("== The generated convolution and pooling lines", 1)[1]
-    for helper in ("_conv2d(x, conv1_W", "_max_pool2d(", "# backward", "_max_pool2d_grad(", "_conv_transpose2d(",
-                   "_conv2d_weight_grad("):
+    for helper in ("_conv_columns(x, ", "_conv2d_from_columns(conv_columns1, conv1_W", "_max_pool2d(", "# backward",
+                   "_max_pool2d_grad(", "_conv_transpose2d(", "_conv2d_weight_grad_from_columns(conv_columns1, "):
         assert helper in shown, (helper, shown)
     curve = Path(value_after("saved training curve:", stdout))
     assert curve.parent == out
@@ -207,4 +207,4 @@ def test_cnn_digits_prints_conv_lines_and_saves(cnn_run):
     assert step_file.parent == out and step_file.name == "cnn_train_step.py"
     assert_generated_module(step_file, "train_step")
     source = step_file.read_text()
-    assert "def _conv2d(" in source and "grad_conv1_W" in source and "conv1_W_m" in source  # helpers, gradient, Adam
+    assert "def _conv_columns(" in source and "grad_conv1_W" in source and "conv1_W_m" in source  # helpers, gradient, Adam

@@ -488,7 +488,7 @@ class NumPyPrinter(Printer):
         """A call of helper ``name`` (and of the helpers it calls) with the op's attributes as keywords;
         as ``_out_<Op>``, the line's buffer is passed as ``out=`` (every helper takes one)."""
         self.helpers.update((name, *_HELPER_NEEDS.get(name, ())))
-        keywords = [f"{k}={v}" for k, v in node.op.kwargs().items()]
+        keywords = [f"{k}={v!r}" for k, v in node.op.kwargs().items()]
         return Call(name, (*(self.array(a, node) for a in args), *keywords))
 
     def _windowed(self, node, name: str, *args: Code) -> Code:
@@ -512,6 +512,24 @@ class NumPyPrinter(Printer):
 
     def _out_Conv2DWeightGrad(self, node, x, g):
         return self._windowed_call(node, "_conv2d_weight_grad", x, g)
+
+    def _print_ConvColumns(self, node, x):
+        return self._windowed(node, "_conv_columns", x)
+
+    def _out_ConvColumns(self, node, x):
+        return self._windowed_call(node, "_conv_columns", x)
+
+    def _print_Conv2DFromColumns(self, node, *cwb):
+        return self._windowed(node, "_conv2d_from_columns", *cwb)
+
+    def _out_Conv2DFromColumns(self, node, *cwb):
+        return self._windowed_call(node, "_conv2d_from_columns", *cwb)
+
+    def _print_Conv2DWeightGradFromColumns(self, node, cols, g):
+        return self._windowed(node, "_conv2d_weight_grad_from_columns", cols, g)
+
+    def _out_Conv2DWeightGradFromColumns(self, node, cols, g):
+        return self._windowed_call(node, "_conv2d_weight_grad_from_columns", cols, g)
 
     def _print_MaxPool2D(self, node, x):
         return self._windowed(node, "_max_pool2d", x)
@@ -605,9 +623,13 @@ class NumPyPrinter(Printer):
 
 # The helpers each convolution and pooling helper calls (the module needs their text too).
 _HELPER_NEEDS = {
-    "_conv2d": ("_flat_cols", "_im2col", "_windows", "_strided", "_pad2d", "_into"),
-    "_conv_transpose2d": ("_batch_last", "_into"),
-    "_conv2d_weight_grad": ("_im2col", "_im2col_batch_last", "_batch_last", "_windows", "_strided", "_pad2d", "_into"),
+    "_conv2d": ("_flat_cols", "_conv2d_from_columns", "_add_bias", "_im2col", "_windows", "_strided", "_pad2d", "_into"),
+    "_conv_transpose2d": ("_conv_transpose2d_rows", "_batch_last", "_strided", "_into"),
+    "_conv2d_weight_grad": ("_im2col", "_im2col_batch_last", "_conv2d_weight_grad_from_columns", "_batch_last",
+                            "_windows", "_strided", "_pad2d", "_into"),
+    "_conv_columns": ("_flat_cols", "_im2col_batch_last", "_strided", "_pad2d"),
+    "_conv2d_from_columns": ("_add_bias", "_strided", "_into"),
+    "_conv2d_weight_grad_from_columns": ("_batch_last", "_into"),
     "_max_pool2d": ("_windows", "_strided", "_pad2d", "_into"),
     "_max_pool2d_pick": ("_max_pool2d", "_first_maxima", "_windows", "_strided", "_pad2d", "_into"),
     "_max_pool2d_grad": ("_first_maxima", "_windows", "_strided", "_pad2d", "_into"),
@@ -815,6 +837,7 @@ class NumPyBackend:
     name = "numpy"
     module = "np"
     on_device = False  # calls run on the host (a device backend's functions keep parameters on the device)
+    share_conv_columns = True  # a conv2d and its weight gradient share the image's columns (codegen.conv_columns)
     imports = ("import numpy as np",)
     header = "Needs only NumPy."
     array_type = np.ndarray

@@ -8,8 +8,9 @@ from .arith import (
     less, less_equal, maximum, minimum, multiply, negative, not_equal, power, stop_gradient, subtract, where,
 )
 from .conv import (
-    AvgPool2D, AvgPool2DGrad, Conv2D, Conv2DTranspose, Conv2DWeightGrad, Flatten, MaxPool2D, MaxPool2DGrad,
-    MaxPool2DPick, avg_pool2d, conv2d, flatten, max_pool2d,
+    AvgPool2D, AvgPool2DGrad, Conv2D, Conv2DFromColumns, Conv2DTranspose, Conv2DWeightGrad,
+    Conv2DWeightGradFromColumns, ConvColumns, Flatten, MaxPool2D, MaxPool2DGrad, MaxPool2DPick, avg_pool2d, conv2d,
+    flatten, max_pool2d,
 )
 from .linalg import MatMul, matmul
 # linear algebra (issue 16)

@@ -294,6 +294,165 @@ class Conv2DWeightGrad(_Conv):
         return self.cost(node, sizes, node.shape[:-4] + g.shape[-4:-3], g.shape[-2:], node)
 
 
+# -- shared columns: what the code generator makes of a conv2d and its weight gradient -----------
+class _FromColumns(_Conv):
+    """Base of the ops codegen's conv_columns pass builds (never the differentiator). Those with a
+    ``label`` stand for that op over an image x, reading x's columns instead: the variable is named
+    like it, and comments show the node as ``conv2d(x, w, b)`` (see ``shown_as``)."""
+
+    params = ("layout",) + _Conv.params
+    differentiable = False
+
+    def __init__(self, layout, stride, padding, dilation, groups):
+        super().__init__(stride, padding, dilation, groups)
+        self.layout = layout
+
+    def kwargs(self) -> dict:
+        return {"layout": self.layout}
+
+    def vjp(self, node, cot):
+        raise TypeError(f"{self.name} is built by the code generator after differentiation: "
+                        f"differentiate the graph's {getattr(self, 'label', 'conv2d')} instead")
+
+    jvp = vjp
+
+
+def shown_as(node: Node) -> tuple | None:
+    """(op name, inputs) a comment shows for a node reading an image's columns: the op it stands
+    for, over the image; None for any other node."""
+    if isinstance(node.op, _FromColumns) and hasattr(node.op, "label"):
+        return node.op.label, (node.inputs[0].inputs[0],) + node.inputs[1:]
+    return None
+
+
+class ConvColumns(_FromColumns):
+    """conv_columns(x): the windows of x (N, C, H, W) laid out as the columns of conv2d's matrix
+    products (im2col), made once when a conv2d and its weight gradient both read x. ``layout``
+    "flat" (stride 1): (N, groups, C/groups*kH*kW, L), each tap's column one run of the flattened
+    padded rows, L = (H'-1)*Wp + W'; "batch": (groups, C/groups*kH*kW, H', W', N), the batch axis
+    last (one product per group). Built by codegen's conv_columns pass, not by users."""
+
+    name = "conv_columns"
+    params = ("kernel",) + _FromColumns.params
+
+    def __init__(self, kernel, layout, stride, padding, dilation, groups):
+        super().__init__(layout, stride, padding, dilation, groups)
+        self.kernel = tuple(kernel)
+        if layout not in ("flat", "batch") or (layout == "flat" and self.stride != (1, 1)):
+            raise ValueError(f"conv_columns: layout must be 'batch', or 'flat' with stride 1, got {layout!r} "
+                             f"with stride {self.stride}")
+
+    def kwargs(self) -> dict:
+        return {"kernel": self.kernel, **_Conv.kwargs(self), "layout": self.layout}
+
+    def detail(self, node) -> str:
+        return f"im2col shared by conv2d and its weight gradient, kernel {_show(self.kernel)}, {super().detail(node)}, " \
+               f"layout {self.layout!r}"
+
+    def infer(self, x):
+        _check_float(self, [x])
+        if x.ndim != 4:
+            raise self.shape_error([x], "expected an image batch N×C×H×W")
+        c, h, wd = _spatial(x, self, [x], (-3, -2, -1))
+        if c % self.groups:
+            raise self.shape_error([x], f"{c} channels do not split into {self.groups} groups")
+        ho, wo = _out_size((h, wd), self.kernel, self.stride, self.padding, self.dilation)
+        if ho < 1 or wo < 1:
+            raise self.shape_error([x], f"the kernel {self.kernel} does not fit the padded input")
+        ckk = c // self.groups * self.kernel[0] * self.kernel[1]
+        if self.layout == "flat":
+            run = (ho - 1) * (wd + self.padding[2] + self.padding[3]) + wo
+            return (x.shape[0], self.groups, ckk, run), x.dtype
+        return (self.groups, ckk, ho, wo, x.shape[0]), x.dtype
+
+    def compute(self, x):
+        return kernels._conv_columns(x, self.kernel, self.stride, self.padding, self.dilation, self.groups, self.layout)
+
+    def flops(self, node, sizes):
+        return 0  # a copy
+
+
+def _columns_shape(op: Op, inputs, cols: Node, windows) -> tuple:
+    """(N, groups, C/groups·kH·kW) of columns in ``op.layout`` for (H', W') = windows; a ShapeError
+    when the columns cannot hold those windows."""
+    ho, wo = windows
+    if op.layout == "flat" and cols.ndim == 4:  # (N, G, CKK, L), L = (H'-1)·Wp + W' with Wp >= W'
+        run = cols.shape[3]
+        if run == wo if ho == 1 else (run - wo) % (ho - 1) == 0 and run >= ho * wo:
+            return cols.shape[0], cols.shape[1], cols.shape[2]
+    elif op.layout == "batch" and cols.ndim == 5 and tuple(cols.shape[2:4]) == (ho, wo):  # (G, CKK, H', W', N)
+        return cols.shape[4], cols.shape[0], cols.shape[1]
+    raise op.shape_error(inputs, f"the columns {format_shape(cols.shape)} do not hold {ho}×{wo} windows "
+                                 f"in the {op.layout!r} layout")
+
+
+class Conv2DFromColumns(_FromColumns):
+    """conv2d_from_columns(cols, w[, b]): conv2d(x, w, b) from x's columns (``conv_columns(x)``, same
+    attributes), (H', W') = ``windows``. Built by codegen's conv_columns pass, not by users."""
+
+    name = "conv2d_from_columns"
+    params = ("windows",) + _FromColumns.params
+    label = "conv2d"
+
+    def __init__(self, windows, layout, stride, padding, dilation, groups):
+        super().__init__(layout, stride, padding, dilation, groups)
+        self.windows = tuple(windows)
+
+    def kwargs(self) -> dict:
+        return {"layout": self.layout, "windows": self.windows}
+
+    def infer(self, cols, w, b=None):
+        inputs = [cols, w] if b is None else [cols, w, b]
+        _check_float(self, inputs)
+        n, groups, ckk = _columns_shape(self, inputs, cols, self.windows)
+        o, cg, kh, kw = _spatial(w, self, inputs, (-4, -3, -2, -1))
+        if w.ndim != 4 or o % groups or cg * kh * kw != ckk:
+            raise self.shape_error(inputs, f"w must be O×C/groups×kH×kW with {ckk} = C/groups·kH·kW and O a multiple "
+                                           f"of the {groups} groups")
+        if b is not None and b.shape != (o,):
+            raise self.shape_error(inputs, f"the bias must be ({o},)")
+        return (n, o) + self.windows, np.result_type(*(v.dtype for v in inputs))
+
+    def compute(self, cols, w, b=None):
+        return kernels._conv2d_from_columns(cols, w, b, self.layout, self.windows)
+
+    def flops(self, node, sizes):
+        return self.cost(node, sizes, node.shape[:-3], self.windows, node.inputs[1])
+
+
+class Conv2DWeightGradFromColumns(_FromColumns):
+    """conv2d_weight_grad_from_columns(cols, g): conv2d_weight_grad(x, g) from x's columns
+    (``conv_columns(x)``, same attributes). Built by codegen's conv_columns pass, not by users."""
+
+    name = "conv2d_weight_grad_from_columns"
+    params = ("kernel",) + _FromColumns.params
+    label = "conv2d_weight_grad"
+
+    def __init__(self, kernel, layout, stride, padding, dilation, groups):
+        super().__init__(layout, stride, padding, dilation, groups)
+        self.kernel = tuple(kernel)
+
+    def kwargs(self) -> dict:
+        return {"kernel": self.kernel, "layout": self.layout}
+
+    def infer(self, cols, g):
+        _check_float(self, [cols, g])
+        windows = _spatial(g, self, [cols, g])
+        n, groups, ckk = _columns_shape(self, [cols, g], cols, windows)
+        o, taps = g.shape[-3], self.kernel[0] * self.kernel[1]
+        if g.ndim != 4 or not _same_dim(g.shape[0], n) or not isinstance(o, int) or o % groups or ckk % taps:
+            raise self.shape_error([cols, g], f"g must be N×O×H'×W' with the columns' batch and O a multiple of the "
+                                              f"{groups} groups, and {ckk} columns rows C/groups·{taps} taps")
+        return (o, ckk // taps) + self.kernel, np.result_type(cols.dtype, g.dtype)
+
+    def compute(self, cols, g):
+        return kernels._conv2d_weight_grad_from_columns(cols, g, self.kernel, self.layout)
+
+    def flops(self, node, sizes):
+        g = node.inputs[1]
+        return self.cost(node, sizes, g.shape[-4:-3], g.shape[-2:], node)
+
+
 # -- pooling --------------------------------------------------------------------------------------
 class _Pool(Op):
     """Base of the pooling ops: windows of the last two axes, ``kernel`` × ``stride`` × ``padding``."""

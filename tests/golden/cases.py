@@ -84,6 +84,23 @@ def digits_predict():
     return codegen.compile([x], eval_logits, name="predict")
 
 
+def cnn_train_step(seed=0):
+    """examples/cnn_digits.py's train step without data: its build_model(), weight decay and Adam with the
+    cosine schedule of the default run (12 epochs of ceil(1500 / 32) batches); conv, pooling and their
+    gradients, the image columns shared by each conv2d and its weight gradient."""
+    cnn = example("cnn_digits")
+    x = sg.placeholder("x", shape=("batch", 1, 8, 8), dtype="float32")
+    y = sg.placeholder("y", shape=("batch",), dtype="int64")
+    model = cnn.build_model(seed)
+    logits = model(x, training=True).named("logits")
+    weights = [layer.W for layer in model.layers if isinstance(layer, (sg.nn.Conv2d, sg.nn.Dense))]
+    cross_entropy = sg.softmax_cross_entropy(logits, y).named("cross_entropy")
+    cost = (cross_entropy + sg.regularize.l2_penalty(weights, cnn.WEIGHT_DECAY)).named("cost")
+    schedule = sg.schedules.cosine(cnn.LEARNING_RATE, total_steps=cnn.EPOCHS * -(-1500 // cnn.BATCH_SIZE))
+    updates = {**sg.optim.Adam(schedule).updates(cost, model.parameters), **model.state_updates}
+    return codegen.compile([x, y], cost, updates=updates, name="train_step")
+
+
 def mlp_adam_train_step(seed=0):
     """A 2-layer tanh MLP (4 -> 8 -> 3) on class labels, trained with Adam."""
     rng = np.random.default_rng(seed)
@@ -132,6 +149,7 @@ CASES = {
         logistic_regression_train_step,
         digits_train_step,
         digits_predict,
+        cnn_train_step,
         mlp_adam_train_step,
         mlp_adam_cupy_train_step,
         tanh_jacobian_forward,

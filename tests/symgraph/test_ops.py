@@ -34,7 +34,8 @@ import symgraph as sg
 from symgraph.graph import apply, topo_sort
 from symgraph.ops import Ungather, Untake  # noqa: I001  (issue 16: the scatter-adds, built directly)
 from symgraph.ops import (
-    AddAt, AvgPool2DGrad, Conv2DTranspose, Conv2DWeightGrad, MaxPool2DGrad, MaxPool2DPick, Unpick, pick,
+    AddAt, AvgPool2DGrad, Conv2DFromColumns, Conv2DTranspose, Conv2DWeightGrad, Conv2DWeightGradFromColumns,
+    ConvColumns, MaxPool2DGrad, MaxPool2DPick, Unpick, pick,
 )
 
 EPS = 1e-6  # finite-difference step (float64)
@@ -843,6 +844,27 @@ CASES = [
     C("conv2d_weight_grad_wide_groups", [In((1, 16, 3, 4)), In((1, 16, 1, 2))],
       lambda x, gy: apply(Conv2DWeightGrad((3, 3), (1, 2), (0, 0, 1, 0), (1, 1), 2), x, gy),
       lambda x, gy: np_conv2d_weight_grad(x, gy, (3, 3), (1, 2), (0, 0, 1, 0), (1, 1), 2)),
+    # the shared columns of a conv2d and its weight gradient (built by codegen.conv_columns, not by users)
+    C("conv2d_from_columns_flat", [In((2, 3, 6, 7)), In((4, 3, 3, 2)), In((4,))],
+      lambda x, w, b: apply(Conv2DFromColumns((6, 6), "flat", (1, 1), (1, 1, 0, 1), (1, 2), 1),
+                            apply(ConvColumns((3, 2), "flat", (1, 1), (1, 1, 0, 1), (1, 2), 1), x), w, b),
+      lambda x, w, b: np_conv2d(x, w, p=(1, 1, 0, 1), d=(1, 2)) + b[:, None, None], grad=False),
+    C("conv2d_from_columns_batch_groups_stride2", [In((3, 4, 7, 6), dims=("batch", 4, 7, 6)), In((6, 2, 3, 3))],
+      lambda x, w: apply(Conv2DFromColumns((4, 2), "batch", (2, 3), (1, 1, 0, 0), (1, 1), 2),
+                         apply(ConvColumns((3, 3), "batch", (2, 3), (1, 1, 0, 0), (1, 1), 2), x), w),
+      lambda x, w: np_conv2d(x, w, (2, 3), (1, 1, 0, 0), g=2), grad=False),
+    C("conv2d_weight_grad_from_columns_flat_groups", [In((2, 4, 5, 5), dims=("batch", 4, 5, 5)), In((2, 6, 3, 4))],
+      lambda x, gy: apply(Conv2DWeightGradFromColumns((3, 2), "flat", (1, 1), (0, 0, 0, 0), (1, 1), 2),
+                          apply(ConvColumns((3, 2), "flat", (1, 1), (0, 0, 0, 0), (1, 1), 2), x), gy),
+      lambda x, gy: np_conv2d_weight_grad(x, gy, (3, 2), g=2), grad=False),
+    C("conv2d_weight_grad_from_columns_batch_dilated", [In((2, 2, 7, 6)), In((2, 3, 4, 3))],
+      lambda x, gy: apply(Conv2DWeightGradFromColumns((3, 3), "batch", (2, 2), (1, 1, 1, 1), (1, 1), 1),
+                          apply(ConvColumns((3, 3), "batch", (2, 2), (1, 1, 1, 1), (1, 1), 1), x), gy),
+      lambda x, gy: np_conv2d_weight_grad(x, gy, (3, 3), (2, 2), (1, 1, 1, 1)), grad=False),
+    C("conv2d_weight_grad_from_columns_one_row", [In((2, 3, 3, 5)), In((2, 4, 1, 3))],
+      lambda x, gy: apply(Conv2DWeightGradFromColumns((3, 3), "flat", (1, 1), (0, 0, 0, 0), (1, 1), 1),
+                          apply(ConvColumns((3, 3), "flat", (1, 1), (0, 0, 0, 0), (1, 1), 1), x), gy),
+      lambda x, gy: np_conv2d_weight_grad(x, gy, (3, 3)), grad=False),
     C("max_pool2d_2x2", [In((2, 3, 6, 6), distinct)], lambda x: sg.max_pool2d(x, 2),
       lambda x: np_max_pool2d(x, (2, 2))),
     C("max_pool2d_overlapping_padded", [In((1, 2, 7, 6), distinct)],

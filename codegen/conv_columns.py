@@ -1,0 +1,130 @@
+"""The conv_columns pass: a conv2d and its weight gradient that read the same image share its columns.
+
+In a training step, ``conv2d(x, w)`` and the gradient of its weight, ``conv2d_weight_grad(x, g)``,
+both lay x's windows out as the columns of a matrix product (im2col): the largest copy a
+convolution makes, made twice. This pass makes it once, as a node of its own::
+
+    conv_columns1 = _conv_columns(x, kernel=(5, 5), layout='flat', out=buf1)
+    conv2d1 = _conv2d_from_columns(conv_columns1, p0, p1, layout='flat', windows=(24, 24), out=buf2)
+    ...
+    grad_p0 = _conv2d_weight_grad_from_columns(conv_columns1, grad_conv2d1, kernel=(5, 5), layout='flat', out=buf9)
+
+The memory plan keeps the columns from the forward line to the backward one. Comments still
+say ``conv2d(x, p0, p1)`` and ``vjp of conv2d(x, p0, p1) wrt p0``: the labels are carried over.
+
+The layout follows the sizes: "flat" (stride 1, at least 256 windows an image and a small weight:
+one product per image over runs of whole padded rows, as ``_conv2d`` does) or "batch" (the batch
+axis last: one product per group, better when each image has few windows). It runs after the
+simplifier, on what the code generator prints, and never changes a value.
+"""
+
+from __future__ import annotations
+
+from symgraph.graph import Node, topo_sort
+from symgraph.ops import Conv2D, Conv2DFromColumns, Conv2DWeightGrad, Conv2DWeightGradFromColumns, ConvColumns
+from symgraph.provenance import Labels
+
+FLAT_WINDOWS = 256  # windows an image needs for the per-image ("flat") products to pay
+FLAT_WEIGHT = 512  # the most weight entries a group's per-image product handles well (OpenBLAS's small kernels)
+
+
+def _key(node: Node):
+    """(x, kernel, stride, padding, dilation, groups) of a plain 4-d conv2d or weight gradient, else None."""
+    op, x = node.op, node.inputs[0] if node.inputs else None
+    if type(op) is Conv2D:
+        kernel = node.inputs[1].shape[-2:]
+        plain = all(i.ndim == 4 for i in node.inputs[:2]) and (len(node.inputs) == 2 or node.inputs[2].ndim == 1)
+    elif type(op) is Conv2DWeightGrad:
+        kernel, plain = op.kernel, x.ndim == 4 and node.inputs[1].ndim == 4
+    else:
+        return None
+    return (id(x), tuple(kernel), op.stride, op.padding, op.dilation, op.groups) if plain else None
+
+
+def _layout(conv: Node) -> str:
+    op, w = conv.op, conv.inputs[1]
+    ho, wo = conv.shape[-2:]
+    o, cg, kh, kw = w.shape
+    small = o // op.groups * cg * kh * kw <= FLAT_WEIGHT
+    return "flat" if op.stride == (1, 1) and ho * wo >= FLAT_WINDOWS and small else "batch"
+
+
+def _node(op, inputs: tuple, like: Node, serial) -> Node:
+    """A node of ``op`` over ``inputs`` in ``like``'s place (its serial, so the order stays the
+    user's), carrying like's name; its shape and dtype from ``op``'s rule."""
+    shape, dtype = op.infer(*inputs)
+    node = Node(op, inputs, shape, dtype, serial, like.labels, like._name)
+    node.is_copy = like.is_copy
+    return node
+
+
+def _same(node: Node, inputs: tuple) -> Node:
+    """``node`` over new inputs (same op, shape, dtype, place and name)."""
+    new = Node(node.op, inputs, node.shape, node.dtype, node.serial, node.labels, node._name)
+    new.is_copy = node.is_copy
+    return new
+
+
+def share_columns(nodes: list[Node], labels: Labels) -> tuple[list[Node], Labels]:
+    """``nodes`` with each conv2d whose weight gradient reads the same image (same attributes)
+    rewritten to share that image's columns (see the module's docstring), and labels that say of
+    the new nodes what they said of those they replace. Nothing to share: the same nodes."""
+    order = topo_sort(nodes)
+    members: dict = {}
+    for n in order:
+        key = _key(n)
+        if key is not None:
+            members.setdefault(key, []).append(n)
+    shared = {}  # id(member) -> key
+    convs = {}  # key -> the conv2d node
+    for key, group in members.items():
+        conv = next((n for n in group if type(n.op) is Conv2D), None)
+        if conv is not None and any(type(n.op) is Conv2DWeightGrad for n in group):
+            convs[key] = conv
+            shared.update((id(n), key) for n in group if n is conv or type(n.op) is Conv2DWeightGrad)
+    if not shared:
+        return nodes, labels
+    labels = labels.copy()
+    new: dict[int, Node] = {}
+    columns: dict = {}  # key -> the columns node
+    shadows: dict[Node, Node] = {}  # replaced node -> its own op over the new inputs: what labels call it
+    for n in order:
+        inputs = tuple(new.get(id(i), i) for i in n.inputs)
+        key = shared.get(id(n))
+        if key is None:
+            if inputs != n.inputs:
+                new[id(n)] = _same(n, inputs)
+            continue
+        op, conv = n.op, convs[key]
+        layout = _layout(conv)
+        if key not in columns:  # (just before the first of the group: the forward conv2d, as a rule)
+            kernel = key[1]
+            cols_op = ConvColumns(kernel, layout, op.stride, op.padding, op.dilation, op.groups)
+            columns[key] = _node(cols_op, inputs[:1], inputs[0], n.serial - 0.5)
+            columns[key]._name, columns[key].is_copy, columns[key].labels = None, False, None
+        cols = columns[key]
+        if n is conv:
+            rule = Conv2DFromColumns(n.shape[-2:], layout, op.stride, op.padding, op.dilation, op.groups)
+        else:
+            rule = Conv2DWeightGradFromColumns(op.kernel, layout, op.stride, op.padding, op.dilation, op.groups)
+        new[id(n)] = _node(rule, (cols,) + inputs[1:], n, n.serial)
+        shadows[n] = _same(n, inputs)
+    for old in order:
+        if id(old) in new:
+            for table in (labels.about, labels.origin, labels.rules, labels.names, labels.jacobians):
+                if old in table:
+                    table.setdefault(new[id(old)], table[old])
+    outputs = [new.get(id(n), n) for n in nodes]
+    for node in topo_sort(outputs):  # a derivative's rule names the replaced node over the new inputs
+        if node in labels.origin:
+            labels.origin[node] = _remap(labels.origin[node], shadows)
+    labels.repoint(outputs, {id(old): (old, new[id(old)]) for old in order if id(old) in new})
+    return outputs, labels
+
+
+def _remap(info, shadows: dict):
+    if isinstance(info, Node):
+        return shadows.get(info, info)
+    if isinstance(info, tuple):
+        return tuple(_remap(x, shadows) for x in info)
+    return info

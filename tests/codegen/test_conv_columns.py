@@ -1,0 +1,194 @@
+"""codegen.conv_columns: a conv2d and its weight gradient share the image's columns (im2col made once).
+
+The pass must never change a value: every step here is compared with the same step compiled
+without it (the backend's ``share_conv_columns`` off) and with the graph interpreted op by op,
+and the gradients with central differences in float64.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import codegen
+import symgraph as sg
+from codegen.backends import BACKENDS
+from codegen.conv_columns import share_columns
+from symgraph.graph import apply, topo_sort
+from symgraph.ops import Conv2DFromColumns, Conv2DWeightGradFromColumns, ConvColumns
+from symgraph.provenance import Labels
+
+def interpret(outputs, feed: dict):
+    """The graph run through each node's ``op.compute`` (no code generation involved)."""
+    values = {id(k): v for k, v in feed.items()}
+    for node in topo_sort(outputs):
+        if id(node) not in values:
+            values[id(node)] = node.value if node.is_leaf else node.op.compute(*(values[id(i)] for i in node.inputs))
+    return [values[id(o)] for o in outputs]
+
+
+# (input C×H×W, conv kwargs, kernel O×C/groups×kH×kW, bias, the layout the pass should choose)
+GEOMETRIES = {
+    "flat_valid": ((1, 20, 20), {}, (3, 1, 3, 3), True, "flat"),
+    "flat_padded_dilated": ((2, 18, 17), {"padding": (1, 2), "dilation": (2, 1)}, (2, 2, 2, 3), False, "flat"),
+    "batch_small_image": ((3, 6, 6), {"padding": 1}, (4, 3, 3, 3), True, "batch"),
+    "batch_stride2_groups": ((4, 9, 8), {"stride": 2, "groups": 2}, (6, 2, 3, 3), True, "batch"),
+    "batch_wide_weight": ((8, 17, 17), {}, (9, 8, 3, 3), True, "batch"),  # 648 weight entries: no per-image products
+}
+
+
+def _step(geometry, rng, dtype="float64"):
+    """(inputs, outputs [loss, grads of the kernel, bias and image], parameters) of a one-conv net."""
+    (c, h, w), kwargs, kshape, bias, _ = GEOMETRIES[geometry]
+    x = sg.placeholder("x", ("batch", c, h, w), dtype=dtype)
+    K = sg.parameter("K", value=rng.normal(size=kshape).astype(dtype))
+    b = sg.parameter("b", value=rng.normal(size=kshape[0]).astype(dtype)) if bias else None
+    y = sg.conv2d(x, K, bias=b, **kwargs)
+    loss = (sg.tanh(y) ** 2).sum()
+    wrt = [K, x] + ([b] if bias else [])
+    return x, [loss, *sg.grad(loss, wrt)], [K] + ([b] if bias else [])
+
+
+def _compile(inputs, outputs, share, monkeypatch):
+    monkeypatch.setattr(BACKENDS["numpy"], "share_conv_columns", share)
+    return codegen.compile(inputs, outputs)
+
+
+@pytest.mark.parametrize("geometry", sorted(GEOMETRIES))
+def test_sharing_changes_no_value(geometry, rng, monkeypatch):
+    x, outputs, _ = _step(geometry, rng)
+    data = rng.normal(size=(3,) + GEOMETRIES[geometry][0])
+    shared = _compile([x], outputs, True, monkeypatch)
+    plain = _compile([x], outputs, False, monkeypatch)
+    assert "_conv_columns(" in shared.source and "_conv_columns(" not in plain.source
+    expected = interpret(outputs, {x: data})
+    for got in (shared(data), plain(data)):
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("geometry", sorted(GEOMETRIES))
+def test_shared_weight_gradient_matches_central_differences(geometry, rng, monkeypatch):
+    x, outputs, params = _step(geometry, rng)
+    data = rng.normal(size=(2,) + GEOMETRIES[geometry][0])
+    f = _compile([x], outputs, True, monkeypatch)
+    K = params[0]
+    grad_K = f(data)[1]
+    base = K.value.copy()
+    loss_only = _compile([x], outputs[0], True, monkeypatch)
+    eps = 1e-6
+    for index in [(0, 0, 0, 0), tuple(d - 1 for d in base.shape), (1, 0, 1, 1)]:
+        K.value[...] = base
+        K.value[index] += eps
+        up = float(loss_only(data))
+        K.value[index] -= 2 * eps
+        down = float(loss_only(data))
+        K.value[...] = base
+        assert grad_K[index] == pytest.approx((up - down) / (2 * eps), rel=1e-6, abs=1e-8)
+
+
+@pytest.mark.parametrize("geometry", sorted(GEOMETRIES))
+def test_the_pass_picks_the_layout_and_makes_the_columns_once(geometry, rng, monkeypatch):
+    x, outputs, _ = _step(geometry, rng)
+    source = _compile([x], outputs, True, monkeypatch).source
+    layout = GEOMETRIES[geometry][-1]
+    body = source[source.index("def compute("):]
+    assert len(re.findall(r"conv_columns1 = _conv_columns\(x, ", body)) == 1
+    assert f"layout='{layout}'" in body and "conv_columns2" not in body
+    assert re.search(r"conv2d1 = _conv2d_from_columns\(conv_columns1, K", body)
+    assert re.search(r"grad_K = _conv2d_weight_grad_from_columns\(conv_columns1, ", body)
+    assert "_conv2d(" not in body and "_conv2d_weight_grad(" not in body
+    # the comments still speak of the graph's conv2d
+    assert re.search(r"# conv2d\(x, K(, b)?\), stride", body)
+    assert re.search(r"# vjp of conv2d\(x, K(, b)?\) wrt K\n", body)
+    assert "# vjp of conv2d(x, K" in body and "wrt x" in body
+
+
+def test_nothing_is_shared_without_a_weight_gradient(rng):
+    x = sg.placeholder("x", ("batch", 1, 20, 20))
+    K = sg.parameter("K", value=rng.normal(size=(3, 1, 3, 3)))
+    y = sg.conv2d(x, K).sum()
+    assert "_conv_columns(" not in codegen.compile([x], y).source  # inference: one conv2d, nothing to share
+    # the image's gradient alone reads no columns either
+    source = codegen.compile([x], sg.grad(y, [x])).source
+    assert "_conv_columns(" not in source and "_conv_transpose2d(" in source
+
+
+def test_a_weight_gradient_of_another_geometry_is_not_shared(rng):
+    x = sg.placeholder("x", (2, 1, 9, 9))
+    K = sg.parameter("K", value=rng.normal(size=(2, 1, 3, 3)))
+    a = sg.conv2d(x, K, padding=1)
+    b = sg.conv2d(x, K, stride=2)  # the same image and kernel, another stride: its own columns
+    loss = (a ** 2).sum() + (b ** 2).sum()
+    f = codegen.compile([x], [loss, *sg.grad(loss, [K])])
+    body = f.source[f.source.index("def compute("):]
+    assert body.count("= _conv_columns(x, ") == 2 and "stride=(2, 2)" in body
+    data = rng.normal(size=(2, 1, 9, 9))
+    for g, e in zip(f(data), interpret([loss, *sg.grad(loss, [K])], {x: data})):
+        np.testing.assert_allclose(g, e, rtol=1e-12)
+
+
+def test_a_hessian_vector_product_of_a_conv_net_shares_and_agrees(rng, monkeypatch):
+    """The gradient's own derivative holds conv2d, its two adjoints and their adjoints again:
+    every pair the pass finds must still give the same values."""
+    x = sg.placeholder("x", (2, 2, 6, 6))
+    K = sg.parameter("K", value=rng.normal(size=(3, 2, 3, 3)))
+    v = sg.placeholder("v", (3, 2, 3, 3))
+    loss = (sg.tanh(sg.conv2d(x, K, padding=1)) ** 2).sum()
+    (gK,) = sg.grad(loss, [K])
+    (hv,) = sg.grad((gK * v).sum(), [K])
+    data, direction = rng.normal(size=(2, 2, 6, 6)), rng.normal(size=(3, 2, 3, 3))
+    shared = _compile([x, v], [gK, hv], True, monkeypatch)
+    assert "_conv_columns(" in shared.source
+    expected = interpret([gK, hv], {x: data, v: direction})
+    for got, e in zip(shared(data, direction), expected):
+        np.testing.assert_allclose(got, e, rtol=1e-10, atol=1e-12)
+
+
+def test_sweeps_with_leading_axes_are_left_alone(rng):
+    x = sg.placeholder("x", (2, 1, 5, 5))
+    K = sg.parameter("K", value=rng.normal(size=(2, 1, 3, 3)))
+    y = sg.conv2d(x, K)
+    J = sg.jacobian(y.sum(axis=(0, 2, 3)), K, mode="forward")  # tangents of K carry a basis axis
+    labels = Labels()
+    nodes, _ = share_columns([J], labels)
+    assert not any(isinstance(n.op, ConvColumns) for n in topo_sort(nodes))
+    data = rng.normal(size=(2, 1, 5, 5))
+    np.testing.assert_allclose(codegen.compile([x], J)(data), interpret([J], {x: data})[0], rtol=1e-12)
+
+
+def test_float32_steps_agree_with_and_without_sharing(rng, monkeypatch):
+    x, outputs, _ = _step("flat_valid", rng, dtype="float32")
+    data = rng.normal(size=(4, 1, 20, 20)).astype(np.float32)
+    a = _compile([x], outputs, True, monkeypatch)(data)
+    b = _compile([x], outputs, False, monkeypatch)(data)
+    for u, w in zip(a, b):
+        assert u.dtype == w.dtype == np.float32
+        np.testing.assert_allclose(u, w, rtol=2e-5, atol=1e-5)
+
+
+def test_the_column_ops_refuse_differentiation_and_bad_shapes(rng):
+    x = sg.placeholder("x", (2, 3, 6, 6))
+    op = ConvColumns((3, 3), "batch", (1, 1), (0, 0, 0, 0), (1, 1), 1)
+    cols = apply(op, x)
+    assert cols.shape == (1, 27, 4, 4, 2)
+    with pytest.raises(TypeError, match=r"^conv_columns is built by the code generator after differentiation"):
+        op.vjp(cols, None)
+    w = sg.placeholder("w", (4, 3, 3, 3))
+    forward = Conv2DFromColumns((4, 4), "batch", (1, 1), (0, 0, 0, 0), (1, 1), 1)
+    assert apply(forward, cols, w).shape == (2, 4, 4, 4)
+    with pytest.raises(TypeError, match="differentiate the graph's conv2d instead"):
+        forward.jvp(None, None)
+    with pytest.raises(sg.ShapeError, match=r"do not hold 5×4 windows in the 'batch' layout"):
+        apply(Conv2DFromColumns((5, 4), "batch", (1, 1), (0, 0, 0, 0), (1, 1), 1), cols, w)
+    with pytest.raises(sg.ShapeError, match="C/groups·kH·kW"):
+        apply(forward, cols, sg.placeholder("w2", (4, 2, 3, 3)))
+    g = sg.placeholder("g", (2, 4, 4, 4))
+    weight = Conv2DWeightGradFromColumns((3, 3), "batch", (1, 1), (0, 0, 0, 0), (1, 1), 1)
+    assert apply(weight, cols, g).shape == (4, 3, 3, 3)
+    with pytest.raises(sg.ShapeError, match="the columns' batch"):
+        apply(weight, cols, sg.placeholder("g3", (3, 4, 4, 4)))
+    with pytest.raises(ValueError, match=r"^conv_columns: layout must be 'batch', or 'flat' with stride 1"):
+        ConvColumns((3, 3), "flat", (2, 2), (0, 0, 0, 0), (1, 1), 1)
