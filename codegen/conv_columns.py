@@ -2,7 +2,8 @@
 
 In a training step, ``conv2d(x, w)`` and the gradient of its weight, ``conv2d_weight_grad(x, g)``,
 both lay x's windows out as the columns of a matrix product (im2col): the largest copy a
-convolution makes, made twice. This pass makes it once, as a node of its own::
+convolution makes, made twice (and once more for each other conv2d of x with the same kernel
+size and attributes). This pass makes it once, as a node of its own::
 
     conv_columns1 = _conv_columns(x, kernel=(5, 5), layout='flat', out=buf1)
     conv2d1 = _conv2d_from_columns(conv_columns1, p0, p1, layout='flat', windows=(24, 24), out=buf2)
@@ -49,10 +50,12 @@ def _layout(conv: Node) -> str:
     return "flat" if op.stride == (1, 1) and ho * wo >= FLAT_WINDOWS and small else "batch"
 
 
-def _node(op, inputs: tuple, like: Node, serial) -> Node:
-    """A node of ``op`` over ``inputs`` in ``like``'s place (its serial, so the order stays the
-    user's), carrying like's name; its shape and dtype from ``op``'s rule."""
+def _node(op, inputs: tuple, serial, like: Node | None = None) -> Node:
+    """A node of ``op`` over ``inputs`` at ``serial`` (a replaced node's: the order stays the user's),
+    carrying ``like``'s name and labels; its shape and dtype from ``op``'s rule."""
     shape, dtype = op.infer(*inputs)
+    if like is None:
+        return Node(op, inputs, shape, dtype, serial)
     node = Node(op, inputs, shape, dtype, serial, like.labels, like._name)
     node.is_copy = like.is_copy
     return node
@@ -66,48 +69,43 @@ def _same(node: Node, inputs: tuple) -> Node:
 
 
 def share_columns(nodes: list[Node], labels: Labels) -> tuple[list[Node], Labels]:
-    """``nodes`` with each conv2d whose weight gradient reads the same image (same attributes)
-    rewritten to share that image's columns (see the module's docstring), and labels that say of
-    the new nodes what they said of those they replace. Nothing to share: the same nodes."""
+    """``nodes`` with the conv2d nodes and weight gradients that read the same image with the same
+    attributes (at least two of them, one a conv2d) rewritten to share that image's columns (see the
+    module's docstring), and labels that say of the new nodes what they said of those they replace.
+    Nothing to share: the same nodes and labels."""
     order = topo_sort(nodes)
-    members: dict = {}
+    groups: dict = {}
     for n in order:
         key = _key(n)
         if key is not None:
-            members.setdefault(key, []).append(n)
-    shared = {}  # id(member) -> key
-    convs = {}  # key -> the conv2d node
-    for key, group in members.items():
+            groups.setdefault(key, []).append(n)
+    first_conv = {}  # key -> the group's first conv2d: its sizes choose the layout
+    for key, group in groups.items():
         conv = next((n for n in group if type(n.op) is Conv2D), None)
-        if conv is not None and any(type(n.op) is Conv2DWeightGrad for n in group):
-            convs[key] = conv
-            shared.update((id(n), key) for n in group if n is conv or type(n.op) is Conv2DWeightGrad)
-    if not shared:
+        if conv is not None and len(group) > 1:
+            first_conv[key] = conv
+    if not first_conv:
         return nodes, labels
     labels = labels.copy()
     new: dict[int, Node] = {}
-    columns: dict = {}  # key -> the columns node
+    columns: dict = {}  # key -> the columns node, made just before the group's first member
     shadows: dict[Node, Node] = {}  # replaced node -> its own op over the new inputs: what labels call it
     for n in order:
         inputs = tuple(new.get(id(i), i) for i in n.inputs)
-        key = shared.get(id(n))
-        if key is None:
+        key = _key(n)
+        if key not in first_conv:
             if inputs != n.inputs:
                 new[id(n)] = _same(n, inputs)
             continue
-        op, conv = n.op, convs[key]
-        layout = _layout(conv)
-        if key not in columns:  # (just before the first of the group: the forward conv2d, as a rule)
-            kernel = key[1]
-            cols_op = ConvColumns(kernel, layout, op.stride, op.padding, op.dilation, op.groups)
-            columns[key] = _node(cols_op, inputs[:1], inputs[0], n.serial - 0.5)
-            columns[key]._name, columns[key].is_copy, columns[key].labels = None, False, None
-        cols = columns[key]
-        if n is conv:
-            rule = Conv2DFromColumns(n.shape[-2:], layout, op.stride, op.padding, op.dilation, op.groups)
+        op, layout = n.op, _layout(first_conv[key])
+        geometry = (layout, op.stride, op.padding, op.dilation, op.groups)
+        if key not in columns:
+            columns[key] = _node(ConvColumns(key[1], *geometry), inputs[:1], n.serial - 0.5)
+        if type(op) is Conv2D:
+            rule = Conv2DFromColumns(n.shape[-2:], *geometry)
         else:
-            rule = Conv2DWeightGradFromColumns(op.kernel, layout, op.stride, op.padding, op.dilation, op.groups)
-        new[id(n)] = _node(rule, (cols,) + inputs[1:], n, n.serial)
+            rule = Conv2DWeightGradFromColumns(op.kernel, *geometry)
+        new[id(n)] = _node(rule, (columns[key],) + inputs[1:], n.serial, n)
         shadows[n] = _same(n, inputs)
     for old in order:
         if id(old) in new:

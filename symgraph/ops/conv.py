@@ -346,8 +346,7 @@ class ConvColumns(_FromColumns):
         return {"kernel": self.kernel, **_Conv.kwargs(self), "layout": self.layout}
 
     def detail(self, node) -> str:
-        return f"im2col shared by conv2d and its weight gradient, kernel {_show(self.kernel)}, {super().detail(node)}, " \
-               f"layout {self.layout!r}"
+        return f"im2col, kernel {_show(self.kernel)}, {super().detail(node)}, layout {self.layout!r}"
 
     def infer(self, x):
         _check_float(self, [x])

@@ -192,3 +192,44 @@ def test_the_column_ops_refuse_differentiation_and_bad_shapes(rng):
         apply(weight, cols, sg.placeholder("g3", (3, 4, 4, 4)))
     with pytest.raises(ValueError, match=r"^conv_columns: layout must be 'batch', or 'flat' with stride 1"):
         ConvColumns((3, 3), "flat", (2, 2), (0, 0, 0, 0), (1, 1), 1)
+
+
+@pytest.mark.parametrize("options", [{"memory_plan": False}, {"simplify": False}, {"early_updates": True}],
+                         ids=["no_memory_plan", "unsimplified", "early_updates"])
+def test_a_train_step_shares_under_every_compile_option(options, rng):
+    """A conv layer trained by SGD: the step with shared columns updates the kernel as the graph says."""
+    x = sg.placeholder("x", ("batch", 1, 18, 18))
+    K = sg.parameter("K", value=rng.normal(size=(2, 1, 3, 3)))
+    loss = (sg.tanh(sg.conv2d(x, K, padding=1)) ** 2).mean()
+    (gK,) = sg.grad(loss, [K])
+    data, start = rng.normal(size=(3, 1, 18, 18)), K.value.copy()
+    expected_loss, expected_grad = interpret([loss, gK], {x: data})
+    f = codegen.compile([x], loss, updates={K: K - 0.1 * gK}, **options)
+    assert "= _conv_columns(x, " in f.source and "layout='flat'" in f.source
+    np.testing.assert_allclose(f(data), expected_loss, rtol=1e-12)
+    np.testing.assert_allclose(K.value, start - 0.1 * expected_grad, rtol=1e-12, atol=1e-15)
+
+
+def test_two_convolutions_of_one_image_share_its_columns(rng, monkeypatch):
+    """Two branches over the same image with the same kernel size and attributes (an inception-like
+    block): one columns node feeds both conv2d lines and both weight gradients."""
+    x = sg.placeholder("x", ("batch", 2, 7, 7))
+    A = sg.parameter("A", value=rng.normal(size=(3, 2, 3, 3)))
+    B = sg.parameter("B", value=rng.normal(size=(5, 2, 3, 3)))
+    C = sg.parameter("C", value=rng.normal(size=(4, 2, 2, 2)))  # another kernel size: columns of its own
+    a, b, c = (sg.conv2d(x, W, padding=1) for W in (A, B, C))
+    loss = (sg.tanh(a) ** 2).sum() + (b ** 2).sum() + sg.sigmoid(c).sum()
+    outputs = [loss, *sg.grad(loss, [A, B, C, x])]
+    data = rng.normal(size=(2, 2, 7, 7))
+    f = _compile([x], outputs, True, monkeypatch)
+    body = f.source[f.source.index("def compute("):]
+    assert body.count("= _conv_columns(x, kernel=(3, 3)") == 1 and body.count("= _conv_columns(x, kernel=(2, 2)") == 1
+    assert body.count("_conv2d_from_columns(conv_columns1, ") == 2
+    assert body.count("_conv2d_weight_grad_from_columns(conv_columns1, ") == 2
+    for got, e in zip(f(data), interpret(outputs, {x: data})):
+        np.testing.assert_allclose(got, e, rtol=1e-12, atol=1e-12)
+    # inference: the two conv2d lines alone share them too
+    predict = _compile([x], [a, b], True, monkeypatch)
+    assert predict.source.count("= _conv_columns(x, ") == 1
+    for got, e in zip(predict(data), interpret([a, b], {x: data})):
+        np.testing.assert_allclose(got, e, rtol=1e-12)

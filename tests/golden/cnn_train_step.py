@@ -605,7 +605,7 @@ def train_step(
         zeros_batch_16_4_4, zeros_batch_32_2_2, zeros_batch_64, ones_batch
     ) = _buffers(x.shape[0])
     # forward
-    # conv_columns(x), im2col shared by conv2d and its weight gradient, kernel 3, stride 1, padding 1, layout 'batch'
+    # conv_columns(x), im2col, kernel 3, stride 1, padding 1, layout 'batch'
     conv_columns1 = _conv_columns(x, kernel=(3, 3), padding=(1, 1, 1, 1), layout='batch', out=buf1)
     # node conv1: conv2d(x, conv1_W, conv1_b), stride 1, padding 1
     conv1 = _conv2d_from_columns(conv_columns1, conv1_W, conv1_b, layout='batch', windows=(8, 8), out=buf2)
@@ -616,7 +616,7 @@ def train_step(
     # max_pool2d(conv1), kernel 2, stride 2
     max_pool2d1 = _max_pool2d(conv1, kernel=(2, 2), stride=(2, 2), out=buf7)
     maxpool1 = np.maximum(max_pool2d1, zeros_batch_16_4_4, out=buf8)  # node maxpool1: relu(max_pool2d1)
-    # conv_columns(maxpool1), im2col shared by conv2d and its weight gradient, kernel 3, stride 1, padding 1, layout 'batch'
+    # conv_columns(maxpool1), im2col, kernel 3, stride 1, padding 1, layout 'batch'
     conv_columns2 = _conv_columns(maxpool1, kernel=(3, 3), padding=(1, 1, 1, 1), layout='batch', out=buf9)
     # node conv2: conv2d(maxpool1, conv2_W, conv2_b), stride 1, padding 1
     conv2 = _conv2d_from_columns(conv_columns2, conv2_W, conv2_b, layout='batch', windows=(4, 4), out=buf10)
