@@ -233,3 +233,20 @@ def test_two_convolutions_of_one_image_share_its_columns(rng, monkeypatch):
     assert predict.source.count("= _conv_columns(x, ") == 1
     for got, e in zip(predict(data), interpret([a, b], {x: data})):
         np.testing.assert_allclose(got, e, rtol=1e-12)
+
+
+def test_columns_too_large_to_hold_through_the_step_are_made_twice(rng):
+    """64 channels of 32×32 under a 3×3 kernel: 2.4 MiB of columns an image, over the 256 KiB cap."""
+    from codegen import conv_columns
+
+    x = sg.placeholder("x", ("batch", 64, 32, 32), dtype="float32")
+    K = sg.parameter("K", value=rng.normal(size=(8, 64, 3, 3)).astype(np.float32))
+    loss = sg.conv2d(x, K, padding=1).sum()
+    outputs = [loss, *sg.grad(loss, [K])]
+    assert 64 * 9 * 32 * 32 * 4 > conv_columns.MAX_COLUMNS_PER_IMAGE
+    source = codegen.compile([x], outputs).source
+    assert "_conv_columns(" not in source and "_conv2d(x, K" in source and "_conv2d_weight_grad(x, " in source
+    small = sg.placeholder("s", ("batch", 16, 8, 8), dtype="float32")  # 16·9·64·4 = 36 KiB an image: shared
+    V = sg.parameter("V", value=rng.normal(size=(8, 16, 3, 3)).astype(np.float32))
+    loss = sg.conv2d(small, V, padding=1).sum()
+    assert "= _conv_columns(s, " in codegen.compile([small], [loss, *sg.grad(loss, [V])]).source
