@@ -207,4 +207,4 @@ def test_cnn_digits_prints_conv_lines_and_saves(cnn_run):
     assert step_file.parent == out and step_file.name == "cnn_train_step.py"
     assert_generated_module(step_file, "train_step")
     source = step_file.read_text()
-    assert "def _conv_columns(" in source and "grad_conv1_W" in source and "conv1_W_m" in source  # helpers, gradient, Adam
+    assert "def _conv_columns(" in source and "grad_conv1_W" in source and "conv1_W_m" in source  # helper, grad, Adam

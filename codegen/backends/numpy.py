@@ -623,7 +623,8 @@ class NumPyPrinter(Printer):
 
 # The helpers each convolution and pooling helper calls (the module needs their text too).
 _HELPER_NEEDS = {
-    "_conv2d": ("_flat_cols", "_conv2d_from_columns", "_add_bias", "_im2col", "_windows", "_strided", "_pad2d", "_into"),
+    "_conv2d": ("_flat_cols", "_conv2d_from_columns", "_add_bias", "_im2col", "_windows", "_strided", "_pad2d",
+                "_into"),
     "_conv_transpose2d": ("_conv_transpose2d_rows", "_batch_last", "_strided", "_into"),
     "_conv2d_weight_grad": ("_im2col", "_im2col_batch_last", "_conv2d_weight_grad_from_columns", "_batch_last",
                             "_windows", "_strided", "_pad2d", "_into"),

@@ -406,8 +406,8 @@ class Conv2DFromColumns(_FromColumns):
         n, groups, ckk = _columns_shape(self, inputs, cols, self.windows)
         o, cg, kh, kw = _spatial(w, self, inputs, (-4, -3, -2, -1))
         if w.ndim != 4 or o % groups or cg * kh * kw != ckk:
-            raise self.shape_error(inputs, f"w must be O×C/groups×kH×kW with {ckk} = C/groups·kH·kW and O a multiple "
-                                           f"of the {groups} groups")
+            raise self.shape_error(inputs, f"w must be O×C/groups×kH×kW with {ckk} = C/groups·kH·kW and O a "
+                                           f"multiple of the {groups} groups")
         if b is not None and b.shape != (o,):
             raise self.shape_error(inputs, f"the bias must be ({o},)")
         return (n, o) + self.windows, np.result_type(*(v.dtype for v in inputs))

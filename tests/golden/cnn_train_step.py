@@ -202,12 +202,13 @@ def _conv_transpose2d_rows(g, w, size, padding=(0, 0, 0, 0), dilation=(1, 1), gr
     (top, bottom, left, right), (dh, dw), (h, w_) = padding, dilation, size
     hp, wp = top + h + bottom, left + w_ + right  # (= H' + (kH-1)*dH and W' + (kW-1)*dW)
     og, span = o // groups, (kw - 1) * dw
-    gpad = np.zeros((*lead_g, groups, og, ho, wp + span, n), g.dtype)  # g with the batch axis last, span zeros each side
+    gpad = np.zeros((*lead_g, groups, og, ho, wp + span, n), g.dtype)  # batch axis last, span zeros each side
     gpad[..., span:span + wo, :] = np.moveaxis(g.reshape((*lead_g, n, groups, og, ho, wo)), -5, -1)
     *s, sy, sx, sn = gpad.strides
-    taps = _strided(gpad, (*lead_g, groups, og, kw, ho, wp, n), (*s, sx * dw, sy, sx, sn))  # [o, j, y, X, n]: g[n, o, y, X - (kW-1-j)*dW]
+    # taps[..., o, j, y, X, n] = g[n, o, y, X - (kW-1-j)*dW]: j counts the kernel's columns from the right
+    taps = _strided(gpad, (*lead_g, groups, og, kw, ho, wp, n), (*s, sx * dw, sy, sx, sn))
     taps = taps.reshape((*lead_g, groups, og * kw, ho * wp * n))  # (the copy: contiguous columns)
-    wm = np.swapaxes(w.reshape(w.shape[:-4] + (groups, og, cg, kh, kw))[..., ::-1], -4, -2)  # (..., G, kH, C/G, O/G, kW), kW reversed
+    wm = np.swapaxes(w.reshape(w.shape[:-4] + (groups, og, cg, kh, kw))[..., ::-1], -4, -2)  # (.., G, kH, C/G, O/G, kW)
     rows = np.matmul(wm.reshape(wm.shape[:-5] + (groups, kh * cg, og * kw)), taps)
     rows = rows.reshape(rows.shape[:-3] + (groups, kh, cg, ho, wp, n))
     acc = np.zeros(rows.shape[:-6] + (groups, cg, hp, wp, n), g.dtype)
@@ -246,7 +247,8 @@ def _flat_cols(x, kernel, padding, dilation, groups, out=None):
     *s, sn, sc, sy, sx = x.strides
     shape = (*lead, n, groups, c // groups * kh * kw, run)
     cols = np.empty(shape, x.dtype) if out is None else out
-    cols.reshape((*lead, n, c, kh, kw, run))[...] = _strided(x, (*lead, n, c, kh, kw, run), (*s, sn, sc, sy * dh, sx * dw, sx))
+    taps = (*lead, n, c, kh, kw, run)
+    cols.reshape(taps)[...] = _strided(x, taps, (*s, sn, sc, sy * dh, sx * dw, sx))
     return cols, (ho, wo, wp)
 
 
