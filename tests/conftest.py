@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import symgraph as sg
+from symgraph.graph import topo_sort
 
 # Under mutmut 3 (tests/MUTANTS.md) every call of a mutated function passes through mutmut's trampoline,
 # which is not the user's line, and the nvcc check below would run once for every mutant.
@@ -78,6 +79,22 @@ def fresh_graph():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def _interpret(outputs, feed: dict):
+    """The graph run through each node's ``op.compute`` (no code generation involved): the values of
+    ``outputs`` for ``feed`` ({placeholder: array}); parameters read their own values."""
+    values = {id(k): v for k, v in feed.items()}
+    for node in topo_sort(outputs):
+        if id(node) not in values:
+            values[id(node)] = node.value if node.is_leaf else node.op.compute(*(values[id(i)] for i in node.inputs))
+    return [values[id(o)] for o in outputs]
+
+
+@pytest.fixture
+def interpret():
+    """``interpret(outputs, feed)``: the reference semantics, each op's ``compute`` (see ``_interpret``)."""
+    return _interpret
 
 
 @pytest.fixture

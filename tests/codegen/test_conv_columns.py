@@ -20,15 +20,6 @@ from symgraph.graph import apply, topo_sort
 from symgraph.ops import Conv2DFromColumns, Conv2DWeightGradFromColumns, ConvColumns
 from symgraph.provenance import Labels
 
-def interpret(outputs, feed: dict):
-    """The graph run through each node's ``op.compute`` (no code generation involved)."""
-    values = {id(k): v for k, v in feed.items()}
-    for node in topo_sort(outputs):
-        if id(node) not in values:
-            values[id(node)] = node.value if node.is_leaf else node.op.compute(*(values[id(i)] for i in node.inputs))
-    return [values[id(o)] for o in outputs]
-
-
 # (input C×H×W, conv kwargs, kernel O×C/groups×kH×kW, bias, the layout the pass should choose)
 GEOMETRIES = {
     "flat_valid": ((1, 20, 20), {}, (3, 1, 3, 3), True, "flat"),
@@ -57,7 +48,7 @@ def _compile(inputs, outputs, share, monkeypatch):
 
 
 @pytest.mark.parametrize("geometry", sorted(GEOMETRIES))
-def test_sharing_changes_no_value(geometry, rng, monkeypatch):
+def test_sharing_changes_no_value(geometry, rng, monkeypatch, interpret):
     x, outputs, _ = _step(geometry, rng)
     data = rng.normal(size=(3,) + GEOMETRIES[geometry][0])
     shared = _compile([x], outputs, True, monkeypatch)
@@ -116,7 +107,7 @@ def test_nothing_is_shared_without_a_weight_gradient(rng):
     assert "_conv_columns(" not in source and "_conv_transpose2d(" in source
 
 
-def test_a_weight_gradient_of_another_geometry_is_not_shared(rng):
+def test_a_weight_gradient_of_another_geometry_is_not_shared(rng, interpret):
     x = sg.placeholder("x", (2, 1, 9, 9))
     K = sg.parameter("K", value=rng.normal(size=(2, 1, 3, 3)))
     a = sg.conv2d(x, K, padding=1)
@@ -130,7 +121,7 @@ def test_a_weight_gradient_of_another_geometry_is_not_shared(rng):
         np.testing.assert_allclose(g, e, rtol=1e-12)
 
 
-def test_a_hessian_vector_product_of_a_conv_net_shares_and_agrees(rng, monkeypatch):
+def test_a_hessian_vector_product_of_a_conv_net_shares_and_agrees(rng, monkeypatch, interpret):
     """The gradient's own derivative holds conv2d, its two adjoints and their adjoints again:
     every pair the pass finds must still give the same values."""
     x = sg.placeholder("x", (2, 2, 6, 6))
@@ -147,7 +138,7 @@ def test_a_hessian_vector_product_of_a_conv_net_shares_and_agrees(rng, monkeypat
         np.testing.assert_allclose(got, e, rtol=1e-10, atol=1e-12)
 
 
-def test_sweeps_with_leading_axes_are_left_alone(rng):
+def test_sweeps_with_leading_axes_are_left_alone(rng, interpret):
     x = sg.placeholder("x", (2, 1, 5, 5))
     K = sg.parameter("K", value=rng.normal(size=(2, 1, 3, 3)))
     y = sg.conv2d(x, K)
@@ -196,7 +187,7 @@ def test_the_column_ops_refuse_differentiation_and_bad_shapes(rng):
 
 @pytest.mark.parametrize("options", [{"memory_plan": False}, {"simplify": False}, {"early_updates": True}],
                          ids=["no_memory_plan", "unsimplified", "early_updates"])
-def test_a_train_step_shares_under_every_compile_option(options, rng):
+def test_a_train_step_shares_under_every_compile_option(options, rng, interpret):
     """A conv layer trained by SGD: the step with shared columns updates the kernel as the graph says."""
     x = sg.placeholder("x", ("batch", 1, 18, 18))
     K = sg.parameter("K", value=rng.normal(size=(2, 1, 3, 3)))
@@ -210,7 +201,7 @@ def test_a_train_step_shares_under_every_compile_option(options, rng):
     np.testing.assert_allclose(K.value, start - 0.1 * expected_grad, rtol=1e-12, atol=1e-15)
 
 
-def test_two_convolutions_of_one_image_share_its_columns(rng, monkeypatch):
+def test_two_convolutions_of_one_image_share_its_columns(rng, monkeypatch, interpret):
     """Two branches over the same image with the same kernel size and attributes (an inception-like
     block): one columns node feeds both conv2d lines and both weight gradients."""
     x = sg.placeholder("x", ("batch", 2, 7, 7))
