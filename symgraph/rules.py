@@ -280,7 +280,8 @@ def constant_fold(n):
     """op(constants) -> constant"""
     if not n.inputs or not all(isinstance(i.op, Constant) for i in n.inputs):
         return None
-    result = np.asarray(n.op.compute(*(i.op.value for i in n.inputs)), dtype=n.dtype)
+    with np.errstate(all="ignore"):  # log(0) is -inf, as the generated code would compute it: no warning to give
+        result = np.asarray(n.op.compute(*(i.op.value for i in n.inputs)), dtype=n.dtype)
     if result.size > max(1, *(i.op.value.size for i in n.inputs)) or result.shape != n.shape:
         return None  # folding must not turn a broadcast into a stored array
     weak = result.ndim == 0 and all(i.op.weak for i in n.inputs)

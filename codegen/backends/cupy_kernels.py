@@ -74,8 +74,10 @@ def _add_at(x, values, labels, out=None):
 def _uniform(key, shape, dtype):
     """Uniform numbers in [0, 1) of ``shape``, drawn on the host by NumPy's generator from the key
     (seed, counter) and copied to the device, so a CuPy step draws the numbers a NumPy step draws."""
-    key = cp.asnumpy(key)
-    return cp.asarray(np.random.default_rng([int(k) for k in key]).random(shape, dtype=dtype))
+    rng = np.random.default_rng([int(k) for k in cp.asnumpy(key)])
+    if np.dtype(dtype) == np.float16:  # (multiples of 2**-11, as the NumPy helper draws them)
+        return cp.asarray((rng.integers(0, 2048, size=shape) / 2048).astype(np.float16))
+    return cp.asarray(rng.random(shape, dtype=dtype))
 
 
 # -- convolution and pooling: windows of the last two axes, im2col and one matrix product --------

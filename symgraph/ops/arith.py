@@ -174,8 +174,8 @@ class Power(Binary):
         """(d out/d a, d out/d b); None is a zero (the second is None unless asked for).
 
         As in PyTorch, d/da is 0 where b == 0 (not 0 * a**-1, NaN at a = 0) and d/db is 0
-        where a == 0 and b >= 0 (not a**b * log(0), NaN for b > 0). The masks are left out
-        where a constant operand shows they cannot matter."""
+        where a == 0 and b >= 0 (not a**b * log(0), NaN for b > 0), -inf where a == 0 and b < 0.
+        The masks are left out where a constant operand shows they cannot matter."""
         from .scalar import log
 
         a, b = node.inputs
@@ -183,17 +183,21 @@ class Power(Binary):
             c = b.op.value.item()
             da = None if c == 0 else as_node(c, like=a) if c == 1 else (
                 as_node(c, like=a) * (a if c == 2 else power(a, c - 1)))
-        else:
+        elif _nonzero_constant(b):
             da = b * power(a, b - 1)
-            if not _nonzero_constant(b):
-                da = where(equal(b, 0), 0, da)
+        else:  # b * a**(b - 1), and 0 where b == 0: there the power reads a**0 = 1, no 0 * a**-1
+            da = b * power(a, where(equal(b, 0), 1, b) - 1)
         if not wrt_b:
             return da, None
-        db = node * log(a)
+        # at a == 0: -inf where b < 0 (inf * log 0), else 0; log reads 1 there, so no branch computes 0 * -inf
+        at_zero = where(less(b, 0), as_node(-np.inf, like=node), 0)
         if isinstance(a.op, Constant) and not np.any(a.op.value):  # 0 ** y: no test of a needed
-            db = where(less(b, 0), db, 0)
-        elif not _nonzero_constant(a):
-            db = where(equal(a, 0), where(less(b, 0), db, 0), db)
+            db = at_zero
+        elif _nonzero_constant(a):
+            db = node * log(a)
+        else:
+            zero = equal(a, 0)
+            db = where(zero, at_zero, node * log(where(zero, 1, a)))
         return da, db
 
     def vjp(self, node, g):

@@ -686,11 +686,13 @@ class EighVectors(Op):
         return np.linalg.eigh(a)[1]
 
     def vjp(self, node, g):
+        _static_n(self, node)
         w = apply(EighValues(), node.inputs[0])
         inner = _gaps(w) * matmul(swap_last(node), g)
         return (_sym(matmul(matmul(node, inner), swap_last(node))),)
 
     def jvp(self, node, t):
+        _static_n(self, node)
         w = apply(EighValues(), node.inputs[0])
         k = matmul(matmul(swap_last(node), _sym(t[0])), node)
         return matmul(node, _gaps(w) * k)

@@ -27,6 +27,8 @@ class RandomUniform(NoDerivative):
     def infer(self, key, like):
         if key.shape != (2,) or key.dtype.kind not in "iu":
             raise self.dtype_error([key, like], "the key must be an integer [seed, counter] pair (see sg.random_key)")
+        if self.dtype not in (np.float16, np.float32, np.float64):
+            raise self.dtype_error([key, like], f"draws float16, float32 or float64 numbers, not {self.dtype}")
         return like.shape, self.dtype
 
     def compute(self, key, like):

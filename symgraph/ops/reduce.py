@@ -293,8 +293,10 @@ def _std_sqrt(v: Node) -> Node:
     from .scalar import Elementwise, OUT, _symbols
 
     (s,) = _symbols(1)
-    # d sqrt(v) / dv = 1 / (2 sqrt(v)), taken as 0 at v = 0: at zero spread every deviation is 0
-    op = Elementwise("std_sqrt", sp.sqrt(s), (s,), (sp.Piecewise((1 / (2 * OUT), OUT > 0), (0, True)),),
+    # d sqrt(v) / dv = 1 / (2 sqrt(v)), taken as 0 at v = 0: at zero spread every deviation is 0. The divisor
+    # is sqrt(v) + (1 where sqrt(v) is 0), so the branch np.where does not take divides by no zero either
+    safe = OUT + sp.Heaviside(-OUT, 1)
+    op = Elementwise("std_sqrt", sp.sqrt(s), (s,), (sp.Piecewise((1 / (2 * safe), OUT > 0), (0, True)),),
                      builtin=True)
     return apply(op, v)
 

@@ -222,6 +222,18 @@ def test_evaluate_and_keyword_inputs(cupy, rng):
         f(xv, np.zeros(4))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_random_uniform_draws_what_numpy_draws(dtype):
+    """The CuPy helper draws on the host with NumPy's generator (float16 on the 2**-11 grid, as NumPy's)."""
+    key = sg.random_key("key", 7)
+    x = sg.placeholder("x", (5, 3), dtype=dtype)
+    u = sg.random_uniform(key, x)
+    data = np.zeros((5, 3), dtype=dtype)
+    got = host(cupy_compile([x], u)(data))
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, codegen.compile([x], u)(data))
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_batchnorm_and_dropout_train_and_eval(dtype, rng):
     X = rng.normal(size=(12, 6)).astype(dtype)

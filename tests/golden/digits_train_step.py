@@ -117,8 +117,12 @@ def _pick(x, labels):
 
 
 def _uniform(key, shape, dtype):
-    """Uniform numbers in [0, 1) of ``shape``; the same key (seed, counter) gives the same numbers."""
-    return np.random.default_rng([int(k) for k in key]).random(shape, dtype=dtype)
+    """Uniform numbers in [0, 1) of ``shape``; the same key (seed, counter) gives the same numbers.
+    float16 ones are multiples of 2**-11 (NumPy's generator draws float32 and float64 only)."""
+    rng = np.random.default_rng([int(k) for k in key])
+    if np.dtype(dtype) == np.float16:
+        return (rng.integers(0, 2048, size=shape) / 2048).astype(np.float16)
+    return rng.random(shape, dtype=dtype)
 
 
 def _checked(fn, inputs, keywords=(), updated=()):

@@ -145,6 +145,12 @@ def test_derivatives_over_named_sizes_say_they_are_not_implemented():
     with pytest.raises(NotImplementedError,
                        match=r"^cholesky: differentiating over matrices of a named size \('n'\)$"):
         sg.grad(sg.sum(sg.cholesky(x)), [x])
+    _, vectors = sg.eigh(x)  # (was NumPy's "'str' object cannot be interpreted as an integer")
+    with pytest.raises(NotImplementedError,
+                       match=r"^eigh_vectors: differentiating over matrices of a named size \('n'\)$"):
+        sg.grad(sg.sum(vectors), [x])
+    with pytest.raises(NotImplementedError, match=r"^eigh_vectors: differentiating over matrices of a named size"):
+        sg.jvp(vectors, [x], [P("t", ("n", "n"))])
 
 
 @pytest.mark.parametrize("da, db, want", [

@@ -90,3 +90,22 @@ def test_random_key_takes_any_int_seed_in_range(seed):
     x = sg.placeholder("x", (3,))
     got = codegen.evaluate(sg.random_uniform(key, x), {x: np.zeros(3)})
     np.testing.assert_array_equal(got, np.random.default_rng([int(seed), 0]).random(3))
+
+
+def test_random_uniform_draws_float16_on_a_grid_in_the_unit_interval():
+    """NumPy's generator has no float16: such numbers are multiples of 2**-11 in [0, 1), never 1."""
+    key = sg.random_key("key", 5)
+    like = sg.placeholder("x", (4000,), dtype="float16")
+    u = sg.random_uniform(key, like)
+    assert u.dtype == np.float16
+    got = codegen.evaluate(u, {like: np.zeros(4000, dtype=np.float16)})
+    assert got.dtype == np.float16 and got.min() >= 0 and got.max() < 1
+    np.testing.assert_array_equal(got * 2048, np.round(got.astype(np.float64) * 2048))  # on the grid
+    assert abs(float(got.astype(np.float64).mean()) - 0.5) < 0.02 and len(np.unique(got)) > 1000
+    np.testing.assert_array_equal(got, u.op.compute(np.array([5, 0]), np.zeros(4000, np.float16)))
+
+
+@pytest.mark.parametrize("dtype", ["int64", "complex128", "bool"])
+def test_random_uniform_refuses_a_dtype_it_cannot_draw(dtype):
+    with pytest.raises(sg.DTypeError, match=f"^random_uniform: draws float16, float32 or float64 numbers, not {dtype}"):
+        sg.random_uniform(sg.random_key("key", 1), sg.placeholder("x", (3,)), dtype=dtype)

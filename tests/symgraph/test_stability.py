@@ -398,3 +398,52 @@ def test_logsumexp_kernel_shifts_by_the_global_or_the_row_max_alike(dtype, sprea
     row = np.array([[-np.inf, -np.inf], [0.0, -np.inf]], dtype)
     with np.errstate(divide="ignore"):  # log(0) = -inf is the answer for a row of -inf
         np.testing.assert_array_equal(_logsumexp(row, axis=1), [-np.inf, 0.0])
+
+
+# -- masked derivatives compute no 0 * inf and no division by zero in the branch they drop ---------
+def test_std_gradient_at_zero_spread_raises_no_floating_point_error():
+    """sqrt's derivative is taken as 0 where the spread is 0: np.where evaluates both branches, so the
+    one it drops must not divide by that zero either (it did: 0.5 / 0, a RuntimeWarning)."""
+    x = sg.placeholder("x", (3, 2))
+    (g,) = sg.grad(sg.std(x, axis=0).sum(), [x])
+    f = codegen.compile([x], g)
+    data = np.array([[1.0, 2.0], [1.0, 3.0], [1.0, 5.0]])  # the first column has no spread
+    with np.errstate(**STRICT):
+        got = f(data)
+    expected = (data[:, 1] - data[:, 1].mean()) / (3 * data[:, 1].std())
+    np.testing.assert_allclose(got, np.stack([np.zeros(3), expected], axis=1), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("simplify", [True, False])
+def test_power_gradients_at_a_zero_base_raise_no_floating_point_error(simplify):
+    """d(a**b)/da is 0 where b == 0 and d/db is 0 where a == 0 <= b (PyTorch's values), with no
+    0 * inf behind them: 0**-1 (for b == 0) and 0 * log(0) (for a == 0) are never computed."""
+    a, b = sg.placeholder("a", (4,)), sg.placeholder("b", (4,))
+    z = sg.placeholder("z", (3,))
+    outputs = [*sg.grad((a ** b).sum(), [a, b]), *sg.grad((0.0 ** z).sum(), [z])]
+    f = codegen.compile([a, b, z], outputs, simplify=simplify)
+    with np.errstate(**STRICT):
+        ga, gb, gz = f(np.array([0.0, 0.0, 2.0, 3.0]), np.array([2.0, 0.0, 0.5, 0.0]), np.array([2.0, 0.5, 0.0]))
+    np.testing.assert_allclose(ga, [0.0, 0.0, 0.5 / np.sqrt(2.0), 0.0], rtol=RTOL)
+    np.testing.assert_allclose(gb, [0.0, 0.0, np.sqrt(2.0) * np.log(2.0), np.log(3.0)], rtol=RTOL)
+    np.testing.assert_array_equal(gz, [0.0, 0.0, 0.0])
+    with np.errstate(divide="ignore", invalid="ignore"):  # a negative exponent of 0: the pole itself
+        ga, gb, gz = f(np.zeros(4), np.array([-1.0, -2.0, 1.0, 0.0]), np.array([-1.0, -0.5, 1.0]))
+    np.testing.assert_array_equal(gb, [-np.inf, -np.inf, 0.0, 0.0])
+    np.testing.assert_array_equal(gz, [-np.inf, -np.inf, 0.0])
+    np.testing.assert_array_equal(ga, [-np.inf, -np.inf, 1.0, 0.0])
+
+
+def test_constant_folding_gives_no_warning_for_an_infinite_constant():
+    """log(0) folded while compiling is -inf, as the generated code would compute it, without NumPy's warning."""
+    import warnings
+
+    from symgraph.graph import constant
+
+    x = sg.placeholder("x", (2,))
+    y = x + sg.log(constant(np.array([0.0, 1.0])))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = codegen.compile([x], y)
+    assert "np.log" not in f.source  # folded
+    np.testing.assert_array_equal(f(np.array([1.0, 2.0])), [-np.inf, 2.0])
