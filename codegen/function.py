@@ -248,7 +248,9 @@ def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: boo
     changes no parameter. ``backend``: a name registered in :mod:`codegen.backends`:
     ``"numpy"``, or ``"cupy"`` (a :class:`DeviceFunction`: NumPy or CuPy arrays in, CuPy arrays
     out, parameters and state kept on the GPU; see its docstring).
-    ``simplify``: run :func:`symgraph.simplify` first. ``name``: the generated
+    ``simplify``: run :func:`symgraph.simplify` first, then let conv2d nodes share their image's
+    columns with its weight gradient (:mod:`codegen.conv_columns`); False prints the graph as
+    built, node for node. ``name``: the generated
     function's name. ``show_rules``: end each line's comment with the simplifier
     rules that shaped it. ``memory_plan``: write intermediate values into buffers
     allocated once per input size and reused (``np.dot(a, b, out=buf1)``); False
@@ -277,7 +279,7 @@ def compile(inputs, outputs, updates=None, backend: str = "numpy", simplify: boo
             everything, labels, report = simplify_labelled(outputs + values, labels, unfused=in_place)
             outputs, values = everything[: len(outputs)], everything[len(outputs) :]
             pairs = [(s, v) for (s, _), v in zip(pairs, values)]
-        if target.share_conv_columns:
+        if simplify and target.share_conv_columns:  # (a graph rewrite: simplify=False prints the graph as built)
             everything, labels = share_columns(outputs + values, labels)
             outputs, values = everything[: len(outputs)], everything[len(outputs) :]
             pairs = [(s, v) for (s, _), v in zip(pairs, values)]
