@@ -254,3 +254,26 @@ def test_an_unsimplified_step_prints_the_graph_as_built(rng, interpret):
     data = rng.normal(size=(3, 1, 18, 18))
     for got, e in zip(f(data), interpret([loss, gK], {x: data})):
         np.testing.assert_allclose(got, e, rtol=1e-12)
+
+
+def test_an_image_updated_in_place_and_a_returned_conv_output(rng, interpret):
+    """The image is itself a parameter updated by the step (as when an input is optimized), and the
+    conv2d output is returned: the columns are taken before the update, the output is not a buffer
+    the step reuses."""
+    img = sg.parameter("img", value=rng.normal(size=(2, 2, 17, 16)))
+    K = sg.parameter("K", value=rng.normal(size=(3, 2, 3, 3)))
+    y = sg.conv2d(img, K, padding=1)
+    loss = (sg.tanh(y) ** 2).sum()
+    gK, gimg = sg.grad(loss, [K, img])
+    start_img, start_K = img.value.copy(), K.value.copy()
+    expected = interpret([y, loss, gK, gimg], {})
+    f = codegen.compile([], [y, loss], updates={K: K - 0.01 * gK, img: img - 0.01 * gimg})
+    assert "= _conv_columns(img, " in f.source
+    out, value = f()
+    np.testing.assert_allclose(out, expected[0], rtol=1e-12)
+    np.testing.assert_allclose(value, expected[1], rtol=1e-12)
+    np.testing.assert_allclose(K.value, start_K - 0.01 * expected[2], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(img.value, start_img - 0.01 * expected[3], rtol=1e-12, atol=1e-14)
+    again, _ = f()  # a second step: the returned array of the first is not overwritten
+    np.testing.assert_allclose(out, expected[0], rtol=1e-12)
+    assert not np.allclose(again, out)
