@@ -87,11 +87,11 @@ def share_columns(nodes: list[Node], labels: Labels) -> tuple[list[Node], Labels
     module's docstring), and labels that say of the new nodes what they said of those they replace.
     Nothing to share: the same nodes and labels."""
     order = topo_sort(nodes)
+    keys = {id(n): _key(n) for n in order}
     groups: dict = {}
     for n in order:
-        key = _key(n)
-        if key is not None:
-            groups.setdefault(key, []).append(n)
+        if keys[id(n)] is not None:
+            groups.setdefault(keys[id(n)], []).append(n)
     first_conv = {}  # key -> the group's first conv2d: its sizes choose the layout
     for key, group in groups.items():
         conv = next((n for n in group if type(n.op) is Conv2D), None)
@@ -105,7 +105,7 @@ def share_columns(nodes: list[Node], labels: Labels) -> tuple[list[Node], Labels
     shadows: dict[Node, Node] = {}  # replaced node -> its own op over the new inputs: what labels call it
     for n in order:
         inputs = tuple(new.get(id(i), i) for i in n.inputs)
-        key = _key(n)
+        key = keys[id(n)]
         if key not in first_conv:
             if inputs != n.inputs:
                 new[id(n)] = _same(n, inputs)
@@ -134,6 +134,7 @@ def share_columns(nodes: list[Node], labels: Labels) -> tuple[list[Node], Labels
 
 
 def _remap(info, shadows: dict):
+    """A label's value (a node, or a tuple of them and other values) with the replaced nodes' shadows."""
     if isinstance(info, Node):
         return shadows.get(info, info)
     if isinstance(info, tuple):

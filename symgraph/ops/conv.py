@@ -377,7 +377,8 @@ def _columns_shape(op: Op, inputs, cols: Node, windows) -> tuple:
     ho, wo = windows
     if op.layout == "flat" and cols.ndim == 4:  # (N, G, CKK, L), L = (H'-1)·Wp + W' with Wp >= W'
         run = cols.shape[3]
-        if run == wo if ho == 1 else (run - wo) % (ho - 1) == 0 and run >= ho * wo:
+        fits = run == wo if ho == 1 else (run - wo) % (ho - 1) == 0 and run >= ho * wo
+        if fits:
             return cols.shape[0], cols.shape[1], cols.shape[2]
     elif op.layout == "batch" and cols.ndim == 5 and tuple(cols.shape[2:4]) == (ho, wo):  # (G, CKK, H', W', N)
         return cols.shape[4], cols.shape[0], cols.shape[1]
@@ -404,7 +405,7 @@ class Conv2DFromColumns(_FromColumns):
         inputs = [cols, w] if b is None else [cols, w, b]
         _check_float(self, inputs)
         n, groups, ckk = _columns_shape(self, inputs, cols, self.windows)
-        o, cg, kh, kw = _spatial(w, self, inputs, (-4, -3, -2, -1))
+        o, cg, kh, kw = _spatial(w, self, inputs, (-4, -3, -2, -1)) if w.ndim == 4 else (1, 0, 0, 0)
         if w.ndim != 4 or o % groups or cg * kh * kw != ckk:
             raise self.shape_error(inputs, f"w must be O×C/groups×kH×kW with {ckk} = C/groups·kH·kW and O a "
                                            f"multiple of the {groups} groups")
@@ -436,10 +437,11 @@ class Conv2DWeightGradFromColumns(_FromColumns):
 
     def infer(self, cols, g):
         _check_float(self, [cols, g])
-        windows = _spatial(g, self, [cols, g])
-        n, groups, ckk = _columns_shape(self, [cols, g], cols, windows)
+        if g.ndim != 4:
+            raise self.shape_error([cols, g], "g must be N×O×H'×W'")
+        n, groups, ckk = _columns_shape(self, [cols, g], cols, _spatial(g, self, [cols, g]))
         o, taps = g.shape[-3], self.kernel[0] * self.kernel[1]
-        if g.ndim != 4 or not _same_dim(g.shape[0], n) or not isinstance(o, int) or o % groups or ckk % taps:
+        if not _same_dim(g.shape[0], n) or not isinstance(o, int) or o % groups or ckk % taps:
             raise self.shape_error([cols, g], f"g must be N×O×H'×W' with the columns' batch and O a multiple of the "
                                               f"{groups} groups, and {ckk} columns rows C/groups·{taps} taps")
         return (o, ckk // taps) + self.kernel, np.result_type(cols.dtype, g.dtype)

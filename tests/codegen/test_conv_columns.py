@@ -174,13 +174,16 @@ def test_the_column_ops_refuse_differentiation_and_bad_shapes(rng):
         forward.jvp(None, None)
     with pytest.raises(sg.ShapeError, match=r"do not hold 5×4 windows in the 'batch' layout"):
         apply(Conv2DFromColumns((5, 4), "batch", (1, 1), (0, 0, 0, 0), (1, 1), 1), cols, w)
-    with pytest.raises(sg.ShapeError, match="C/groups·kH·kW"):
-        apply(forward, cols, sg.placeholder("w2", (4, 2, 3, 3)))
+    for bad in [(4, 2, 3, 3), (4, 27)]:
+        with pytest.raises(sg.ShapeError, match="C/groups·kH·kW"):
+            apply(forward, cols, sg.placeholder("w2", bad))
     g = sg.placeholder("g", (2, 4, 4, 4))
     weight = Conv2DWeightGradFromColumns((3, 3), "batch", (1, 1), (0, 0, 0, 0), (1, 1), 1)
     assert apply(weight, cols, g).shape == (4, 3, 3, 3)
     with pytest.raises(sg.ShapeError, match="the columns' batch"):
         apply(weight, cols, sg.placeholder("g3", (3, 4, 4, 4)))
+    with pytest.raises(sg.ShapeError, match="g must be N×O×H'×W'"):
+        apply(weight, cols, sg.placeholder("g4", (4, 4)))
     with pytest.raises(ValueError, match=r"^conv_columns: layout must be 'batch', or 'flat' with stride 1"):
         ConvColumns((3, 3), "flat", (2, 2), (0, 0, 0, 0), (1, 1), 1)
 
