@@ -11,9 +11,12 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import codegen
 import symgraph as sg
+from codegen import conv_columns
 from codegen.backends import BACKENDS
 from codegen.conv_columns import share_columns
 from symgraph.graph import apply, topo_sort
@@ -280,3 +283,41 @@ def test_an_image_updated_in_place_and_a_returned_conv_output(rng, interpret):
     again, _ = f()  # a second step: the returned array of the first is not overwritten
     np.testing.assert_allclose(out, expected[0], rtol=1e-12)
     assert not np.allclose(again, out)
+
+
+@st.composite
+def _geometries(draw):
+    """A conv2d that fits its input: groups, kernel, stride, padding, dilation and sizes drawn small."""
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    cg, og = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    stride = draw(st.sampled_from([(1, 1), (1, 1), (2, 2), (1, 2), (2, 1)]))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    h, w = draw(st.integers(kh * dh, 9)), draw(st.integers(kw * dw, 9))
+    return dict(n=draw(st.integers(1, 3)), c=cg * groups, h=h, w=w, kernel=(og * groups, cg, kh, kw),
+                stride=stride, padding=padding, dilation=(dh, dw), groups=groups, bias=draw(st.booleans()),
+                flat_windows=draw(st.sampled_from([1, conv_columns.FLAT_WINDOWS])))
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(geometry=_geometries())
+def test_any_geometry_shares_without_changing_a_value(geometry, monkeypatch, interpret):
+    """Random geometries, both layouts (the flat one forced on small images too): the shared step's loss
+    and gradients are the interpreted graph's."""
+    monkeypatch.setattr(conv_columns, "FLAT_WINDOWS", geometry["flat_windows"])
+    rng = np.random.default_rng(0)
+    with sg.fresh_graph():
+        x = sg.placeholder("x", (geometry["n"], geometry["c"], geometry["h"], geometry["w"]))
+        K = sg.parameter("K", value=rng.normal(size=geometry["kernel"]))
+        b = sg.parameter("b", value=rng.normal(size=geometry["kernel"][0])) if geometry["bias"] else None
+        y = sg.conv2d(x, K, bias=b, stride=geometry["stride"], padding=geometry["padding"],
+                      dilation=geometry["dilation"], groups=geometry["groups"])
+        loss = (sg.tanh(y) ** 2).sum()
+        outputs = [loss, *sg.grad(loss, [K, x] + ([b] if b is not None else []))]
+        data = rng.normal(size=x.shape)
+        f = codegen.compile([x], outputs)
+        assert "= _conv_columns(x, " in f.source
+        for got, expected in zip(f(data), interpret(outputs, {x: data})):
+            np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
