@@ -13,8 +13,10 @@ it can take unbounded time on large expressions and may change values.
 from __future__ import annotations
 
 import functools
+import math
 from collections import Counter
 
+import numpy as np
 import sympy as sp
 
 from .graph import Constant, Node, apply, current_graph, topo_sort
@@ -64,7 +66,7 @@ def fuse(outputs: list[Node], labels: Labels, keep: set[int] = frozenset()) -> t
         if id(node) in keep or not _fusable(rebuilt) or not any(absorbable(i) for i in rebuilt.inputs):
             continue
         tree, leaves, size = _tree(rebuilt, absorbable, sizes)
-        built = _built(tree, len(leaves))
+        built = _built(tree, len(leaves), rebuilt.dtype.str)
         if built is None:
             continue
         expr, symbols, complete = built
@@ -126,17 +128,45 @@ def _tree(root: Node, absorbable, sizes: dict[int, int]) -> tuple[tuple, list[No
 
 
 @functools.lru_cache(maxsize=1024)  # the same trees come back in every layer: SymPy builds each once
-def _built(tree: tuple, n_leaves: int) -> tuple[sp.Expr, tuple[sp.Symbol, ...], bool] | None:
+def _built(tree: tuple, n_leaves: int, dtype: str) -> tuple[sp.Expr, tuple[sp.Symbol, ...], bool] | None:
     """(the expression of a :func:`_tree` over symbols x0, x1, ..., those symbols, whether it reads
-    every one of them), or None when an op's scalar form refuses its operands."""
+    every one of them), or None when an op's scalar form refuses its operands. ``dtype``: the
+    value's (numbers are merged only where that is exact in it, see :func:`_merge_scales`)."""
     with sp.evaluate(False):  # keep the graph's own expression: SymPy's automatic identities
         try:  # (exp(log x) = x, x*x/x = x) are unsafe at domain edges
-            expr = _sympy(tree)
+            expr = _merge_scales(_sympy(tree), np.dtype(dtype))
         except (TypeError, ValueError):
             return None
         symbols = tuple(sp.Symbol(f"x{k}", real=True) for k in range(n_leaves))
         expr = expr.xreplace(dict(zip(_leaf_symbols(n_leaves), symbols)))
     return expr, symbols, expr.free_symbols == set(symbols)
+
+
+def _power_of_two(c: sp.Number) -> bool:
+    m, _ = math.frexp(abs(float(c)))
+    return m == 0.5
+
+
+def _merge_scales(expr: sp.Expr, dtype: np.dtype) -> sp.Expr:
+    """``c1 * (c2 * e)`` as ``(c1 * c2) * e`` where c1 or c2 is a power of two and one of them a float
+    (the weight decay's ``0.0005 * (2 * W)`` is ``0.001 * W``): one product fewer, and the same
+    numbers, since scaling by a power of two is exact in any float dtype. Only where c1, c2 and the
+    product are normal numbers of ``dtype``, as they are when the generated code casts them to it."""
+    if not expr.args or dtype.kind != "f":
+        return expr
+    args = tuple(_merge_scales(a, dtype) for a in expr.args)
+    if isinstance(expr, sp.Mul) and len(args) == 2:
+        c1, inner = (args[0], args[1]) if args[0].is_Number else (args[1], args[0])
+        numbers = [a for a in inner.args if a.is_Number] if isinstance(inner, sp.Mul) and c1.is_Number else []
+        if len(numbers) == 1 and len(inner.args) == 2:
+            c2 = numbers[0]
+            info = np.finfo(dtype)
+            merged = float(c1) * float(c2)
+            normal = all(info.tiny <= abs(v) <= info.max for v in (float(c1), float(c2), merged))
+            if normal and (_power_of_two(c1) or _power_of_two(c2)) and (c1.is_Float or c2.is_Float):
+                rest = next(a for a in inner.args if a is not c2)
+                return sp.Mul(sp.Float(repr(merged)), rest)
+    return expr.func(*args) if args != expr.args else expr
 
 
 def _sympy(tree: tuple) -> sp.Expr:

@@ -705,28 +705,24 @@ def train_step(
     # vjp of max_pool2d(conv1) wrt conv1
     grad_conv1 = _max_pool2d_grad(conv1, grad_max_pool2d1, max_pool2d1, kernel=(2, 2), stride=(2, 2), out=buf30)
     del conv_columns2                           # buf30, sharing block1 with buf9, now holds grad_conv1
-    # adjoint of dense2_W: sum of 2 contributions: matmul3 + 0.0005 * (2 * dense2_W)
-    np.multiply(2, dense2_W, out=buf31)
-    np.multiply(0.0005, buf31, out=buf31)
+    # adjoint of dense2_W: sum of 2 contributions: matmul3 + 0.001 * dense2_W
+    np.multiply(0.001, dense2_W, out=buf31)
     grad_dense2_W = np.add(matmul3, buf31, out=buf20)
     del matmul3                                 # buf20 now holds grad_dense2_W
-    # adjoint of dense1_W: sum of 2 contributions: matmul4 + 0.0005 * (2 * dense1_W)
-    np.multiply(2, dense1_W, out=buf32)
-    np.multiply(0.0005, buf32, out=buf32)
+    # adjoint of dense1_W: sum of 2 contributions: matmul4 + 0.001 * dense1_W
+    np.multiply(0.001, dense1_W, out=buf32)
     grad_dense1_W = np.add(matmul4, buf32, out=buf24)
     del matmul4                                 # buf24 now holds grad_dense1_W
-    # adjoint of conv2_W: sum of 2 contributions: conv2d_weight_grad1 + 0.0005 * (2 * conv2_W)
-    np.multiply(2, conv2_W, out=buf33)
-    np.multiply(0.0005, buf33, out=buf33)
+    # adjoint of conv2_W: sum of 2 contributions: conv2d_weight_grad1 + 0.001 * conv2_W
+    np.multiply(0.001, conv2_W, out=buf33)
     grad_conv2_W = np.add(conv2d_weight_grad1, buf33, out=buf27)
     del conv2d_weight_grad1                     # buf27 now holds grad_conv2_W
     # vjp of conv2d(x, conv1_W, conv1_b) wrt conv1_W
     conv2d_weight_grad2 = _conv2d_weight_grad_from_columns(conv_columns1, grad_conv1, kernel=(3, 3), layout='batch', out=buf34)
     # vjp of conv2d(x, conv1_W, conv1_b) wrt conv1_b
     grad_conv1_b = np.add.reduce(grad_conv1, axis=(0, 2, 3), out=buf35)
-    # adjoint of conv1_W: sum of 2 contributions: 0.0005 * (2 * conv1_W) + conv2d_weight_grad2
-    np.multiply(2, conv1_W, out=buf36)
-    np.multiply(0.0005, buf36, out=buf36)
+    # adjoint of conv1_W: sum of 2 contributions: 0.001 * conv1_W + conv2d_weight_grad2
+    np.multiply(0.001, conv1_W, out=buf36)
     grad_conv1_W = np.add(buf36, conv2d_weight_grad2, out=buf34)
     del conv2d_weight_grad2                     # buf34 now holds grad_conv1_W
     # optimizer

@@ -432,9 +432,8 @@ def train_step(
     # vjp of matmul(dropout2, dense3_W) wrt dense3_W
     matmul4 = np.dot(dropout2.T, grad_logits, out=buf4)
     del square3                                 # buf4 now holds matmul4
-    # adjoint of dense3_W: sum of 2 contributions: 0.0005 * (2 * dense3_W) + matmul4
-    np.multiply(2, dense3_W, out=buf19)
-    np.multiply(0.0005, buf19, out=buf19)
+    # adjoint of dense3_W: sum of 2 contributions: 0.001 * dense3_W + matmul4
+    np.multiply(0.001, dense3_W, out=buf19)
     grad_dense3_W = np.add(buf19, matmul4, out=buf4)
     del matmul4                                 # buf4 now holds grad_dense3_W
     # vjp of multiply(dense2, dropout2_mask) wrt dense2
@@ -452,9 +451,8 @@ def train_step(
     # vjp of matmul(dropout1, dense2_W) wrt dense2_W
     matmul5 = np.dot(dropout1.T, grad_dense2_z, out=buf3)
     del square2                                 # buf3 now holds matmul5
-    # adjoint of dense2_W: sum of 2 contributions: 0.0005 * (2 * dense2_W) + matmul5
-    np.multiply(2, dense2_W, out=buf23)
-    np.multiply(0.0005, buf23, out=buf23)
+    # adjoint of dense2_W: sum of 2 contributions: 0.001 * dense2_W + matmul5
+    np.multiply(0.001, dense2_W, out=buf23)
     grad_dense2_W = np.add(buf23, matmul5, out=buf3)
     del matmul5                                 # buf3 now holds grad_dense2_W
     # vjp of multiply(relu1, dropout1_mask) wrt relu1
@@ -514,9 +512,8 @@ def train_step(
     del grad_batchnorm1_mean                    # buf26 now holds grad_dense1_b
     matmul6 = np.dot(x.T, grad_dense1, out=buf2)  # vjp of matmul(x, dense1_W) wrt dense1_W
     del divide5                                 # buf2, sharing block3 with buf28, now holds matmul6
-    # adjoint of dense1_W: sum of 2 contributions: 0.0005 * (2 * dense1_W) + matmul6
-    np.multiply(2, dense1_W, out=buf29)
-    np.multiply(0.0005, buf29, out=buf29)
+    # adjoint of dense1_W: sum of 2 contributions: 0.001 * dense1_W + matmul6
+    np.multiply(0.001, dense1_W, out=buf29)
     grad_dense1_W = np.add(buf29, matmul6, out=buf2)
     del matmul6                                 # buf2 now holds grad_dense1_W
     # optimizer

@@ -558,6 +558,36 @@ def test_fusion_keeps_values_at_special_inputs(build):
         assert_same(run([x], [out], [at]), run([x], [simplified], [at]), equal_nan=True)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_fusion_merges_a_power_of_two_scale_with_the_same_numbers(dtype):
+    """The weight decay's gradient 0.0005 * (2 * w) is fused as 0.001 * w: one product fewer, and
+    bit for bit the same, since scaling by two is exact (checked over the dtype's range)."""
+    w = sg.placeholder("w", (4000,), dtype=dtype)
+    (g,) = sg.grad(0.0005 * sg.sum(sg.square(w)), [w])
+    f = codegen.compile([w], g)
+    assert "0.001 * w" in f.source and "(2 * w)" not in f.source
+    info = np.finfo(dtype)
+    at = np.random.default_rng(0).uniform(-1, 1, 4000).astype(dtype) * np.logspace(
+        np.log10(float(info.tiny)) + 6, np.log10(float(info.max)) - 6, 4000).astype(dtype)
+    expected = np.asarray(0.0005, dtype) * (at * np.asarray(2, dtype))  # the graph's own arithmetic
+    np.testing.assert_array_equal(f(at), expected)
+
+
+def test_fusion_leaves_scales_that_do_not_merge_exactly():
+    """No power of two, or a constant that is subnormal in the value's dtype: the two products stay."""
+    x = vec("x", 3)
+    three_sin = sg.elementwise(lambda z: 3 * sp.sin(z), name="three_sin")
+    assert "0.3 * (3 * np.sin(x))" in codegen.compile([x], 0.3 * three_sin(x)).source  # 0.9 would round otherwise
+    two_sin = sg.elementwise(lambda z: 2 * sp.sin(z), name="two_sin")
+    assert "0.6 * np.sin(x)" in codegen.compile([x], 0.3 * two_sin(x)).source
+    w32 = sg.placeholder("w32", (3,), dtype="float32")
+    (g32,) = sg.grad(1e-40 * sg.sum(sg.square(w32)), [w32])  # 1e-40 is subnormal in float32
+    assert "(2 * w32)" in codegen.compile([w32], g32).source
+    w64 = sg.placeholder("w64", (3,))
+    (g64,) = sg.grad(1e-40 * sg.sum(sg.square(w64)), [w64])  # and normal in float64
+    assert "2e-40 * w64" in codegen.compile([w64], g64).source
+
+
 @pytest.mark.xfail(strict=True, reason="BUG: factor_common (a safe rule) rewrites a*c + b*c to (a+b)*c, which "
                                        "overflows: 1e308*0.5 + 1e308*0.5 = 1e308 becomes inf")
 def test_factor_common_keeps_finite_values_finite():
