@@ -143,6 +143,7 @@ def _built(tree: tuple, n_leaves: int, dtype: str) -> tuple[sp.Expr, tuple[sp.Sy
 
 
 def _power_of_two(c: sp.Number) -> bool:
+    """|c| is 2**k for some integer k (frexp's mantissa is exactly 1/2)."""
     m, _ = math.frexp(abs(float(c)))
     return m == 0.5
 
