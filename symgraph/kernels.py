@@ -209,12 +209,9 @@ def _conv2d(x, w, bias=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1
     whole row, not of W' numbers)."""
     if stride == (1, 1):
         cols, (ho, wo, _) = _flat_cols(x, w.shape[-2:], padding, dilation, groups)
-        return _conv2d_from_columns(cols, w, bias, "flat", (ho, wo), out)
-    o, cg, kh, kw = w.shape[-4:]
-    wm = w.reshape(w.shape[:-4] + (1, groups, o // groups, cg * kh * kw))  # (..., 1, G, O/G, C/G*kH*kW)
-    cols, (ho, wo) = _im2col(x, (kh, kw), stride, padding, dilation, groups)
-    y = np.matmul(wm, cols)  # (..., N, G, O/G, H'*W')
-    return _add_bias(y.reshape(y.shape[:-3] + (o, ho, wo)), bias, out)
+    else:  # (the per-image columns of H'*W' numbers: runs with no row to skip, Wp = W')
+        cols, (ho, wo) = _im2col(x, w.shape[-2:], stride, padding, dilation, groups)
+    return _conv2d_from_columns(cols, w, bias, "flat", (ho, wo), out)
 
 
 def _add_bias(y, bias, out):
@@ -245,6 +242,8 @@ def _conv2d_from_columns(cols, w, bias=None, layout="flat", windows=None, out=No
         *lead, n, groups, ckk, run = cols.shape
         wp = (run - wo) // (ho - 1) if ho > 1 else wo  # (one row of windows: no row to skip)
         y = np.matmul(w.reshape(w.shape[:-4] + (1, groups, o // groups, ckk)), cols)  # output (r, c) at r * Wp + c
+        if wp == wo:  # (runs with no row to skip: the products as they are)
+            return _add_bias(y.reshape(y.shape[:-3] + (o, ho, wo)), bias, out)
         y = y.reshape(y.shape[:-3] + (o, run))
         *s, so, sl = y.strides
         return _add_bias(_strided(y, y.shape[:-1] + (ho, wo), (*s, so, sl * wp, sl)), bias, out)
@@ -261,9 +260,12 @@ def _conv2d_weight_grad_from_columns(cols, g, kernel, layout="flat", out=None):
     if layout == "flat":
         *lead, n, groups, ckk, run = cols.shape
         wp = (run - wo) // (ho - 1) if ho > 1 else wo
-        gp = np.zeros(g.shape[:-2] + (ho, wp), g.dtype)
-        gp[..., :wo] = g
-        gm = gp.reshape(g.shape[:-2] + (ho * wp,))[..., :run]
+        if wp == wo:  # (runs with no row to skip: g as it is)
+            gm = g.reshape(g.shape[:-2] + (ho * wo,))
+        else:
+            gp = np.zeros(g.shape[:-2] + (ho, wp), g.dtype)
+            gp[..., :wo] = g
+            gm = gp.reshape(g.shape[:-2] + (ho * wp,))[..., :run]
         gm = gm.reshape(gm.shape[:-2] + (groups, o // groups, run))  # (..., N, G, O/G, L)
         dw = np.matmul(gm, np.swapaxes(cols, -1, -2)).sum(axis=-4)  # (..., G, O/G, C/G*kH*kW)
     else:
@@ -329,12 +331,9 @@ def _conv2d_weight_grad(x, g, kernel, stride=(1, 1), padding=(0, 0, 0, 0), dilat
     summed over the batch; else im2col with the batch axis last and one product per group, taken as
     columns × g (the long axis inner on both sides: faster in BLAS than g × columns, and as exact)."""
     o, c = g.shape[-3], x.shape[-3]
-    wshape = (o, c // groups) + tuple(kernel)
     if o // groups * (c // groups) * kernel[0] * kernel[1] <= 512:  # (OpenBLAS's small-matrix kernels)
         cols, _ = _im2col(x, kernel, stride, padding, dilation, groups)  # (..., N, G, C/G*kH*kW, H'*W')
-        gm = g.reshape(g.shape[:-3] + (groups, o // groups, g.shape[-2] * g.shape[-1]))  # (..., N, G, O/G, H'*W')
-        dw = np.matmul(gm, np.swapaxes(cols, -1, -2)).sum(axis=-4)  # (..., G, O/G, C/G*kH*kW)
-        return _into(out, dw.reshape(dw.shape[:-3] + wshape))
+        return _conv2d_weight_grad_from_columns(cols, g, kernel, "flat", out)
     cols = _im2col_batch_last(x, kernel, stride, padding, dilation, groups)  # (..., G, C/G*kH*kW, H', W', N)
     return _conv2d_weight_grad_from_columns(cols, g, kernel, "batch", out)
 

@@ -130,6 +130,8 @@ def _conv2d_from_columns(cols, w, bias=None, layout="flat", windows=None, out=No
         *lead, n, groups, ckk, run = cols.shape
         wp = (run - wo) // (ho - 1) if ho > 1 else wo  # (one row of windows: no row to skip)
         y = np.matmul(w.reshape(w.shape[:-4] + (1, groups, o // groups, ckk)), cols)  # output (r, c) at r * Wp + c
+        if wp == wo:  # (runs with no row to skip: the products as they are)
+            return _add_bias(y.reshape(y.shape[:-3] + (o, ho, wo)), bias, out)
         y = y.reshape(y.shape[:-3] + (o, run))
         *s, so, sl = y.strides
         return _add_bias(_strided(y, y.shape[:-1] + (ho, wo), (*s, so, sl * wp, sl)), bias, out)
@@ -146,9 +148,12 @@ def _conv2d_weight_grad_from_columns(cols, g, kernel, layout="flat", out=None):
     if layout == "flat":
         *lead, n, groups, ckk, run = cols.shape
         wp = (run - wo) // (ho - 1) if ho > 1 else wo
-        gp = np.zeros(g.shape[:-2] + (ho, wp), g.dtype)
-        gp[..., :wo] = g
-        gm = gp.reshape(g.shape[:-2] + (ho * wp,))[..., :run]
+        if wp == wo:  # (runs with no row to skip: g as it is)
+            gm = g.reshape(g.shape[:-2] + (ho * wo,))
+        else:
+            gp = np.zeros(g.shape[:-2] + (ho, wp), g.dtype)
+            gp[..., :wo] = g
+            gm = gp.reshape(g.shape[:-2] + (ho * wp,))[..., :run]
         gm = gm.reshape(gm.shape[:-2] + (groups, o // groups, run))  # (..., N, G, O/G, L)
         dw = np.matmul(gm, np.swapaxes(cols, -1, -2)).sum(axis=-4)  # (..., G, O/G, C/G*kH*kW)
     else:
